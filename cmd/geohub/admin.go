@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/store"
+)
+
+// Admin commands, served on the running hub's socket and run directly on
+// the data folder when no hub holds it.
+
+type addArgs struct {
+	Accounts []newAccount `json:"accounts"`
+}
+
+type newAccount struct {
+	Name     string   `json:"name"`
+	Role     string   `json:"role,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
+	Password string   `json:"password,omitempty"`
+}
+
+// credentialOut is a created account as printed: the password appears once.
+type credentialOut struct {
+	JID      string   `json:"jid"`
+	Password string   `json:"password"`
+	Role     string   `json:"role"`
+	Groups   []string `json:"groups,omitempty"`
+}
+
+type listArgs struct {
+	Role  string `json:"role,omitempty"`
+	Group string `json:"group,omitempty"`
+	Text  string `json:"text,omitempty"`
+}
+
+type accountOut struct {
+	JID    string `json:"jid"`
+	Online bool   `json:"online"`
+	devices.Account
+}
+
+type namesArgs struct {
+	Names []string `json:"names"`
+}
+
+type passwdArgs struct {
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+}
+
+func decode[T any](raw json.RawMessage) (T, error) {
+	var v T
+	if len(raw) == 0 {
+		return v, nil
+	}
+	err := json.Unmarshal(raw, &v)
+	return v, err
+}
+
+func adminHandlers(accounts *devices.Store) map[string]admin.Handler {
+	return map[string]admin.Handler{
+		"device.add": func(raw json.RawMessage) (any, error) {
+			args, err := decode[addArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			reqs := make([]devices.NewAccount, len(args.Accounts))
+			for i, a := range args.Accounts {
+				reqs[i] = devices.NewAccount{Name: a.Name, Role: devices.Role(a.Role), Groups: a.Groups, Password: a.Password}
+			}
+			created, err := accounts.Add(reqs...)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]credentialOut, len(created))
+			for i, c := range created {
+				out[i] = credentialOut{JID: accounts.JID(c.Account.Name), Password: c.Password, Role: string(c.Account.Role), Groups: c.Account.Groups}
+			}
+			return out, nil
+		},
+		"device.list": func(raw json.RawMessage) (any, error) {
+			args, err := decode[listArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			var role devices.Role
+			if args.Role != "" {
+				if role, err = devices.ParseRole(args.Role); err != nil {
+					return nil, err
+				}
+			}
+			list := accounts.List(devices.Filter{Role: role, Group: args.Group, Text: args.Text})
+			out := make([]accountOut, len(list))
+			for i, a := range list {
+				out[i] = accountOut{JID: accounts.JID(a.Name), Online: accounts.Online(a.Name), Account: a}
+			}
+			return out, nil
+		},
+		"device.remove": func(raw json.RawMessage) (any, error) {
+			args, err := decode[namesArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			var errs []error
+			for _, n := range args.Names {
+				errs = append(errs, accounts.Remove(n))
+			}
+			return args.Names, errors.Join(errs...)
+		},
+		"device.passwd": func(raw json.RawMessage) (any, error) {
+			args, err := decode[passwdArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			pw, err := accounts.SetPassword(args.Name, args.Password)
+			if err != nil {
+				return nil, err
+			}
+			a, _ := accounts.Get(args.Name)
+			return credentialOut{JID: accounts.JID(a.Name), Password: pw, Role: string(a.Role), Groups: a.Groups}, nil
+		},
+	}
+}
+
+// adminCall runs an admin command through the running hub when one holds the
+// data folder, or directly on the folder otherwise.
+func adminCall(dataDir, cmd string, args, out any) error {
+	dir, err := store.Lock(dataDir)
+	if errors.Is(err, store.ErrLocked) {
+		return admin.Call(filepath.Join(dataDir, admin.SocketFile), cmd, args, out)
+	}
+	if err != nil {
+		return err
+	}
+	defer dir.Unlock()
+	db, err := dir.Open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	accounts, err := devices.Open(db, devices.Options{})
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	res, err := adminHandlers(accounts)[cmd](raw)
+	if res != nil && out != nil {
+		b, jerr := json.Marshal(res)
+		if jerr != nil {
+			return jerr
+		}
+		if jerr := json.Unmarshal(b, out); jerr != nil {
+			return fmt.Errorf("%s: %w", cmd, jerr)
+		}
+	}
+	return err
+}

@@ -1,0 +1,61 @@
+// Command geohub runs the GeoHub server and manages its accounts.
+//
+//	geohub serve                 run the hub
+//	geohub device add car-17     create an account and print its JID and password
+//
+// Run "geohub help" for the full list.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `GeoHub: an XMPP-native hub for tracking fleets and sensors.
+
+Usage:
+  geohub serve [flags]                       run the hub (see geohub serve --help)
+  geohub device add NAME [flags]             create an account, print its JID and password
+  geohub device add --count N --prefix P     create N accounts P1..PN at once
+  geohub device list [flags]                 list accounts
+  geohub device remove NAME...               delete accounts
+  geohub device passwd NAME [--password P]   set or generate a new password
+  geohub version                             print the version
+
+Every flag can also be given as an environment variable: GEOHUB_ and the flag
+name in capitals with '-' as '_' (GEOHUB_DATA, GEOHUB_C2S_TLS, ...).
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "geohub:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "device", "devices":
+		return device(args[1:])
+	case "version", "--version":
+		fmt.Println("geohub", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try geohub help)", args[0])
+}

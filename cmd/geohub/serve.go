@@ -1,0 +1,203 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/geohub/geohub/dashboard"
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/scram"
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/tlscert"
+)
+
+type serveConfig struct {
+	data, domain, c2s, c2sTLS, http string
+	allowPlain, checkConfig         bool
+	tlsCert, tlsKey                 string
+	limits                          hub.Limits
+	offlineCap, iterations          int
+	logLevel, logFormat             string
+}
+
+func serveFlags() (*serveConfig, func([]string) error) {
+	fs := newFlagSet("serve", "geohub serve [flags]")
+	c := &serveConfig{}
+	d := hub.DefaultLimits
+	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
+	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
+	fs.StringVar(&c.c2s, "c2s", ":5222", "client listener with STARTTLS; empty disables it")
+	fs.StringVar(&c.c2sTLS, "c2s-tls", ":5223", "client listener with direct TLS (XEP-0368); empty disables it")
+	fs.StringVar(&c.http, "http", ":8080", "HTTP listener (health checks); empty disables it")
+	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.IntVar(&c.limits.MaxStanzaSize, "max-stanza-size", d.MaxStanzaSize, "largest stanza in bytes; bigger ones end the stream with policy-violation")
+	fs.IntVar(&c.limits.MaxDepth, "max-depth", d.MaxDepth, "deepest element nesting in a stanza")
+	fs.DurationVar(&c.limits.NegotiationTimeout, "negotiation-timeout", d.NegotiationTimeout, "time from connect to bound resource")
+	fs.DurationVar(&c.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "silence before the hub pings a client; no answer in 60s closes it")
+	fs.IntVar(&c.limits.MaxAuthFailures, "max-auth-failures", d.MaxAuthFailures, "failed logins per address within --auth-failure-window before it is refused")
+	fs.DurationVar(&c.limits.AuthFailureWindow, "auth-failure-window", d.AuthFailureWindow, "window for --max-auth-failures")
+	fs.IntVar(&c.limits.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "open connections per address (0: unlimited)")
+	fs.Float64Var(&c.limits.ConnRate, "conn-rate", d.ConnRate, "new connections per second per address (0: unlimited)")
+	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
+	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
+	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	return c, func(args []string) error {
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return fmt.Errorf("serve: unexpected argument %q", pos[0])
+		}
+		return c.validate()
+	}
+}
+
+// validate reports every problem at once, each naming its flag.
+func (c *serveConfig) validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, addr string }{{"c2s", c.c2s}, {"c2s-tls", c.c2sTLS}, {"http", c.http}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err))
+		}
+	}
+	if c.c2s == "" && c.c2sTLS == "" {
+		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
+	}
+	positive := []struct {
+		flag string
+		v    float64
+	}{
+		{"max-stanza-size", float64(c.limits.MaxStanzaSize)}, {"max-depth", float64(c.limits.MaxDepth)},
+		{"negotiation-timeout", c.limits.NegotiationTimeout.Seconds()}, {"idle-timeout", c.limits.IdleTimeout.Seconds()},
+		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
+		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
+		{"scram-iterations", float64(c.iterations)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
+		}
+	}
+	if c.limits.MaxStanzaSize < 10000 {
+		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
+		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	if err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(c *serveConfig) *slog.Logger {
+	level, _ := parseLevel(c.logLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func serve(args []string) error {
+	c, parse := serveFlags()
+	if err := parse(args); err != nil {
+		return err
+	}
+	if c.checkConfig {
+		fmt.Println("configuration ok")
+		return nil
+	}
+	log := newLogger(c)
+	dir, err := store.Lock(c.data)
+	if err != nil {
+		return err
+	}
+	defer dir.Unlock()
+	db, err := dir.Open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	accounts, err := devices.Open(db, devices.Options{Domain: c.domain, Iterations: c.iterations})
+	if err != nil {
+		return err
+	}
+	domain := accounts.Domain()
+	cert, err := tlscert.Load(dir.Path, []string{domain, "localhost"}, c.tlsCert, c.tlsKey)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	h, err := hub.New(hub.Config{
+		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
+		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
+	}, db, accounts)
+	if err != nil {
+		return err
+	}
+	if err := h.Start(); err != nil {
+		return err
+	}
+	defer h.Close()
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts), log)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if c.http != "" {
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }})
+		if err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		defer web.Close()
+	}
+	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
+		"tls_sha256", tlscert.Fingerprint(cert), "version", version)
+	if c.tlsCert == "" {
+		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	log.Info("shutting down", "signal", strings.ToLower(got.String()))
+	start := time.Now()
+	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
+	return nil
+}

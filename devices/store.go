@@ -1,0 +1,534 @@
+package devices
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/geohub/geohub/internal/scram"
+	"github.com/tidwall/buntdb"
+)
+
+// Keys owned by this package.
+const (
+	accountPrefix = "dev:"
+	credPrefix    = "cred:"
+	domainKey     = "meta:domain"
+)
+
+// ChangeKind says what happened to an account.
+type ChangeKind int
+
+// Kinds of change.
+const (
+	Added ChangeKind = iota + 1
+	Removed
+	Updated
+)
+
+// Change is sent to watchers after it is committed. Before is nil for Added,
+// After is nil for Removed.
+type Change struct {
+	Kind          ChangeKind
+	Before, After *Account
+}
+
+// Options configure a Store.
+type Options struct {
+	// Domain is the XMPP domain of the accounts. Empty means the one stored
+	// by an earlier run, or localhost.
+	Domain string
+	// Iterations is the PBKDF2 count for new credentials.
+	Iterations int
+}
+
+// Store is the account database. Everything is cached in memory (BuntDB
+// holds it in memory anyway); writes go through to BuntDB first.
+type Store struct {
+	db     *buntdb.DB
+	domain string
+	iter   int
+
+	mu       sync.RWMutex
+	accounts map[string]*Account
+	creds    map[string]scram.Credential
+	groups   map[string]map[string]struct{}
+	gen      uint64 // bumped whenever group membership or roles change
+	online   map[string]int
+	watchers []func(Change)
+}
+
+// Open loads the accounts from db.
+func Open(db *buntdb.DB, opt Options) (*Store, error) {
+	s := &Store{
+		db: db, iter: opt.Iterations,
+		accounts: map[string]*Account{},
+		creds:    map[string]scram.Credential{},
+		groups:   map[string]map[string]struct{}{},
+		online:   map[string]int{},
+	}
+	err := db.Update(func(tx *buntdb.Tx) error {
+		stored, err := tx.Get(domainKey)
+		if err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+		s.domain = opt.Domain
+		switch {
+		case s.domain == "" && stored != "":
+			s.domain = stored
+		case s.domain == "":
+			s.domain = "localhost"
+		}
+		if stored != s.domain {
+			if _, _, err := tx.Set(domainKey, s.domain, nil); err != nil {
+				return err
+			}
+		}
+		var bad error
+		tx.AscendKeys(accountPrefix+"*", func(k, v string) bool {
+			var a Account
+			if bad = json.Unmarshal([]byte(v), &a); bad != nil {
+				bad = fmt.Errorf("%s: %w", k, bad)
+				return false
+			}
+			s.accounts[a.Name] = &a
+			s.index(&a)
+			return true
+		})
+		if bad != nil {
+			return bad
+		}
+		tx.AscendKeys(credPrefix+"*", func(k, v string) bool {
+			var c scram.Credential
+			if bad = json.Unmarshal([]byte(v), &c); bad != nil {
+				bad = fmt.Errorf("%s: %w", k, bad)
+				return false
+			}
+			s.creds[strings.TrimPrefix(k, credPrefix)] = c
+			return true
+		})
+		return bad
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load accounts: %w", err)
+	}
+	return s, nil
+}
+
+// Domain is the XMPP domain of the accounts.
+func (s *Store) Domain() string { return s.domain }
+
+// JID returns the bare JID of the account name.
+func (s *Store) JID(name string) string { return name + "@" + s.domain }
+
+// Watch registers fn to be called after every committed change. fn runs on
+// the goroutine that made the change and must not call back into Store
+// methods that write.
+func (s *Store) Watch(fn func(Change)) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, fn)
+	s.mu.Unlock()
+}
+
+func (s *Store) notify(changes []Change) {
+	s.mu.RLock()
+	ws := s.watchers
+	s.mu.RUnlock()
+	for _, c := range changes {
+		for _, w := range ws {
+			w(c)
+		}
+	}
+}
+
+// NewAccount describes an account to create. An empty Password gets a
+// generated one.
+type NewAccount struct {
+	Name     string
+	Role     Role
+	Groups   []string
+	Password string
+	Demo     bool
+}
+
+// Created is a new account and its password, which is not kept anywhere.
+type Created struct {
+	Account  Account
+	Password string
+}
+
+// Add creates accounts in one transaction: all of them, or none when one is
+// invalid or exists already.
+func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
+	out := make([]Created, len(reqs))
+	seen := map[string]bool{}
+	now := time.Now().UTC().Truncate(time.Second)
+	for i, r := range reqs {
+		name, err := NormalizeName(r.Name)
+		if err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%s: %w", name, ErrExists)
+		}
+		seen[name] = true
+		role, err := ParseRole(string(r.Role))
+		if err != nil {
+			return nil, err
+		}
+		groups, err := normalizeGroups(r.Groups)
+		if err != nil {
+			return nil, err
+		}
+		pw := r.Password
+		if pw == "" {
+			pw = NewPassword()
+		}
+		out[i] = Created{Account: Account{Name: name, Role: role, Groups: groups, Demo: r.Demo, Created: now}, Password: pw}
+	}
+	s.mu.RLock()
+	for _, c := range out {
+		if _, ok := s.accounts[c.Account.Name]; ok {
+			s.mu.RUnlock()
+			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrExists)
+		}
+	}
+	s.mu.RUnlock()
+
+	creds := s.deriveAll(out)
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		for i, c := range out {
+			name := c.Account.Name
+			if _, err := tx.Get(accountPrefix + name); err == nil {
+				return fmt.Errorf("%s: %w", name, ErrExists)
+			}
+			if err := setJSON(tx, accountPrefix+name, c.Account); err != nil {
+				return err
+			}
+			if err := setJSON(tx, credPrefix+name, creds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]Change, len(out))
+	s.mu.Lock()
+	for i := range out {
+		a := out[i].Account
+		s.accounts[a.Name] = &a
+		s.creds[a.Name] = creds[i]
+		s.index(&a)
+		changes[i] = Change{Kind: Added, After: &a}
+	}
+	s.gen++
+	s.mu.Unlock()
+	s.notify(changes)
+	return out, nil
+}
+
+// deriveAll computes credentials on every core: PBKDF2 is the cost of
+// provisioning thousands of devices at once.
+func (s *Store) deriveAll(cs []Created) []scram.Credential {
+	creds := make([]scram.Credential, len(cs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				creds[i] = scram.NewCredential(cs[i].Password, s.iter)
+			}
+		})
+	}
+	for i := range cs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return creds
+}
+
+func setJSON(tx *buntdb.Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(key, string(b), nil)
+	return err
+}
+
+// index adds a to the group index; s.mu must be held or s not yet shared.
+func (s *Store) index(a *Account) {
+	for _, g := range a.Groups {
+		m := s.groups[g]
+		if m == nil {
+			m = map[string]struct{}{}
+			s.groups[g] = m
+		}
+		m[a.Name] = struct{}{}
+	}
+}
+
+func (s *Store) unindex(a *Account) {
+	for _, g := range a.Groups {
+		delete(s.groups[g], a.Name)
+		if len(s.groups[g]) == 0 {
+			delete(s.groups, g)
+		}
+	}
+}
+
+// Get returns the account called name (normalized or not).
+func (s *Store) Get(name string) (Account, bool) {
+	s.mu.RLock()
+	a, ok := s.accounts[name]
+	s.mu.RUnlock()
+	if !ok {
+		if n, err := NormalizeName(name); err == nil && n != name {
+			return s.Get(n)
+		}
+		return Account{}, false
+	}
+	return *a, true
+}
+
+// Exists reports whether the normalized name is an account.
+func (s *Store) Exists(name string) bool {
+	s.mu.RLock()
+	_, ok := s.accounts[name]
+	s.mu.RUnlock()
+	return ok
+}
+
+// Filter selects accounts in List. Zero fields match everything.
+type Filter struct {
+	Role  Role
+	Group string
+	Text  string // substring of the name
+}
+
+// List returns the matching accounts sorted by name.
+func (s *Store) List(f Filter) []Account {
+	s.mu.RLock()
+	out := make([]Account, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		if (f.Role == "" || a.Role == f.Role) && (f.Group == "" || a.InGroup(f.Group)) &&
+			(f.Text == "" || strings.Contains(a.Name, f.Text)) {
+			out = append(out, *a)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Account) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Remove deletes an account and its credentials.
+func (s *Store) Remove(name string) error {
+	a, ok := s.Get(name)
+	if !ok {
+		return fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		if _, err := tx.Delete(accountPrefix + a.Name); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+		if _, err := tx.Delete(credPrefix + a.Name); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.unindex(s.accounts[a.Name])
+	delete(s.accounts, a.Name)
+	delete(s.creds, a.Name)
+	s.gen++
+	s.mu.Unlock()
+	s.notify([]Change{{Kind: Removed, Before: &a}})
+	return nil
+}
+
+// SetPassword replaces the credentials of name; an empty password gets a
+// generated one, which is returned.
+func (s *Store) SetPassword(name, password string) (string, error) {
+	a, ok := s.Get(name)
+	if !ok {
+		return "", fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	if password == "" {
+		password = NewPassword()
+	}
+	cred := scram.NewCredential(password, s.iter)
+	if err := s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, credPrefix+a.Name, cred) }); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.creds[a.Name] = cred
+	s.mu.Unlock()
+	return password, nil
+}
+
+// Update changes the role, groups or flags of an account with fn.
+func (s *Store) Update(name string, fn func(*Account) error) (Account, error) {
+	before, ok := s.Get(name)
+	if !ok {
+		return Account{}, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	after := before
+	after.Groups = slices.Clone(before.Groups)
+	if err := fn(&after); err != nil {
+		return Account{}, err
+	}
+	after.Name = before.Name
+	var err error
+	if after.Role, err = ParseRole(string(after.Role)); err != nil {
+		return Account{}, err
+	}
+	if after.Groups, err = normalizeGroups(after.Groups); err != nil {
+		return Account{}, err
+	}
+	if err := s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, accountPrefix+after.Name, after) }); err != nil {
+		return Account{}, err
+	}
+	s.mu.Lock()
+	s.unindex(s.accounts[before.Name])
+	stored := after
+	s.accounts[after.Name] = &stored
+	s.index(&stored)
+	s.gen++
+	s.mu.Unlock()
+	s.notify([]Change{{Kind: Updated, Before: &before, After: &after}})
+	return after, nil
+}
+
+// Credential returns the SCRAM credential of the normalized name.
+func (s *Store) Credential(name string) (scram.Credential, bool) {
+	s.mu.RLock()
+	c, ok := s.creds[name]
+	s.mu.RUnlock()
+	return c, ok
+}
+
+// Authenticate checks a plain password (SASL PLAIN) for the normalized name.
+func (s *Store) Authenticate(name, password string) bool {
+	c, ok := s.Credential(name)
+	return ok && c.Verify(password)
+}
+
+// Generation changes whenever any group membership or role changes, so that
+// derived views such as roster versions know when to rebuild.
+func (s *Store) Generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
+}
+
+// GroupPeers returns the accounts that share a group with name across the
+// watcher line: for a device, the operators and admins of its groups; for an
+// operator or admin, the devices of its groups. Sorted by name.
+func (s *Store) GroupPeers(name string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[name]
+	if !ok {
+		return nil
+	}
+	return s.peersOf(a)
+}
+
+// PeersOf is GroupPeers for the account a as given, which need not be the
+// stored one: the hub uses it to know who a changed account used to see.
+func (s *Store) PeersOf(a Account) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peersOf(&a)
+}
+
+func (s *Store) peersOf(a *Account) []string {
+	var out []string
+	for _, g := range a.Groups {
+		for m := range s.groups[g] {
+			if peer := s.accounts[m]; m != a.Name && peer.Role.Watches() != a.Role.Watches() {
+				out = append(out, m)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Peers reports whether a and b are group peers (see GroupPeers).
+func (s *Store) Peers(a, b string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x, y := s.accounts[a], s.accounts[b]
+	if x == nil || y == nil || x.Role.Watches() == y.Role.Watches() {
+		return false
+	}
+	for _, g := range x.Groups {
+		if y.InGroup(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// SharedGroups returns the groups a and b have in common.
+func (s *Store) SharedGroups(a, b string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x, y := s.accounts[a], s.accounts[b]
+	if x == nil || y == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range x.Groups {
+		if y.InGroup(g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// SetOnline records that a session of name started (true) or ended (false).
+// When the last session ends, the time is kept as the account's last seen.
+func (s *Store) SetOnline(name string, online bool) {
+	s.mu.Lock()
+	if online {
+		s.online[name]++
+		s.mu.Unlock()
+		return
+	}
+	s.online[name]--
+	last := s.online[name] <= 0
+	if last {
+		delete(s.online, name)
+	}
+	a := s.accounts[name]
+	var copyA Account
+	if last && a != nil {
+		a.LastSeen = time.Now().UTC().Truncate(time.Second)
+		copyA = *a
+	}
+	s.mu.Unlock()
+	if last && a != nil {
+		// Best effort: last seen is informational, and a failed write here
+		// must not fail the logout.
+		s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, accountPrefix+name, copyA) })
+	}
+}
+
+// Online reports whether name has at least one session.
+func (s *Store) Online(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.online[name] > 0
+}

@@ -1,0 +1,97 @@
+package hub
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"syscall"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+)
+
+// errNegotiationTooLong is returned when a peer sends more during stream
+// negotiation than any honest negotiation needs (mellium sets no limit).
+var errNegotiationTooLong = errors.New("too much data during stream negotiation")
+
+// negConn is the connection while mellium negotiates. It implements
+// io.ByteReader, so encoding/xml reads it a byte at a time instead of
+// buffering ahead: when negotiation ends, whatever the client sent after its
+// bind request is still in this buffer for the session to read.
+type negConn struct {
+	net.Conn
+	buf   []byte
+	r, w  int
+	read  int // bytes taken from the connection
+	limit int
+}
+
+func newNegConn(c net.Conn, limit int) *negConn {
+	return &negConn{Conn: c, buf: make([]byte, 2048), limit: limit}
+}
+
+func (c *negConn) ReadByte() (byte, error) {
+	if c.r == c.w {
+		if c.read >= c.limit {
+			return 0, errNegotiationTooLong
+		}
+		n, err := c.Conn.Read(c.buf)
+		c.r, c.w = 0, n
+		c.read += n
+		if n == 0 {
+			if err == nil {
+				err = errNegotiationTooLong
+			}
+			return 0, err
+		}
+	}
+	b := c.buf[c.r]
+	c.r++
+	return b, nil
+}
+
+func (c *negConn) Read(p []byte) (int, error) {
+	if c.r < c.w {
+		n := copy(p, c.buf[c.r:c.w])
+		c.r += n
+		return n, nil
+	}
+	if c.read >= c.limit {
+		return 0, errNegotiationTooLong
+	}
+	n, err := c.Conn.Read(p)
+	c.read += n
+	return n, err
+}
+
+// ConnectionState lets mellium see the TLS state through the wrapper.
+func (c *negConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// buffered returns what was read but not yet consumed.
+func (c *negConn) buffered() []byte { return c.buf[c.r:c.w] }
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+const nsStreams = "urn:ietf:params:xml:ns:xmpp-streams"
+
+// streamHeader opens a stream towards a client, for errors that happen before
+// mellium has sent its own header (RFC 6120 §4.9.1.2).
+func streamHeader(domain string) string {
+	return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='` +
+		string(wire.AppendEscaped(nil, domain)) + `' id='` + randomResource() + `'>`
+}
+
+// streamError returns a stream error and the end of the stream.
+func streamError(cond, text string) string {
+	out := `<stream:error><` + cond + ` xmlns='` + nsStreams + `'/>`
+	if text != "" {
+		out += `<text xmlns='` + nsStreams + `'>` + string(wire.AppendEscaped(nil, text)) + `</text>`
+	}
+	return out + `</stream:error></stream:stream>`
+}

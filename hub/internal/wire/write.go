@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// AppendStamped appends el to dst with its from attribute replaced by
+// fromAttr, a complete escaped attribute with its leading space, such as
+// ` from='car-17@example.com/gps'` (RFC 6120 §8.1.2.1: the server stamps
+// from on everything a client sends).
+func AppendStamped(dst []byte, el *Element, fromAttr []byte) []byte {
+	raw := el.Raw
+	dst = append(dst, raw[:el.NameEnd]...)
+	dst = append(dst, fromAttr...)
+	if el.FromAttr.Start < 0 {
+		return append(dst, raw[el.NameEnd:]...)
+	}
+	dst = append(dst, raw[el.NameEnd:el.FromAttr.Start]...)
+	return append(dst, raw[el.FromAttr.End:]...)
+}
+
+// AppendAddressed appends el with both its from and to attributes replaced
+// by fromAttr and toAttr (complete escaped attributes with a leading space).
+func AppendAddressed(dst []byte, el *Element, fromAttr, toAttr []byte) []byte {
+	raw := el.Raw
+	dst = append(dst, raw[:el.NameEnd]...)
+	dst = append(dst, fromAttr...)
+	dst = append(dst, toAttr...)
+	cut1, cut2 := el.FromAttr, el.ToAttr
+	if cut2.Start >= 0 && (cut1.Start < 0 || cut2.Start < cut1.Start) {
+		cut1, cut2 = cut2, cut1
+	}
+	i := el.NameEnd
+	for _, c := range [2]Span{cut1, cut2} {
+		if c.Start < 0 {
+			continue
+		}
+		dst = append(dst, raw[i:c.Start]...)
+		i = c.End
+	}
+	return append(dst, raw[i:]...)
+}
+
+// AppendWithChild appends the top-level element raw (whose start tag ends at
+// startEnd and which is a single empty tag when empty) with child inserted as
+// its last child.
+func AppendWithChild(dst, raw []byte, startEnd int, empty bool, child []byte) []byte {
+	if empty {
+		// "<x .../>" becomes "<x ...>" child "</x>".
+		dst = append(dst, raw[:startEnd-2]...)
+		dst = append(dst, '>')
+		dst = append(dst, child...)
+		name := raw[1:]
+		if i := bytes.IndexAny(name, " \t\r\n/>"); i >= 0 {
+			name = name[:i]
+		}
+		dst = append(dst, "</"...)
+		dst = append(dst, name...)
+		return append(dst, '>')
+	}
+	end := bytes.LastIndexByte(raw, '<')
+	dst = append(dst, raw[:end]...)
+	dst = append(dst, child...)
+	return append(dst, raw[end:]...)
+}
+
+// AppendAttr appends ` name='value'` with value escaped.
+func AppendAttr(dst []byte, name, value string) []byte {
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	dst = append(dst, '=', '\'')
+	dst = AppendEscaped(dst, value)
+	return append(dst, '\'')
+}
+
+// AppendEscaped appends s escaped for use as character data or as an
+// attribute value in either quote style. Characters XML forbids are replaced
+// by U+FFFD so that the output is always well-formed.
+func AppendEscaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '&':
+				dst = append(dst, "&amp;"...)
+			case '<':
+				dst = append(dst, "&lt;"...)
+			case '>':
+				dst = append(dst, "&gt;"...)
+			case '\'':
+				dst = append(dst, "&apos;"...)
+			case '"':
+				dst = append(dst, "&quot;"...)
+			case '\t', '\n':
+				dst = append(dst, c)
+			case '\r':
+				dst = append(dst, "&#xD;"...)
+			default:
+				if c < 0x20 {
+					dst = append(dst, "\uFFFD"...)
+				} else {
+					dst = append(dst, c)
+				}
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || !xmlChar(r) {
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, s[i:i+n]...)
+		}
+		i += n
+	}
+	return dst
+}
+
+// AppendUnescaped appends v with its entity and character references
+// expanded. v must have passed the Scanner, so every reference is valid.
+func AppendUnescaped(dst, v []byte) []byte {
+	for {
+		i := bytes.IndexByte(v, '&')
+		if i < 0 {
+			return append(dst, v...)
+		}
+		dst = append(dst, v[:i]...)
+		v = v[i:]
+		end := bytes.IndexByte(v, ';')
+		if end < 0 {
+			return append(dst, v...)
+		}
+		name := v[1:end]
+		v = v[end+1:]
+		switch string(name) {
+		case "lt":
+			dst = append(dst, '<')
+		case "gt":
+			dst = append(dst, '>')
+		case "amp":
+			dst = append(dst, '&')
+		case "quot":
+			dst = append(dst, '"')
+		case "apos":
+			dst = append(dst, '\'')
+		default:
+			dst = utf8.AppendRune(dst, charRef(name))
+		}
+	}
+}
+
+// charRef decodes "#123" or "#x7B".
+func charRef(name []byte) rune {
+	var r rune
+	if len(name) > 1 && name[1] == 'x' {
+		for _, c := range name[2:] {
+			switch {
+			case c >= '0' && c <= '9':
+				r = r*16 + rune(c-'0')
+			case c >= 'a' && c <= 'f':
+				r = r*16 + rune(c-'a') + 10
+			case c >= 'A' && c <= 'F':
+				r = r*16 + rune(c-'A') + 10
+			}
+		}
+		return r
+	}
+	for _, c := range name[1:] {
+		r = r*10 + rune(c-'0')
+	}
+	return r
+}

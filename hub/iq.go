@@ -1,0 +1,200 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"slices"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+)
+
+// Namespaces the hub answers.
+const (
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsPing       = "urn:xmpp:ping"
+	nsVersion    = "jabber:iq:version"
+	nsSession    = "urn:ietf:params:xml:ns:xmpp-session"
+	nsRoster     = "jabber:iq:roster"
+	nsDelay      = "urn:xmpp:delay"
+)
+
+// iqRequest is an IQ get or set that the hub answers itself.
+type iqRequest struct {
+	el      *wire.Element
+	set     bool
+	payload xml.StartElement // the one child (RFC 6120 §8.2.3)
+	to      addr
+}
+
+type iqHandler func(ss *session, req *iqRequest)
+
+// iqRoutes holds the handlers for IQs to the server or to the sender's own
+// account, and the features they add to disco#info.
+func (s *Server) iqRoutes() map[xml.Name]iqHandler {
+	return map[xml.Name]iqHandler{
+		{Space: nsDiscoInfo, Local: "query"}:  s.discoInfo,
+		{Space: nsDiscoItems, Local: "query"}: s.discoItems,
+		{Space: nsPing, Local: "ping"}:        pong,
+		{Space: nsVersion, Local: "query"}:    s.version,
+		{Space: nsSession, Local: "session"}:  pong,
+		{Space: nsRoster, Local: "query"}:     s.rosters.handleIQ,
+	}
+}
+
+// serverFeatures is exactly what disco#info on the domain advertises.
+var serverFeatures = []string{
+	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsRoster,
+	"msgoffline",                  // XEP-0160
+	"urn:xmpp:features:rosterver", // RFC 6121 §2.6
+}
+
+// accountFeatures is what disco#info on an account's bare JID advertises.
+var accountFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
+
+var errIQShape = errors.New("an IQ get or set must have exactly one child element")
+
+// decodeIQ finds the single payload element of an IQ request.
+func decodeIQ(el *wire.Element) (xml.StartElement, error) {
+	d := xml.NewDecoder(bytes.NewReader(el.Raw))
+	if _, err := d.Token(); err != nil { // <iq>
+		return xml.StartElement{}, err
+	}
+	var payload xml.StartElement
+	found := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return xml.StartElement{}, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if found {
+				return xml.StartElement{}, errIQShape
+			}
+			payload, found = t.Copy(), true
+			if err := d.Skip(); err != nil {
+				return xml.StartElement{}, err
+			}
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return xml.StartElement{}, errIQShape
+			}
+		case xml.EndElement:
+			if found {
+				return payload, nil
+			}
+			return xml.StartElement{}, errIQShape
+		}
+	}
+	return xml.StartElement{}, errIQShape
+}
+
+// serverIQ answers an IQ request to the domain or to the sender's account.
+func (s *Server) serverIQ(ss *session, el *wire.Element, to addr) {
+	payload, err := decodeIQ(el)
+	if err != nil {
+		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
+		return
+	}
+	h := s.iqHandlers[payload.Name]
+	if h == nil {
+		ss.send(errorReply(ss, el, errServiceUnavailable))
+		return
+	}
+	h(ss, &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to})
+}
+
+// accountIQ answers, on behalf of another account, the few requests the hub
+// handles for it: disco#info and ping, for those who may see the account.
+func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
+	payload, err := decodeIQ(el)
+	if err != nil {
+		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
+		return
+	}
+	target := string(to.local)
+	if !s.accounts.Exists(target) || !s.rosters.maySee(ss.local, target) {
+		ss.send(errorReply(ss, el, errServiceUnavailable))
+		return
+	}
+	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to}
+	switch payload.Name {
+	case xml.Name{Space: nsDiscoInfo, Local: "query"}:
+		s.discoInfo(ss, req)
+	case xml.Name{Space: nsDiscoItems, Local: "query"}:
+		s.discoItems(ss, req)
+	case xml.Name{Space: nsPing, Local: "ping"}:
+		pong(ss, req)
+	default:
+		ss.send(errorReply(ss, el, errServiceUnavailable))
+	}
+}
+
+func pong(ss *session, req *iqRequest) { ss.send(iqResult(ss, req.el, nil)) }
+
+func attr(start xml.StartElement, name string) string {
+	for _, a := range start.Attr {
+		if a.Name.Local == name && a.Name.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// discoInfo answers XEP-0030 info queries for the domain and for accounts.
+func (s *Server) discoInfo(ss *session, req *iqRequest) {
+	if req.set {
+		ss.send(errorReply(ss, req.el, errBadRequest))
+		return
+	}
+	if attr(req.payload, "node") != "" {
+		ss.send(errorReply(ss, req.el, errItemNotFound))
+		return
+	}
+	b := []byte("<query xmlns='" + nsDiscoInfo + "'>")
+	features := accountFeatures
+	if req.to.kind == addrServer {
+		b = append(b, "<identity category='server' type='im' name='GeoHub'/>"...)
+		features = serverFeatures
+	} else {
+		b = append(b, "<identity category='account' type='registered'/>"...)
+	}
+	for _, f := range slices.Sorted(slices.Values(features)) {
+		b = append(b, "<feature var='"...)
+		b = append(b, f...)
+		b = append(b, "'/>"...)
+	}
+	b = append(b, "</query>"...)
+	ss.send(iqResult(ss, req.el, b))
+}
+
+// discoItems lists no items yet: nodes and services arrive with pubsub.
+func (s *Server) discoItems(ss *session, req *iqRequest) {
+	if req.set {
+		ss.send(errorReply(ss, req.el, errBadRequest))
+		return
+	}
+	if attr(req.payload, "node") != "" {
+		ss.send(errorReply(ss, req.el, errItemNotFound))
+		return
+	}
+	ss.send(iqResult(ss, req.el, []byte("<query xmlns='"+nsDiscoItems+"'/>")))
+}
+
+// version answers XEP-0092 for the hub. The OS is left out on purpose.
+func (s *Server) version(ss *session, req *iqRequest) {
+	if req.set || req.to.kind != addrServer {
+		ss.send(errorReply(ss, req.el, errServiceUnavailable))
+		return
+	}
+	b := []byte("<query xmlns='" + nsVersion + "'><name>GeoHub</name><version>")
+	b = wire.AppendEscaped(b, s.cfg.Version)
+	b = append(b, "</version></query>"...)
+	ss.send(iqResult(ss, req.el, b))
+}

@@ -1,0 +1,114 @@
+package hub
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// limiter keeps per-address counters: open connections, a token bucket for
+// new connections, and recent authentication failures.
+type limiter struct {
+	lim   Limits
+	mu    sync.Mutex
+	addrs map[netip.Addr]*addrState
+	ops   int
+}
+
+type addrState struct {
+	conns     int
+	tokens    float64
+	refilled  time.Time
+	fails     int
+	failSince time.Time
+}
+
+var (
+	errTooManyConns    = errors.New("too many connections from your address")
+	errConnRate        = errors.New("connecting too fast from your address")
+	errTooManyFailures = errors.New("too many failed logins from your address; try again later")
+)
+
+func newLimiter(lim Limits) *limiter {
+	return &limiter{lim: lim, addrs: map[netip.Addr]*addrState{}}
+}
+
+// admit counts a new connection from ip, or says why it is refused.
+func (l *limiter) admit(ip netip.Addr) error {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ops++
+	if l.ops%4096 == 0 {
+		l.sweep(now)
+	}
+	a := l.addrs[ip]
+	if a == nil {
+		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: now}
+		l.addrs[ip] = a
+	}
+	if a.fails > 0 && now.Sub(a.failSince) > l.lim.AuthFailureWindow {
+		a.fails = 0
+	}
+	switch {
+	case a.fails >= l.lim.MaxAuthFailures:
+		return errTooManyFailures
+	case l.lim.MaxConnsPerIP > 0 && a.conns >= l.lim.MaxConnsPerIP:
+		return errTooManyConns
+	}
+	if l.lim.ConnRate > 0 {
+		a.tokens = min(float64(l.lim.ConnBurst), a.tokens+now.Sub(a.refilled).Seconds()*l.lim.ConnRate)
+		a.refilled = now
+		if a.tokens < 1 {
+			return errConnRate
+		}
+		a.tokens--
+	}
+	a.conns++
+	return nil
+}
+
+// release forgets a connection counted by admit.
+func (l *limiter) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.addrs[ip]; a != nil {
+		a.conns--
+		if a.conns <= 0 && a.fails == 0 && l.lim.ConnRate == 0 {
+			delete(l.addrs, ip)
+		}
+	}
+}
+
+// authFailed counts a failed login and returns how long to wait before
+// answering it: 100 ms doubling with each failure in the window, up to 5 s.
+func (l *limiter) authFailed(ip netip.Addr) time.Duration {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.addrs[ip]
+	if a == nil {
+		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: now}
+		l.addrs[ip] = a
+	}
+	if a.fails == 0 || now.Sub(a.failSince) > l.lim.AuthFailureWindow {
+		a.fails, a.failSince = 0, now
+	}
+	a.fails++
+	return min(100*time.Millisecond<<min(a.fails-1, 6), 5*time.Second)
+}
+
+// sweep drops state that no longer limits anything.
+func (l *limiter) sweep(now time.Time) {
+	for ip, a := range l.addrs {
+		if a.conns > 0 {
+			continue
+		}
+		failsOver := a.fails == 0 || now.Sub(a.failSince) > l.lim.AuthFailureWindow
+		bucketFull := l.lim.ConnRate == 0 || now.Sub(a.refilled).Seconds()*l.lim.ConnRate >= float64(l.lim.ConnBurst)
+		if failsOver && bucketFull {
+			delete(l.addrs, ip)
+		}
+	}
+}

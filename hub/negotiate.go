@@ -1,0 +1,364 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/internal/scram"
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
+)
+
+// negotiation is one connection from accept to bound resource. mellium does
+// the work (stream headers, STARTTLS, SASL, bind); this keeps what the hub
+// must know for itself, because mellium either does not keep it or keeps the
+// wrong thing (the client's claimed stream from).
+type negotiation struct {
+	srv        *Server
+	ip         netip.Addr
+	conn       *negConn // the current layer: plain TCP, then TLS
+	headerSent bool     // our header for the current stream went out
+	answered   bool     // the peer has been told why negotiation ended
+	saslErr    bool     // SASL negotiation ended in an error
+	user       string   // the account SASL authenticated
+	bound      jid.JID
+}
+
+// serveConn negotiates a new connection and, on success, hands it to a
+// session. It runs on the accepting goroutine; the session's read loop gets
+// a fresh goroutine so that the stack grown during TLS and SASL is freed.
+func (s *Server) serveConn(raw net.Conn, directTLS bool) {
+	ip := remoteIP(raw)
+	if err := s.limiter.admit(ip); err != nil {
+		raw.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
+		raw.Close()
+		s.log.Info("connection refused", "ip", ip, "reason", err)
+		return
+	}
+	if !s.track(raw, true) {
+		raw.Close()
+		s.limiter.release(ip)
+		return
+	}
+	n := &negotiation{srv: s, ip: ip}
+	bound, err := n.run(raw, directTLS)
+	s.track(raw, false)
+	if err != nil {
+		n.answer(err)
+		raw.Close()
+		s.limiter.release(ip)
+		if !quietError(err) {
+			s.log.Info("negotiation failed", "ip", ip, "user", n.user, "err", err)
+		}
+		return
+	}
+	ss := s.newSession(n.conn.Conn, ip, bound, n.conn.buffered())
+	if ss == nil {
+		raw.Close()
+		s.limiter.release(ip)
+		return
+	}
+	go ss.readLoop()
+}
+
+// run negotiates the stream and returns the bound JID.
+func (n *negotiation) run(raw net.Conn, directTLS bool) (bound jid.JID, err error) {
+	s := n.srv
+	deadline := time.Now().Add(s.cfg.Limits.NegotiationTimeout)
+	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
+	var state xmpp.SessionState
+	if directTLS {
+		tc := tls.Server(raw, s.directTLS)
+		tc.SetDeadline(deadline)
+		if err := tc.Handshake(); err != nil {
+			n.answered = true
+			return jid.JID{}, fmt.Errorf("TLS handshake: %w", err)
+		}
+		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize)
+		state = xmpp.Secure
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	defer func() {
+		// sasl panics on some inputs (mellium trap 4); one connection's
+		// panic must not take the hub down.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("negotiation panic: %v", r)
+		}
+	}()
+	_, err = xmpp.ReceiveSession(ctx, n.conn, state, xmpp.NewNegotiator(n.streamConfig))
+	if err != nil {
+		return jid.JID{}, err
+	}
+	// Trap 2: mellium reports success even when binding failed, so the hub
+	// trusts only the JID it bound itself, for the user SASL authenticated.
+	if n.user == "" || n.bound.Localpart() != n.user {
+		return jid.JID{}, errNotBound
+	}
+	n.conn.SetDeadline(time.Time{})
+	return n.bound, nil
+}
+
+var errNotBound = errors.New("stream negotiated without a bound resource")
+
+// streamConfig is called by mellium after each stream header exchange with
+// the features to offer on that stream.
+func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+	if sess == nil {
+		return xmpp.StreamConfig{}
+	}
+	n.headerSent = true
+	s := n.srv
+	in := sess.In()
+	switch {
+	case in.XMLNS != stanza.NSClient:
+		n.abort("invalid-namespace", "this port serves jabber:client streams")
+		return xmpp.StreamConfig{}
+	case in.To.String() != s.domain:
+		n.abort("host-unknown", "this server serves "+s.domain)
+		return xmpp.StreamConfig{}
+	}
+	secure := sess.State()&xmpp.Secure != 0
+	var features []xmpp.StreamFeature
+	if !secure && s.cfg.TLS != nil {
+		features = append(features, n.startTLS())
+	}
+	features = append(features, n.saslFeature(secure))
+	features = append(features, n.bindFeature(), sessionFeature, rosterVerFeature)
+	return xmpp.StreamConfig{Lang: "en", Features: features}
+}
+
+// abort ends the stream with a stream error from inside mellium's
+// negotiation; mellium then fails on the closed connection.
+func (n *negotiation) abort(cond, text string) {
+	n.answered = true
+	n.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(n.conn, streamError(cond, text))
+	n.conn.Close()
+}
+
+func (n *negotiation) startTLS() xmpp.StreamFeature {
+	f := xmpp.StartTLS(n.srv.cfg.TLS)
+	if n.srv.cfg.AllowPlain {
+		f.List = func(_ context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {
+			if err := e.EncodeToken(start); err != nil {
+				return false, err
+			}
+			return false, e.EncodeToken(start.End())
+		}
+	}
+	inner := f.Negotiate
+	f.Negotiate = func(ctx context.Context, sess *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := inner(ctx, sess, data)
+		if err != nil || rw == nil {
+			return mask, rw, err
+		}
+		tc, ok := rw.(*tls.Conn)
+		if !ok {
+			return mask, rw, errors.New("STARTTLS did not produce a TLS connection")
+		}
+		if d, ok := ctx.Deadline(); ok {
+			tc.SetDeadline(d)
+		}
+		if err := tc.Handshake(); err != nil {
+			n.answered = true
+			return mask, nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		// Keep the byte-at-a-time reader on top of TLS too (see negConn).
+		n.conn = newNegConn(tc, n.srv.cfg.Limits.MaxStanzaSize)
+		n.headerSent = false
+		return mask, n.conn, nil
+	}
+	return f
+}
+
+// saslFeature offers SCRAM-SHA-256 and SCRAM-SHA-1 always and PLAIN only on a
+// secure stream. *-PLUS variants are never offered: a client asking for one
+// gets invalid-mechanism from mellium before sasl can panic (trap 4).
+func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
+	mechs := []sasl.Mechanism{
+		scram.ServerMechanism(scram.SHA256, n.lookup, n.result),
+		scram.ServerMechanism(scram.SHA1, n.lookup, n.result),
+	}
+	if secure {
+		mechs = append(mechs, sasl.Plain)
+	}
+	f := xmpp.SASLServer(n.permitPlain, mechs...)
+	if n.srv.cfg.AllowPlain {
+		f.Necessary = 0
+	}
+	inner := f.Negotiate
+	f.Negotiate = func(ctx context.Context, sess *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := inner(ctx, sess, data)
+		if err != nil {
+			n.saslErr = true
+		} else {
+			n.headerSent = false
+		}
+		return mask, rw, err
+	}
+	return f
+}
+
+// lookup finds SCRAM credentials (trap 3: the hub hands them to its own
+// mechanism instead of relying on SASLServer, which never passes them on).
+func (n *negotiation) lookup(user string) (scram.Credential, bool) {
+	name, err := devices.NormalizeName(user)
+	if err != nil {
+		return scram.Credential{}, false
+	}
+	return n.srv.accounts.Credential(name)
+}
+
+// result records the outcome of an authentication attempt. A failure is
+// answered only after a delay that grows with the failures from the address.
+func (n *negotiation) result(user string, ok bool) {
+	if ok {
+		n.user, _ = devices.NormalizeName(user)
+		return
+	}
+	n.srv.log.Info("authentication failed", "ip", n.ip, "user", user)
+	time.Sleep(n.srv.limiter.authFailed(n.ip))
+}
+
+// permitPlain checks a SASL PLAIN login.
+func (n *negotiation) permitPlain(neg *sasl.Negotiator) bool {
+	user, password, authz := neg.Credentials()
+	name, err := devices.NormalizeName(string(user))
+	if err == nil && len(authz) > 0 {
+		if z, zerr := jid.Parse(string(authz)); zerr != nil || z.Localpart() != name {
+			err = errors.New("authorization identity differs")
+		}
+	}
+	ok := err == nil && n.srv.accounts.Authenticate(name, string(password))
+	n.result(name, ok)
+	return ok
+}
+
+// bindFeature binds a resource for the authenticated user, whatever the
+// client claimed in its stream header (trap 1). An empty or invalid resource
+// gets a generated one (trap 6).
+func (n *negotiation) bindFeature() xmpp.StreamFeature {
+	return xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
+		if n.user == "" {
+			return jid.JID{}, errNotBound
+		}
+		j, err := jid.New(n.user, n.srv.domain, res)
+		if res == "" || err != nil {
+			j, err = jid.New(n.user, n.srv.domain, randomResource())
+		}
+		if err != nil {
+			return jid.JID{}, err
+		}
+		n.bound = j
+		return j, nil
+	})
+}
+
+func randomResource() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "gh-" + hex.EncodeToString(b)
+}
+
+// informational features: listed, never negotiated during negotiation.
+func listOnly(space, local string, children ...string) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:      xml.Name{Space: space, Local: local},
+		Necessary: xmpp.Authn,
+		List: func(_ context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {
+			if err := e.EncodeToken(start); err != nil {
+				return false, err
+			}
+			for _, c := range children {
+				child := xml.StartElement{Name: xml.Name{Local: c}}
+				if err := e.EncodeToken(child); err != nil {
+					return false, err
+				}
+				if err := e.EncodeToken(child.End()); err != nil {
+					return false, err
+				}
+			}
+			return false, e.EncodeToken(start.End())
+		},
+	}
+}
+
+var (
+	// Legacy session establishment (RFC 3921 §3), optional as in
+	// draft-cridland-xmpp-session-01; the request is answered after binding.
+	sessionFeature   = listOnly(nsSession, "session", "optional")
+	rosterVerFeature = listOnly("urn:xmpp:features:rosterver", "ver")
+)
+
+// answer tells the peer why negotiation failed, unless it has been told.
+func (n *negotiation) answer(err error) {
+	if n.answered || quietError(err) && !isTimeout(err) {
+		return
+	}
+	n.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	var out string
+	if !n.headerSent {
+		out = streamHeader(n.srv.domain)
+	}
+	var synErr *xml.SyntaxError
+	var strErr stream.Error
+	var b64Err base64.CorruptInputError
+	switch {
+	case errors.Is(err, scram.ErrMalformed) || errors.As(err, &b64Err):
+		out += `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure></stream:stream>`
+	case n.saslErr:
+		// mellium sent the SASL failure (not-authorized, invalid-mechanism,
+		// aborted); RFC 6120 §6.4.5 lets the server close the stream after it.
+		out += `</stream:stream>`
+	case isTimeout(err):
+		out += streamError("connection-timeout", "negotiation took too long")
+	case errors.Is(err, errNegotiationTooLong):
+		out += streamError("policy-violation", err.Error())
+	case errors.As(err, &synErr):
+		out += streamError("not-well-formed", synErr.Msg)
+	case errors.As(err, &strErr):
+		out += streamError(strErr.Err, err.Error())
+	case errors.Is(err, errNotBound):
+		out += streamError("not-authorized", "resource binding failed")
+	default:
+		out += streamError("undefined-condition", "")
+	}
+	io.WriteString(n.conn, out)
+}
+
+// quietError reports errors that mean the peer went away: nothing to answer
+// and nothing worth logging.
+func quietError(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || isTimeout(err) || isReset(err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}

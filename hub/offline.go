@@ -1,0 +1,98 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/tidwall/buntdb"
+)
+
+// offlinePrefix keys stored messages: off:<local>:<time><seq>, so that a
+// prefix scan returns an account's messages in arrival order.
+const offlinePrefix = "off:"
+
+var errStorageFull = errors.New("offline storage full")
+
+// offline stores messages for accounts with no available resource
+// (XEP-0160), at most cap per account.
+type offline struct {
+	db  *buntdb.DB
+	cap int
+	seq atomic.Uint64
+}
+
+type storedMessage struct {
+	At       time.Time `json:"at"`
+	StartEnd int       `json:"se"`
+	Empty    bool      `json:"e,omitempty"`
+	Raw      string    `json:"x"`
+}
+
+// store keeps a stamped message for local.
+func (o *offline) store(local string, raw []byte, startEnd int, empty bool) error {
+	now := time.Now().UTC()
+	key := fmt.Sprintf("%s%s:%020d%06d", offlinePrefix, local, now.UnixNano(), o.seq.Add(1)%1e6)
+	b, err := json.Marshal(storedMessage{At: now, StartEnd: startEnd, Empty: empty, Raw: string(raw)})
+	if err != nil {
+		return err
+	}
+	return o.db.Update(func(tx *buntdb.Tx) error {
+		n := 0
+		tx.AscendKeys(offlinePrefix+local+":*", func(string, string) bool {
+			n++
+			return n < o.cap
+		})
+		if n >= o.cap {
+			return errStorageFull
+		}
+		_, _, err := tx.Set(key, string(b), nil)
+		return err
+	})
+}
+
+// take removes and returns local's stored messages, oldest first.
+func (o *offline) take(local string) ([]storedMessage, error) {
+	var out []storedMessage
+	err := o.db.Update(func(tx *buntdb.Tx) error {
+		var keys []string
+		tx.AscendKeys(offlinePrefix+local+":*", func(k, v string) bool {
+			var m storedMessage
+			if json.Unmarshal([]byte(v), &m) == nil {
+				out = append(out, m)
+			}
+			keys = append(keys, k)
+			return true
+		})
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// deliverOffline sends a newly available resource its stored messages,
+// each marked with when it arrived (XEP-0203).
+func (s *Server) deliverOffline(ss *session) {
+	msgs, err := s.offline.take(ss.local)
+	if err != nil {
+		s.log.Error("reading offline messages", "account", ss.local, "err", err)
+		return
+	}
+	for _, m := range msgs {
+		delay := []byte("<delay xmlns='" + nsDelay + "'")
+		delay = wire.AppendAttr(delay, "from", s.domain)
+		delay = wire.AppendAttr(delay, "stamp", m.At.Format("2006-01-02T15:04:05.000Z"))
+		delay = append(delay, ">Offline Storage</delay>"...)
+		ss.send(wire.AppendWithChild(nil, []byte(m.Raw), m.StartEnd, m.Empty, delay))
+	}
+}

@@ -1,0 +1,271 @@
+package hub
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+)
+
+// handlePresence processes presence a client sends (RFC 6121 §3, §4).
+func (s *Server) handlePresence(ss *session, el *wire.Element) {
+	typ := string(el.Value(el.Type))
+	if !el.Has(el.To) {
+		switch typ {
+		case "":
+			s.broadcast(ss, el, true)
+		case "unavailable":
+			s.broadcast(ss, el, false)
+		case "error":
+		default:
+			s.replyError(ss, el, errBadRequest.withText("presence of type "+typ+" needs a to address"))
+		}
+		return
+	}
+	to, err := s.parseAddr(el.Value(el.To), &ss.scratch)
+	if err != nil {
+		s.replyError(ss, el, errJIDMalformed)
+		return
+	}
+	switch typ {
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		s.subscriptionOut(ss, el, to, typ)
+	case "probe":
+		s.probe(ss, to)
+	case "", "unavailable", "error":
+		s.directed(ss, el, to, typ)
+	default:
+		s.replyError(ss, el, errBadRequest.withText("unknown presence type"))
+	}
+}
+
+// priority reads the <priority/> of a presence, 0 when absent or invalid.
+func priority(el *wire.Element) int {
+	inner := el.Raw[el.StartEnd:]
+	i := bytes.Index(inner, []byte("<priority>"))
+	if i < 0 {
+		return 0
+	}
+	v := inner[i+len("<priority>"):]
+	j := bytes.IndexByte(v, '<')
+	if j < 0 {
+		return 0
+	}
+	p, err := strconv.Atoi(string(bytes.TrimSpace(v[:j])))
+	if err != nil || p < -128 || p > 127 {
+		return 0
+	}
+	return p
+}
+
+// broadcast handles presence without a to: the session becomes available
+// (or changes its presence) or unavailable, and its subscribers and the
+// account's own resources learn it (RFC 6121 §4.2, §4.4, §4.5).
+func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
+	ss.pmu.Lock()
+	initial := ss.pres.Load() == 0
+	var directed map[string]struct{}
+	if available {
+		ss.presence = append(ss.presence[:0], el.Raw...)
+		ss.presEl = *el
+		ss.presEl.Raw = ss.presence
+		ss.pres.Store(int32(priority(el) + presenceBias))
+	} else {
+		if initial {
+			ss.pmu.Unlock()
+			return
+		}
+		ss.presence = nil
+		ss.pres.Store(0)
+		directed, ss.directed = ss.directed, nil
+	}
+	ss.pmu.Unlock()
+
+	s.rosters.mu.Lock()
+	ro := s.rosters.get(ss.local)
+	subscribers := s.rosters.related(ss.local, ro, subscription.hasFrom)
+	var contacts []string
+	if available && initial {
+		contacts = s.rosters.related(ss.local, ro, subscription.hasTo)
+	}
+	s.rosters.mu.Unlock()
+
+	s.presenceToAccount(ss.local, el, ss.fromAttr)
+	if !available {
+		ss.sendAddressed(el, ss.fromAttr, ss.toAttr)
+	}
+	for _, sub := range subscribers {
+		s.presenceToAccount(sub, el, ss.fromAttr)
+		delete(directed, sub)
+	}
+	for target := range directed {
+		s.presenceToJID(target, el, ss.fromAttr)
+	}
+	if !available || !initial {
+		return
+	}
+	// The new resource learns who is online (§4.3, answered locally) and
+	// gets what waited for it.
+	for _, other := range s.router.sessions(ss.local) {
+		if other != ss {
+			other.presenceTo(ss)
+		}
+	}
+	for _, c := range contacts {
+		for _, src := range s.router.sessions(c) {
+			src.presenceTo(ss)
+		}
+	}
+	s.rosters.deliverPending(ss)
+	if ss.deliverable() {
+		s.deliverOffline(ss)
+	}
+}
+
+// presenceTo sends this session's current presence to dst, if it has one.
+func (ss *session) presenceTo(dst *session) {
+	ss.pmu.Lock()
+	defer ss.pmu.Unlock()
+	if ss.presence != nil {
+		dst.sendAddressed(&ss.presEl, ss.fromAttr, dst.toAttr)
+	}
+}
+
+// unavailableTo tells dst that this session is gone.
+func (ss *session) unavailableTo(dst *session) {
+	b := []byte("<presence type='unavailable'")
+	b = append(b, ss.fromAttr...)
+	b = append(b, dst.toAttr...)
+	dst.send(append(b, "/>"...))
+}
+
+// sendAddressed queues el with from and to replaced.
+func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool {
+	ss.omu.Lock()
+	if ss.closed {
+		ss.omu.Unlock()
+		return false
+	}
+	if ss.out == nil {
+		ss.out = getBuf()
+	}
+	ss.out = wire.AppendAddressed(ss.out, el, fromAttr, toAttr)
+	return ss.queued()
+}
+
+// presenceToAccount delivers presence to every available resource of local.
+func (s *Server) presenceToAccount(local string, el *wire.Element, fromAttr []byte) {
+	for _, dst := range s.router.sessions(local) {
+		if dst.available() {
+			dst.sendAddressed(el, fromAttr, dst.toAttr)
+		}
+	}
+}
+
+// presenceToJID delivers directed presence to a full or bare JID string.
+func (s *Server) presenceToJID(target string, el *wire.Element, fromAttr []byte) {
+	var scratch []byte
+	to, err := s.parseAddr([]byte(target), &scratch)
+	if err != nil {
+		return
+	}
+	switch to.kind {
+	case addrFull:
+		if dst := s.router.find(to.local, to.resource); dst != nil {
+			dst.sendAddressed(el, fromAttr, dst.toAttr)
+		}
+	case addrBare:
+		s.presenceToAccount(string(to.local), el, fromAttr)
+	}
+}
+
+// sendPresenceOf tells every available resource of to about every available
+// resource of from: their presence, or that they are gone.
+func (s *Server) sendPresenceOf(from, to string, available bool) {
+	dsts := s.router.sessions(to)
+	for _, src := range s.router.sessions(from) {
+		if !src.available() {
+			continue
+		}
+		for _, dst := range dsts {
+			if !dst.available() {
+				continue
+			}
+			if available {
+				src.presenceTo(dst)
+			} else {
+				src.unavailableTo(dst)
+			}
+		}
+	}
+}
+
+// directed handles presence sent to one entity (RFC 6121 §4.6). Available
+// presence is remembered so that the entity hears when the session ends.
+func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
+	if to.kind == addrRemote {
+		s.replyError(ss, el, errRemoteNotFound)
+		return
+	}
+	if to.kind != addrFull && to.kind != addrBare {
+		return
+	}
+	target := to.bare()
+	if to.kind == addrFull {
+		target += "/" + string(to.resource)
+	}
+	if typ != "error" {
+		ss.pmu.Lock()
+		if typ == "" && ss.available() {
+			if ss.directed == nil {
+				ss.directed = map[string]struct{}{}
+			}
+			ss.directed[target] = struct{}{}
+		} else {
+			delete(ss.directed, target)
+		}
+		ss.pmu.Unlock()
+	}
+	s.presenceToJID(target, el, ss.fromAttr)
+}
+
+// probe answers a client's presence probe with the current presence of the
+// contact's resources, if the client is subscribed to it (RFC 6121 §4.3).
+func (s *Server) probe(ss *session, to addr) {
+	if to.kind != addrBare && to.kind != addrFull {
+		return
+	}
+	contact := string(to.local)
+	if !s.rosters.maySee(ss.local, contact) {
+		return
+	}
+	for _, src := range s.router.sessions(contact) {
+		if src.available() {
+			src.presenceTo(ss)
+		}
+	}
+}
+
+// unavailableEl is the presence broadcast for a session that ends without
+// saying goodbye.
+var unavailableEl = func() wire.Element {
+	raw := []byte("<presence type='unavailable'/>")
+	el, _, err := wire.NewScanner(wire.Limits{}, "jabber:client").Next(raw)
+	if err != nil {
+		panic(err)
+	}
+	return *el
+}()
+
+// presenceGone broadcasts unavailable for a session that ended while
+// available, unless a new session took over its resource.
+func (s *Server) presenceGone(ss *session) {
+	if !ss.available() {
+		return
+	}
+	if s.router.find([]byte(ss.local), []byte(ss.resource)) != nil {
+		return
+	}
+	el := unavailableEl
+	s.broadcast(ss, &el, false)
+}

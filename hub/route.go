@@ -1,0 +1,144 @@
+package hub
+
+import (
+	"bytes"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+)
+
+// routeMessage delivers a message following RFC 6121 §8.5 and RFC 6120
+// §10.3.1. This is the hot path: a message to an online full JID is parsed,
+// looked up and copied into the recipient's outbox without allocating.
+func (s *Server) routeMessage(ss *session, el *wire.Element) {
+	to, err := s.parseAddr(el.Value(el.To), &ss.scratch)
+	if err != nil {
+		s.replyError(ss, el, errJIDMalformed)
+		return
+	}
+	typ := el.Value(el.Type)
+	switch to.kind {
+	case addrFull:
+		if dst := s.router.find(to.local, to.resource); dst != nil {
+			dst.sendStamped(el, ss.fromAttr)
+			return
+		}
+		switch string(typ) {
+		case "groupchat":
+			s.replyError(ss, el, errServiceUnavailable)
+		case "error":
+		default:
+			// §8.5.3.2.1: treat as if sent to the bare JID.
+			s.messageToBare(ss, el, to.local, typ)
+		}
+	case addrBare:
+		s.messageToBare(ss, el, to.local, typ)
+	case addrNone:
+		s.messageToBare(ss, el, []byte(ss.local), typ)
+	case addrServer:
+		s.replyError(ss, el, errServiceUnavailable)
+	case addrRemote:
+		s.replyError(ss, el, errRemoteNotFound)
+	}
+}
+
+// messageToBare delivers to every available resource with non-negative
+// priority (§8.5.2.1.1), or stores the message offline (XEP-0160).
+func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte) {
+	delivered := false
+	for _, dst := range s.router.sessionsB(local) {
+		if dst.deliverable() {
+			dst.sendStamped(el, ss.fromAttr)
+			delivered = true
+		}
+	}
+	if delivered {
+		return
+	}
+	switch string(typ) {
+	case "groupchat":
+		s.replyError(ss, el, errServiceUnavailable)
+		return
+	case "headline", "error":
+		return
+	}
+	name := string(local)
+	if !s.accounts.Exists(name) {
+		s.replyError(ss, el, errServiceUnavailable)
+		return
+	}
+	if !storable(el) {
+		return
+	}
+	stamped := wire.AppendStamped(nil, el, ss.fromAttr)
+	startEnd := el.StartEnd + len(ss.fromAttr)
+	if el.Has(el.FromAttr) {
+		startEnd -= el.FromAttr.End - el.FromAttr.Start
+	}
+	switch err := s.offline.store(name, stamped, startEnd, el.Empty); err {
+	case nil:
+	case errStorageFull:
+		s.replyError(ss, el, errOfflineFull)
+	default:
+		s.log.Error("storing offline message", "to", name, "err", err)
+		s.replyError(ss, el, stanzaErr{"wait", "internal-server-error", ""})
+	}
+}
+
+// storable reports whether a message is worth keeping for later: it has a
+// body or a payload other than a chat state notification (XEP-0160 §3,
+// XEP-0085 §5.6).
+func storable(el *wire.Element) bool {
+	inner := el.Raw[el.StartEnd:]
+	if el.Empty || len(bytes.TrimSpace(inner)) <= len("</message>") {
+		return false
+	}
+	if bytes.Contains(inner, []byte("<body")) {
+		return true
+	}
+	return !bytes.Contains(inner, []byte("http://jabber.org/protocol/chatstates"))
+}
+
+// routeIQ delivers an IQ between clients untouched but for its from (so
+// that Jingle and anything else works end to end), or hands it to the
+// server's handlers (RFC 6120 §10.5, RFC 6121 §8.5).
+func (s *Server) routeIQ(ss *session, el *wire.Element) {
+	typ := string(el.Value(el.Type))
+	request := typ == "get" || typ == "set"
+	if !request && typ != "result" && typ != "error" || !el.Has(el.ID) {
+		ss.send(errorReply(ss, el, errBadRequest.withText("an IQ needs an id and a type of get, set, result or error")))
+		return
+	}
+	to, err := s.parseAddr(el.Value(el.To), &ss.scratch)
+	if err != nil {
+		if request {
+			ss.send(errorReply(ss, el, errJIDMalformed))
+		}
+		return
+	}
+	switch to.kind {
+	case addrFull:
+		if dst := s.router.find(to.local, to.resource); dst != nil {
+			dst.sendStamped(el, ss.fromAttr)
+			return
+		}
+		if request {
+			ss.send(errorReply(ss, el, errServiceUnavailable))
+		}
+	case addrNone, addrServer:
+		if request {
+			s.serverIQ(ss, el, to)
+		}
+	case addrBare:
+		if request {
+			if string(to.local) == ss.local {
+				s.serverIQ(ss, el, to)
+			} else {
+				s.accountIQ(ss, el, to)
+			}
+		}
+	case addrRemote:
+		if request {
+			ss.send(errorReply(ss, el, errRemoteNotFound))
+		}
+	}
+}

@@ -1,0 +1,258 @@
+// Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners, stream
+// negotiation with mellium, sessions, the router that delivers stanzas between
+// full and bare JIDs and stamps their from, presence, rosters, offline
+// messages, service discovery, ping and version, and the limits that keep one
+// bad peer from hurting the others. It knows nothing about geometry.
+package hub
+
+import (
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/tidwall/buntdb"
+)
+
+// Config is what the hub needs to run. Zero limits take their defaults.
+type Config struct {
+	Domain     string
+	C2S        string // STARTTLS listener address; empty disables it
+	C2STLS     string // direct TLS listener address (XEP-0368); empty disables it
+	AllowPlain bool   // let clients skip STARTTLS (local development only)
+	TLS        *tls.Config
+	Limits     Limits
+	OfflineCap int // stored offline messages per account
+	Version    string
+	Logger     *slog.Logger
+}
+
+// Limits protect the hub from peers that send too much or too fast.
+type Limits struct {
+	MaxStanzaSize      int           // bytes in one stanza
+	MaxDepth           int           // element nesting in one stanza
+	NegotiationTimeout time.Duration // from connect to bound resource
+	IdleTimeout        time.Duration // silence before the hub pings, then closes
+	MaxAuthFailures    int           // per address per AuthFailureWindow before logins are refused
+	AuthFailureWindow  time.Duration
+	MaxConnsPerIP      int     // open connections from one address; 0 = unlimited
+	ConnRate           float64 // new connections per second from one address; 0 = unlimited
+	ConnBurst          int
+	MaxPending         int // bytes queued for a slow reader before it is cut off
+}
+
+// DefaultLimits are used for zero fields of Limits.
+var DefaultLimits = Limits{
+	MaxStanzaSize:      256 << 10,
+	MaxDepth:           48,
+	NegotiationTimeout: 30 * time.Second,
+	IdleTimeout:        10 * time.Minute,
+	MaxAuthFailures:    10,
+	AuthFailureWindow:  10 * time.Minute,
+	MaxConnsPerIP:      1000,
+	ConnRate:           200,
+	ConnBurst:          1000,
+	MaxPending:         4 << 20,
+}
+
+func (l *Limits) fill() {
+	d := DefaultLimits
+	if l.MaxStanzaSize <= 0 {
+		l.MaxStanzaSize = d.MaxStanzaSize
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.NegotiationTimeout <= 0 {
+		l.NegotiationTimeout = d.NegotiationTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.MaxAuthFailures <= 0 {
+		l.MaxAuthFailures = d.MaxAuthFailures
+	}
+	if l.AuthFailureWindow <= 0 {
+		l.AuthFailureWindow = d.AuthFailureWindow
+	}
+	if l.MaxPending <= 0 {
+		l.MaxPending = d.MaxPending
+	}
+	if l.ConnBurst <= 0 {
+		l.ConnBurst = d.ConnBurst
+	}
+}
+
+// DefaultOfflineCap is the default number of stored offline messages per
+// account (XEP-0160).
+const DefaultOfflineCap = 100
+
+// Server is a running hub.
+type Server struct {
+	cfg        Config
+	domain     string
+	log        *slog.Logger
+	db         *buntdb.DB
+	accounts   *devices.Store
+	router     *router
+	rosters    *rosters
+	offline    *offline
+	limiter    *limiter
+	iqHandlers map[xml.Name]iqHandler
+	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[net.Conn]struct{} // connections still negotiating
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// New builds a hub over an open database and account store. The domain of
+// the hub is the account store's.
+func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
+	if cfg.TLS == nil && !cfg.AllowPlain {
+		return nil, errors.New("hub: TLS configuration required unless plain connections are allowed")
+	}
+	cfg.Limits.fill()
+	if cfg.OfflineCap <= 0 {
+		cfg.OfflineCap = DefaultOfflineCap
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	s := &Server{
+		cfg:      cfg,
+		domain:   accounts.Domain(),
+		log:      cfg.Logger,
+		db:       db,
+		accounts: accounts,
+		conns:    map[net.Conn]struct{}{},
+	}
+	s.router = newRouter()
+	s.limiter = newLimiter(cfg.Limits)
+	s.rosters = newRosters(s)
+	s.offline = &offline{db: db, cap: cfg.OfflineCap}
+	s.iqHandlers = s.iqRoutes()
+	if cfg.TLS != nil {
+		s.directTLS = cfg.TLS.Clone()
+		s.directTLS.NextProtos = []string{"xmpp-client"}
+	}
+	accounts.Watch(s.accountChanged)
+	return s, nil
+}
+
+// Domain is the XMPP domain the hub serves.
+func (s *Server) Domain() string { return s.domain }
+
+// Start opens the configured listeners and serves them in the background.
+func (s *Server) Start() error {
+	for _, l := range []struct {
+		addr      string
+		directTLS bool
+	}{{s.cfg.C2S, false}, {s.cfg.C2STLS, true}} {
+		if l.addr == "" {
+			continue
+		}
+		if l.directTLS && s.cfg.TLS == nil {
+			return errors.New("hub: direct TLS listener needs a TLS configuration")
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("hub: listen %s: %w", l.addr, err)
+		}
+		s.mu.Lock()
+		s.listeners = append(s.listeners, ln)
+		s.mu.Unlock()
+		s.wg.Go(func() { s.accept(ln, l.directTLS) })
+		s.log.Info("listening", "addr", ln.Addr().String(), "direct_tls", l.directTLS)
+	}
+	return nil
+}
+
+// Addrs returns the addresses of the STARTTLS and direct TLS listeners, for
+// tests that listen on port 0.
+func (s *Server) Addrs() (c2s, c2sTLS string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	if s.cfg.C2S != "" && i < len(s.listeners) {
+		c2s = s.listeners[i].Addr().String()
+		i++
+	}
+	if s.cfg.C2STLS != "" && i < len(s.listeners) {
+		c2sTLS = s.listeners[i].Addr().String()
+	}
+	return c2s, c2sTLS
+}
+
+func (s *Server) accept(ln net.Listener, directTLS bool) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		s.wg.Go(func() { s.serveConn(c, directTLS) })
+	}
+}
+
+// track registers a connection that is still negotiating so that Close can
+// interrupt it; it reports false once the server is closed.
+func (s *Server) track(c net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closed {
+			return false
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+// Close stops the listeners, ends every session with a system-shutdown
+// stream error and waits for the connections to finish.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	for _, ss := range s.router.all() {
+		ss.closeWithError(errSystemShutdown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("connections still open after shutdown timeout")
+	}
+	return nil
+}
+
+// Sessions returns the number of bound sessions.
+func (s *Server) Sessions() int { return s.router.count() }

@@ -1,0 +1,324 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+// Buffer sizes for a session's reads: small while idle, growing for large
+// stanzas up to the stanza limit, and shrunk back once a large one is done.
+const (
+	readMin      = 2048
+	readShrinkAt = 32 << 10
+	writeTimeout = 30 * time.Second
+	pingGrace    = 60 * time.Second
+)
+
+// session is one bound client connection. A reader goroutine parses and
+// routes what the client sends; what others send to the client is appended to
+// its outbox and written by a short-lived flusher goroutine, so writes
+// coalesce and a slow client never blocks the sender.
+type session struct {
+	srv  *Server
+	conn net.Conn
+	ip   netip.Addr
+
+	jid      jid.JID
+	local    string // normalized localpart
+	resource string
+	full     string
+	bare     string
+	// Pre-escaped attributes for stamping.
+	fromAttr     []byte // ` from='full'`
+	bareFromAttr []byte // ` from='bare'`
+	toAttr       []byte // ` to='full'`
+
+	initial []byte // read during negotiation, not yet parsed
+	scratch []byte // for the read loop: unescaped addresses
+
+	// presence: 0 when unavailable, else priority+presenceBias. Read
+	// without locks on the message path.
+	pres atomic.Int32
+
+	pmu        sync.Mutex // guards the fields below
+	presence   []byte     // the last available presence the client sent
+	presEl     wire.Element
+	interested bool // asked for the roster (RFC 6121 §2.1.6)
+	directed   map[string]struct{}
+
+	omu      sync.Mutex
+	out      []byte
+	flushing bool
+	closed   bool
+
+	wmu       sync.Mutex // serializes writes to conn
+	closeOnce sync.Once
+}
+
+const presenceBias = 1 << 10
+
+func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID, initial []byte) *session {
+	ss := &session{
+		srv: s, conn: conn, ip: ip, jid: j,
+		local: j.Localpart(), resource: j.Resourcepart(),
+		full: j.String(), bare: j.Bare().String(),
+		initial: append([]byte(nil), initial...),
+	}
+	ss.fromAttr = wire.AppendAttr(nil, "from", ss.full)
+	ss.bareFromAttr = wire.AppendAttr(nil, "from", ss.bare)
+	ss.toAttr = wire.AppendAttr(nil, "to", ss.full)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.wg.Add(1)
+	old := s.router.add(ss)
+	s.mu.Unlock()
+	if old != nil {
+		// RFC 6120 §7.7.2.2: the newer session takes over the resource.
+		old.closeWithError(errConflict)
+	}
+	s.accounts.SetOnline(ss.local, true)
+	s.log.Debug("session bound", "jid", ss.full, "ip", ip)
+	return ss
+}
+
+func (ss *session) available() bool { return ss.pres.Load() != 0 }
+
+// deliverable reports whether messages to the bare JID go here (RFC 6121
+// §8.5.2.1.1: available with non-negative priority).
+func (ss *session) deliverable() bool { return ss.pres.Load() >= presenceBias }
+
+// readLoop reads and routes stanzas until the stream ends.
+func (ss *session) readLoop() {
+	defer ss.teardown()
+	lim := ss.srv.cfg.Limits
+	sc := wire.NewScanner(wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth}, stanza.NSClient)
+	buf := make([]byte, 0, max(readMin, len(ss.initial)+readMin))
+	buf = append(buf, ss.initial...)
+	ss.initial = nil
+	pinged := false
+	for {
+		off := 0
+		for {
+			el, n, err := sc.Next(buf[off:])
+			if err != nil {
+				var we *wire.Error
+				if errors.As(err, &we) {
+					ss.closeWithError(streamErr{we.Condition, we.Text})
+				}
+				return
+			}
+			if n == 0 {
+				break
+			}
+			off += n
+			if el != nil && !ss.handle(el) {
+				return
+			}
+		}
+		buf = buf[:copy(buf, buf[off:])]
+		switch {
+		case len(buf) == 0 && cap(buf) > readShrinkAt:
+			buf = make([]byte, 0, readMin)
+		case cap(buf)-len(buf) < readMin/2:
+			bigger := make([]byte, len(buf), 2*cap(buf))
+			copy(bigger, buf)
+			buf = bigger
+		}
+		timeout := lim.IdleTimeout
+		if pinged {
+			timeout = pingGrace
+		}
+		ss.conn.SetReadDeadline(time.Now().Add(timeout))
+		n, err := ss.conn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			pinged = false
+			continue
+		}
+		if isTimeout(err) && !pinged {
+			// XEP-0199 §4.2: check the client is still there before
+			// giving up on it.
+			pinged = true
+			ss.send(ss.srv.serverPing(ss))
+			continue
+		}
+		if isTimeout(err) {
+			ss.closeWithError(streamErr{"connection-timeout", "no answer to ping"})
+		}
+		return
+	}
+}
+
+// handle processes one stanza; it reports false when the stream is over.
+func (ss *session) handle(el *wire.Element) bool {
+	switch el.Kind {
+	case wire.KindStreamEnd:
+		ss.shutdown("</stream:stream>")
+		return false
+	case wire.KindStreamError:
+		ss.srv.log.Info("client sent a stream error", "jid", ss.full, "error", string(el.Raw))
+		ss.shutdown("</stream:stream>")
+		return false
+	case wire.KindMessage:
+		ss.srv.routeMessage(ss, el)
+	case wire.KindPresence:
+		ss.srv.handlePresence(ss, el)
+	case wire.KindIQ:
+		ss.srv.routeIQ(ss, el)
+	}
+	return !ss.isClosed()
+}
+
+func (ss *session) isClosed() bool {
+	ss.omu.Lock()
+	defer ss.omu.Unlock()
+	return ss.closed
+}
+
+// bufPool holds outbox buffers while sessions are idle.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if b != nil && cap(b) <= maxPooledBuf {
+		b = b[:0]
+		bufPool.Put(&b)
+	}
+}
+
+// send queues a complete stanza for the client. It reports false when the
+// session is closed.
+func (ss *session) send(b []byte) bool {
+	ss.omu.Lock()
+	if ss.closed {
+		ss.omu.Unlock()
+		return false
+	}
+	if ss.out == nil {
+		ss.out = getBuf()
+	}
+	ss.out = append(ss.out, b...)
+	return ss.queued()
+}
+
+// sendStamped queues el with its from replaced by fromAttr, building it
+// straight into the outbox.
+func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
+	ss.omu.Lock()
+	if ss.closed {
+		ss.omu.Unlock()
+		return false
+	}
+	if ss.out == nil {
+		ss.out = getBuf()
+	}
+	ss.out = wire.AppendStamped(ss.out, el, fromAttr)
+	return ss.queued()
+}
+
+// queued starts a flusher if none runs, or cuts the client off when it has
+// fallen too far behind. ss.omu is held on entry and released.
+func (ss *session) queued() bool {
+	if len(ss.out) > ss.srv.cfg.Limits.MaxPending {
+		ss.omu.Unlock()
+		go ss.closeWithError(streamErr{"policy-violation", "too slow to read what is sent to you"})
+		return false
+	}
+	start := !ss.flushing
+	ss.flushing = true
+	ss.omu.Unlock()
+	if start {
+		go ss.flush()
+	}
+	return true
+}
+
+// flush writes the outbox until it is empty. Stanzas queued while a write is
+// in progress go out together in the next one.
+func (ss *session) flush() {
+	var spare []byte
+	for {
+		ss.omu.Lock()
+		b := ss.out
+		if len(b) == 0 || ss.closed {
+			ss.flushing = false
+			if !ss.closed {
+				ss.out = nil
+				putBuf(b)
+			}
+			ss.omu.Unlock()
+			putBuf(spare)
+			return
+		}
+		ss.out = spare
+		ss.omu.Unlock()
+
+		ss.wmu.Lock()
+		ss.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := ss.conn.Write(b)
+		ss.wmu.Unlock()
+		if err != nil {
+			ss.conn.Close() // the read loop ends and tears down
+			ss.omu.Lock()
+			ss.flushing = false
+			ss.omu.Unlock()
+			return
+		}
+		spare = b[:0]
+	}
+}
+
+// streamErr is a stream error condition with its text.
+type streamErr struct{ cond, text string }
+
+var (
+	errConflict       = streamErr{"conflict", "replaced by a new connection for this resource"}
+	errSystemShutdown = streamErr{"system-shutdown", "the hub is shutting down"}
+	errAccountRemoved = streamErr{"not-authorized", "the account was removed"}
+)
+
+func (ss *session) closeWithError(e streamErr) {
+	ss.shutdown(streamError(e.cond, e.text))
+}
+
+// shutdown writes what is queued and tail, then closes the connection. The
+// read loop then ends and tears the session down.
+func (ss *session) shutdown(tail string) {
+	ss.closeOnce.Do(func() {
+		ss.omu.Lock()
+		pending := ss.out
+		ss.out, ss.closed = nil, true
+		ss.omu.Unlock()
+		ss.wmu.Lock()
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		ss.conn.Write(append(pending, tail...))
+		ss.conn.Close()
+		ss.wmu.Unlock()
+	})
+}
+
+// teardown runs when the read loop ends, however it ends.
+func (ss *session) teardown() {
+	s := ss.srv
+	ss.shutdown("")
+	s.router.remove(ss)
+	s.presenceGone(ss)
+	s.accounts.SetOnline(ss.local, false)
+	s.limiter.release(ss.ip)
+	s.log.Debug("session ended", "jid", ss.full)
+	s.wg.Done()
+}

@@ -1,0 +1,75 @@
+// Package store opens GeoHub's one BuntDB file and guards its data folder, so
+// that two processes never write the same database.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/tidwall/buntdb"
+)
+
+// ErrLocked means another process holds the data folder.
+var ErrLocked = errors.New("the data folder is in use by another geohub process")
+
+// File names inside the data folder.
+const (
+	DBFile   = "geohub.db"
+	lockFile = "geohub.lock"
+)
+
+// Dir is a data folder held by this process.
+type Dir struct {
+	Path string
+	lock *os.File
+}
+
+// Lock creates the data folder if needed and takes its lock. It fails with
+// ErrLocked, without waiting, when another process has it.
+func Lock(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(path, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("data folder lock: %w", err)
+	}
+	return &Dir{Path: path, lock: f}, nil
+}
+
+// File returns the path of name inside the folder.
+func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
+
+// Unlock releases the folder.
+func (d *Dir) Unlock() error { return d.lock.Close() }
+
+// Open opens the database in the locked folder. Every committed transaction
+// is synced to disk before Update returns, so an acknowledged write survives
+// a crash; writers batch their work into few transactions to keep that cheap.
+func (d *Dir) Open() (*buntdb.DB, error) {
+	db, err := buntdb.Open(d.File(DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d.File(DBFile), err)
+	}
+	var cfg buntdb.Config
+	if err := db.ReadConfig(&cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	cfg.SyncPolicy = buntdb.Always
+	if err := db.SetConfig(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
