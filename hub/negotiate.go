@@ -37,6 +37,7 @@ type negotiation struct {
 	saslErr    bool     // SASL negotiation ended in an error
 	user       string   // the account SASL authenticated
 	bound      jid.JID
+	ss         *session // registered at bind, held until negotiation ends
 }
 
 // serveConn negotiates a new connection and, on success, hands it to a
@@ -57,28 +58,26 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 		return
 	}
 	n := &negotiation{srv: s, ip: ip}
-	bound, err := n.run(raw, directTLS)
+	err := n.run(raw, directTLS)
 	s.track(raw, false)
 	if err != nil {
 		n.answer(err)
-		raw.Close()
-		s.limiter.release(ip)
+		if n.ss != nil {
+			n.ss.teardown()
+		} else {
+			raw.Close()
+			s.limiter.release(ip)
+		}
 		if !quietError(err) {
 			s.log.Info("negotiation failed", "ip", ip, "user", n.user, "err", err)
 		}
 		return
 	}
-	ss := s.newSession(n.conn.Conn, ip, bound, n.conn.buffered())
-	if ss == nil {
-		raw.Close()
-		s.limiter.release(ip)
-		return
-	}
-	go ss.readLoop()
+	n.ss.start(n.conn.buffered())
 }
 
-// run negotiates the stream and returns the bound JID.
-func (n *negotiation) run(raw net.Conn, directTLS bool) (bound jid.JID, err error) {
+// run negotiates the stream up to a bound, registered session.
+func (n *negotiation) run(raw net.Conn, directTLS bool) (err error) {
 	s := n.srv
 	deadline := time.Now().Add(s.cfg.Limits.NegotiationTimeout)
 	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
@@ -88,7 +87,7 @@ func (n *negotiation) run(raw net.Conn, directTLS bool) (bound jid.JID, err erro
 		tc.SetDeadline(deadline)
 		if err := tc.Handshake(); err != nil {
 			n.answered = true
-			return jid.JID{}, fmt.Errorf("TLS handshake: %w", err)
+			return fmt.Errorf("TLS handshake: %w", err)
 		}
 		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize)
 		state = xmpp.Secure
@@ -102,17 +101,17 @@ func (n *negotiation) run(raw net.Conn, directTLS bool) (bound jid.JID, err erro
 			err = fmt.Errorf("negotiation panic: %v", r)
 		}
 	}()
-	_, err = xmpp.ReceiveSession(ctx, n.conn, state, xmpp.NewNegotiator(n.streamConfig))
-	if err != nil {
-		return jid.JID{}, err
+	if _, err = xmpp.ReceiveSession(ctx, n.conn, state, xmpp.NewNegotiator(n.streamConfig)); err != nil {
+		return err
 	}
 	// Trap 2: mellium reports success even when binding failed, so the hub
-	// trusts only the JID it bound itself, for the user SASL authenticated.
-	if n.user == "" || n.bound.Localpart() != n.user {
-		return jid.JID{}, errNotBound
+	// trusts only the session it bound itself, for the user SASL
+	// authenticated.
+	if n.ss == nil || n.user == "" || n.bound.Localpart() != n.user {
+		return errNotBound
 	}
 	n.conn.SetDeadline(time.Time{})
-	return n.bound, nil
+	return nil
 }
 
 var errNotBound = errors.New("stream negotiated without a bound resource")
@@ -253,7 +252,9 @@ func (n *negotiation) permitPlain(neg *sasl.Negotiator) bool {
 
 // bindFeature binds a resource for the authenticated user, whatever the
 // client claimed in its stream header (trap 1). An empty or invalid resource
-// gets a generated one (trap 6).
+// gets a generated one (trap 6). The session is registered before the client
+// learns its JID, so nothing sent to that JID afterwards is misrouted; what
+// arrives for it waits in its outbox until negotiation is over.
 func (n *negotiation) bindFeature() xmpp.StreamFeature {
 	return xmpp.BindCustom(func(_ jid.JID, res string) (jid.JID, error) {
 		if n.user == "" {
@@ -265,6 +266,12 @@ func (n *negotiation) bindFeature() xmpp.StreamFeature {
 		}
 		if err != nil {
 			return jid.JID{}, err
+		}
+		if n.ss != nil {
+			return jid.JID{}, errors.New("bind requested twice")
+		}
+		if n.ss = n.srv.newSession(n.conn.Conn, n.ip, j); n.ss == nil {
+			return jid.JID{}, errors.New("the hub is shutting down")
 		}
 		n.bound = j
 		return j, nil

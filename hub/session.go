@@ -65,12 +65,15 @@ type session struct {
 
 const presenceBias = 1 << 10
 
-func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID, initial []byte) *session {
+// newSession registers a session for a JID being bound. Its outbox is held
+// (no flusher runs) until start, because mellium is still writing the bind
+// result to the connection.
+func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 	ss := &session{
 		srv: s, conn: conn, ip: ip, jid: j,
 		local: j.Localpart(), resource: j.Resourcepart(),
 		full: j.String(), bare: j.Bare().String(),
-		initial: append([]byte(nil), initial...),
+		flushing: true,
 	}
 	ss.fromAttr = wire.AppendAttr(nil, "from", ss.full)
 	ss.bareFromAttr = wire.AppendAttr(nil, "from", ss.bare)
@@ -90,6 +93,22 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID, initial []b
 	s.accounts.SetOnline(ss.local, true)
 	s.log.Debug("session bound", "jid", ss.full, "ip", ip)
 	return ss
+}
+
+// start releases the outbox and runs the read loop on a fresh goroutine, so
+// that the stack grown during TLS and SASL is left behind. initial is what
+// the client sent after its bind request.
+func (ss *session) start(initial []byte) {
+	ss.initial = append([]byte(nil), initial...)
+	ss.omu.Lock()
+	ss.flushing = false
+	pending := len(ss.out) > 0 && !ss.closed
+	ss.flushing = pending
+	ss.omu.Unlock()
+	if pending {
+		go ss.flush()
+	}
+	go ss.readLoop()
 }
 
 func (ss *session) available() bool { return ss.pres.Load() != 0 }

@@ -42,6 +42,7 @@ type Client struct {
 	JID     jid.JID
 	conn    net.Conn
 	in      chan *Node
+	pending []*Node // received, not yet taken by Next, WaitFor or Drain
 	done    chan struct{}
 	err     error
 	wmu     sync.Mutex
@@ -148,6 +149,11 @@ func (c *Client) ID() string { return fmt.Sprintf("t%d", c.ids.Add(1)) }
 // Next returns the next stanza, failing the test if none comes in time.
 func (c *Client) Next() *Node {
 	c.t.Helper()
+	if len(c.pending) > 0 {
+		n := c.pending[0]
+		c.pending = c.pending[1:]
+		return n
+	}
 	select {
 	case n, ok := <-c.in:
 		if !ok {
@@ -160,26 +166,40 @@ func (c *Client) Next() *Node {
 	return nil
 }
 
-// WaitFor returns the first stanza for which match is true, dropping the
-// ones before it.
+// WaitFor returns the first stanza for which match is true. Stanzas that do
+// not match stay queued for later calls.
 func (c *Client) WaitFor(what string, match func(*Node) bool) *Node {
 	c.t.Helper()
+	for i, n := range c.pending {
+		if match(n) {
+			c.pending = append(c.pending[:i:i], c.pending[i+1:]...)
+			return n
+		}
+	}
 	deadline := time.After(Timeout)
-	var skipped []string
 	for {
 		select {
 		case n, ok := <-c.in:
 			if !ok {
-				c.t.Fatalf("%s: stream ended waiting for %s: %v (got %s)", c.JID, what, c.err, strings.Join(skipped, " "))
+				c.t.Fatalf("%s: stream ended waiting for %s: %v (got %s)", c.JID, what, c.err, c.pendingString())
 			}
 			if match(n) {
 				return n
 			}
-			skipped = append(skipped, n.String())
+			c.pending = append(c.pending, n)
 		case <-deadline:
-			c.t.Fatalf("%s: no %s in %v; got %s", c.JID, what, Timeout, strings.Join(skipped, " "))
+			c.t.Fatalf("%s: no %s in %v; got %s", c.JID, what, Timeout, c.pendingString())
 		}
 	}
+}
+
+func (c *Client) pendingString() string {
+	var b strings.Builder
+	for _, n := range c.pending {
+		b.WriteString(n.String())
+		b.WriteByte(' ')
+	}
+	return b.String()
 }
 
 // IQ sends raw, an IQ whose id attribute is the placeholder ID, with a fresh
@@ -193,20 +213,17 @@ func (c *Client) IQ(raw string) *Node {
 	})
 }
 
-// Drain pings the hub and returns everything received before the answer:
-// all the hub had queued for this client when the ping was read.
+// Drain pings the hub and returns everything received and not yet taken
+// before the answer: all the hub had queued for this client when it read the
+// ping.
 func (c *Client) Drain() []*Node {
 	c.t.Helper()
 	id := c.ID()
 	c.Send("<iq type='get' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>", id)
-	var got []*Node
-	for {
-		n := c.Next()
-		if n.Name() == "iq" && n.Attr("id") == id {
-			return got
-		}
-		got = append(got, n)
-	}
+	c.WaitFor("ping answer", func(n *Node) bool { return n.Name() == "iq" && n.Attr("id") == id })
+	got := c.pending
+	c.pending = nil
+	return got
 }
 
 // Ended waits for the stream to end and returns why: a stream.Error when the
