@@ -3,11 +3,17 @@ package hub
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
 )
+
+// errNotXML is returned when a connection does not start with XML, such as
+// an HTTP request sent to the XMPP port.
+var errNotXML = errors.New("expected an XML stream")
 
 // errNegotiationTooLong is returned when a peer sends more during stream
 // negotiation than any honest negotiation needs (mellium sets no limit).
@@ -21,8 +27,9 @@ type negConn struct {
 	net.Conn
 	buf   []byte
 	r, w  int
-	read  int // bytes taken from the connection
-	limit int
+	read    int // bytes taken from the connection
+	limit   int
+	started bool // the first '<' has been read
 }
 
 func newNegConn(c net.Conn, limit int) *negConn {
@@ -46,6 +53,17 @@ func (c *negConn) ReadByte() (byte, error) {
 	}
 	b := c.buf[c.r]
 	c.r++
+	if !c.started {
+		// mellium skips any text before the stream header; a peer that
+		// speaks something else would wait out the negotiation timeout.
+		switch b {
+		case '<':
+			c.started = true
+		case ' ', '\t', '\r', '\n', 0xEF, 0xBB, 0xBF: // whitespace, UTF-8 BOM
+		default:
+			return 0, errNotXML
+		}
+	}
 	return b, nil
 }
 
@@ -73,6 +91,26 @@ func (c *negConn) ConnectionState() tls.ConnectionState {
 
 // buffered returns what was read but not yet consumed.
 func (c *negConn) buffered() []byte { return c.buf[c.r:c.w] }
+
+// Lingering on close: how long and how much to read after the last write.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// lingerClose closes a connection after a final write without a TCP reset.
+// Closing with unread input makes the kernel send RST, and a reset can
+// destroy the stream error just written before the peer reads it. So the
+// write side is shut, what the peer still sends is read for a moment, and
+// only then is the connection closed.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, io.LimitReader(c, lingerBytes))
+	c.Close()
+}
 
 func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

@@ -38,6 +38,7 @@ type negotiation struct {
 	user       string   // the account SASL authenticated
 	bound      jid.JID
 	ss         *session // registered at bind, held until negotiation ends
+	deadline   time.Time
 }
 
 // serveConn negotiates a new connection and, on success, hands it to a
@@ -48,7 +49,7 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 	if err := s.limiter.admit(ip); err != nil {
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
-		raw.Close()
+		lingerClose(raw)
 		s.log.Info("connection refused", "ip", ip, "reason", err)
 		return
 	}
@@ -65,7 +66,7 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 		if n.ss != nil {
 			n.ss.teardown()
 		} else {
-			raw.Close()
+			lingerClose(n.conn.Conn)
 			s.limiter.release(ip)
 		}
 		if !quietError(err) {
@@ -79,12 +80,15 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 // run negotiates the stream up to a bound, registered session.
 func (n *negotiation) run(raw net.Conn, directTLS bool) (err error) {
 	s := n.srv
-	deadline := time.Now().Add(s.cfg.Limits.NegotiationTimeout)
+	// The deadline is set on the connection, not given to mellium as a
+	// context deadline: mellium enforces that by setting a deadline in the
+	// past and clearing it at once, which a blocked read can miss.
+	n.deadline = time.Now().Add(s.cfg.Limits.NegotiationTimeout)
+	raw.SetDeadline(n.deadline)
 	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
 	var state xmpp.SessionState
 	if directTLS {
 		tc := tls.Server(raw, s.directTLS)
-		tc.SetDeadline(deadline)
 		if err := tc.Handshake(); err != nil {
 			n.answered = true
 			return fmt.Errorf("TLS handshake: %w", err)
@@ -92,7 +96,7 @@ func (n *negotiation) run(raw net.Conn, directTLS bool) (err error) {
 		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize)
 		state = xmpp.Secure
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer func() {
 		// sasl panics on some inputs (mellium trap 4); one connection's
@@ -164,17 +168,17 @@ func (n *negotiation) startTLS() xmpp.StreamFeature {
 	}
 	inner := f.Negotiate
 	f.Negotiate = func(ctx context.Context, sess *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		// mellium answers <proceed/> and wraps the negotiation reader in
+		// TLS; the hub puts TLS straight on the socket instead, so that no
+		// negotiation-time wrapper stays under the session for its life.
 		mask, rw, err := inner(ctx, sess, data)
 		if err != nil || rw == nil {
 			return mask, rw, err
 		}
-		tc, ok := rw.(*tls.Conn)
-		if !ok {
-			return mask, rw, errors.New("STARTTLS did not produce a TLS connection")
+		if len(n.conn.buffered()) > 0 {
+			return mask, nil, errors.New("data sent after <starttls/> before <proceed/>")
 		}
-		if d, ok := ctx.Deadline(); ok {
-			tc.SetDeadline(d)
-		}
+		tc := tls.Server(n.conn.Conn, n.srv.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			n.answered = true
 			return mask, nil, fmt.Errorf("TLS handshake: %w", err)
@@ -338,6 +342,8 @@ func (n *negotiation) answer(err error) {
 		out += streamError("connection-timeout", "negotiation took too long")
 	case errors.Is(err, errNegotiationTooLong):
 		out += streamError("policy-violation", err.Error())
+	case errors.Is(err, errNotXML):
+		out += streamError("not-well-formed", err.Error())
 	case errors.As(err, &synErr):
 		out += streamError("not-well-formed", synErr.Msg)
 	case errors.As(err, &strErr):

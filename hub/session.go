@@ -19,7 +19,7 @@ const (
 	readMin      = 2048
 	readShrinkAt = 32 << 10
 	writeTimeout = 30 * time.Second
-	pingGrace    = 60 * time.Second
+	maxPingGrace = 60 * time.Second
 )
 
 // session is one bound client connection. A reader goroutine parses and
@@ -156,9 +156,14 @@ func (ss *session) readLoop() {
 		}
 		timeout := lim.IdleTimeout
 		if pinged {
-			timeout = pingGrace
+			timeout = min(lim.IdleTimeout, maxPingGrace)
 		}
 		ss.conn.SetReadDeadline(time.Now().Add(timeout))
+		if ss.isClosed() {
+			// Checked after setting the deadline: shutdown marks the
+			// session closed before it shortens the deadline.
+			return
+		}
 		n, err := ss.conn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if n > 0 {
@@ -314,8 +319,8 @@ func (ss *session) closeWithError(e streamErr) {
 	ss.shutdown(streamError(e.cond, e.text))
 }
 
-// shutdown writes what is queued and tail, then closes the connection. The
-// read loop then ends and tears the session down.
+// shutdown writes what is queued and tail and shuts the write side. The
+// read loop wakes up, ends, and closes the connection in teardown.
 func (ss *session) shutdown(tail string) {
 	ss.closeOnce.Do(func() {
 		ss.omu.Lock()
@@ -325,8 +330,11 @@ func (ss *session) shutdown(tail string) {
 		ss.wmu.Lock()
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		ss.conn.Write(append(pending, tail...))
-		ss.conn.Close()
+		if cw, ok := ss.conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
 		ss.wmu.Unlock()
+		ss.conn.SetReadDeadline(time.Now().Add(lingerTime))
 	})
 }
 
@@ -334,6 +342,7 @@ func (ss *session) shutdown(tail string) {
 func (ss *session) teardown() {
 	s := ss.srv
 	ss.shutdown("")
+	lingerClose(ss.conn)
 	s.router.remove(ss)
 	s.presenceGone(ss)
 	s.accounts.SetOnline(ss.local, false)

@@ -45,7 +45,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.MaxStanzaSize, "max-stanza-size", d.MaxStanzaSize, "largest stanza in bytes; bigger ones end the stream with policy-violation")
 	fs.IntVar(&c.limits.MaxDepth, "max-depth", d.MaxDepth, "deepest element nesting in a stanza")
 	fs.DurationVar(&c.limits.NegotiationTimeout, "negotiation-timeout", d.NegotiationTimeout, "time from connect to bound resource")
-	fs.DurationVar(&c.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "silence before the hub pings a client; no answer in 60s closes it")
+	fs.DurationVar(&c.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "silence before the hub pings a client; no answer within the same time (at most 60s) closes it")
 	fs.IntVar(&c.limits.MaxAuthFailures, "max-auth-failures", d.MaxAuthFailures, "failed logins per address within --auth-failure-window before it is refused")
 	fs.DurationVar(&c.limits.AuthFailureWindow, "auth-failure-window", d.AuthFailureWindow, "window for --max-auth-failures")
 	fs.IntVar(&c.limits.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "open connections per address (0: unlimited)")

@@ -91,7 +91,11 @@ func DialErr(t testing.TB, o Options, user, password string) (*Client, error) {
 	if !o.NoTLS && !o.DirectTLS {
 		features = append(features, xmpp.StartTLS(o.TLS))
 	}
-	features = append(features, xmpp.SASL("", password, mech), xmpp.BindResource())
+	auth := xmpp.SASL("", password, mech)
+	if o.NoTLS {
+		auth.Necessary = 0 // mellium clients refuse SASL without TLS otherwise
+	}
+	features = append(features, auth, xmpp.BindResource())
 	state := xmpp.SessionState(0)
 	if o.DirectTLS {
 		state = xmpp.Secure

@@ -106,15 +106,22 @@ func (r *Raw) StartTLS(domain string, cfg *tls.Config) string {
 	r.Send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 	r.ReadUntil("<proceed")
 	r.ReadUntil(">")
+	r.UpgradeTLS(cfg)
+	return r.Open(domain)
+}
+
+// UpgradeTLS starts TLS on the connection after <proceed/>.
+func (r *Raw) UpgradeTLS(cfg *tls.Config) {
+	r.t.Helper()
 	tc := tls.Client(r.conn, cfg)
 	tc.SetDeadline(time.Now().Add(Timeout))
 	if err := tc.Handshake(); err != nil {
 		r.t.Fatalf("TLS handshake: %v", err)
 	}
+	tc.SetDeadline(time.Time{})
 	r.conn = tc
 	r.got.Reset()
 	r.seen = 0
-	return r.Open(domain)
 }
 
 // AuthPlain sends a SASL PLAIN request and returns the hub's answer element.

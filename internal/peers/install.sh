@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the real peers GeoHub's tests run against. Safe to run again:
+# what is installed already is left alone.
+#   internal/peers/install.sh            all peers
+#   internal/peers/install.sh slixmpp    just those named
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+
+# apt_install PACKAGE... installs the Debian packages that are missing.
+apt_install() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+	export DEBIAN_FRONTEND=noninteractive
+	# Packages must not start their services: tests start their own.
+	$sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d' || true
+	if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+		$sudo apt-get update -q
+		$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+}
+
+npm_ci() {
+	(cd "$root/$1" && { [ -d node_modules ] && npm ls >/dev/null 2>&1 || npm ci --no-audit --no-fund --loglevel=error; })
+}
+
+peers=("$@")
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs)
+for peer in "${peers[@]}"; do
+	case "$peer" in
+	slixmpp) apt_install python3-slixmpp ;;
+	xmppjs) npm_ci hub/testdata/xmppjs ;;
+	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;
+	esac
+done

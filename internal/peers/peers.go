@@ -1,0 +1,94 @@
+// Package peers makes the real software that GeoHub's tests run against
+// available to them: it checks for a peer (slixmpp, @xmpp/client, ...) and
+// installs it with install.sh when it is missing. A test that still cannot
+// have its peer is skipped with a loud reason, except in CI (CI or
+// GEOHUB_REQUIRE_PEERS set), where it fails: there nothing may skip.
+package peers
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Root returns the repository's root folder (where go.mod is).
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+// Python is the interpreter that sees Debian's Python packages; the first
+// python3 on PATH may be another build.
+const Python = "/usr/bin/python3"
+
+// checks says how to tell that a peer is present.
+var checks = map[string]func(root string) bool{
+	"slixmpp": func(string) bool { return exec.Command(Python, "-c", "import slixmpp").Run() == nil },
+	"xmppjs": func(root string) bool {
+		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
+		return err == nil
+	},
+}
+
+var (
+	mu        sync.Mutex
+	attempted = map[string]error{}
+)
+
+// Require makes sure the peer is installed, installing it once per test
+// binary if needed, or skips (fails in CI) with the reason.
+func Require(t testing.TB, peer string) {
+	t.Helper()
+	check, ok := checks[peer]
+	if !ok {
+		t.Fatalf("unknown peer %q", peer)
+	}
+	root := Root(t)
+	if check(root) {
+		return
+	}
+	mu.Lock()
+	err, tried := attempted[peer]
+	if !tried {
+		out, ierr := exec.Command(filepath.Join(root, "internal/peers/install.sh"), peer).CombinedOutput()
+		if ierr != nil {
+			err = &installError{peer: peer, out: strings.TrimSpace(string(out)), err: ierr}
+		}
+		attempted[peer] = err
+	}
+	mu.Unlock()
+	if err == nil && check(root) {
+		return
+	}
+	msg := "PEER MISSING: " + peer + " is not installed and internal/peers/install.sh could not install it"
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	if os.Getenv("CI") != "" || os.Getenv("GEOHUB_REQUIRE_PEERS") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPED LOUDLY: " + msg)
+}
+
+type installError struct {
+	peer, out string
+	err       error
+}
+
+func (e *installError) Error() string { return e.err.Error() + "\n" + e.out }
