@@ -247,3 +247,32 @@ func TestConflictingResourceReplacesOldSession(t *testing.T) {
 		t.Errorf("old session: %q", out)
 	}
 }
+
+func TestSASLRetriesOnTheSameStream(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "car", devices.RoleDevice)
+	r := xmpptest.DialRaw(t, h.Addr)
+	r.StartTLS("localhost", h.ClientTLS)
+	// Garbage where a SCRAM client-first-message belongs.
+	r.Send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>Z2FyYmFnZQ==</auth>")
+	if out := r.ReadUntil("</failure>"); !strings.Contains(out, "<malformed-request") {
+		t.Errorf("malformed SCRAM: %q", out)
+	}
+	if out := r.AuthPlain("car", "wrong"); !strings.Contains(out, "<not-authorized") {
+		t.Errorf("wrong password: %q", out)
+	}
+	if out := r.AuthPlain("car", pw); !strings.Contains(out, "<success") {
+		t.Errorf("third attempt with the right password: %q", out)
+	}
+	// A fourth failure on one stream is one too many.
+	r = xmpptest.DialRaw(t, h.Addr)
+	r.StartTLS("localhost", h.ClientTLS)
+	for range 3 {
+		if out := r.AuthPlain("car", "wrong"); !strings.Contains(out, "<not-authorized") {
+			t.Fatalf("wrong password: %q", out)
+		}
+	}
+	if out := r.ReadToEOF(); !strings.Contains(out, "</stream:stream>") {
+		t.Errorf("after three failures: %q", out)
+	}
+}

@@ -208,15 +208,57 @@ func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
 	}
 	inner := f.Negotiate
 	f.Negotiate = func(ctx context.Context, sess *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
-		mask, rw, err := inner(ctx, sess, data)
-		if err != nil {
-			n.saslErr = true
-		} else {
-			n.headerSent = false
+		// mellium ends the negotiation at the first failure; RFC 6120
+		// §6.4.5 has the server allow retries (a mistyped password, a
+		// client falling back to another mechanism), so the exchange is
+		// run again on the same stream, up to maxSASLAttempts.
+		for attempt := 1; ; attempt++ {
+			mask, rw, err := inner(ctx, sess, data)
+			if err == nil {
+				n.headerSent = false
+				return mask, rw, nil
+			}
+			retry := saslFailureSent(err)
+			if !retry && malformedSASL(err) {
+				n.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, werr := io.WriteString(n.conn, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure>`)
+				retry = werr == nil
+			}
+			if !retry || attempt >= maxSASLAttempts {
+				n.saslErr = retry // the client has its failure; only the stream end is left
+				return mask, rw, err
+			}
 		}
-		return mask, rw, err
 	}
 	return f
+}
+
+// maxSASLAttempts is the initial attempt and the two retries RFC 6120
+// §6.4.5 asks for at least.
+const maxSASLAttempts = 3
+
+// saslFailureSent reports errors for which mellium has already sent the
+// client a SASL failure: a wrong password, a mechanism not offered, an abort
+// or a misplaced element. The last three are unexported in mellium v0.22.0,
+// so they are recognized by their text.
+func saslFailureSent(err error) bool {
+	if errors.Is(err, sasl.ErrAuthn) {
+		return true
+	}
+	switch err.Error() {
+	case "xmpp: no matching SASL mechanisms found",
+		"xmpp: the remote entity terminated authentication",
+		"xmpp: unexpected payload encountered during auth":
+		return true
+	}
+	return false
+}
+
+// malformedSASL reports a SASL message that could not be parsed, which
+// mellium answers with nothing.
+func malformedSASL(err error) bool {
+	var b64Err base64.CorruptInputError
+	return errors.Is(err, scram.ErrMalformed) || errors.As(err, &b64Err)
 }
 
 // lookup finds SCRAM credentials (trap 3: the hub hands them to its own
@@ -330,13 +372,9 @@ func (n *negotiation) answer(err error) {
 	}
 	var synErr *xml.SyntaxError
 	var strErr stream.Error
-	var b64Err base64.CorruptInputError
 	switch {
-	case errors.Is(err, scram.ErrMalformed) || errors.As(err, &b64Err):
-		out += `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure></stream:stream>`
 	case n.saslErr:
-		// mellium sent the SASL failure (not-authorized, invalid-mechanism,
-		// aborted); RFC 6120 §6.4.5 lets the server close the stream after it.
+		// The client has its SASL failure and used up its retries.
 		out += `</stream:stream>`
 	case isTimeout(err):
 		out += streamError("connection-timeout", "negotiation took too long")

@@ -3,6 +3,7 @@ package xmpptest
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -270,4 +271,12 @@ func StreamErrorCondition(err error) string {
 		return se.Err
 	}
 	return ""
+}
+
+// TrustPEM returns a client TLS configuration for localhost that trusts the
+// certificates in pem.
+func TrustPEM(pem []byte) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }

@@ -129,5 +129,30 @@ func (r *Raw) AuthPlain(user, password string) string {
 	r.t.Helper()
 	payload := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 	r.Send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + payload + "</auth>")
-	return r.ReadUntil("</") + r.ReadUntil(">")
+	var out string
+	for !strings.Contains(out, "</success>") && !strings.Contains(out, "</failure>") {
+		out += r.ReadUntil(">")
+	}
+	return out
 }
+
+// Login negotiates STARTTLS, PLAIN and binds resource, leaving the raw
+// connection ready for stanzas. It returns the bound JID.
+func (r *Raw) Login(domain string, cfg *tls.Config, user, password, resource string) string {
+	r.t.Helper()
+	r.StartTLS(domain, cfg)
+	if out := r.AuthPlain(user, password); !strings.Contains(out, "<success") {
+		r.t.Fatalf("login as %s: %q", user, out)
+	}
+	r.Open(domain)
+	r.Send("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>")
+	out := r.ReadUntil("</iq>")
+	i, j := strings.Index(out, "<jid>"), strings.Index(out, "</jid>")
+	if i < 0 || j < i {
+		r.t.Fatalf("bind: %q", out)
+	}
+	return out[i+5 : j]
+}
+
+// Conn is the connection, for tests that read and write it directly.
+func (r *Raw) Conn() net.Conn { return r.conn }
