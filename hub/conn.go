@@ -25,8 +25,8 @@ var errNegotiationTooLong = errors.New("too much data during stream negotiation"
 // bind request is still in this buffer for the session to read.
 type negConn struct {
 	net.Conn
-	buf   []byte
-	r, w  int
+	buf     []byte
+	r, w    int
 	read    int // bytes taken from the connection
 	limit   int
 	started bool // the first '<' has been read

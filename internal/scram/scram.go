@@ -10,8 +10,8 @@ package scram
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"hash"
