@@ -59,8 +59,15 @@ type Store struct {
 	groups   map[string]map[string]struct{}
 	gen      uint64 // bumped whenever group membership or roles change
 	online   map[string]int
+	seen     map[string]time.Time // last-seen times not yet written
 	watchers []func(Change)
+	stop     chan struct{}
+	stopped  chan struct{}
 }
+
+// lastSeenEvery is how often last-seen times are written: one transaction
+// for all logouts in the period instead of a synced write per logout.
+const lastSeenEvery = 5 * time.Second
 
 // Open loads the accounts from db.
 func Open(db *buntdb.DB, opt Options) (*Store, error) {
@@ -70,6 +77,9 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 		creds:    map[string]scram.Credential{},
 		groups:   map[string]map[string]struct{}{},
 		online:   map[string]int{},
+		seen:     map[string]time.Time{},
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	err := db.Update(func(tx *buntdb.Tx) error {
 		stored, err := tx.Get(domainKey)
@@ -116,7 +126,58 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load accounts: %w", err)
 	}
+	go s.writeLastSeen()
 	return s, nil
+}
+
+// Close writes the pending last-seen times; the store is not used after.
+func (s *Store) Close() error {
+	close(s.stop)
+	<-s.stopped
+	return nil
+}
+
+func (s *Store) writeLastSeen() {
+	defer close(s.stopped)
+	t := time.NewTicker(lastSeenEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.stop:
+			s.flushLastSeen()
+			return
+		}
+		s.flushLastSeen()
+	}
+}
+
+func (s *Store) flushLastSeen() {
+	s.mu.Lock()
+	var batch []Account
+	for name, at := range s.seen {
+		if a := s.accounts[name]; a != nil {
+			a.LastSeen = at
+			batch = append(batch, *a)
+		}
+	}
+	clear(s.seen)
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	// Best effort: last seen is informational and is kept in memory anyway.
+	s.db.Update(func(tx *buntdb.Tx) error {
+		for _, a := range batch {
+			if _, err := tx.Get(accountPrefix + a.Name); err != nil {
+				continue // removed meanwhile
+			}
+			if err := setJSON(tx, accountPrefix+a.Name, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Domain is the XMPP domain of the accounts.
@@ -502,27 +563,19 @@ func (s *Store) SharedGroups(a, b string) []string {
 // When the last session ends, the time is kept as the account's last seen.
 func (s *Store) SetOnline(name string, online bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if online {
 		s.online[name]++
-		s.mu.Unlock()
 		return
 	}
-	s.online[name]--
-	last := s.online[name] <= 0
-	if last {
-		delete(s.online, name)
+	if s.online[name]--; s.online[name] > 0 {
+		return
 	}
-	a := s.accounts[name]
-	var copyA Account
-	if last && a != nil {
-		a.LastSeen = time.Now().UTC().Truncate(time.Second)
-		copyA = *a
-	}
-	s.mu.Unlock()
-	if last && a != nil {
-		// Best effort: last seen is informational, and a failed write here
-		// must not fail the logout.
-		s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, accountPrefix+name, copyA) })
+	delete(s.online, name)
+	if a := s.accounts[name]; a != nil {
+		now := time.Now().UTC().Truncate(time.Second)
+		a.LastSeen = now
+		s.seen[name] = now
 	}
 }
 

@@ -148,6 +148,7 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
+	defer accounts.Close()
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err

@@ -158,6 +158,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer accounts.Close()
 	domain := accounts.Domain()
 	cert, err := tlscert.Load(dir.Path, []string{domain, "localhost"}, c.tlsCert, c.tlsKey)
 	if err != nil {

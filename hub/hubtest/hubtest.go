@@ -109,6 +109,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	}
 	h.stop = func() {
 		s.Close()
+		accounts.Close()
 		db.Close()
 		d.Unlock()
 	}
