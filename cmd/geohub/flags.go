@@ -45,6 +45,7 @@ func envName(flagName string) string {
 // with its environment variable, and its default.
 func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: %s\n\nFlags (each also as an environment variable):\n", synopsis)

@@ -32,10 +32,12 @@ name in capitals with '-' as '_' (GEOHUB_DATA, GEOHUB_C2S_TLS, ...).
 `
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "geohub:", err)
-		}
+	err := run(os.Args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// --help printed the usage; that is success.
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "geohub:", err)
 		os.Exit(2)
 	}
 }
@@ -43,7 +45,7 @@ func main() {
 func run(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return flag.ErrHelp
+		return errors.New("no command given")
 	}
 	switch args[0] {
 	case "serve":

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// These tests run the geohub binary as a user would.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "geohub-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "geohub")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func geohub(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out) + stderr.String(), err
+	}
+	return string(out), nil
+}
+
+func mustGeohub(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := geohub(t, nil, args...)
+	if err != nil {
+		t.Fatalf("geohub %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// running is a geohub serve process.
+type running struct {
+	cmd               *exec.Cmd
+	c2s, c2sTLS, http string
+}
+
+func startServe(t *testing.T, data string) *running {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--log-format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{cmd: cmd}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		var rec struct {
+			Msg       string `json:"msg"`
+			Addr      string `json:"addr"`
+			DirectTLS *bool  `json:"direct_tls"`
+			Service   string `json:"service"`
+		}
+		json.Unmarshal(lines.Bytes(), &rec)
+		switch {
+		case rec.Msg == "listening" && rec.Service == "http":
+			r.http = rec.Addr
+		case rec.Msg == "listening" && rec.DirectTLS != nil && *rec.DirectTLS:
+			r.c2sTLS = rec.Addr
+		case rec.Msg == "listening":
+			r.c2s = rec.Addr
+		case rec.Msg == "geohub ready":
+			go io.Copy(io.Discard, stderr)
+			return r
+		}
+	}
+	t.Fatalf("geohub serve ended before it was ready: %v", cmd.Wait())
+	return nil
+}
+
+func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	out := mustGeohub(t, "device", "add", "car-17", "--group", "fleet", "--data", data)
+	f := strings.Fields(out)
+	if len(f) != 2 || f[0] != "car-17@localhost" || len(f[1]) < 20 {
+		t.Fatalf("device add printed %q", out)
+	}
+	carPassword := f[1]
+
+	out = mustGeohub(t, "device", "add", "--count", "3", "--prefix", "bus-", "--format", "csv", "--data", data)
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "jid" || rows[3][0] != "bus-3@localhost" || rows[1][1] == "" {
+		t.Fatalf("csv: %q %v", out, err)
+	}
+	out = mustGeohub(t, "device", "add", "tram-", "--count", "2", "--format", "json", "--data", data)
+	var created []struct{ JID, Password string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || len(created) != 2 || created[1].JID != "tram-2@localhost" {
+		t.Fatalf("json: %q %v", out, err)
+	}
+	if out, err := geohub(t, nil, "device", "add", "car-17", "--data", data); err == nil || !strings.Contains(out, "exists") {
+		t.Errorf("adding twice: %v %q", err, out)
+	}
+
+	hub := startServe(t, data)
+	// The data folder is locked while the hub runs.
+	if out, err := geohub(t, nil, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", ""); err == nil || !strings.Contains(out, "in use") {
+		t.Errorf("second hub on the same folder: %v %q", err, out)
+	}
+	// Commands now go through the hub's admin socket, and the hub sees the
+	// result at once: the new operator's roster holds the fleet.
+	out = mustGeohub(t, "device", "add", "op", "--role", "operator", "--group", "fleet", "--data", data)
+	opPassword := strings.Fields(out)[1]
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	op := xmpptest.Dial(t, o, "op", opPassword)
+	roster := op.IQ("<iq type='get' id='ID'><query xmlns='jabber:iq:roster'/></iq>")
+	if item := roster.Find("query/item"); item == nil || item.Attr("jid") != "car-17@localhost" || item.Attr("subscription") != "both" {
+		t.Errorf("operator roster: %s", roster)
+	}
+	o.Addr, o.DirectTLS = hub.c2sTLS, true
+	xmpptest.Dial(t, o, "car-17", carPassword)
+
+	var list []struct {
+		JID    string
+		Online bool
+		Role   string
+	}
+	if err := json.Unmarshal([]byte(mustGeohub(t, "device", "list", "--format", "json", "--data", data)), &list); err != nil {
+		t.Fatal(err)
+	}
+	online := map[string]bool{}
+	for _, a := range list {
+		online[a.JID] = a.Online
+	}
+	if len(list) != 7 || !online["op@localhost"] || online["bus-1@localhost"] {
+		t.Errorf("device list: %+v", list)
+	}
+	newPassword := strings.Fields(mustGeohub(t, "device", "passwd", "bus-1", "--data", data))[1]
+	o = xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	xmpptest.Dial(t, o, "bus-1", newPassword)
+	mustGeohub(t, "device", "remove", "bus-2", "--data", data)
+	if _, err := xmpptest.DialErr(t, o, "bus-2", rows[2][1]); err == nil {
+		t.Error("a removed account can still log in")
+	}
+
+	resp, err := http.Get("http://" + hub.http + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: %v %v", err, resp)
+	}
+
+	hub.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- hub.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("geohub serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("geohub serve did not stop after SIGTERM")
+	}
+	// The folder is free again, and the data is still there.
+	out, err = geohub(t, []string{"GEOHUB_DATA=" + data}, "device", "list", "--role", "operator")
+	if err != nil || !strings.Contains(out, "op@localhost") || strings.Contains(out, "car-17") {
+		t.Errorf("list after stop (data from GEOHUB_DATA): %v %q", err, out)
+	}
+}
+
+func TestServeConfigErrorsNameTheirFlag(t *testing.T) {
+	out, err := geohub(t, []string{"GEOHUB_IDLE_TIMEOUT=-1s"}, "serve", "--check-config", "--c2s", "nonsense", "--max-stanza-size", "100")
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, want := range []string{"--c2s", "--max-stanza-size", "--idle-timeout"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("error does not name %s: %q", want, out)
+		}
+	}
+	if out := mustGeohub(t, "serve", "--check-config"); !strings.Contains(out, "ok") {
+		t.Errorf("default configuration: %q", out)
+	}
+	if out := mustGeohub(t, "serve", "--help"); !strings.Contains(out, "GEOHUB_C2S_TLS") {
+		t.Errorf("help does not show environment variables: %q", out)
+	}
+}
