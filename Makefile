@@ -1,0 +1,31 @@
+# GeoHub build and test entry points. `make run` and `make test` are the two
+# commands the README promises work on a fresh machine.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: run build test peers bench fuzz
+
+## run: build and run the hub with its data in ./data
+run:
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/geohub serve
+
+## build: build bin/geohub
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/geohub ./cmd/geohub
+
+## test: install the real peers the tests use, then run every test (race detector on)
+test: peers
+	GEOHUB_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+## peers: install slixmpp, @xmpp/client, ... (Debian packages and npm)
+peers:
+	./internal/peers/install.sh
+
+## bench: the hub's Go benchmarks (routing, logins, idle session memory)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./hub/
+
+## fuzz: fuzz the stanza scanner for a minute
+fuzz:
+	$(GO) test ./hub/internal/wire -run '^$$' -fuzz FuzzScanner -fuzztime 60s
