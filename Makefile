@@ -7,8 +7,8 @@ LDFLAGS := -X main.version=$(VERSION)
 .PHONY: run build test peers bench fuzz
 
 ## run: build and run the hub with its data in ./data
-run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/geohub serve
+run: build
+	./bin/geohub serve
 
 ## build: build bin/geohub
 build:
