@@ -1,8 +1,3 @@
-// Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners, stream
-// negotiation with mellium, sessions, the router that delivers stanzas between
-// full and bare JIDs and stamps their from, presence, rosters, offline
-// messages, service discovery, ping and version, and the limits that keep one
-// bad peer from hurting the others. It knows nothing about geometry.
 package hub
 
 import (

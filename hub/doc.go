@@ -1,0 +1,38 @@
+// Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners, stream
+// negotiation with mellium, sessions, the router that delivers stanzas between
+// full and bare JIDs and stamps their from, presence, rosters, offline
+// messages, service discovery, ping and version, and the limits that keep one
+// bad peer from hurting the others. It knows nothing about geometry.
+//
+// # mellium as a server
+//
+// mellium.im/xmpp v0.22.0 negotiates each stream. Where it falls short as a
+// server (../shared/notes/mellium-server.md), the hub does this:
+//
+//  1. BindResource binds the JID the client claimed: bindFeature uses
+//     BindCustom and binds the user SASL authenticated.
+//  2. A bind error is sent inside a result: bindFeature never returns a
+//     stanza.Error, and run accepts only the session bindFeature registered.
+//  3. SASLServer never passes salted credentials to SCRAM: internal/scram is a
+//     SCRAM server on stored keys, given its lookup directly.
+//  4. sasl panics on *-PLUS: those are never offered (mellium answers
+//     invalid-mechanism), and run recovers from panics per connection.
+//  5. Session.Serve answers routed IQs itself: the hub never calls Serve; the
+//     session's own read loop routes IQs.
+//  6. mellium clients send an empty resource: an empty or invalid one gets a
+//     generated resource.
+//  7. RemoteAddr stays the claimed from: the hub never reads it.
+//  8. from is stamped only on server-to-server output: every stanza a client
+//     sends is stamped by the router (wire.AppendStamped).
+//  9. No limits: negConn bounds the bytes read during negotiation, the
+//     session's scanner bounds stanza size and depth.
+//  10. The websocket package frames badly: the hub does not serve WebSocket
+//     yet; when it does, it will frame each stanza itself.
+//  11. Legacy session, stream management, ...: the session request is
+//     answered; nothing else from that list is advertised.
+//
+// mellium also enforces a context deadline by setting a past deadline and
+// clearing it at once, which a blocked read can miss, so the negotiation
+// deadline is set on the connection instead; and it ends negotiation at the
+// first SASL failure, so the hub runs the exchange again for retries.
+package hub
