@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 // errNotXML is returned when a connection does not start with XML, such as
@@ -122,14 +122,14 @@ const nsStreams = "urn:ietf:params:xml:ns:xmpp-streams"
 // mellium has sent its own header (RFC 6120 §4.9.1.2).
 func streamHeader(domain string) string {
 	return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='` +
-		string(wire.AppendEscaped(nil, domain)) + `' id='` + randomResource() + `'>`
+		string(xmlesc.Text(nil, domain)) + `' id='` + randomResource() + `'>`
 }
 
 // streamError returns a stream error and the end of the stream.
 func streamError(cond, text string) string {
 	out := `<stream:error><` + cond + ` xmlns='` + nsStreams + `'/>`
 	if text != "" {
-		out += `<text xmlns='` + nsStreams + `'>` + string(wire.AppendEscaped(nil, text)) + `</text>`
+		out += `<text xmlns='` + nsStreams + `'>` + string(xmlesc.Text(nil, text)) + `</text>`
 	}
 	return out + `</stream:error></stream:stream>`
 }

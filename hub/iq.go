@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 // Namespaces the hub answers.
@@ -194,7 +195,7 @@ func (s *Server) version(ss *session, req *iqRequest) {
 		return
 	}
 	b := []byte("<query xmlns='" + nsVersion + "'><name>GeoHub</name><version>")
-	b = wire.AppendEscaped(b, s.cfg.Version)
+	b = xmlesc.Text(b, s.cfg.Version)
 	b = append(b, "</version></query>"...)
 	ss.send(iqResult(ss, req.el, b))
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/tidwall/buntdb"
 )
 
@@ -90,8 +91,8 @@ func (s *Server) deliverOffline(ss *session) {
 	}
 	for _, m := range msgs {
 		delay := []byte("<delay xmlns='" + nsDelay + "'")
-		delay = wire.AppendAttr(delay, "from", s.domain)
-		delay = wire.AppendAttr(delay, "stamp", m.At.Format("2006-01-02T15:04:05.000Z"))
+		delay = xmlesc.Attr(delay, "from", s.domain)
+		delay = xmlesc.Attr(delay, "stamp", m.At.Format("2006-01-02T15:04:05.000Z"))
 		delay = append(delay, ">Offline Storage</delay>"...)
 		ss.send(wire.AppendWithChild(nil, []byte(m.Raw), m.StartEnd, m.Empty, delay))
 	}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 // stanzaErr is a stanza error (RFC 6120 §8.3).
@@ -53,7 +54,7 @@ func errorReply(ss *session, el *wire.Element, e stanzaErr) []byte {
 	b = append(b, " xmlns='"+nsStanzas+"'/>"...)
 	if e.text != "" {
 		b = append(b, "<text xmlns='"+nsStanzas+"'>"...)
-		b = wire.AppendEscaped(b, e.text)
+		b = xmlesc.Text(b, e.text)
 		b = append(b, "</text>"...)
 	}
 	b = append(b, "</error></"...)
@@ -103,8 +104,8 @@ func newID(prefix string) string {
 // serverPing is the XEP-0199 ping the hub sends a client that went quiet.
 func (s *Server) serverPing(ss *session) []byte {
 	b := []byte("<iq type='get'")
-	b = wire.AppendAttr(b, "from", s.domain)
+	b = xmlesc.Attr(b, "from", s.domain)
 	b = append(b, ss.toAttr...)
-	b = wire.AppendAttr(b, "id", newID("ping-"))
+	b = xmlesc.Attr(b, "id", newID("ping-"))
 	return append(b, "><ping xmlns='urn:xmpp:ping'/></iq>"...)
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/tidwall/buntdb"
 	"mellium.im/xmpp/jid"
 )
@@ -209,11 +209,11 @@ func (r *rosters) maySee(viewer, target string) bool {
 
 func appendItem(b []byte, v viewItem) []byte {
 	b = append(b, "<item"...)
-	b = wire.AppendAttr(b, "jid", v.jid)
+	b = xmlesc.Attr(b, "jid", v.jid)
 	if v.name != "" {
-		b = wire.AppendAttr(b, "name", v.name)
+		b = xmlesc.Attr(b, "name", v.name)
 	}
-	b = wire.AppendAttr(b, "subscription", v.sub.String())
+	b = xmlesc.Attr(b, "subscription", v.sub.String())
 	if v.ask {
 		b = append(b, " ask='subscribe'"...)
 	}
@@ -223,7 +223,7 @@ func appendItem(b []byte, v viewItem) []byte {
 	b = append(b, '>')
 	for _, g := range v.groups {
 		b = append(b, "<group>"...)
-		b = wire.AppendEscaped(b, g)
+		b = xmlesc.Text(b, g)
 		b = append(b, "</group>"...)
 	}
 	return append(b, "</item>"...)
@@ -241,7 +241,7 @@ func (r *rosters) push(local string, ro *roster, contact string) {
 	if v, ok := r.viewOf(local, ro, contact); ok {
 		item = appendItem(item[:0], v)
 	} else {
-		item = wire.AppendAttr(item, "jid", contact)
+		item = xmlesc.Attr(item, "jid", contact)
 		item = append(item, " subscription='remove'/>"...)
 	}
 	ver := r.version(ro)
@@ -254,9 +254,9 @@ func (r *rosters) push(local string, ro *roster, contact string) {
 		}
 		b := []byte("<iq type='set'")
 		b = append(b, ss.toAttr...)
-		b = wire.AppendAttr(b, "id", newID("push-"))
+		b = xmlesc.Attr(b, "id", newID("push-"))
 		b = append(b, "><query xmlns='"+nsRoster+"'"...)
-		b = wire.AppendAttr(b, "ver", ver)
+		b = xmlesc.Attr(b, "ver", ver)
 		b = append(b, '>')
 		b = append(b, item...)
 		b = append(b, "</query></iq>"...)
@@ -346,7 +346,7 @@ func (r *rosters) handleGet(ss *session, req *iqRequest) {
 		return
 	}
 	b := []byte("<query xmlns='" + nsRoster + "'")
-	b = wire.AppendAttr(b, "ver", ver)
+	b = xmlesc.Attr(b, "ver", ver)
 	b = append(b, '>')
 	for _, v := range r.view(ss.local, ro) {
 		b = appendItem(b, v)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 )
@@ -75,9 +76,9 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 		full: j.String(), bare: j.Bare().String(),
 		flushing: true,
 	}
-	ss.fromAttr = wire.AppendAttr(nil, "from", ss.full)
-	ss.bareFromAttr = wire.AppendAttr(nil, "from", ss.bare)
-	ss.toAttr = wire.AppendAttr(nil, "to", ss.full)
+	ss.fromAttr = xmlesc.Attr(nil, "from", ss.full)
+	ss.bareFromAttr = xmlesc.Attr(nil, "from", ss.bare)
+	ss.toAttr = xmlesc.Attr(nil, "to", ss.full)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

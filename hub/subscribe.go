@@ -2,6 +2,7 @@ package hub
 
 import (
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 func addTo(s subscription) subscription   { return s | subTo }
@@ -29,7 +30,7 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 		return
 	}
 	peer := string(to.local)
-	fwd := wire.AppendAddressed(nil, el, ss.bareFromAttr, wire.AppendAttr(nil, "to", contact))
+	fwd := wire.AppendAddressed(nil, el, ss.bareFromAttr, xmlesc.Attr(nil, "to", contact))
 
 	r := s.rosters
 	r.mu.Lock()
@@ -157,9 +158,9 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 
 func subscriptionStanza(typ, from, to string) []byte {
 	b := []byte("<presence")
-	b = wire.AppendAttr(b, "type", typ)
-	b = wire.AppendAttr(b, "from", from)
-	b = wire.AppendAttr(b, "to", to)
+	b = xmlesc.Attr(b, "type", typ)
+	b = xmlesc.Attr(b, "from", from)
+	b = xmlesc.Attr(b, "to", to)
 	return append(b, "/>"...)
 }
 

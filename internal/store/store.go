@@ -73,3 +73,6 @@ func (d *Dir) Open() (*buntdb.DB, error) {
 	}
 	return db, nil
 }
+
+// ErrClosed is returned for writes submitted after Close.
+var ErrClosed = errors.New("store: closed")

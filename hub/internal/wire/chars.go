@@ -2,6 +2,8 @@ package wire
 
 import (
 	"unicode/utf8"
+
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 // Error is a stream-level error condition (RFC 6120 §4.9.3) found in input.
@@ -71,7 +73,7 @@ func entity(b []byte) (int, error) {
 			return 0, notWellFormed("character reference out of range")
 		}
 	}
-	if !xmlChar(r) {
+	if !xmlesc.IsChar(r) {
 		return 0, notWellFormed("character reference to a character XML forbids")
 	}
 	return end + 1, nil
@@ -92,18 +94,10 @@ func checkChars(b []byte) error {
 		if r == utf8.RuneError && n <= 1 {
 			return notWellFormed("invalid UTF-8")
 		}
-		if !xmlChar(r) {
+		if !xmlesc.IsChar(r) {
 			return notWellFormed("character XML forbids")
 		}
 		i += n
 	}
 	return nil
-}
-
-// xmlChar reports whether r is a Char in the XML 1.0 grammar.
-func xmlChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= utf8.MaxRune
 }

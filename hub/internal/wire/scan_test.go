@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/geohub/geohub/internal/xmlesc"
 )
 
 // scanAll feeds input to a fresh scanner chunk bytes at a time, the way a
@@ -217,12 +219,12 @@ func TestAppendWithChild(t *testing.T) {
 
 func TestEscapeRoundTrip(t *testing.T) {
 	for _, s := range []string{"plain", `a&b<c>d'e"f`, "ünï©ødé", "tab\tnl\n"} {
-		esc := AppendEscaped(nil, s)
+		esc := xmlesc.Text(nil, s)
 		if got := string(AppendUnescaped(nil, esc)); got != s {
 			t.Errorf("%q -> %q -> %q", s, esc, got)
 		}
 	}
-	if got := string(AppendEscaped(nil, "bad\x00byte\xff")); got != "bad\uFFFDbyte\uFFFD" {
+	if got := string(xmlesc.Text(nil, "bad\x00byte\xff")); got != "bad\uFFFDbyte\uFFFD" {
 		t.Errorf("forbidden characters: %q", got)
 	}
 }

@@ -65,58 +65,6 @@ func AppendWithChild(dst, raw []byte, startEnd int, empty bool, child []byte) []
 	return append(dst, raw[end:]...)
 }
 
-// AppendAttr appends ` name='value'` with value escaped.
-func AppendAttr(dst []byte, name, value string) []byte {
-	dst = append(dst, ' ')
-	dst = append(dst, name...)
-	dst = append(dst, '=', '\'')
-	dst = AppendEscaped(dst, value)
-	return append(dst, '\'')
-}
-
-// AppendEscaped appends s escaped for use as character data or as an
-// attribute value in either quote style. Characters XML forbids are replaced
-// by U+FFFD so that the output is always well-formed.
-func AppendEscaped(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch c {
-			case '&':
-				dst = append(dst, "&amp;"...)
-			case '<':
-				dst = append(dst, "&lt;"...)
-			case '>':
-				dst = append(dst, "&gt;"...)
-			case '\'':
-				dst = append(dst, "&apos;"...)
-			case '"':
-				dst = append(dst, "&quot;"...)
-			case '\t', '\n':
-				dst = append(dst, c)
-			case '\r':
-				dst = append(dst, "&#xD;"...)
-			default:
-				if c < 0x20 {
-					dst = append(dst, "\uFFFD"...)
-				} else {
-					dst = append(dst, c)
-				}
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && n == 1) || !xmlChar(r) {
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, s[i:i+n]...)
-		}
-		i += n
-	}
-	return dst
-}
-
 // AppendUnescaped appends v with its entity and character references
 // expanded. v must have passed the Scanner, so every reference is valid.
 func AppendUnescaped(dst, v []byte) []byte {

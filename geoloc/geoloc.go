@@ -1,0 +1,248 @@
+// Package geoloc is GeoHub's geo engine: the XEP-0080 User Location codec,
+// the Position model, and the store of where every device is. It knows
+// nothing about XMPP routing, HTTP or MQTT: positions reach it through one
+// ingest path, whatever transport carried them.
+package geoloc
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// NS is the XEP-0080 namespace, which is also the name of the PEP node.
+const NS = "http://jabber.org/protocol/geoloc"
+
+// Geoloc is an XEP-0080 (version 1.10) location. Absent numbers are nil;
+// absent strings are empty.
+type Geoloc struct {
+	Accuracy    *float64   `json:"accuracy,omitempty"`    // horizontal, metres
+	Alt         *float64   `json:"alt,omitempty"`         // metres above or below sea level
+	AltAccuracy *float64   `json:"altaccuracy,omitempty"` // metres
+	Area        string     `json:"area,omitempty"`
+	Bearing     *float64   `json:"bearing,omitempty"` // degrees from true north
+	Building    string     `json:"building,omitempty"`
+	Country     string     `json:"country,omitempty"`
+	CountryCode string     `json:"countrycode,omitempty"`
+	Datum       string     `json:"datum,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Floor       string     `json:"floor,omitempty"`
+	Lat         *float64   `json:"lat,omitempty"` // degrees, WGS84 unless Datum says otherwise
+	Locality    string     `json:"locality,omitempty"`
+	Lon         *float64   `json:"lon,omitempty"`
+	PostalCode  string     `json:"postalcode,omitempty"`
+	Region      string     `json:"region,omitempty"`
+	Room        string     `json:"room,omitempty"`
+	Speed       *float64   `json:"speed,omitempty"` // metres per second
+	Street      string     `json:"street,omitempty"`
+	Text        string     `json:"text,omitempty"`
+	Timestamp   *time.Time `json:"timestamp,omitempty"`
+	TZO         string     `json:"tzo,omitempty"`
+	URI         string     `json:"uri,omitempty"`
+	Lang        string     `json:"lang,omitempty"` // xml:lang of the element
+}
+
+// HasCoordinates reports whether the location is a point.
+func (g *Geoloc) HasCoordinates() bool { return g.Lat != nil && g.Lon != nil }
+
+// IsEmpty reports an empty <geoloc/>, which XEP-0080 §4 uses to say the
+// entity stopped publishing its location.
+func (g *Geoloc) IsEmpty() bool { return *g == Geoloc{} }
+
+// FieldError says which element of a location is wrong and why.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "geoloc " + e.Field + ": " + e.Msg }
+
+// Limits a location must respect to be believed.
+const (
+	maxText     = 1024           // characters in a text element
+	maxAccuracy = 20_000_000     // metres: half the planet
+	maxSpeed    = 1500           // m/s: faster than any vehicle this tracks
+	minAlt      = -15_000        // metres: below the deepest trench
+	maxAlt      = 1_000_000      // metres: above low orbit
+	maxFuture   = 24 * time.Hour // a device clock this far ahead is wrong
+	errorToM    = 1852.0         // metres per arc minute, for the deprecated <error/>
+)
+
+// earliest is the first fix time believed: before it, the clock was unset.
+var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// wire is the element as encoding/xml reads it.
+type wire struct {
+	XMLName     xml.Name `xml:"http://jabber.org/protocol/geoloc geoloc"`
+	Lang        string   `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
+	Accuracy    *string  `xml:"accuracy"`
+	Alt         *string  `xml:"alt"`
+	AltAccuracy *string  `xml:"altaccuracy"`
+	Area        string   `xml:"area"`
+	Bearing     *string  `xml:"bearing"`
+	Building    string   `xml:"building"`
+	Country     string   `xml:"country"`
+	CountryCode string   `xml:"countrycode"`
+	Datum       string   `xml:"datum"`
+	Description string   `xml:"description"`
+	Error       *string  `xml:"error"`
+	Floor       string   `xml:"floor"`
+	Lat         *string  `xml:"lat"`
+	Locality    string   `xml:"locality"`
+	Lon         *string  `xml:"lon"`
+	PostalCode  string   `xml:"postalcode"`
+	Region      string   `xml:"region"`
+	Room        string   `xml:"room"`
+	Speed       *string  `xml:"speed"`
+	Street      string   `xml:"street"`
+	Text        string   `xml:"text"`
+	Timestamp   *string  `xml:"timestamp"`
+	TZO         string   `xml:"tzo"`
+	URI         string   `xml:"uri"`
+}
+
+// Decode reads and validates one <geoloc/> element. now is the receive time,
+// used to refuse timestamps from the far future. The error is a *FieldError
+// naming the offending element.
+func Decode(payload []byte, now time.Time) (Geoloc, error) {
+	var w wire
+	if err := xml.Unmarshal(payload, &w); err != nil {
+		return Geoloc{}, &FieldError{Field: "element", Msg: "not a valid geoloc element: " + err.Error()}
+	}
+	return w.validate(now)
+}
+
+func (w *wire) validate(now time.Time) (Geoloc, error) {
+	g := Geoloc{Lang: w.Lang}
+	var err error
+	num := func(field string, s *string, lo, hi float64) *float64 {
+		if s == nil || err != nil {
+			return nil
+		}
+		v, perr := strconv.ParseFloat(strings.TrimSpace(*s), 64)
+		switch {
+		case perr != nil:
+			err = &FieldError{field, fmt.Sprintf("%q is not a number", *s)}
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			err = &FieldError{field, "must be a finite number"}
+		case v < lo || v > hi:
+			err = &FieldError{field, fmt.Sprintf("%v is out of range [%v, %v]", v, lo, hi)}
+		}
+		return &v
+	}
+	g.Lat = num("lat", w.Lat, -90, 90)
+	g.Lon = num("lon", w.Lon, -180, 180)
+	g.Accuracy = num("accuracy", w.Accuracy, 0, maxAccuracy)
+	g.AltAccuracy = num("altaccuracy", w.AltAccuracy, 0, maxAccuracy)
+	g.Alt = num("alt", w.Alt, minAlt, maxAlt)
+	g.Speed = num("speed", w.Speed, 0, maxSpeed)
+	g.Bearing = num("bearing", w.Bearing, 0, 360)
+	if g.Accuracy == nil && w.Error != nil {
+		// XEP-0080 deprecates <error/> (arc minutes) for <accuracy/> (metres).
+		if minutes := num("error", w.Error, 0, maxAccuracy/errorToM); minutes != nil && err == nil {
+			m := *minutes * errorToM
+			g.Accuracy = &m
+		}
+	}
+	if err != nil {
+		return Geoloc{}, err
+	}
+	if g.Bearing != nil && *g.Bearing == 360 {
+		*g.Bearing = 0
+	}
+	if (g.Lat == nil) != (g.Lon == nil) {
+		missing := "lon"
+		if g.Lat == nil {
+			missing = "lat"
+		}
+		return Geoloc{}, &FieldError{missing, "a position needs both lat and lon"}
+	}
+	if w.Timestamp != nil {
+		t, terr := time.Parse(time.RFC3339Nano, strings.TrimSpace(*w.Timestamp))
+		switch {
+		case terr != nil:
+			return Geoloc{}, &FieldError{"timestamp", fmt.Sprintf("%q is not an RFC 3339 date and time", *w.Timestamp)}
+		case t.Before(earliest):
+			return Geoloc{}, &FieldError{"timestamp", t.Format(time.RFC3339) + " is before 2000: the device clock is not set"}
+		case t.After(now.Add(maxFuture)):
+			return Geoloc{}, &FieldError{"timestamp", t.Format(time.RFC3339) + " is more than a day in the future"}
+		}
+		t = t.UTC()
+		g.Timestamp = &t
+	}
+	for _, f := range []struct {
+		name string
+		src  string
+		dst  *string
+	}{
+		{"area", w.Area, &g.Area}, {"building", w.Building, &g.Building}, {"country", w.Country, &g.Country},
+		{"countrycode", w.CountryCode, &g.CountryCode}, {"datum", w.Datum, &g.Datum},
+		{"description", w.Description, &g.Description}, {"floor", w.Floor, &g.Floor},
+		{"locality", w.Locality, &g.Locality}, {"postalcode", w.PostalCode, &g.PostalCode},
+		{"region", w.Region, &g.Region}, {"room", w.Room, &g.Room}, {"street", w.Street, &g.Street},
+		{"text", w.Text, &g.Text}, {"tzo", w.TZO, &g.TZO}, {"uri", w.URI, &g.URI},
+	} {
+		if utf8.RuneCountInString(f.src) > maxText {
+			return Geoloc{}, &FieldError{f.name, fmt.Sprintf("longer than %d characters", maxText)}
+		}
+		*f.dst = f.src
+	}
+	return g, nil
+}
+
+// Encode writes g as a <geoloc/> element with its elements in the order
+// XEP-0080 lists them.
+func (g *Geoloc) Encode() []byte {
+	var b bytes.Buffer
+	b.WriteString("<geoloc xmlns='" + NS + "'")
+	if g.Lang != "" {
+		b.WriteString(" xml:lang='")
+		xml.EscapeText(&b, []byte(g.Lang))
+		b.WriteByte('\'')
+	}
+	b.WriteByte('>')
+	num := func(name string, v *float64) {
+		if v != nil {
+			b.WriteString("<" + name + ">" + strconv.FormatFloat(*v, 'f', -1, 64) + "</" + name + ">")
+		}
+	}
+	str := func(name, v string) {
+		if v != "" {
+			b.WriteString("<" + name + ">")
+			xml.EscapeText(&b, []byte(v))
+			b.WriteString("</" + name + ">")
+		}
+	}
+	num("accuracy", g.Accuracy)
+	num("alt", g.Alt)
+	num("altaccuracy", g.AltAccuracy)
+	str("area", g.Area)
+	num("bearing", g.Bearing)
+	str("building", g.Building)
+	str("country", g.Country)
+	str("countrycode", g.CountryCode)
+	str("datum", g.Datum)
+	str("description", g.Description)
+	str("floor", g.Floor)
+	num("lat", g.Lat)
+	str("locality", g.Locality)
+	num("lon", g.Lon)
+	str("postalcode", g.PostalCode)
+	str("region", g.Region)
+	str("room", g.Room)
+	num("speed", g.Speed)
+	str("street", g.Street)
+	str("text", g.Text)
+	if g.Timestamp != nil {
+		str("timestamp", g.Timestamp.UTC().Format(time.RFC3339Nano))
+	}
+	str("tzo", g.TZO)
+	str("uri", g.URI)
+	b.WriteString("</geoloc>")
+	return b.Bytes()
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"sync"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Write changes the database inside a batch transaction. It should fail only
+// on internal errors: checks belong before Submit, because one failing write
+// rolls back the whole batch.
+type Write func(tx *buntdb.Tx) error
+
+// Committer is the one writer for high-rate data: it gathers the writes
+// submitted while the previous batch was syncing into one transaction, syncs
+// once, then reports to each submitter in order. That is how every
+// acknowledged write is durable without a sync per write (group commit).
+type Committer struct {
+	db   *buntdb.DB
+	mu   sync.Mutex
+	cond *sync.Cond
+	next []op
+	busy []op
+	done bool
+	wg   sync.WaitGroup
+}
+
+type op struct {
+	write Write
+	then  func(error)
+}
+
+// maxBatch bounds one transaction, so that one batch cannot hold the database
+// lock for long.
+const maxBatch = 4096
+
+// NewCommitter starts the writer goroutine.
+func NewCommitter(db *buntdb.DB) *Committer {
+	c := &Committer{db: db}
+	c.cond = sync.NewCond(&c.mu)
+	c.wg.Go(c.run)
+	return c
+}
+
+// Submit queues write; then is called with nil once the write is durable, or
+// with the error that rolled its batch back. then runs on the writer
+// goroutine and must be quick: queue replies, do not block.
+func (c *Committer) Submit(write Write, then func(error)) {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		then(ErrClosed)
+		return
+	}
+	c.next = append(c.next, op{write, then})
+	c.mu.Unlock()
+	c.cond.Signal()
+}
+
+func (c *Committer) run() {
+	for {
+		c.mu.Lock()
+		for len(c.next) == 0 && !c.done {
+			c.cond.Wait()
+		}
+		if len(c.next) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		n := min(len(c.next), maxBatch)
+		c.busy = append(c.busy[:0], c.next[:n]...)
+		c.next = append(c.next[:0], c.next[n:]...)
+		c.mu.Unlock()
+
+		err := c.db.Update(func(tx *buntdb.Tx) error {
+			for _, o := range c.busy {
+				if o.write == nil {
+					continue
+				}
+				if err := o.write(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, o := range c.busy {
+			if o.then != nil {
+				o.then(err)
+			}
+			c.busy[i] = op{}
+		}
+	}
+}
+
+// Close commits what is queued and stops the writer. Later submissions fail
+// with ErrClosed.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.cond.Broadcast()
+	c.wg.Wait()
+}
