@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"strconv"
 	"sync/atomic"
 
@@ -37,15 +38,11 @@ func errorReply(ss *session, el *wire.Element, e stanzaErr) []byte {
 	b = append(b, name...)
 	b = append(b, " type='error'"...)
 	if el.Has(el.To) {
-		b = append(b, " from='"...)
-		b = append(b, el.Value(el.To)...)
-		b = append(b, '\'')
+		b = appendRawAttr(b, "from", el.Value(el.To))
 	}
 	b = append(b, ss.toAttr...)
 	if el.Has(el.ID) {
-		b = append(b, " id='"...)
-		b = append(b, el.Value(el.ID)...)
-		b = append(b, '\'')
+		b = appendRawAttr(b, "id", el.Value(el.ID))
 	}
 	b = append(b, "><error type='"...)
 	b = append(b, e.typ...)
@@ -79,19 +76,31 @@ func iqResult(ss *session, el *wire.Element, payload []byte) []byte {
 	b := make([]byte, 0, 64+len(payload))
 	b = append(b, "<iq type='result'"...)
 	if el.Has(el.To) {
-		b = append(b, " from='"...)
-		b = append(b, el.Value(el.To)...)
-		b = append(b, '\'')
+		b = appendRawAttr(b, "from", el.Value(el.To))
 	}
 	b = append(b, ss.toAttr...)
-	b = append(b, " id='"...)
-	b = append(b, el.Value(el.ID)...)
+	b = appendRawAttr(b, "id", el.Value(el.ID))
 	if len(payload) == 0 {
-		return append(b, "'/>"...)
+		return append(b, "/>"...)
 	}
-	b = append(b, "'>"...)
+	b = append(b, '>')
 	b = append(b, payload...)
 	return append(b, "</iq>"...)
+}
+
+// appendRawAttr appends an attribute whose value is still escaped as it
+// arrived. The value was quoted with ' or "; it may contain the other quote
+// unescaped, so it is written in the quote it cannot contain.
+func appendRawAttr(b []byte, name string, raw []byte) []byte {
+	q := byte('\'')
+	if bytes.IndexByte(raw, '\'') >= 0 {
+		q = '"'
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, '=', q)
+	b = append(b, raw...)
+	return append(b, q)
 }
 
 var serverIQID atomic.Uint64

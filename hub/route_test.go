@@ -211,3 +211,16 @@ func TestMessageErrors(t *testing.T) {
 		t.Errorf("error answered: %v", got)
 	}
 }
+
+func TestRepliesKeepOddIDsWellFormed(t *testing.T) {
+	h := hubtest.Start(t)
+	c := h.Login(t, "op", devices.RoleOperator)
+	c.Send(`<iq type="get" id="it's &amp; &quot;odd&quot;" to="localhost"><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if n := c.Next(); n.Attr("id") != `it's & "odd"` || n.Attr("type") != "result" {
+		t.Errorf("reply: %s", n)
+	}
+	c.Send(`<message type="chat" id="a'b" to="ghost@localhost"><body>x</body></message>`)
+	if n := c.Next(); n.Attr("id") != "a'b" || n.ErrorCondition() != "service-unavailable" {
+		t.Errorf("error reply: %s", n)
+	}
+}
