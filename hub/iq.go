@@ -9,6 +9,7 @@ import (
 
 	"github.com/geohub/geohub/hub/internal/wire"
 	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/geohub/geohub/pubsub"
 )
 
 // Namespaces the hub answers.
@@ -103,12 +104,16 @@ func (s *Server) serverIQ(ss *session, el *wire.Element, to addr) {
 		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
 		return
 	}
+	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to}
+	if to.kind != addrServer && s.pepIQ(ss, req, ss.bare) {
+		return
+	}
 	h := s.iqHandlers[payload.Name]
 	if h == nil {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
 	}
-	h(ss, &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to})
+	h(ss, req)
 }
 
 // accountIQ answers, on behalf of another account, the few requests the hub
@@ -120,11 +125,19 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 		return
 	}
 	target := string(to.local)
-	if !s.accounts.Exists(target) || !s.rosters.maySee(ss.local, target) {
+	if !s.accounts.Exists(target) {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
 	}
 	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to}
+	// PEP checks access node by node: an open node is readable by anyone.
+	if s.pepIQ(ss, req, s.accounts.JID(target)) {
+		return
+	}
+	if !s.rosters.maySee(ss.local, target) {
+		ss.send(errorReply(ss, el, errServiceUnavailable))
+		return
+	}
 	switch payload.Name {
 	case xml.Name{Space: nsDiscoInfo, Local: "query"}:
 		s.discoInfo(ss, req)
@@ -171,11 +184,15 @@ func (s *Server) discoInfo(ss *session, req *iqRequest) {
 		b = append(b, f...)
 		b = append(b, "'/>"...)
 	}
+	if req.to.kind != addrServer {
+		b = append(b, pubsub.PEPDisco()...)
+	}
 	b = append(b, "</query>"...)
 	ss.send(iqResult(ss, req.el, b))
 }
 
-// discoItems lists no items yet: nodes and services arrive with pubsub.
+// discoItems lists the server's services: the pubsub service. (disco#items
+// on accounts lists PEP nodes, answered by pepIQ.)
 func (s *Server) discoItems(ss *session, req *iqRequest) {
 	if req.set {
 		ss.send(errorReply(ss, req.el, errBadRequest))
@@ -185,7 +202,10 @@ func (s *Server) discoItems(ss *session, req *iqRequest) {
 		ss.send(errorReply(ss, req.el, errItemNotFound))
 		return
 	}
-	ss.send(iqResult(ss, req.el, []byte("<query xmlns='"+nsDiscoItems+"'/>")))
+	b := []byte("<query xmlns='" + nsDiscoItems + "'><item")
+	b = xmlesc.Attr(b, "jid", s.pubsub.Host())
+	b = append(b, " name='Publish-subscribe'/></query>"...)
+	ss.send(iqResult(ss, req.el, b))
 }
 
 // version answers XEP-0092 for the hub. The OS is left out on purpose.

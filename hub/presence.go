@@ -13,7 +13,9 @@ func (s *Server) handlePresence(ss *session, el *wire.Element) {
 	if !el.Has(el.To) {
 		switch typ {
 		case "":
+			initial := !ss.available()
 			s.broadcast(ss, el, true)
+			s.presenceCaps(ss, el, initial)
 		case "unavailable":
 			s.broadcast(ss, el, false)
 		case "error":
@@ -120,6 +122,17 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 	if ss.deliverable() {
 		s.deliverOffline(ss)
 	}
+}
+
+// presenceCaps follows up an available presence: it learns the session's
+// capabilities and, for its first presence, sends the last PEP items the
+// session wants once they are known.
+func (s *Server) presenceCaps(ss *session, el *wire.Element, initial bool) {
+	s.noteCaps(ss, el, func() {
+		if initial {
+			s.pepAvailable(ss)
+		}
+	})
 }
 
 // presenceTo sends this session's current presence to dst, if it has one.

@@ -37,6 +37,10 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	case addrServer:
 		s.replyError(ss, el, errServiceUnavailable)
 	case addrRemote:
+		if s.isPubSubHost(to) {
+			s.replyError(ss, el, errServiceUnavailable)
+			return
+		}
 		s.replyError(ss, el, errRemoteNotFound)
 	}
 }
@@ -127,6 +131,8 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 	case addrNone, addrServer:
 		if request {
 			s.serverIQ(ss, el, to)
+		} else {
+			s.answered(ss, el)
 		}
 	case addrBare:
 		if request {
@@ -137,7 +143,11 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 			}
 		}
 	case addrRemote:
-		if request {
+		switch {
+		case !request:
+		case s.isPubSubHost(to):
+			s.serviceIQ(ss, el)
+		default:
 			ss.send(errorReply(ss, el, errRemoteNotFound))
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/pubsub"
 	"github.com/tidwall/buntdb"
 )
 
@@ -25,6 +27,14 @@ type Config struct {
 	OfflineCap int // stored offline messages per account
 	Version    string
 	Logger     *slog.Logger
+
+	// Commit is the database's group-commit writer; pubsub items are
+	// acknowledged once it has made them durable.
+	Commit *store.Committer
+	// PubSubHost is the pubsub service's JID; empty means pubsub.<domain>.
+	PubSubHost string
+	// DevicesCreateNodes lets devices create nodes on the pubsub service.
+	DevicesCreateNodes bool
 }
 
 // Limits protect the hub from peers that send too much or too fast.
@@ -99,7 +109,11 @@ type Server struct {
 	offline    *offline
 	limiter    *limiter
 	iqHandlers map[xml.Name]iqHandler
-	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
+	pubsub     *pubsub.Service
+	caps       capsCache
+	pendingMu  sync.Mutex
+	pending    map[string]pendingIQ // IQs the hub sent, by id
+	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -113,6 +127,9 @@ type Server struct {
 func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	if cfg.TLS == nil && !cfg.AllowPlain {
 		return nil, errors.New("hub: TLS configuration required unless plain connections are allowed")
+	}
+	if cfg.Commit == nil {
+		return nil, errors.New("hub: a committer is required")
 	}
 	cfg.Limits.fill()
 	if cfg.OfflineCap <= 0 {
@@ -131,12 +148,24 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 		db:       db,
 		accounts: accounts,
 		conns:    map[net.Conn]struct{}{},
+		pending:  map[string]pendingIQ{},
+		caps:     capsCache{ver: map[string]features{}},
 	}
 	s.router = newRouter()
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
 	s.offline = &offline{db: db, cap: cfg.OfflineCap}
 	s.iqHandlers = s.iqRoutes()
+	host := cfg.PubSubHost
+	if host == "" {
+		host = "pubsub." + s.domain
+	}
+	ps, err := pubsub.New(pubsub.Config{Host: host, DevicesCreateNodes: cfg.DevicesCreateNodes, Logger: cfg.Logger},
+		db, cfg.Commit, accounts, pubsubDirectory{s})
+	if err != nil {
+		return nil, err
+	}
+	s.pubsub = ps
 	if cfg.TLS != nil {
 		s.directTLS = cfg.TLS.Clone()
 		s.directTLS.NextProtos = []string{"xmpp-client"}
@@ -144,6 +173,10 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	accounts.Watch(s.accountChanged)
 	return s, nil
 }
+
+// PubSub is the publish-subscribe service, for registering payload
+// handlers before Start.
+func (s *Server) PubSub() *pubsub.Service { return s.pubsub }
 
 // Domain is the XMPP domain the hub serves.
 func (s *Server) Domain() string { return s.domain }

@@ -54,6 +54,8 @@ type session struct {
 	presEl     wire.Element
 	interested bool // asked for the roster (RFC 6121 §2.1.6)
 	directed   map[string]struct{}
+	features   features // verified entity capabilities (XEP-0115)
+	capsAsked  bool     // a capabilities question is outstanding
 
 	omu      sync.Mutex
 	out      []byte
@@ -345,6 +347,7 @@ func (ss *session) teardown() {
 	ss.shutdown("")
 	lingerClose(ss.conn)
 	s.router.remove(ss)
+	s.forget(ss)
 	s.presenceGone(ss)
 	s.accounts.SetOnline(ss.local, false)
 	s.limiter.release(ss.ip)

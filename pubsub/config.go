@@ -32,8 +32,8 @@ const (
 	formTypeSubscribeAuthorized = "http://jabber.org/protocol/pubsub#subscribe_authorization"
 )
 
-// Config is a node's configuration.
-type Config struct {
+// NodeConfig is a node's configuration.
+type NodeConfig struct {
 	Title                 string   `json:"title,omitempty"`
 	AccessModel           string   `json:"access_model"`
 	PublishModel          string   `json:"publish_model"`
@@ -47,8 +47,8 @@ type Config struct {
 }
 
 // ServiceDefaults is the configuration of a new node on the pubsub service.
-func ServiceDefaults() Config {
-	return Config{
+func ServiceDefaults() NodeConfig {
+	return NodeConfig{
 		AccessModel: AccessOpen, PublishModel: PublishPublishers, MaxItems: defaultServiceMaxItems,
 		PersistItems: true, DeliverPayloads: true, NotifyRetract: true, NotifyDelete: true,
 		SendLastPublishedItem: SendLastOnSub,
@@ -58,8 +58,8 @@ func ServiceDefaults() Config {
 // PEPDefaults is the configuration of a new PEP node (XEP-0163 §4): only the
 // owner publishes, contacts with a presence subscription read, the last item
 // is what counts.
-func PEPDefaults() Config {
-	return Config{
+func PEPDefaults() NodeConfig {
+	return NodeConfig{
 		AccessModel: AccessPresence, PublishModel: PublishPublishers, MaxItems: defaultPEPMaxItems,
 		PersistItems: true, DeliverPayloads: true, NotifyRetract: true, NotifyDelete: true,
 		SendLastPublishedItem: SendLastOnSubAndPresence,
@@ -90,14 +90,14 @@ func (f *form) formType() string {
 }
 
 // configField describes one configurable option: how to read it into a
-// Config and how to show it.
+// NodeConfig and how to show it.
 type configField struct {
 	name    string // without the pubsub# prefix
 	kind    string // data form field type
 	label   string
 	options []string
-	get     func(*Config) []string
-	set     func(*Config, []string) error
+	get     func(*NodeConfig) []string
+	set     func(*NodeConfig, []string) error
 }
 
 func boolValue(v []string) (bool, error) {
@@ -120,25 +120,25 @@ func oneOf(v []string, options ...string) (string, error) {
 	return v[0], nil
 }
 
-func boolField(name, label string, p func(*Config) *bool) configField {
+func boolField(name, label string, p func(*NodeConfig) *bool) configField {
 	return configField{name: name, kind: "boolean", label: label,
-		get: func(c *Config) []string { return []string{strconv.FormatBool(*p(c))} },
-		set: func(c *Config, v []string) (err error) { *p(c), err = boolValue(v); return err },
+		get: func(c *NodeConfig) []string { return []string{strconv.FormatBool(*p(c))} },
+		set: func(c *NodeConfig, v []string) (err error) { *p(c), err = boolValue(v); return err },
 	}
 }
 
-func choiceField(name, label string, options []string, p func(*Config) *string) configField {
+func choiceField(name, label string, options []string, p func(*NodeConfig) *string) configField {
 	return configField{name: name, kind: "list-single", label: label, options: options,
-		get: func(c *Config) []string { return []string{*p(c)} },
-		set: func(c *Config, v []string) (err error) { *p(c), err = oneOf(v, options...); return err },
+		get: func(c *NodeConfig) []string { return []string{*p(c)} },
+		set: func(c *NodeConfig, v []string) (err error) { *p(c), err = oneOf(v, options...); return err },
 	}
 }
 
 // configFields are the options a node has, in the order forms show them.
 var configFields = []configField{
 	{name: "title", kind: "text-single", label: "A friendly name for the node",
-		get: func(c *Config) []string { return []string{c.Title} },
-		set: func(c *Config, v []string) error {
+		get: func(c *NodeConfig) []string { return []string{c.Title} },
+		set: func(c *NodeConfig, v []string) error {
 			if len(v) > 1 {
 				return fmt.Errorf("expected one value")
 			}
@@ -146,12 +146,12 @@ var configFields = []configField{
 			return nil
 		}},
 	choiceField("access_model", "Who may subscribe and retrieve items",
-		[]string{AccessOpen, AccessPresence, AccessRoster, AccessWhitelist}, func(c *Config) *string { return &c.AccessModel }),
+		[]string{AccessOpen, AccessPresence, AccessRoster, AccessWhitelist}, func(c *NodeConfig) *string { return &c.AccessModel }),
 	choiceField("publish_model", "Who may publish",
-		[]string{PublishPublishers, PublishSubscribers, PublishOpen}, func(c *Config) *string { return &c.PublishModel }),
+		[]string{PublishPublishers, PublishSubscribers, PublishOpen}, func(c *NodeConfig) *string { return &c.PublishModel }),
 	{name: "max_items", kind: "text-single", label: "How many items to keep",
-		get: func(c *Config) []string { return []string{strconv.Itoa(c.MaxItems)} },
-		set: func(c *Config, v []string) error {
+		get: func(c *NodeConfig) []string { return []string{strconv.Itoa(c.MaxItems)} },
+		set: func(c *NodeConfig, v []string) error {
 			if len(v) != 1 {
 				return fmt.Errorf("expected one value")
 			}
@@ -166,15 +166,15 @@ var configFields = []configField{
 			c.MaxItems = n
 			return nil
 		}},
-	boolField("persist_items", "Keep items", func(c *Config) *bool { return &c.PersistItems }),
-	boolField("deliver_payloads", "Send payloads with notifications", func(c *Config) *bool { return &c.DeliverPayloads }),
-	boolField("notify_retract", "Notify subscribers when items are retracted", func(c *Config) *bool { return &c.NotifyRetract }),
-	boolField("notify_delete", "Notify subscribers when the node is deleted", func(c *Config) *bool { return &c.NotifyDelete }),
+	boolField("persist_items", "Keep items", func(c *NodeConfig) *bool { return &c.PersistItems }),
+	boolField("deliver_payloads", "Send payloads with notifications", func(c *NodeConfig) *bool { return &c.DeliverPayloads }),
+	boolField("notify_retract", "Notify subscribers when items are retracted", func(c *NodeConfig) *bool { return &c.NotifyRetract }),
+	boolField("notify_delete", "Notify subscribers when the node is deleted", func(c *NodeConfig) *bool { return &c.NotifyDelete }),
 	choiceField("send_last_published_item", "When to send the last published item",
-		[]string{SendLastNever, SendLastOnSub, SendLastOnSubAndPresence}, func(c *Config) *string { return &c.SendLastPublishedItem }),
+		[]string{SendLastNever, SendLastOnSub, SendLastOnSubAndPresence}, func(c *NodeConfig) *string { return &c.SendLastPublishedItem }),
 	{name: "roster_groups_allowed", kind: "list-multi", label: "Roster groups allowed to subscribe",
-		get: func(c *Config) []string { return c.RosterGroupsAllowed },
-		set: func(c *Config, v []string) error { c.RosterGroupsAllowed = slices.Clone(v); return nil }},
+		get: func(c *NodeConfig) []string { return c.RosterGroupsAllowed },
+		set: func(c *NodeConfig, v []string) error { c.RosterGroupsAllowed = slices.Clone(v); return nil }},
 }
 
 func lookupField(v string) (configField, bool) {
@@ -192,7 +192,7 @@ func lookupField(v string) (configField, bool) {
 
 // apply sets the options of a submitted node configuration form on c. An
 // unknown option or a bad value is an error naming the field.
-func (c *Config) apply(f *form, formType string) error {
+func (c *NodeConfig) apply(f *form, formType string) error {
 	if f.Type != "submit" {
 		return fmt.Errorf("the form must be of type submit")
 	}
@@ -216,7 +216,7 @@ func (c *Config) apply(f *form, formType string) error {
 
 // matches reports the first publish-option that c does not satisfy
 // (XEP-0060 §7.1.5 preconditions), or "".
-func (c *Config) matches(f *form) (string, error) {
+func (c *NodeConfig) matches(f *form) (string, error) {
 	want := *c
 	if err := want.apply(f, formTypePublishOptions); err != nil {
 		return "", err
@@ -230,7 +230,7 @@ func (c *Config) matches(f *form) (string, error) {
 }
 
 // appendForm writes c as a data form of the given type and FORM_TYPE.
-func (c *Config) appendForm(b []byte, typ, formType string) []byte {
+func (c *NodeConfig) appendForm(b []byte, typ, formType string) []byte {
 	b = append(b, "<x xmlns='jabber:x:data' type='"+typ+"'><field var='FORM_TYPE' type='hidden'><value>"+formType+"</value></field>"...)
 	for _, cf := range configFields {
 		b = append(b, "<field var='pubsub#"+cf.name+"'"...)

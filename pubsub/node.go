@@ -52,7 +52,7 @@ type Subscription struct {
 type Node struct {
 	Service string // the service's JID: pubsub.<domain>, or an account's bare JID for PEP
 	Name    string
-	Config  Config
+	Config  NodeConfig
 	Created time.Time
 	Creator string
 	Affs    map[string]Affiliation   // by bare JID; absent means none

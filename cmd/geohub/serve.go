@@ -14,6 +14,7 @@ import (
 
 	"github.com/geohub/geohub/dashboard"
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/admin"
 	"github.com/geohub/geohub/internal/scram"
@@ -24,6 +25,7 @@ import (
 type serveConfig struct {
 	data, domain, c2s, c2sTLS, http string
 	allowPlain, checkConfig         bool
+	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	limits                          hub.Limits
 	offlineCap, iterations          int
@@ -52,6 +54,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.Float64Var(&c.limits.ConnRate, "conn-rate", d.ConnRate, "new connections per second per address (0: unlimited)")
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
+	fs.BoolVar(&c.devicesCreateNodes, "devices-create-nodes", false, "let devices create nodes on the pubsub service (operators and admins always can)")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -164,14 +167,22 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	geo, err := geoloc.OpenStore(db)
+	if err != nil {
+		return err
+	}
+	commit := store.NewCommitter(db)
+	defer commit.Close()
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
+		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes,
 	}, db, accounts)
 	if err != nil {
 		return err
 	}
+	h.PubSub().Handle(geoloc.NS, geo.HandlePayload)
 	if err := h.Start(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
@@ -22,6 +23,7 @@ import (
 type Hub struct {
 	*hub.Server
 	Accounts *devices.Store
+	Geo      *geoloc.Store
 	DB       *buntdb.DB
 	Dir      string
 	Addr     string // STARTTLS listener
@@ -80,8 +82,13 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if os.Getenv("GEOHUB_TEST_LOG") != "" {
 		logLevel = slog.LevelDebug
 	}
+	geo, err := geoloc.OpenStore(db)
+	if err != nil {
+		return nil, err
+	}
+	commit := store.NewCommitter(db)
 	cfg := hub.Config{
-		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0",
+		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
 	}
@@ -92,6 +99,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.PubSub().Handle(geoloc.NS, geo.HandlePayload)
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -103,12 +111,13 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	pool.AddCert(leaf)
 	addr, tlsAddr := s.Addrs()
 	h := &Hub{
-		Server: s, Accounts: accounts, DB: db, Dir: dir, Addr: addr, TLSAddr: tlsAddr,
+		Server: s, Accounts: accounts, Geo: geo, DB: db, Dir: dir, Addr: addr, TLSAddr: tlsAddr,
 		ClientTLS: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
 		CertFile:  d.File(tlscert.CertFile),
 	}
 	h.stop = func() {
 		s.Close()
+		commit.Close()
 		accounts.Close()
 		db.Close()
 		d.Unlock()

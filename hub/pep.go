@@ -1,0 +1,164 @@
+package hub
+
+import (
+	"encoding/xml"
+	"slices"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/pubsub"
+)
+
+// The hub's side of publish-subscribe: it routes pubsub requests to the
+// pubsub package (the service at pubsub.<domain>, PEP on accounts) and
+// answers pubsub's questions about presence, rosters and capabilities.
+
+// isPubSubRequest reports a payload in the pubsub namespaces.
+func isPubSubRequest(payload xml.Name) bool {
+	return payload.Space == pubsub.NS || payload.Space == pubsub.NSOwner
+}
+
+// pubsubRequest makes the request pubsub sees: the sender's full JID, the
+// service it went to, and the raw IQ.
+func pubsubRequest(ss *session, el *wire.Element, service string, noTo bool) pubsub.Request {
+	id := string(wire.AppendUnescaped(nil, el.Value(el.ID)))
+	return pubsub.Request{From: ss.full, To: service, NoTo: noTo, ID: id,
+		Set: string(el.Value(el.Type)) == "set", Raw: el.Raw}
+}
+
+// serviceIQ handles an IQ to pubsub.<domain>.
+func (s *Server) serviceIQ(ss *session, el *wire.Element) {
+	payload, err := decodeIQ(el)
+	if err != nil {
+		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
+		return
+	}
+	r := pubsubRequest(ss, el, s.pubsub.Host(), false)
+	switch {
+	case isPubSubRequest(payload.Name):
+		s.pubsub.HandleIQ(r, ss.sendFunc)
+	case payload.Name == xml.Name{Space: nsDiscoInfo, Local: "query"} && !r.Set:
+		s.pubsub.DiscoInfo(r, attr(payload, "node"), ss.sendFunc)
+	case payload.Name == xml.Name{Space: nsDiscoItems, Local: "query"} && !r.Set:
+		s.pubsub.DiscoItems(r, attr(payload, "node"), ss.sendFunc)
+	case payload.Name == xml.Name{Space: nsPing, Local: "ping"}:
+		ss.send(iqResult(ss, el, nil))
+	default:
+		ss.send(errorReply(ss, el, errServiceUnavailable))
+	}
+}
+
+// pepIQ handles a pubsub request or a disco query with a node on an
+// account's bare JID (XEP-0163). It reports false for anything else.
+func (s *Server) pepIQ(ss *session, req *iqRequest, owner string) bool {
+	node := attr(req.payload, "node")
+	r := pubsubRequest(ss, req.el, owner, req.to.kind == addrNone)
+	switch {
+	case isPubSubRequest(req.payload.Name):
+		s.pubsub.HandleIQ(r, ss.sendFunc)
+	case req.payload.Name == xml.Name{Space: nsDiscoItems, Local: "query"} && !req.set:
+		s.pubsub.DiscoItems(r, node, ss.sendFunc)
+	case req.payload.Name == xml.Name{Space: nsDiscoInfo, Local: "query"} && !req.set && node != "":
+		s.pubsub.DiscoInfo(r, node, ss.sendFunc)
+	default:
+		return false
+	}
+	return true
+}
+
+func (ss *session) sendFunc(b []byte) { ss.send(b) }
+
+// pubsubDirectory answers pubsub's questions; it is the Server seen through
+// the pubsub.Directory interface.
+type pubsubDirectory struct{ s *Server }
+
+// local returns the localpart of a bare JID at this hub.
+func (d pubsubDirectory) local(bare string) (string, bool) { return d.s.rosters.localName(bare) }
+
+func (d pubsubDirectory) PresenceSubscribed(owner, contact string) bool {
+	o, ok1 := d.local(owner)
+	c, ok2 := d.local(contact)
+	return ok1 && ok2 && d.s.rosters.maySee(c, o)
+}
+
+func (d pubsubDirectory) InRosterGroups(owner, contact string, groups []string) bool {
+	o, ok := d.local(owner)
+	if !ok {
+		return false
+	}
+	r := d.s.rosters
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.viewOf(o, r.get(o), contact)
+	if !ok {
+		return false
+	}
+	for _, g := range v.groups {
+		if slices.Contains(groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d pubsubDirectory) Interested(owner, feature string) []string {
+	o, ok := d.local(owner)
+	if !ok {
+		return nil
+	}
+	s := d.s
+	s.rosters.mu.Lock()
+	accounts := append(s.rosters.related(o, s.rosters.get(o), subscription.hasFrom), o)
+	s.rosters.mu.Unlock()
+	var out []string
+	for _, a := range accounts {
+		for _, ss := range s.router.sessions(a) {
+			if ss.available() && ss.wants(feature) {
+				out = append(out, ss.full)
+			}
+		}
+	}
+	return out
+}
+
+// Deliver routes a notification from the pubsub service or a PEP service
+// like a message of its type: to one resource, or to every available
+// resource with non-negative priority. Notifications are not stored offline.
+func (d pubsubDirectory) Deliver(to string, stanza []byte) {
+	s := d.s
+	var scratch []byte
+	a, err := s.parseAddr([]byte(to), &scratch)
+	if err != nil {
+		return
+	}
+	switch a.kind {
+	case addrFull:
+		if ss := s.router.find(a.local, a.resource); ss != nil {
+			ss.send(stanza)
+		}
+	case addrBare:
+		for _, ss := range s.router.sessionsB(a.local) {
+			if ss.deliverable() {
+				ss.send(stanza)
+			}
+		}
+	}
+}
+
+// pepAvailable sends a newly available resource the last PEP items it
+// wants, once its capabilities are known.
+func (s *Server) pepAvailable(ss *session) {
+	s.rosters.mu.Lock()
+	owners := s.rosters.related(ss.local, s.rosters.get(ss.local), subscription.hasTo)
+	s.rosters.mu.Unlock()
+	jids := make([]string, 0, len(owners)+1)
+	jids = append(jids, ss.bare)
+	for _, o := range owners {
+		jids = append(jids, s.accounts.JID(o))
+	}
+	s.pubsub.Available(ss.full, jids, ss.wants)
+}
+
+// isPubSubHost reports whether a parsed address is the pubsub service.
+func (s *Server) isPubSubHost(a addr) bool {
+	return a.kind == addrRemote && len(a.local) == 0 && len(a.resource) == 0 && string(a.domain) == s.pubsub.Host()
+}

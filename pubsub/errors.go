@@ -1,0 +1,67 @@
+package pubsub
+
+import "github.com/geohub/geohub/internal/xmlesc"
+
+// Error is a pubsub error reply: a stanza error condition with the
+// application-specific condition XEP-0060 names for it.
+type Error struct {
+	Type, Cond string
+	App        string // element in pubsub#errors, or ""
+	Feature    string // with App "unsupported": the feature missing
+	Text       string
+}
+
+func (e *Error) Error() string {
+	if e.Text != "" {
+		return e.Cond + ": " + e.Text
+	}
+	return e.Cond
+}
+
+func (e Error) with(text string) *Error { e.Text = text; return &e }
+
+const nsErrors = "http://jabber.org/protocol/pubsub#errors"
+
+var (
+	errItemNotFound      = Error{Type: "cancel", Cond: "item-not-found"}
+	errForbidden         = Error{Type: "auth", Cond: "forbidden"}
+	errPresenceRequired  = Error{Type: "auth", Cond: "not-authorized", App: "presence-subscription-required"}
+	errNotInRosterGroup  = Error{Type: "auth", Cond: "not-authorized", App: "not-in-roster-group"}
+	errClosedNode        = Error{Type: "cancel", Cond: "not-allowed", App: "closed-node"}
+	errConflict          = Error{Type: "cancel", Cond: "conflict"}
+	errPrecondition      = Error{Type: "cancel", Cond: "conflict", App: "precondition-not-met"}
+	errBadRequest        = Error{Type: "modify", Cond: "bad-request"}
+	errInvalidJID        = Error{Type: "modify", Cond: "bad-request", App: "invalid-jid"}
+	errNodeIDRequired    = Error{Type: "modify", Cond: "bad-request", App: "nodeid-required"}
+	errItemRequired      = Error{Type: "modify", Cond: "bad-request", App: "item-required"}
+	errInvalidPayload    = Error{Type: "modify", Cond: "bad-request", App: "invalid-payload"}
+	errPayloadRequired   = Error{Type: "modify", Cond: "bad-request", App: "payload-required"}
+	errInvalidOptions    = Error{Type: "modify", Cond: "not-acceptable", App: "invalid-options"}
+	errNotSubscribed     = Error{Type: "cancel", Cond: "unexpected-request", App: "not-subscribed"}
+	errServiceUnavail    = Error{Type: "cancel", Cond: "service-unavailable"}
+	errInternal          = Error{Type: "wait", Cond: "internal-server-error"}
+	errPayloadTooBig     = Error{Type: "modify", Cond: "not-acceptable", App: "payload-too-big"}
+	errTooManySubscribed = Error{Type: "wait", Cond: "resource-constraint"}
+)
+
+func unsupported(feature string) *Error {
+	return &Error{Type: "cancel", Cond: "feature-not-implemented", App: "unsupported", Feature: feature}
+}
+
+// appendError writes the <error/> element.
+func (e *Error) appendTo(b []byte) []byte {
+	b = append(b, "<error type='"+e.Type+"'><"+e.Cond+" xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"...)
+	if e.App != "" {
+		b = append(b, "<"+e.App+" xmlns='"+nsErrors+"'"...)
+		if e.Feature != "" {
+			b = xmlesc.Attr(b, "feature", e.Feature)
+		}
+		b = append(b, "/>"...)
+	}
+	if e.Text != "" {
+		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"...)
+		b = xmlesc.Text(b, e.Text)
+		b = append(b, "</text>"...)
+	}
+	return append(b, "</error>"...)
+}

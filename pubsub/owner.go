@@ -1,0 +1,248 @@
+package pubsub
+
+import (
+	"strings"
+	"time"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/tidwall/buntdb"
+)
+
+// ownedNode returns the node if the requester owns it. s.mu is held.
+func (s *Service) ownedNode(r *Request, name string) (*Node, *Error) {
+	if name == "" {
+		return nil, &errNodeIDRequired
+	}
+	n := s.node(r.To, name)
+	if n == nil {
+		return nil, errItemNotFound.with("no such node")
+	}
+	if !n.isOwner(r.fromBare()) {
+		return nil, errForbidden.with("only an owner may do this")
+	}
+	return n, nil
+}
+
+// configure handles node configuration (XEP-0060 §8.2): get returns the
+// form, set applies a submitted one.
+func (s *Service) configure(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, e := s.ownedNode(r, ps.Configure.Node)
+	if e != nil {
+		return e
+	}
+	if !r.Set {
+		b := []byte("<pubsub xmlns='" + NSOwner + "'><configure")
+		b = xmlesc.Attr(b, "node", n.Name)
+		b = append(b, '>')
+		b = n.Config.appendForm(b, "form", formTypeNodeConfig)
+		reply(r.result(append(b, "</configure></pubsub>"...)))
+		return nil
+	}
+	f := ps.Configure.Form
+	if f == nil {
+		return errBadRequest.with("a configuration form is required")
+	}
+	if f.Type == "cancel" {
+		reply(r.result(nil))
+		return nil
+	}
+	cfg := n.Config
+	if err := cfg.apply(f, formTypeNodeConfig); err != nil {
+		return errInvalidOptions.with(err.Error())
+	}
+	n.Config = cfg
+	write := saveNode(n)
+	if over := len(n.Items) - cfg.MaxItems; over > 0 {
+		write = both(write, deleteItems(n, n.Items[:over]))
+		n.Items = append(n.Items[:0:0], n.Items[over:]...)
+	}
+	s.commit.Submit(write, func(err error) {
+		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+	})
+	return nil
+}
+
+// defaults returns the default node configuration (XEP-0060 §8.3).
+func (s *Service) defaults(r *Request, reply func([]byte)) *Error {
+	cfg := ServiceDefaults()
+	if r.pep() {
+		cfg = PEPDefaults()
+	}
+	b := []byte("<pubsub xmlns='" + NSOwner + "'><default>")
+	b = cfg.appendForm(b, "form", formTypeNodeConfig)
+	reply(r.result(append(b, "</default></pubsub>"...)))
+	return nil
+}
+
+// deleteNode deletes a node; its subscribers hear of it (XEP-0060 §8.4).
+func (s *Service) deleteNode(r *Request, name string, reply func([]byte)) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, e := s.ownedNode(r, name)
+	if e != nil {
+		return e
+	}
+	var ev event
+	if n.Config.NotifyDelete {
+		b := []byte("<delete")
+		b = xmlesc.Attr(b, "node", n.Name)
+		ev = s.nodeEvent(n, append(b, "/>"...))
+	}
+	delete(s.nodes[n.Service], n.Name)
+	s.commit.Submit(deleteNode(n.Service, n.Name), func(err error) {
+		s.committed(r, reply, err, func() {
+			reply(r.result(nil))
+			ev.send(s)
+		})
+	})
+	return nil
+}
+
+// purge removes every item of a node (XEP-0060 §8.5).
+func (s *Service) purge(r *Request, name string, reply func([]byte)) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, e := s.ownedNode(r, name)
+	if e != nil {
+		return e
+	}
+	gone := n.Items
+	n.Items = nil
+	b := []byte("<purge")
+	b = xmlesc.Attr(b, "node", n.Name)
+	ev := s.nodeEvent(n, append(b, "/>"...))
+	s.commit.Submit(deleteItems(n, gone), func(err error) {
+		s.committed(r, reply, err, func() {
+			reply(r.result(nil))
+			ev.send(s)
+		})
+	})
+	return nil
+}
+
+// manageSubscriptions lists or changes a node's subscriptions (XEP-0060
+// §8.8).
+func (s *Service) manageSubscriptions(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, e := s.ownedNode(r, ps.Subscriptions.Node)
+	if e != nil {
+		return e
+	}
+	if !r.Set {
+		b := []byte("<pubsub xmlns='" + NSOwner + "'><subscriptions")
+		b = xmlesc.Attr(b, "node", n.Name)
+		b = append(b, '>')
+		for _, j := range sortedKeys(n.Subs) {
+			b = appendSubscription(b, "", n.Subs[j])
+		}
+		reply(r.result(append(b, "</subscriptions></pubsub>"...)))
+		return nil
+	}
+	var writes []store.Write
+	for _, c := range ps.Subscriptions.List {
+		j, ok := normalizeJID(c.JID)
+		if !ok {
+			return errBadRequest.with("invalid jid " + c.JID)
+		}
+		switch c.Subscription {
+		case "none":
+			if n.Subs[j] != nil {
+				delete(n.Subs, j)
+				writes = append(writes, deleteSub(n, j))
+			}
+		case "subscribed":
+			if n.Subs[j] == nil {
+				sub := &Subscription{JID: j, SubID: randomID(), Since: time.Now().UTC()}
+				n.Subs[j] = sub
+				writes = append(writes, saveSub(n, sub))
+			}
+		default:
+			return errBadRequest.with("subscription must be none or subscribed")
+		}
+	}
+	s.commit.Submit(all(writes), func(err error) {
+		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+	})
+	return nil
+}
+
+// manageAffiliations lists or changes a node's affiliations (XEP-0060
+// §8.9). Outcasts lose their subscriptions; the last owner stays.
+func (s *Service) manageAffiliations(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, e := s.ownedNode(r, ps.Affiliations.Node)
+	if e != nil {
+		return e
+	}
+	if !r.Set {
+		b := []byte("<pubsub xmlns='" + NSOwner + "'><affiliations")
+		b = xmlesc.Attr(b, "node", n.Name)
+		b = append(b, '>')
+		for _, j := range sortedKeys(n.Affs) {
+			b = append(b, "<affiliation"...)
+			b = xmlesc.Attr(b, "jid", j)
+			b = append(b, " affiliation='"+string(n.Affs[j])+"'/>"...)
+		}
+		reply(r.result(append(b, "</affiliations></pubsub>"...)))
+		return nil
+	}
+	affs := map[string]Affiliation{}
+	for k, v := range n.Affs {
+		affs[k] = v
+	}
+	for _, c := range ps.Affiliations.List {
+		j, ok := normalizeJID(c.JID)
+		if !ok || strings.IndexByte(j, '/') >= 0 {
+			return errBadRequest.with("affiliations are for bare JIDs: " + c.JID)
+		}
+		a, ok := parseAffiliation(c.Affiliation)
+		if !ok {
+			return errBadRequest.with("unknown affiliation " + c.Affiliation)
+		}
+		if a == None {
+			delete(affs, j)
+		} else {
+			affs[j] = a
+		}
+	}
+	owners := 0
+	for _, a := range affs {
+		if a == Owner {
+			owners++
+		}
+	}
+	if owners == 0 && strings.IndexByte(n.Service, '@') < 0 {
+		return &Error{Type: "modify", Cond: "not-acceptable", Text: "a node keeps at least one owner"}
+	}
+	n.Affs = affs
+	writes := []store.Write{saveNode(n)}
+	for j := range n.Subs {
+		bare, _, _ := strings.Cut(j, "/")
+		if s.canRead(n, bare) != nil {
+			// Outcast, or off the whitelist: the subscription goes.
+			delete(n.Subs, j)
+			writes = append(writes, deleteSub(n, j))
+		}
+	}
+	s.commit.Submit(all(writes), func(err error) {
+		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+	})
+	return nil
+}
+
+// all runs writes in order.
+func all(writes []store.Write) store.Write {
+	return func(tx *buntdb.Tx) error {
+		for _, w := range writes {
+			if err := w(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

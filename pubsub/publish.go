@@ -1,0 +1,310 @@
+package pubsub
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/tidwall/buntdb"
+)
+
+// maxPayload bounds one item's payload; the stanza limit bounds it anyway,
+// this keeps what is stored per item small.
+const maxPayload = 64 << 10
+
+// payloadOf returns the one element inside an item, and its namespace.
+func payloadOf(it itemEl) ([]byte, string, *Error) {
+	p := bytes.TrimSpace(it.Payload)
+	if len(p) == 0 {
+		return nil, "", nil
+	}
+	if len(p) > maxPayload {
+		return nil, "", &errPayloadTooBig
+	}
+	d := xml.NewDecoder(bytes.NewReader(p))
+	var ns string
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, "", errInvalidPayload.with("the item payload is not well-formed XML")
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+				ns = t.Name.Space
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return nil, "", errInvalidPayload.with("text outside the payload element")
+			}
+		}
+	}
+	if roots != 1 {
+		return nil, "", errInvalidPayload.with("an item carries exactly one payload element")
+	}
+	return p, ns, nil
+}
+
+// publish handles <publish/> (XEP-0060 §7.1, XEP-0163 §3).
+func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	name := ps.Publish.Node
+	if name == "" {
+		return &errNodeIDRequired
+	}
+	if len(ps.Publish.Items) > 1 {
+		return errBadRequest.with("publish one item at a time")
+	}
+	var it itemEl
+	if len(ps.Publish.Items) == 1 {
+		it = ps.Publish.Items[0]
+	}
+	who := r.fromBare()
+	if r.pep() && who != r.To {
+		return errForbidden.with("only the account itself publishes to its PEP nodes")
+	}
+	payload, ns, perr := payloadOf(it)
+	if perr != nil {
+		return perr
+	}
+	var options *form
+	if ps.PublishOptions != nil {
+		options = ps.PublishOptions.Form
+	}
+	// Authorize before looking at the payload, so that an unauthorized
+	// publisher learns nothing else.
+	s.mu.RLock()
+	n := s.node(r.To, name)
+	var e *Error
+	switch {
+	case n != nil:
+		e = n.canPublish(who)
+	case !r.pep():
+		e = errItemNotFound.with("no such node")
+	}
+	s.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	if payload == nil {
+		return errPayloadRequired.with("the item has no payload")
+	}
+	now := time.Now().UTC()
+	var extra store.Write
+	var extraDone func(error)
+	if h := s.handlers[ns]; h != nil {
+		source := "pubsub/" + name
+		if r.pep() {
+			source = "pep"
+		}
+		w, done, err := h(who, source, payload, now)
+		if err != nil {
+			return errInvalidPayload.with(err.Error())
+		}
+		extra, extraDone = w, done
+	}
+	if it.ID == "" {
+		it.ID = randomID()
+	}
+
+	s.mu.Lock()
+	n = s.node(r.To, name)
+	if n == nil {
+		if !r.pep() {
+			s.mu.Unlock()
+			return errItemNotFound.with("no such node")
+		}
+		// XEP-0163 §3: publishing to a missing PEP node creates it.
+		n = &Node{Service: r.To, Name: name, Config: PEPDefaults(), Created: now, Creator: who,
+			Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
+		if options != nil {
+			if err := n.Config.apply(options, formTypePublishOptions); err != nil {
+				s.mu.Unlock()
+				return errInvalidOptions.with(err.Error())
+			}
+		}
+		s.addNode(n)
+		s.commit.Submit(saveNode(n), nil)
+	} else {
+		if e := n.canPublish(who); e != nil {
+			s.mu.Unlock()
+			return e
+		}
+		if options != nil {
+			field, err := n.Config.matches(options)
+			if err != nil {
+				s.mu.Unlock()
+				return errInvalidOptions.with(err.Error())
+			}
+			if field != "" {
+				s.mu.Unlock()
+				return errPrecondition.with(field + " of the node does not match the publish options")
+			}
+		}
+	}
+	item := &Item{ID: it.ID, Publisher: who, Time: now, Payload: string(payload), seq: s.seq.Add(1)}
+	var gone []*Item
+	if i, old := n.item(item.ID); old != nil {
+		gone = append(gone, old)
+		n.Items = append(n.Items[:i], n.Items[i+1:]...)
+	}
+	n.Items = append(n.Items, item)
+	if over := len(n.Items) - n.Config.MaxItems; over > 0 {
+		gone = append(gone, n.Items[:over]...)
+		n.Items = append(n.Items[:0:0], n.Items[over:]...)
+	}
+	ev := s.itemEvent(n, item)
+	write := saveItem(n, item, gone)
+	if extra != nil {
+		write = both(write, extra)
+	}
+	s.commit.Submit(write, func(err error) {
+		if extraDone != nil {
+			extraDone(err)
+		}
+		s.committed(r, reply, err, func() {
+			b := []byte("<pubsub xmlns='" + NS + "'><publish")
+			b = xmlesc.Attr(b, "node", name)
+			b = append(b, "><item"...)
+			b = xmlesc.Attr(b, "id", item.ID)
+			reply(r.result(append(b, "/></publish></pubsub>"...)))
+			ev.send(s)
+		})
+	})
+	s.mu.Unlock()
+	return nil
+}
+
+// both runs two writes in order.
+func both(a, b store.Write) store.Write {
+	return func(tx *buntdb.Tx) error {
+		if err := a(tx); err != nil {
+			return err
+		}
+		return b(tx)
+	}
+}
+
+// create handles <create/>, with an optional configuration (XEP-0060 §8.1).
+func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	who := r.fromBare()
+	name := ps.Create.Node
+	cfg := ServiceDefaults()
+	if r.pep() {
+		if who != r.To {
+			return errForbidden.with("only the account itself creates its PEP nodes")
+		}
+		if name == "" {
+			return &errNodeIDRequired
+		}
+		cfg = PEPDefaults()
+	} else if !s.mayCreate(who) {
+		return errForbidden.with("only operators and admins create nodes on this service")
+	}
+	if ps.Configure != nil && ps.Configure.Form != nil {
+		if err := cfg.apply(ps.Configure.Form, formTypeNodeConfig); err != nil {
+			return errInvalidOptions.with(err.Error())
+		}
+	}
+	instant := name == ""
+	if instant {
+		name = randomID()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node(r.To, name) != nil {
+		return errConflict.with("the node exists")
+	}
+	n := &Node{Service: r.To, Name: name, Config: cfg, Created: time.Now().UTC(), Creator: who,
+		Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
+	s.addNode(n)
+	s.commit.Submit(saveNode(n), func(err error) {
+		s.committed(r, reply, err, func() {
+			if !instant {
+				reply(r.result(nil))
+				return
+			}
+			b := []byte("<pubsub xmlns='" + NS + "'><create")
+			b = xmlesc.Attr(b, "node", name)
+			reply(r.result(append(b, "/></pubsub>"...)))
+		})
+	})
+	return nil
+}
+
+// mayCreate says whether an account may create nodes on the service.
+func (s *Service) mayCreate(who string) bool {
+	local, domain, ok := cutJID(who)
+	if !ok || domain != s.accounts.Domain() {
+		return false
+	}
+	a, ok := s.accounts.Get(local)
+	return ok && (a.Role.Watches() || s.cfg.DevicesCreateNodes)
+}
+
+func cutJID(bare string) (local, domain string, ok bool) {
+	for i := 0; i < len(bare); i++ {
+		if bare[i] == '@' {
+			return bare[:i], bare[i+1:], true
+		}
+	}
+	return "", bare, false
+}
+
+// retract handles <retract/> (XEP-0060 §7.2): the item's publisher or a
+// node owner may retract it.
+func (s *Service) retract(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	name := ps.Retract.Node
+	if name == "" {
+		return &errNodeIDRequired
+	}
+	if len(ps.Retract.Items) != 1 || ps.Retract.Items[0].ID == "" {
+		return errItemRequired.with("retract one item by id")
+	}
+	id := ps.Retract.Items[0].ID
+	who := r.fromBare()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.node(r.To, name)
+	if n == nil {
+		return errItemNotFound.with("no such node")
+	}
+	if n.affiliation(who) == Outcast {
+		return &errForbidden
+	}
+	i, it := n.item(id)
+	if it == nil {
+		return errItemNotFound.with("no such item")
+	}
+	if it.Publisher != who && !n.isOwner(who) {
+		return errForbidden.with("only the publisher or an owner retracts an item")
+	}
+	n.Items = append(n.Items[:i], n.Items[i+1:]...)
+	notify := (ps.Retract.Notify == "true" || ps.Retract.Notify == "1") && n.Config.NotifyRetract
+	var ev event
+	if notify {
+		b := []byte("<items")
+		b = xmlesc.Attr(b, "node", n.Name)
+		b = append(b, "><retract"...)
+		b = xmlesc.Attr(b, "id", id)
+		ev = s.nodeEvent(n, append(b, "/></items>"...))
+	}
+	s.commit.Submit(deleteItems(n, []*Item{it}), func(err error) {
+		s.committed(r, reply, err, func() {
+			reply(r.result(nil))
+			ev.send(s)
+		})
+	})
+	return nil
+}
