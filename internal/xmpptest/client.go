@@ -218,14 +218,22 @@ func (c *Client) IQ(raw string) *Node {
 	})
 }
 
+// Sync pings the hub and waits for the answer, leaving what arrived before
+// it queued for Next and WaitFor: afterwards, everything the hub had queued
+// for this client when it read the ping has arrived.
+func (c *Client) Sync() {
+	c.t.Helper()
+	id := c.ID()
+	c.Send("<iq type='get' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>", id)
+	c.WaitFor("ping answer", func(n *Node) bool { return n.Name() == "iq" && n.Attr("id") == id })
+}
+
 // Drain pings the hub and returns everything received and not yet taken
 // before the answer: all the hub had queued for this client when it read the
 // ping.
 func (c *Client) Drain() []*Node {
 	c.t.Helper()
-	id := c.ID()
-	c.Send("<iq type='get' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>", id)
-	c.WaitFor("ping answer", func(n *Node) bool { return n.Name() == "iq" && n.Attr("id") == id })
+	c.Sync()
 	got := c.pending
 	c.pending = nil
 	return got

@@ -1,0 +1,226 @@
+package hub_test
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub/hubtest"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+const (
+	nsPubSub      = "http://jabber.org/protocol/pubsub"
+	nsPubSubOwner = "http://jabber.org/protocol/pubsub#owner"
+	nsGeoloc      = "http://jabber.org/protocol/geoloc"
+	nsErrors      = "http://jabber.org/protocol/pubsub#errors"
+)
+
+func geoloc(lat, lon float64) string {
+	return fmt.Sprintf("<geoloc xmlns='%s'><lat>%v</lat><lon>%v</lon><accuracy>5</accuracy></geoloc>", nsGeoloc, lat, lon)
+}
+
+// publishGeoloc publishes to the sender's own PEP geoloc node.
+func publishGeoloc(c *xmpptest.Client, id string, lat, lon float64) *xmpptest.Node {
+	return c.IQ(fmt.Sprintf("<iq type='set' id='ID'><pubsub xmlns='%s'><publish node='%s'><item id='%s'>%s</item></publish></pubsub></iq>",
+		nsPubSub, nsGeoloc, id, geoloc(lat, lon)))
+}
+
+// announceCaps sends available presence with XEP-0115 capabilities for
+// features, answers the hub's disco#info question about them, and waits
+// until the hub has taken the answer in.
+func announceCaps(t *testing.T, c *xmpptest.Client, features ...string) {
+	t.Helper()
+	features = append(features, "http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/caps")
+	slices.Sort(features)
+	s := "client/pc//GeoHub test<"
+	for _, f := range features {
+		s += f + "<"
+	}
+	sum := sha1.Sum([]byte(s))
+	ver := base64.StdEncoding.EncodeToString(sum[:])
+	c.Send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://geohub.test' ver='%s'/></presence>", ver)
+	q := c.WaitFor("caps query", func(n *xmpptest.Node) bool { return n.Find("query") != nil && n.Attr("type") == "get" })
+	if q.Find("query").Attr("node") != "https://geohub.test#"+ver {
+		t.Fatalf("caps query: %s", q)
+	}
+	answer := "<query xmlns='http://jabber.org/protocol/disco#info' node='https://geohub.test#" + ver + "'><identity category='client' type='pc' name='GeoHub test'/>"
+	for _, f := range features {
+		answer += "<feature var='" + f + "'/>"
+	}
+	c.Send("<iq type='result' to='%s' id='%s'>%s</query></iq>", q.Attr("from"), q.Attr("id"), answer)
+	c.Sync()
+}
+
+func isEventFrom(from string) func(*xmpptest.Node) bool {
+	return func(n *xmpptest.Node) bool {
+		return n.Name() == "message" && n.Attr("from") == from && n.Child("http://jabber.org/protocol/pubsub#event", "event") != nil
+	}
+}
+
+func appCondition(n *xmpptest.Node) string {
+	for _, c := range n.Child("", "error").Nodes {
+		if c.XMLName.Space == nsErrors {
+			return c.XMLName.Local
+		}
+	}
+	return ""
+}
+
+func TestPEPGeolocReachesInterestedContactsAndTheStore(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	plain := h.Login(t, "plain", devices.RoleOperator, "fleet") // no +notify
+	announceCaps(t, op, nsGeoloc+"+notify")
+	plain.Send("<presence/>")
+	car.Send("<presence/>")
+	car.Drain()
+
+	res := publishGeoloc(car, "fix1", 52.5200, 13.4050)
+	if res.Attr("type") != "result" || res.Find("pubsub/publish/item").Attr("id") != "fix1" {
+		t.Fatalf("publish: %s", res)
+	}
+	ev := op.WaitFor("geoloc event", isEventFrom("car@localhost"))
+	item := ev.Find("event/items/item")
+	if ev.Find("event/items").Attr("node") != nsGeoloc || item.Attr("id") != "fix1" || item.Find("geoloc/lat").Text != "52.52" {
+		t.Errorf("event: %s", ev)
+	}
+	if ev.Attr("type") != "headline" || ev.Attr("to") != op.JID.String() {
+		t.Errorf("event addressing: %s", ev)
+	}
+	for _, n := range plain.Drain() {
+		if isEventFrom("car@localhost")(n) {
+			t.Errorf("a contact without geoloc+notify got the event: %s", n)
+		}
+	}
+	p, ok := h.Geo.Latest("car@localhost")
+	if !ok || p.Lat != 52.52 || p.Lon != 13.405 || p.Source != "pep" || *p.Geoloc.Accuracy != 5 {
+		t.Errorf("stored position: %+v %v", p, ok)
+	}
+
+	// A contact reads the node; so does the owner. A stranger may not.
+	items := op.IQ("<iq type='get' id='ID' to='car@localhost'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>")
+	if items.Find("pubsub/items/item").Attr("id") != "fix1" {
+		t.Errorf("contact reads: %s", items)
+	}
+	stranger := h.Login(t, "stranger", devices.RoleOperator, "elsewhere")
+	res = stranger.IQ("<iq type='get' id='ID' to='car@localhost'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>")
+	if res.ErrorCondition() != "not-authorized" || appCondition(res) != "presence-subscription-required" {
+		t.Errorf("stranger reads: %s", res)
+	}
+	res = stranger.IQ("<iq type='set' id='ID' to='car@localhost'><pubsub xmlns='" + nsPubSub + "'><subscribe node='" + nsGeoloc + "' jid='stranger@localhost'/></pubsub></iq>")
+	if res.ErrorCondition() != "not-authorized" {
+		t.Errorf("stranger subscribes: %s", res)
+	}
+}
+
+func TestInvalidGeolocIsRefusedAndNotStored(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	announceCaps(t, op, nsGeoloc+"+notify")
+	publishGeoloc(car, "good", 10, 20)
+	op.WaitFor("first event", isEventFrom("car@localhost"))
+	for _, tc := range []struct{ payload, field string }{
+		{geoloc(95, 20), "lat"},
+		{geoloc(10, 200), "lon"},
+		{"<geoloc xmlns='" + nsGeoloc + "'><lat>1</lat><lon>2</lon><speed>-5</speed></geoloc>", "speed"},
+		{"<geoloc xmlns='" + nsGeoloc + "'><lat>1</lat><lon>2</lon><timestamp>not-a-time</timestamp></geoloc>", "timestamp"},
+	} {
+		res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSub + "'><publish node='" + nsGeoloc + "'><item id='bad'>" + tc.payload + "</item></publish></pubsub></iq>")
+		text := res.Find("error/text")
+		if res.ErrorCondition() != "bad-request" || text == nil || !strings.Contains(text.Text, tc.field) {
+			t.Errorf("%s: %s", tc.field, res)
+		}
+	}
+	for _, n := range op.Drain() {
+		if isEventFrom("car@localhost")(n) {
+			t.Errorf("an invalid item was forwarded: %s", n)
+		}
+	}
+	if p, _ := h.Geo.Latest("car@localhost"); p.Lat != 10 {
+		t.Errorf("an invalid item was stored: %+v", p)
+	}
+	items := car.IQ("<iq type='get' id='ID'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>")
+	if got := items.Find("pubsub/items").All("item"); len(got) != 1 || got[0].Attr("id") != "good" {
+		t.Errorf("items after refusals: %s", items)
+	}
+}
+
+func TestOnlyTheOwnerPublishesToPEP(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	h.Account(t, "car", devices.RoleDevice, "fleet")
+	res := op.IQ("<iq type='set' id='ID' to='car@localhost'><pubsub xmlns='" + nsPubSub + "'><publish node='" + nsGeoloc + "'><item>" + geoloc(1, 1) + "</item></publish></pubsub></iq>")
+	if res.ErrorCondition() != "forbidden" {
+		t.Errorf("publishing to another account's PEP: %s", res)
+	}
+	if _, ok := h.Geo.Latest("car@localhost"); ok {
+		t.Error("a position was stored for car")
+	}
+}
+
+func TestLastPEPItemArrivesAtLogin(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	publishGeoloc(car, "old", 1, 1)
+	publishGeoloc(car, "new", 2, 2)
+	op := xmpptest.Dial(t, h.Options(), "op", pw)
+	announceCaps(t, op, nsGeoloc+"+notify")
+	ev := op.WaitFor("last item", isEventFrom("car@localhost"))
+	if ev.Find("event/items/item").Attr("id") != "new" {
+		t.Errorf("last item: %s", ev)
+	}
+}
+
+func TestCapsThatDoNotVerifyGetNoNotifications(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	op.Send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='bm90IGEgaGFzaA=='/></presence>")
+	q := op.WaitFor("caps query", func(n *xmpptest.Node) bool { return n.Find("query") != nil })
+	op.Send("<iq type='result' to='localhost' id='%s'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc'/><feature var='%s+notify'/></query></iq>", q.Attr("id"), nsGeoloc)
+	op.Drain()
+	publishGeoloc(car, "x", 3, 3)
+	for _, n := range op.Drain() {
+		if isEventFrom("car@localhost")(n) {
+			t.Errorf("notification despite a forged hash: %s", n)
+		}
+	}
+}
+
+func TestPublishOptionsPreconditions(t *testing.T) {
+	h := hubtest.Start(t)
+	car := h.Login(t, "car", devices.RoleDevice)
+	opts := func(access string) string {
+		return "<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>" +
+			"<field var='pubsub#access_model'><value>" + access + "</value></field></x></publish-options>"
+	}
+	publish := func(node, access string) *xmpptest.Node {
+		return car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSub + "'><publish node='" + node + "'><item>" + geoloc(1, 1) + "</item></publish>" + opts(access) + "</pubsub></iq>")
+	}
+	// A new node is created with the options.
+	if res := publish("urn:example:open", "open"); res.Attr("type") != "result" {
+		t.Fatalf("publish creating an open node: %s", res)
+	}
+	stranger := h.Login(t, "stranger", devices.RoleOperator)
+	res := stranger.IQ("<iq type='get' id='ID' to='car@localhost'><pubsub xmlns='" + nsPubSub + "'><items node='urn:example:open'/></pubsub></iq>")
+	if res.Attr("type") != "result" {
+		t.Errorf("reading an open PEP node: %s", res)
+	}
+	// An existing node that does not match refuses the publish.
+	publishGeoloc(car, "a", 1, 1)
+	res = publish(nsGeoloc, "open")
+	if res.ErrorCondition() != "conflict" || appCondition(res) != "precondition-not-met" {
+		t.Errorf("mismatched options: %s", res)
+	}
+	if res := publish(nsGeoloc, "presence"); res.Attr("type") != "result" {
+		t.Errorf("matching options: %s", res)
+	}
+}
