@@ -29,10 +29,11 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
+	prosody) apt_install prosody ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;
 	esac

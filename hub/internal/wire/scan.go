@@ -69,9 +69,20 @@ type span struct{ start, end int }
 
 // nsDecl is a namespace prefix declared inside the current element.
 type nsDecl struct {
-	prefix span
-	level  int
+	prefix, uri span
+	level       int
 }
+
+// maxNSDecls bounds the prefixes declared in scope: each prefixed name is
+// looked up among them.
+const maxNSDecls = 32
+
+// The namespace names XML reserves (Namespaces in XML 1.0 §3): nothing but
+// the predefined prefixes may be bound to them.
+var (
+	nsXML   = []byte("http://www.w3.org/XML/1998/namespace")
+	nsXMLNS = []byte("http://www.w3.org/2000/xmlns/")
+)
 
 // Scanner splits a stream into top-level elements. The zero value is not
 // usable; call NewScanner.
@@ -318,9 +329,12 @@ func (s *Scanner) startTag(buf []byte, gt int) (done bool, err error) {
 	nameStart := i
 	i = scanName(buf, i, gt)
 	if i == nameStart {
-		return false, notWellFormed("a tag without a name")
+		return false, nameError(buf, i, "a tag without a name")
 	}
 	name := span{nameStart, i}
+	if i < gt && buf[i] >= 0x80 {
+		return false, nameError(buf, i, "")
+	}
 	top := level == 1
 	if top {
 		s.el = Element{
@@ -351,9 +365,12 @@ func (s *Scanner) startTag(buf []byte, gt int) (done bool, err error) {
 		aStart := i
 		i = scanName(buf, i, gt)
 		if i == aStart {
-			return false, notWellFormed("bad attribute name")
+			return false, nameError(buf, i, "bad attribute name")
 		}
 		aName := span{aStart, i}
+		if buf[i] >= 0x80 {
+			return false, nameError(buf, i, "")
+		}
 		for i < gt && isSpace(buf[i]) {
 			i++
 		}
@@ -427,15 +444,26 @@ func (s *Scanner) attr(buf []byte, name, value span, level, wsStart int) error {
 	s.attrs = append(s.attrs, name)
 	if bytes.HasPrefix(n, []byte("xmlns:")) {
 		prefix := span{name.start + 6, name.end}
-		p := buf[prefix.start:prefix.end]
-		if value.start == value.end {
+		p, uri := buf[prefix.start:prefix.end], buf[value.start:value.end]
+		if len(uri) == 0 {
 			return notWellFormed("empty namespace for prefix " + string(p))
 		}
 		if bytes.Equal(p, []byte("xmlns")) || bytes.Equal(p, []byte("xml")) {
 			return notWellFormed("reserved prefix " + string(p))
 		}
-		s.ns = append(s.ns, nsDecl{prefix: prefix, level: level})
+		if bytes.Equal(uri, nsXML) || bytes.Equal(uri, nsXMLNS) {
+			return notWellFormed("prefix " + string(p) + " bound to a reserved namespace")
+		}
+		if len(s.ns) >= maxNSDecls {
+			return policy("too many namespace declarations")
+		}
+		s.ns = append(s.ns, nsDecl{prefix: prefix, uri: value, level: level})
 		return nil
+	}
+	if bytes.Equal(n, []byte("xmlns")) {
+		if uri := buf[value.start:value.end]; bytes.Equal(uri, nsXML) || bytes.Equal(uri, nsXMLNS) {
+			return notWellFormed("default namespace bound to a reserved namespace")
+		}
 	}
 	if level != 1 {
 		return nil
@@ -463,33 +491,47 @@ func (s *Scanner) attr(buf []byte, name, value span, level, wsStart int) error {
 // checkPrefixes verifies that the element's and its attributes' prefixes are
 // declared. An undeclared prefix would break the stream of every recipient.
 func (s *Scanner) checkPrefixes(buf []byte, name span) error {
-	if p, ok := prefix(buf[name.start:name.end]); ok && !s.declared(buf, p) {
+	if p, ok := prefix(buf[name.start:name.end]); ok && !isDeclared(s.declared(buf, p)) {
 		if s.depth == 0 {
 			// Top-level prefixes refer to the stream header (stream:error).
 			return nil
 		}
 		return notWellFormed("undeclared namespace prefix " + string(p))
 	}
-	for _, a := range s.attrs {
+	for i, a := range s.attrs {
 		p, ok := prefix(buf[a.start:a.end])
 		if !ok || bytes.Equal(p, []byte("xmlns")) || bytes.Equal(p, []byte("xml")) {
 			continue
 		}
-		if !s.declared(buf, p) {
+		uri, ok := s.declared(buf, p)
+		if !ok {
 			return notWellFormed("undeclared namespace prefix " + string(p))
+		}
+		// Two prefixes bound to one namespace make p:a and q:a the same
+		// attribute (Namespaces in XML 1.0 §6.3).
+		local := buf[a.start+len(p)+1 : a.end]
+		for _, b := range s.attrs[:i] {
+			q, ok := prefix(buf[b.start:b.end])
+			if !ok || !bytes.Equal(buf[b.start+len(q)+1:b.end], local) {
+				continue
+			}
+			if uri2, ok := s.declared(buf, q); ok && bytes.Equal(buf[uri2.start:uri2.end], buf[uri.start:uri.end]) {
+				return notWellFormed("duplicate attribute " + string(local) + " in one namespace")
+			}
 		}
 	}
 	return nil
 }
 
-func (s *Scanner) declared(buf, p []byte) bool {
+// declared returns the namespace bound to prefix p in scope.
+func (s *Scanner) declared(buf, p []byte) (span, bool) {
 	for i := len(s.ns) - 1; i >= 0; i-- {
 		d := s.ns[i].prefix
 		if bytes.Equal(buf[d.start:d.end], p) {
-			return true
+			return s.ns[i].uri, true
 		}
 	}
-	return false
+	return span{}, false
 }
 
 func (s *Scanner) popNS(level int) {
@@ -533,9 +575,12 @@ func (s *Scanner) endTag(buf []byte, gt int) (done bool, err error) {
 	nameStart := i
 	i = scanName(buf, i, gt)
 	if i == nameStart {
-		return false, notWellFormed("an end tag without a name")
+		return false, nameError(buf, i, "an end tag without a name")
 	}
 	n := buf[nameStart:i]
+	if buf[i] >= 0x80 {
+		return false, nameError(buf, i, "")
+	}
 	for i < gt && isSpace(buf[i]) {
 		i++
 	}
@@ -564,6 +609,18 @@ func (s *Scanner) endTag(buf []byte, gt int) (done bool, err error) {
 	return s.depth == 0, nil
 }
 
+func isDeclared(_ span, ok bool) bool { return ok }
+
+// nameError explains a name the scanner cannot read: non-ASCII names are
+// refused by policy (many XML parsers disagree on which characters names may
+// hold, and a name one of them refuses would break the recipient's stream).
+func nameError(buf []byte, i int, text string) error {
+	if i < len(buf) && buf[i] >= 0x80 {
+		return policy("element and attribute names must be ASCII")
+	}
+	return notWellFormed(text)
+}
+
 // prefix returns the part of a qualified name before its colon.
 func prefix(name []byte) ([]byte, bool) {
 	i := bytes.IndexByte(name, ':')
@@ -576,9 +633,8 @@ func prefix(name []byte) ([]byte, bool) {
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // scanName returns the end of the qualified name (NCName, optionally
-// prefixed by "NCName:") starting at buf[i], or i when there is none. Bytes of
-// multi-byte UTF-8 characters count as name characters; checkChars validates
-// the encoding of the whole element.
+// prefixed by "NCName:") starting at buf[i], or i when there is none. Names
+// are ASCII only (see nameError).
 func scanName(buf []byte, i, end int) int {
 	start := i
 	if i >= end || !nameStart(buf[i]) {
@@ -604,7 +660,7 @@ func scanName(buf []byte, i, end int) int {
 }
 
 func nameStart(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
 func nameChar(c byte) bool {

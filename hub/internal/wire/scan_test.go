@@ -157,6 +157,15 @@ func TestScanErrors(t *testing.T) {
 		{"too deep", `<message><a><b><c/></b></a></message>`, "policy-violation", Limits{MaxDepth: 3}},
 		{"too many attributes", `<message a='1' b='2' c='3'/>`, "policy-violation", Limits{MaxAttrs: 2}},
 		{"end of stream mismatch", `</message>`, "not-well-formed", Limits{}},
+		{"non-ASCII element name", "<message><x\u00d7/></message>", "policy-violation", Limits{}},
+		{"non-ASCII first letter", "<message><\u01c5/></message>", "policy-violation", Limits{}},
+		{"non-ASCII attribute name", "<message><x a\u00a0b='1'/></message>", "policy-violation", Limits{}},
+		{"non-ASCII end tag", "<message><x></x\u00d7></message>", "policy-violation", Limits{}},
+		{"one namespace, two prefixes", `<message><x xmlns:p='urn:a' xmlns:q='urn:a' p:a='1' q:a='2'/></message>`, "not-well-formed", Limits{}},
+		{"prefix bound to xmlns namespace", `<message><x xmlns:foo='http://www.w3.org/2000/xmlns/'/></message>`, "not-well-formed", Limits{}},
+		{"prefix bound to xml namespace", `<message><x xmlns:foo='http://www.w3.org/XML/1998/namespace'/></message>`, "not-well-formed", Limits{}},
+		{"default bound to xml namespace", `<message><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>`, "not-well-formed", Limits{}},
+		{"too many prefixes", "<message>" + strings.Repeat("<a xmlns:p='urn:p'>", 40) + strings.Repeat("</a>", 40) + "</message>", "policy-violation", Limits{}},
 	} {
 		for _, chunk := range []int{1, 1000} {
 			_, _, err := scanAll(t, tc.in, chunk, tc.lim)
@@ -169,6 +178,13 @@ func TestScanErrors(t *testing.T) {
 				t.Errorf("%s (chunk %d): got %s (%s), want %s", tc.name, chunk, we.Condition, we.Text, tc.cond)
 			}
 		}
+	}
+}
+
+func TestScanAcceptsDistinctNamespacedAttributes(t *testing.T) {
+	in := `<message><x xmlns:p='urn:a' xmlns:q='urn:b' p:a='1' q:a='2' a='3'><body xml:lang='de'>\u00fcber</body></x></message>`
+	if _, _, err := scanAll(t, in, 7, Limits{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
