@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/internal/scram"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/tidwall/buntdb"
 )
 
@@ -99,7 +100,7 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 			}
 		}
 		var bad error
-		tx.AscendKeys(accountPrefix+"*", func(k, v string) bool {
+		store.AscendPrefix(tx, accountPrefix, func(k, v string) bool {
 			var a Account
 			if bad = json.Unmarshal([]byte(v), &a); bad != nil {
 				bad = fmt.Errorf("%s: %w", k, bad)
@@ -112,7 +113,7 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 		if bad != nil {
 			return bad
 		}
-		tx.AscendKeys(credPrefix+"*", func(k, v string) bool {
+		store.AscendPrefix(tx, credPrefix, func(k, v string) bool {
 			var c scram.Credential
 			if bad = json.Unmarshal([]byte(v), &c); bad != nil {
 				bad = fmt.Errorf("%s: %w", k, bad)

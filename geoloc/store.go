@@ -40,7 +40,7 @@ func OpenStore(db *buntdb.DB) (*Store, error) {
 	}
 	var bad error
 	db.View(func(tx *buntdb.Tx) error {
-		return tx.AscendKeys(positionPrefix+"*", func(k, v string) bool {
+		return store.AscendPrefix(tx, positionPrefix, func(k, v string) bool {
 			var p Position
 			if bad = json.Unmarshal([]byte(v), &p); bad != nil {
 				bad = fmt.Errorf("%s: %w", k, bad)

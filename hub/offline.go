@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/tidwall/buntdb"
 )
@@ -43,7 +44,7 @@ func (o *offline) store(local string, raw []byte, startEnd int, empty bool) erro
 	}
 	return o.db.Update(func(tx *buntdb.Tx) error {
 		n := 0
-		tx.AscendKeys(offlinePrefix+local+":*", func(string, string) bool {
+		store.AscendPrefix(tx, offlinePrefix+local+":", func(string, string) bool {
 			n++
 			return n < o.cap
 		})
@@ -60,7 +61,7 @@ func (o *offline) take(local string) ([]storedMessage, error) {
 	var out []storedMessage
 	err := o.db.Update(func(tx *buntdb.Tx) error {
 		var keys []string
-		tx.AscendKeys(offlinePrefix+local+":*", func(k, v string) bool {
+		store.AscendPrefix(tx, offlinePrefix+local+":", func(k, v string) bool {
 			var m storedMessage
 			if json.Unmarshal([]byte(v), &m) == nil {
 				out = append(out, m)

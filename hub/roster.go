@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/tidwall/buntdb"
 	"mellium.im/xmpp/jid"
@@ -71,7 +72,7 @@ func (r *rosters) get(local string) *roster {
 		if v, err := tx.Get(rosterPrefix + local); err == nil {
 			ro.ver, _ = strconv.ParseUint(v, 10, 64)
 		}
-		return tx.AscendKeys(rosterPrefix+local+":*", func(k, v string) bool {
+		return store.AscendPrefix(tx, rosterPrefix+local+":", func(k, v string) bool {
 			var it rosterItem
 			if json.Unmarshal([]byte(v), &it) == nil {
 				ro.items[it.JID] = &it

@@ -125,7 +125,7 @@ func deleteNode(service, name string) store.Write {
 	return func(tx *buntdb.Tx) error {
 		var keys []string
 		for _, p := range []string{itemPrefix, subPrefix} {
-			tx.AscendKeys(p+suffix+":*", func(k, _ string) bool { keys = append(keys, k); return true })
+			store.AscendPrefix(tx, p+suffix+":", func(k, _ string) bool { keys = append(keys, k); return true })
 		}
 		keys = append(keys, nodePrefix+suffix)
 		for _, k := range keys {
@@ -144,7 +144,7 @@ func load(db *buntdb.DB) (map[string]map[string]*Node, uint64, error) {
 	var seq uint64
 	err := db.View(func(tx *buntdb.Tx) error {
 		var bad error
-		tx.AscendKeys(nodePrefix+"*", func(k, v string) bool {
+		store.AscendPrefix(tx, nodePrefix, func(k, v string) bool {
 			var r nodeRecord
 			if bad = json.Unmarshal([]byte(v), &r); bad != nil {
 				bad = fmt.Errorf("%s: %w", k, bad)
@@ -165,7 +165,7 @@ func load(db *buntdb.DB) (map[string]map[string]*Node, uint64, error) {
 		if bad != nil {
 			return bad
 		}
-		tx.AscendKeys(itemPrefix+"*", func(k, v string) bool {
+		store.AscendPrefix(tx, itemPrefix, func(k, v string) bool {
 			rest := strings.TrimPrefix(k, itemPrefix)
 			i := strings.LastIndexByte(rest, ':')
 			n := byKey[rest[:i]]
@@ -178,7 +178,7 @@ func load(db *buntdb.DB) (map[string]map[string]*Node, uint64, error) {
 			n.Items = append(n.Items, &it)
 			return true
 		})
-		tx.AscendKeys(subPrefix+"*", func(k, v string) bool {
+		store.AscendPrefix(tx, subPrefix, func(k, v string) bool {
 			rest := strings.TrimPrefix(k, subPrefix)
 			i := strings.LastIndexByte(rest, ':')
 			n := byKey[rest[:i]]

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/tidwall/buntdb"
@@ -76,3 +77,13 @@ func (d *Dir) Open() (*buntdb.DB, error) {
 
 // ErrClosed is returned for writes submitted after Close.
 var ErrClosed = errors.New("store: closed")
+
+// AscendPrefix calls fn for each key that starts with prefix, in key order,
+// until fn returns false. Unlike BuntDB's AscendKeys it takes the prefix
+// literally: account names may contain '*' and '?', which AscendKeys would
+// read as wildcards.
+func AscendPrefix(tx *buntdb.Tx, prefix string, fn func(key, value string) bool) error {
+	return tx.AscendGreaterOrEqual("", prefix, func(k, v string) bool {
+		return strings.HasPrefix(k, prefix) && fn(k, v)
+	})
+}
