@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/tidwall/buntdb"
+	"mellium.im/xmpp/jid"
 )
 
 // Keys owned by this package.
@@ -19,6 +21,7 @@ const (
 	accountPrefix = "dev:"
 	credPrefix    = "cred:"
 	domainKey     = "meta:domain"
+	genKey        = "meta:gen"
 )
 
 // ChangeKind says what happened to an account.
@@ -54,11 +57,15 @@ type Store struct {
 	domain string
 	iter   int
 
+	// wmu serializes changes: each checks, writes and updates memory as
+	// one step, and watchers see changes in the order they happened.
+	wmu sync.Mutex
+
 	mu       sync.RWMutex
 	accounts map[string]*Account
 	creds    map[string]scram.Credential
 	groups   map[string]map[string]struct{}
-	gen      uint64 // bumped whenever group membership or roles change
+	gen      uint64 // bumped, and stored, whenever accounts, groups or roles change
 	online   map[string]int
 	seen     map[string]time.Time // last-seen times not yet written
 	watchers []func(Change)
@@ -88,6 +95,16 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 			return err
 		}
 		s.domain = opt.Domain
+		if s.domain != "" {
+			d, err := jid.Parse(s.domain)
+			if err != nil || d.Localpart() != "" || d.Resourcepart() != "" {
+				return fmt.Errorf("invalid domain %q", opt.Domain)
+			}
+			s.domain = d.Domainpart()
+		}
+		if g, err := tx.Get(genKey); err == nil {
+			s.gen, _ = strconv.ParseUint(g, 10, 64)
+		}
 		switch {
 		case s.domain == "" && stored != "":
 			s.domain = stored
@@ -252,22 +269,17 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 		}
 		out[i] = Created{Account: Account{Name: name, Role: role, Groups: groups, Demo: r.Demo, Created: now}, Password: pw}
 	}
-	s.mu.RLock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	for _, c := range out {
-		if _, ok := s.accounts[c.Account.Name]; ok {
-			s.mu.RUnlock()
+		if s.Exists(c.Account.Name) {
 			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrExists)
 		}
 	}
-	s.mu.RUnlock()
-
 	creds := s.deriveAll(out)
 	err := s.db.Update(func(tx *buntdb.Tx) error {
 		for i, c := range out {
 			name := c.Account.Name
-			if _, err := tx.Get(accountPrefix + name); err == nil {
-				return fmt.Errorf("%s: %w", name, ErrExists)
-			}
 			if err := setJSON(tx, accountPrefix+name, c.Account); err != nil {
 				return err
 			}
@@ -275,7 +287,7 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 				return err
 			}
 		}
-		return nil
+		return s.bumpGen(tx)
 	})
 	if err != nil {
 		return nil, err
@@ -283,16 +295,23 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 	changes := make([]Change, len(out))
 	s.mu.Lock()
 	for i := range out {
-		a := out[i].Account
-		s.accounts[a.Name] = &a
-		s.creds[a.Name] = creds[i]
-		s.index(&a)
-		changes[i] = Change{Kind: Added, After: &a}
+		stored, after := out[i].Account, out[i].Account
+		s.accounts[stored.Name] = &stored
+		s.creds[stored.Name] = creds[i]
+		s.index(&stored)
+		changes[i] = Change{Kind: Added, After: &after}
 	}
 	s.gen++
 	s.mu.Unlock()
 	s.notify(changes)
 	return out, nil
+}
+
+// bumpGen stores the next generation in tx; the caller increments s.gen
+// once tx has committed.
+func (s *Store) bumpGen(tx *buntdb.Tx) error {
+	_, _, err := tx.Set(genKey, strconv.FormatUint(s.Generation()+1, 10), nil)
+	return err
 }
 
 // deriveAll computes credentials on every core: PBKDF2 is the cost of
@@ -392,18 +411,19 @@ func (s *Store) List(f Filter) []Account {
 
 // Remove deletes an account and its credentials.
 func (s *Store) Remove(name string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	a, ok := s.Get(name)
 	if !ok {
 		return fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
 	err := s.db.Update(func(tx *buntdb.Tx) error {
-		if _, err := tx.Delete(accountPrefix + a.Name); err != nil && err != buntdb.ErrNotFound {
-			return err
+		for _, k := range []string{accountPrefix + a.Name, credPrefix + a.Name} {
+			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+				return err
+			}
 		}
-		if _, err := tx.Delete(credPrefix + a.Name); err != nil && err != buntdb.ErrNotFound {
-			return err
-		}
-		return nil
+		return s.bumpGen(tx)
 	})
 	if err != nil {
 		return err
@@ -412,6 +432,7 @@ func (s *Store) Remove(name string) error {
 	s.unindex(s.accounts[a.Name])
 	delete(s.accounts, a.Name)
 	delete(s.creds, a.Name)
+	delete(s.seen, a.Name)
 	s.gen++
 	s.mu.Unlock()
 	s.notify([]Change{{Kind: Removed, Before: &a}})
@@ -421,6 +442,8 @@ func (s *Store) Remove(name string) error {
 // SetPassword replaces the credentials of name; an empty password gets a
 // generated one, which is returned.
 func (s *Store) SetPassword(name, password string) (string, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	a, ok := s.Get(name)
 	if !ok {
 		return "", fmt.Errorf("%s: %w", name, ErrNotFound)
@@ -440,6 +463,8 @@ func (s *Store) SetPassword(name, password string) (string, error) {
 
 // Update changes the role, groups or flags of an account with fn.
 func (s *Store) Update(name string, fn func(*Account) error) (Account, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	before, ok := s.Get(name)
 	if !ok {
 		return Account{}, fmt.Errorf("%s: %w", name, ErrNotFound)
@@ -457,17 +482,23 @@ func (s *Store) Update(name string, fn func(*Account) error) (Account, error) {
 	if after.Groups, err = normalizeGroups(after.Groups); err != nil {
 		return Account{}, err
 	}
-	if err := s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, accountPrefix+after.Name, after) }); err != nil {
+	err = s.db.Update(func(tx *buntdb.Tx) error {
+		if err := setJSON(tx, accountPrefix+after.Name, after); err != nil {
+			return err
+		}
+		return s.bumpGen(tx)
+	})
+	if err != nil {
 		return Account{}, err
 	}
 	s.mu.Lock()
 	s.unindex(s.accounts[before.Name])
-	stored := after
+	stored, changed := after, after
 	s.accounts[after.Name] = &stored
 	s.index(&stored)
 	s.gen++
 	s.mu.Unlock()
-	s.notify([]Change{{Kind: Updated, Before: &before, After: &after}})
+	s.notify([]Change{{Kind: Updated, Before: &before, After: &changed}})
 	return after, nil
 }
 
@@ -482,7 +513,21 @@ func (s *Store) Credential(name string) (scram.Credential, bool) {
 // Authenticate checks a plain password (SASL PLAIN) for the normalized name.
 func (s *Store) Authenticate(name, password string) bool {
 	c, ok := s.Credential(name)
-	return ok && c.Verify(password)
+	if !ok {
+		// Spend what a real check costs, so that timing does not tell
+		// which accounts exist.
+		scram.SaltPassword(scram.SHA256, password, []byte("no such account"), s.Iterations())
+		return false
+	}
+	return c.Verify(password)
+}
+
+// Iterations is the PBKDF2 count new credentials get.
+func (s *Store) Iterations() int {
+	if s.iter <= 0 {
+		return scram.DefaultIterations
+	}
+	return s.iter
 }
 
 // Generation changes whenever any group membership or role changes, so that
@@ -567,6 +612,9 @@ func (s *Store) SetOnline(name string, online bool) {
 	defer s.mu.Unlock()
 	if online {
 		s.online[name]++
+		return
+	}
+	if _, ok := s.online[name]; !ok {
 		return
 	}
 	if s.online[name]--; s.online[name] > 0 {

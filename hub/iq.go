@@ -145,6 +145,9 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 		s.discoItems(ss, req)
 	case xml.Name{Space: nsPing, Local: "ping"}:
 		pong(ss, req)
+	case xml.Name{Space: nsRoster, Local: "query"}:
+		// RFC 6121 §2.1.5: a roster belongs to its account alone.
+		ss.send(errorReply(ss, el, errForbidden))
 	default:
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 	}

@@ -34,8 +34,29 @@ func newLimiter(lim Limits) *limiter {
 	return &limiter{lim: lim, addrs: map[netip.Addr]*addrState{}}
 }
 
+// key groups addresses: one IPv4 address, or one IPv6 /64, which is what a
+// single host usually has to itself.
+func key(ip netip.Addr) netip.Addr {
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+// lockedOut reports whether ip has failed too many logins lately. It is
+// checked at every attempt, not only when connecting, so that many parallel
+// connections do not buy more guesses.
+func (l *limiter) lockedOut(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.addrs[key(ip)]
+	return a != nil && a.fails >= l.lim.MaxAuthFailures && time.Since(a.failSince) <= l.lim.AuthFailureWindow
+}
+
 // admit counts a new connection from ip, or says why it is refused.
 func (l *limiter) admit(ip netip.Addr) error {
+	ip = key(ip)
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -71,6 +92,7 @@ func (l *limiter) admit(ip netip.Addr) error {
 
 // release forgets a connection counted by admit.
 func (l *limiter) release(ip netip.Addr) {
+	ip = key(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a := l.addrs[ip]; a != nil {
@@ -84,6 +106,7 @@ func (l *limiter) release(ip netip.Addr) {
 // authFailed counts a failed login and returns how long to wait before
 // answering it: 100 ms doubling with each failure in the window, up to 5 s.
 func (l *limiter) authFailed(ip netip.Addr) time.Duration {
+	ip = key(ip)
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

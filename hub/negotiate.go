@@ -196,8 +196,8 @@ func (n *negotiation) startTLS() xmpp.StreamFeature {
 // gets invalid-mechanism from mellium before sasl can panic (trap 4).
 func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
 	mechs := []sasl.Mechanism{
-		scram.ServerMechanism(scram.SHA256, n.lookup, n.result),
-		scram.ServerMechanism(scram.SHA1, n.lookup, n.result),
+		scram.ServerMechanism(scram.SHA256, n.lookup, n.result, n.srv.accounts.Iterations()),
+		scram.ServerMechanism(scram.SHA1, n.lookup, n.result, n.srv.accounts.Iterations()),
 	}
 	if secure {
 		mechs = append(mechs, sasl.Plain)
@@ -265,7 +265,7 @@ func malformedSASL(err error) bool {
 // mechanism instead of relying on SASLServer, which never passes them on).
 func (n *negotiation) lookup(user string) (scram.Credential, bool) {
 	name, err := devices.NormalizeName(user)
-	if err != nil {
+	if err != nil || n.srv.limiter.lockedOut(n.ip) {
 		return scram.Credential{}, false
 	}
 	return n.srv.accounts.Credential(name)
@@ -291,7 +291,9 @@ func (n *negotiation) permitPlain(neg *sasl.Negotiator) bool {
 			err = errors.New("authorization identity differs")
 		}
 	}
-	ok := err == nil && n.srv.accounts.Authenticate(name, string(password))
+	// Authenticate runs even when the address is locked out, so that the
+	// answer takes as long either way.
+	ok := n.srv.accounts.Authenticate(name, string(password)) && err == nil && !n.srv.limiter.lockedOut(n.ip)
 	n.result(name, ok)
 	return ok
 }

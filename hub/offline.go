@@ -20,11 +20,12 @@ const offlinePrefix = "off:"
 var errStorageFull = errors.New("offline storage full")
 
 // offline stores messages for accounts with no available resource
-// (XEP-0160), at most cap per account.
+// (XEP-0160), at most cap messages and bytes bytes per account.
 type offline struct {
-	db  *buntdb.DB
-	cap int
-	seq atomic.Uint64
+	db    *buntdb.DB
+	cap   int
+	bytes int
+	seq   atomic.Uint64
 }
 
 type storedMessage struct {
@@ -43,12 +44,13 @@ func (o *offline) store(local string, raw []byte, startEnd int, empty bool) erro
 		return err
 	}
 	return o.db.Update(func(tx *buntdb.Tx) error {
-		n := 0
-		store.AscendPrefix(tx, offlinePrefix+local+":", func(string, string) bool {
+		n, size := 0, len(b)
+		store.AscendPrefix(tx, offlinePrefix+local+":", func(_, v string) bool {
 			n++
-			return n < o.cap
+			size += len(v)
+			return n < o.cap && size <= o.bytes
 		})
-		if n >= o.cap {
+		if n >= o.cap || size > o.bytes {
 			return errStorageFull
 		}
 		_, _, err := tx.Set(key, string(b), nil)

@@ -213,6 +213,10 @@ func (s *Server) sendPresenceOf(from, to string, available bool) {
 	}
 }
 
+// maxDirected bounds the entities one session remembers sending directed
+// presence to.
+const maxDirected = 1000
+
 // directed handles presence sent to one entity (RFC 6121 §4.6). Available
 // presence is remembered so that the entity hears when the session ends.
 func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
@@ -227,14 +231,14 @@ func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
 	if to.kind == addrFull {
 		target += "/" + string(to.resource)
 	}
-	if typ != "error" {
+	if typ != "error" && s.accounts.Exists(string(to.local)) {
 		ss.pmu.Lock()
-		if typ == "" && ss.available() {
+		if typ == "" && ss.available() && len(ss.directed) < maxDirected {
 			if ss.directed == nil {
 				ss.directed = map[string]struct{}{}
 			}
 			ss.directed[target] = struct{}{}
-		} else {
+		} else if typ != "" {
 			delete(ss.directed, target)
 		}
 		ss.pmu.Unlock()

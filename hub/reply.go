@@ -20,6 +20,7 @@ var (
 	errItemNotFound       = stanzaErr{"cancel", "item-not-found", ""}
 	errNotAllowed         = stanzaErr{"cancel", "not-allowed", ""}
 	errForbidden          = stanzaErr{"auth", "forbidden", ""}
+	errNotAcceptable      = stanzaErr{"modify", "not-acceptable", ""}
 	errOfflineFull        = stanzaErr{"wait", "service-unavailable", "offline storage is full"}
 )
 

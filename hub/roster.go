@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
@@ -265,6 +266,13 @@ func (r *rosters) push(local string, ro *roster, contact string) {
 	}
 }
 
+// Bounds on what one account may keep in its roster.
+const (
+	maxRosterItems = 5000 // stored items, beside those shared groups give
+	maxItemGroups  = 64
+	maxRosterText  = 1024 // characters in an item name or a group name
+)
+
 // rosterSet is the payload of a roster set.
 type rosterSet struct {
 	Query struct {
@@ -279,7 +287,7 @@ type rosterSet struct {
 
 // handleIQ answers jabber:iq:roster get and set (RFC 6121 §2).
 func (r *rosters) handleIQ(ss *session, req *iqRequest) {
-	if req.to.kind == addrServer {
+	if req.to.kind == addrServer || req.to.kind == addrBare && string(req.to.local) != ss.local {
 		ss.send(errorReply(ss, req.el, errForbidden))
 		return
 	}
@@ -311,10 +319,23 @@ func (r *rosters) handleIQ(ss *session, req *iqRequest) {
 		ss.send(iqResult(ss, req.el, nil))
 		return
 	}
+	if utf8.RuneCountInString(in.Name) > maxRosterText {
+		ss.send(errorReply(ss, req.el, errNotAcceptable.withText("item name too long")))
+		return
+	}
+	if len(in.Groups) > maxItemGroups {
+		ss.send(errorReply(ss, req.el, errNotAcceptable.withText("too many groups")))
+		return
+	}
 	groups := make([]string, 0, len(in.Groups))
 	for _, g := range in.Groups {
-		if g == "" || slices.Contains(groups, g) || len(g) > 1024 {
-			ss.send(errorReply(ss, req.el, errBadRequest.withText("empty, duplicate or overlong group")))
+		switch {
+		case g == "" || utf8.RuneCountInString(g) > maxRosterText:
+			// RFC 6121 §2.3.3: an empty or too long group is not-acceptable.
+			ss.send(errorReply(ss, req.el, errNotAcceptable.withText("empty or too long group name")))
+			return
+		case slices.Contains(groups, g):
+			ss.send(errorReply(ss, req.el, errBadRequest.withText("duplicate group")))
 			return
 		}
 		groups = append(groups, g)
@@ -324,6 +345,10 @@ func (r *rosters) handleIQ(ss *session, req *iqRequest) {
 	it := rosterItem{JID: c}
 	if old := ro.items[c]; old != nil {
 		it = *old
+	} else if len(ro.items) >= maxRosterItems {
+		r.mu.Unlock()
+		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "resource-constraint", "the roster is full"}))
+		return
 	}
 	it.Name, it.Groups, it.Hidden = in.Name, groups, false
 	if r.save(ss.local, ro, &it, false) == nil {
@@ -375,7 +400,7 @@ func (r *rosters) remove(ss *session, c string) (stanzaErr, bool) {
 		return stanzaErr{"wait", "internal-server-error", ""}, false
 	}
 	r.push(ss.local, ro, c)
-	if contact, ok := r.localName(c); ok {
+	if contact, ok := r.localName(c); ok && r.s.accounts.Exists(contact) {
 		if wasTo {
 			r.inbound(contact, ss.bare, "unsubscribe", nil)
 		}

@@ -22,13 +22,14 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 			dst.sendStamped(el, ss.fromAttr)
 			return
 		}
+		// §8.5.3.2.1: a chat follows the user to another resource or to
+		// offline storage; other types are not delivered elsewhere.
 		switch string(typ) {
-		case "groupchat":
-			s.replyError(ss, el, errServiceUnavailable)
-		case "error":
-		default:
-			// §8.5.3.2.1: treat as if sent to the bare JID.
+		case "chat":
 			s.messageToBare(ss, el, to.local, typ)
+		case "error", "headline":
+		default:
+			s.replyError(ss, el, errServiceUnavailable)
 		}
 	case addrBare:
 		s.messageToBare(ss, el, to.local, typ)
@@ -47,7 +48,15 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 
 // messageToBare delivers to every available resource with non-negative
 // priority (§8.5.2.1.1), or stores the message offline (XEP-0160).
+// Errors are dropped and groupchat messages refused (§8.5.2.1.1).
 func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte) {
+	switch string(typ) {
+	case "error":
+		return
+	case "groupchat":
+		s.replyError(ss, el, errServiceUnavailable)
+		return
+	}
 	delivered := false
 	for _, dst := range s.router.sessionsB(local) {
 		if dst.deliverable() {
@@ -58,11 +67,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	if delivered {
 		return
 	}
-	switch string(typ) {
-	case "groupchat":
-		s.replyError(ss, el, errServiceUnavailable)
-		return
-	case "headline", "error":
+	if string(typ) == "headline" {
 		return
 	}
 	name := string(local)

@@ -49,6 +49,7 @@ type Limits struct {
 	ConnRate           float64 // new connections per second from one address; 0 = unlimited
 	ConnBurst          int
 	MaxPending         int // bytes queued for a slow reader before it is cut off
+	OfflineBytes       int // bytes of stored offline messages per account
 }
 
 // DefaultLimits are used for zero fields of Limits.
@@ -62,7 +63,8 @@ var DefaultLimits = Limits{
 	MaxConnsPerIP:      1000,
 	ConnRate:           200,
 	ConnBurst:          1000,
-	MaxPending:         4 << 20,
+	MaxPending:         1 << 20,
+	OfflineBytes:       1 << 20,
 }
 
 func (l *Limits) fill() {
@@ -87,6 +89,9 @@ func (l *Limits) fill() {
 	}
 	if l.MaxPending <= 0 {
 		l.MaxPending = d.MaxPending
+	}
+	if l.OfflineBytes <= 0 {
+		l.OfflineBytes = d.OfflineBytes
 	}
 	if l.ConnBurst <= 0 {
 		l.ConnBurst = d.ConnBurst
@@ -154,7 +159,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	s.router = newRouter()
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
-	s.offline = &offline{db: db, cap: cfg.OfflineCap}
+	s.offline = &offline{db: db, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {

@@ -91,7 +91,8 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 	s.mu.Unlock()
 	if old != nil {
 		// RFC 6120 §7.7.2.2: the newer session takes over the resource.
-		old.closeWithError(errConflict)
+		// The old one may be stuck writing to a dead peer: do not wait.
+		go old.closeWithError(errConflict)
 	}
 	s.accounts.SetOnline(ss.local, true)
 	s.log.Debug("session bound", "jid", ss.full, "ip", ip)
@@ -330,6 +331,9 @@ func (ss *session) shutdown(tail string) {
 		pending := ss.out
 		ss.out, ss.closed = nil, true
 		ss.omu.Unlock()
+		// A flusher stuck writing to a peer that does not read gives up
+		// within a second instead of its full write timeout.
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		ss.wmu.Lock()
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		ss.conn.Write(append(pending, tail...))

@@ -78,6 +78,11 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 		}
 	}
 	if !s.accounts.Exists(peer) {
+		if typ == "subscribe" {
+			// No such account: answer for it, so that the request does not
+			// stay pending forever (RFC 6121 §3.1.3).
+			r.inbound(ss.local, contact, "unsubscribed", nil)
+		}
 		return
 	}
 	r.inbound(peer, ss.bare, typ, fwd)
@@ -111,11 +116,14 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 			s.sendPresenceOf(owner, fromLocal, true)
 			return
 		}
-		if !it.In {
-			it.In = true
-			if r.save(owner, ro, &it, false) != nil {
-				return
-			}
+		if it.In {
+			// Already pending: not delivered again (Appendix A.2.1); it
+			// comes back at the next login until answered.
+			return
+		}
+		it.In = true
+		if r.save(owner, ro, &it, false) != nil {
+			return
 		}
 	case "subscribed":
 		if !it.Ask {

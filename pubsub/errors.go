@@ -50,18 +50,19 @@ func unsupported(feature string) *Error {
 
 // appendError writes the <error/> element.
 func (e *Error) appendTo(b []byte) []byte {
+	// RFC 6120 §8.3.2: condition, then text, then the application's own.
 	b = append(b, "<error type='"+e.Type+"'><"+e.Cond+" xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"...)
+	if e.Text != "" {
+		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"...)
+		b = xmlesc.Text(b, e.Text)
+		b = append(b, "</text>"...)
+	}
 	if e.App != "" {
 		b = append(b, "<"+e.App+" xmlns='"+nsErrors+"'"...)
 		if e.Feature != "" {
 			b = xmlesc.Attr(b, "feature", e.Feature)
 		}
 		b = append(b, "/>"...)
-	}
-	if e.Text != "" {
-		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"...)
-		b = xmlesc.Text(b, e.Text)
-		b = append(b, "</text>"...)
 	}
 	return append(b, "</error>"...)
 }

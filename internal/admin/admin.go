@@ -68,6 +68,13 @@ func (s *Server) serve() {
 
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
+	defer func() {
+		// A bug in one command must not take the hub down.
+		if r := recover(); r != nil {
+			s.log.Error("admin command panicked", "panic", r)
+			json.NewEncoder(c).Encode(response{Error: fmt.Sprint("internal error: ", r)})
+		}
+	}()
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
 	var req request
 	var resp response

@@ -47,7 +47,7 @@ func TestServerAgainstMelliumClient(t *testing.T) {
 		for _, pw := range []string{"s3cret,=pw", "wrong"} {
 			var gotUser string
 			var gotOK bool
-			server := sasl.NewServer(ServerMechanism(tc.h, lookup, func(u string, ok bool) { gotUser, gotOK = u, ok }), nil)
+			server := sasl.NewServer(ServerMechanism(tc.h, lookup, func(u string, ok bool) { gotUser, gotOK = u, ok }, 4096), nil)
 			err := exchange(t, sasl.NewClient(tc.client, creds("car,17", pw)), server)
 			wantOK := pw == "s3cret,=pw"
 			if wantOK && err != nil {
@@ -65,7 +65,7 @@ func TestServerAgainstMelliumClient(t *testing.T) {
 
 func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 	lookup := func(string) (Credential, bool) { return Credential{}, false }
-	server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil), nil)
+	server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil, 4096), nil)
 	_, first, _ := sasl.NewClient(sasl.ScramSha256, creds("ghost", "x")).Step(nil)
 	_, challenge, err := server.Step(first)
 	if err != nil {
@@ -75,7 +75,7 @@ func TestUnknownUserLooksLikeWrongPassword(t *testing.T) {
 		t.Fatal("no server-first-message")
 	}
 	// The salt is stable per name, as a real account's would be.
-	server2 := sasl.NewServer(ServerMechanism(SHA256, lookup, nil), nil)
+	server2 := sasl.NewServer(ServerMechanism(SHA256, lookup, nil, 4096), nil)
 	_, challenge2, _ := server2.Step(first)
 	if salt(challenge) != salt(challenge2) {
 		t.Error("made-up salt changes between attempts")
@@ -121,18 +121,18 @@ func TestMalformedClientMessages(t *testing.T) {
 	cred := NewCredential("pw", 4096)
 	lookup := func(string) (Credential, bool) { return cred, true }
 	for _, msg := range []string{"x", "n,,", "n,,n=u", "q,,n=u,r=abc", "n,,n=u=ZZ,r=abc", "n,,m=x,n=u,r=a", "n,,n=u,r="} {
-		server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil), nil)
+		server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil, 4096), nil)
 		if _, _, err := server.Step([]byte(msg)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: got %v, want ErrMalformed", msg, err)
 		}
 	}
 	// Asking for channel binding, which is never offered, is refused.
-	server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil), nil)
+	server := sasl.NewServer(ServerMechanism(SHA256, lookup, nil, 4096), nil)
 	if _, _, err := server.Step([]byte("p=tls-exporter,,n=u,r=abc")); !errors.Is(err, sasl.ErrAuthn) {
 		t.Errorf("channel binding: got %v", err)
 	}
 	// A final message with a bad proof encoding.
-	server = sasl.NewServer(ServerMechanism(SHA256, lookup, nil), nil)
+	server = sasl.NewServer(ServerMechanism(SHA256, lookup, nil, 4096), nil)
 	_, first, _ := server.Step([]byte("n,,n=u,r=abc"))
 	nonce := splitComma(first)[0][2:]
 	if _, _, err := server.Step([]byte("c=biws,r=" + nonce + ",p=!!")); !errors.Is(err, ErrMalformed) {

@@ -47,8 +47,10 @@ type serverState struct {
 }
 
 // ServerMechanism returns the receiving side of SCRAM with hash h for
-// mellium's xmpp.SASLServer.
-func ServerMechanism(h Hash, lookup Lookup, result Result) sasl.Mechanism {
+// mellium's xmpp.SASLServer. Unknown users are answered with a made-up salt
+// and fakeIterations, which should be the count real accounts get, so that
+// the answer does not tell them apart.
+func ServerMechanism(h Hash, lookup Lookup, result Result, fakeIterations int) sasl.Mechanism {
 	return sasl.Mechanism{
 		Name: h.Mechanism,
 		Start: func(*sasl.Negotiator) (bool, []byte, any, error) {
@@ -67,7 +69,7 @@ func ServerMechanism(h Hash, lookup Lookup, result Result) sasl.Mechanism {
 					st.step = 0
 					return true, nil, st, nil
 				}
-				resp, err := st.first(h, n.Nonce(), msg, lookup)
+				resp, err := st.first(h, n.Nonce(), msg, lookup, fakeIterations)
 				if err != nil {
 					return false, nil, nil, err
 				}
@@ -95,7 +97,7 @@ func ServerMechanism(h Hash, lookup Lookup, result Result) sasl.Mechanism {
 }
 
 // first handles client-first-message and returns server-first-message.
-func (st *serverState) first(h Hash, serverNonce, msg []byte, lookup Lookup) ([]byte, error) {
+func (st *serverState) first(h Hash, serverNonce, msg []byte, lookup Lookup, fakeIterations int) ([]byte, error) {
 	// gs2-header: cbind flag, optional authzid.
 	flag, rest, ok := bytes.Cut(msg, []byte{','})
 	if !ok {
@@ -143,7 +145,7 @@ func (st *serverState) first(h Hash, serverNonce, msg []byte, lookup Lookup) ([]
 	cred, known := lookup(user)
 	st.user, st.known = user, known
 	if !known {
-		cred = fakeCredential(user)
+		cred = fakeCredential(user, fakeIterations)
 	}
 	st.keys = cred.Keys(h)
 	st.nonce = append(append([]byte{}, nonceAttr[2:]...), serverNonce...)
@@ -207,13 +209,16 @@ func (st *serverState) final(h Hash, msg []byte) ([]byte, error) {
 
 // fakeCredential makes up a stable salt for an unknown user so that probing
 // usernames learns nothing; the keys are random, so no proof matches.
-func fakeCredential(user string) Credential {
+func fakeCredential(user string, iter int) Credential {
+	if iter <= 0 {
+		iter = DefaultIterations
+	}
 	m := hmac.New(SHA256.New, fakeSecret)
 	m.Write([]byte(user))
 	junk := make([]byte, 32)
 	rand.Read(junk)
 	k := Keys{StoredKey: junk, ServerKey: junk}
-	return Credential{Salt: m.Sum(nil)[:16], Iterations: DefaultIterations, SHA1: k, SHA256: k}
+	return Credential{Salt: m.Sum(nil)[:16], Iterations: iter, SHA1: k, SHA256: k}
 }
 
 // unescapeName decodes a saslname ("=2C" is ',' and "=3D" is '=').
