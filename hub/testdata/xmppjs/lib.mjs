@@ -216,3 +216,224 @@ export function rosterItem(item) {
     groups: item.getChildren("group").map((g) => g.text()),
   };
 }
+
+// ---------------------------------------------------------------------------
+// Publish-subscribe (XEP-0060), PEP (XEP-0163) and entity capabilities
+// (XEP-0115), for the pubsub*.mjs scripts. @xmpp/client has no pubsub or
+// caps plugin, so the stanzas are written out here.
+
+import { createHash } from "node:crypto";
+
+export const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
+export const NS_PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event";
+export const NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner";
+export const NS_PUBSUB_ERRORS = "http://jabber.org/protocol/pubsub#errors";
+export const NS_GEOLOC = "http://jabber.org/protocol/geoloc";
+export const NS_CAPS = "http://jabber.org/protocol/caps";
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+export const NS_DATA = "jabber:x:data";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+// capsVer is the XEP-0115 §5.1 verification string of a disco#info answer
+// without forms: each identity as "category/type/lang/name<" in sorted
+// order, then each feature as "feature<" in sorted order, hashed with
+// SHA-1, in base64.
+export function capsVer({ identities, features }) {
+  const ids = identities.map((i) => `${i.category}/${i.type}/${i.lang || ""}/${i.name || ""}`).sort();
+  const feats = [...features].sort();
+  const s = ids.map((i) => i + "<").join("") + feats.map((f) => f + "<").join("");
+  return createHash("sha1").update(s, "utf8").digest("base64");
+}
+
+// checkCapsVer checks capsVer against the worked example of XEP-0115 §5.2,
+// so that a hash the hub refuses is not the script's own mistake.
+export function checkCapsVer() {
+  const ver = capsVer({
+    identities: [{ category: "client", type: "pc", name: "Exodus 0.9.1" }],
+    features: [
+      "http://jabber.org/protocol/disco#info",
+      "http://jabber.org/protocol/disco#items",
+      "http://jabber.org/protocol/muc",
+      "http://jabber.org/protocol/caps",
+    ],
+  });
+  if (ver !== "QgayPKawpkPSDYmwT/WM94uAlu0=") fail(`capsVer of the XEP-0115 §5.2 example is ${ver}`);
+}
+
+// clientCaps describes a client with the given features (disco#info and
+// caps are added), two identities (one with xml:lang, so that the hash
+// covers every part of §5.1) and the caps node.
+export function clientCaps(features, node = "https://geohub.test/xmppjs") {
+  const identities = [
+    { category: "client", type: "pc", name: "GeoHub console (xmpp.js)" },
+    { category: "client", type: "pc", lang: "en", name: "GeoHub console" },
+  ];
+  const all = [...new Set([NS_DISCO_INFO, NS_CAPS, ...features])];
+  return { node, identities, features: all, ver: capsVer({ identities, features: all }) };
+}
+
+function discoInfo(caps, node) {
+  return xml(
+    "query",
+    { xmlns: NS_DISCO_INFO, node },
+    ...caps.identities.map((i) =>
+      xml("identity", { category: i.category, type: i.type, "xml:lang": i.lang, name: i.name }),
+    ),
+    ...caps.features.map((f) => xml("feature", { var: f })),
+  );
+}
+
+// serveCaps makes c answer disco#info queries (XEP-0030) as caps says: for
+// no node and for node#ver (XEP-0115 §6.2); other nodes are item-not-found.
+// Call it before c sends presence with caps.
+export function serveCaps(c, caps) {
+  c.iqCallee.get(NS_DISCO_INFO, "query", (ctx) => {
+    const node = ctx.element.attrs.node;
+    if (node !== undefined && node !== `${caps.node}#${caps.ver}`) {
+      return xml("error", { type: "cancel" }, xml("item-not-found", NS_STANZAS));
+    }
+    return discoInfo(caps, node);
+  });
+}
+
+// ping asks the hub for a pong (XEP-0199). The hub handles a client's
+// stanzas in order and writes its answers in order, so whatever the hub
+// sends c because of what c sent before the ping arrives before the pong.
+export async function ping(c, what = "ping") {
+  await withTimeout(
+    c.iqCaller.request(xml("iq", { type: "get", to: env("XMPP_DOMAIN") }, xml("ping", "urn:xmpp:ping"))),
+    `${c.name}: answer to the ${what}`,
+  );
+}
+
+// announceCaps sends available presence with a XEP-0115 <c/> element
+// (children, if given, go in too) and waits until the hub knows c's
+// features: when the hub asks the disco#info question (it must, for a
+// verification string it has not seen), until c's answer (from serveCaps)
+// is sent and a ping after it answered; otherwise until a ping after the
+// presence is answered, which comes after any question the presence caused.
+// It resolves with the questions the hub asked: [{from, node, answer}].
+export async function announceCaps(c, caps, ...children) {
+  const asked = [];
+  const sent = [];
+  const onStanza = (s) => {
+    const q = s.is("iq") && s.attrs.type === "get" ? s.getChild("query", NS_DISCO_INFO) : null;
+    if (!q) return;
+    const entry = { from: s.attrs.from || "", node: q.attrs.node || "", answer: "" };
+    asked.push(entry);
+    sent.push(
+      new Promise((resolve) => {
+        const onSend = (el) => {
+          if (el.is("iq") && el.attrs.id === s.attrs.id && el.attrs.type !== "get" && el.attrs.type !== "set") {
+            c.removeListener("send", onSend);
+            entry.answer = el.attrs.type;
+            resolve();
+          }
+        };
+        c.on("send", onSend);
+      }),
+    );
+  };
+  c.on("stanza", onStanza);
+  try {
+    await c.send(
+      xml("presence", {}, ...children, xml("c", { xmlns: NS_CAPS, hash: "sha-1", node: caps.node, ver: caps.ver })),
+    );
+    await ping(c, "ping after the caps presence");
+    if (sent.length > 0) {
+      await withTimeout(Promise.all(sent), `${c.name}: the answer to the hub's disco#info question to be sent`);
+      await ping(c, "ping after the disco#info answer");
+    }
+  } finally {
+    c.removeListener("stanza", onStanza);
+  }
+  return asked;
+}
+
+// pubsubRequest sends an IQ with one <pubsub/> (namespace ns, NS_PUBSUB if
+// not given) to `to` (no 'to' at all when empty: the account's own PEP
+// service) and resolves with the outcome, never rejecting on an IQ error:
+//   {type: "result", stanza}  or  {type: "error", error: errorOf(...)}
+export async function pubsubRequest(c, { type, to, ns = NS_PUBSUB }, ...children) {
+  const iq = xml("iq", { type, to: to || undefined }, xml("pubsub", { xmlns: ns }, ...children));
+  try {
+    const stanza = await withTimeout(c.iqCaller.request(iq), `${c.name}: answer to ${iq}`);
+    return { type: "result", stanza };
+  } catch (err) {
+    if (err?.name !== "StanzaError") throw err;
+    return { type: "error", error: errorOf(err) };
+  }
+}
+
+// errorOf reports an IQ error both as @xmpp/client understands it (name,
+// condition, text, type: what an application using the library sees) and
+// as it was on the wire (the children of <error/> in order, the <text/>
+// element and the pubsub#errors condition).
+export function errorOf(err) {
+  const el = err.element;
+  const children = el ? el.getChildElements() : [];
+  return {
+    name: err.name,
+    condition: err.condition || "",
+    text: err.text || "",
+    type: err.type || "",
+    from: el?.parent?.attrs.from || "",
+    wireText: el?.getChildText("text", NS_STANZAS) ?? "",
+    app: children.find((ch) => ch.attrs.xmlns === NS_PUBSUB_ERRORS)?.name || "",
+    children: children.map((ch) => `${ch.attrs.xmlns || ""} ${ch.name}`),
+  };
+}
+
+// geolocEl makes an XEP-0080 <geoloc/> from an object of element texts.
+export function geolocEl(fields) {
+  return xml(
+    "geoloc",
+    { xmlns: NS_GEOLOC },
+    ...Object.entries(fields).map(([k, v]) => xml(k, {}, String(v))),
+  );
+}
+
+// payloadOf reports the payload of an item: its name, namespace, text and
+// the text of each child element by name.
+export function payloadOf(el) {
+  if (!el) return null;
+  const fields = {};
+  for (const ch of el.getChildElements()) fields[ch.name] = ch.text();
+  return { name: el.name, ns: el.attrs.xmlns || "", text: el.text(), fields };
+}
+
+// itemOf reports an <item/>: id, publisher and its payload.
+export function itemOf(it) {
+  return {
+    id: it.attrs.id || "",
+    publisher: it.attrs.publisher || "",
+    payload: payloadOf(it.getChildElements()[0]),
+  };
+}
+
+// isEvent matches a pubsub notification (XEP-0060 §7.1.2.1) from `from`.
+export const isEvent = (from) => (s) =>
+  s.is("message") && s.attrs.from === from && Boolean(s.getChild("event", NS_PUBSUB_EVENT));
+
+// eventOf reports a notification message: addressing, the node, the items
+// published and the ids retracted.
+export function eventOf(m) {
+  const ev = m.getChild("event", NS_PUBSUB_EVENT);
+  const items = ev?.getChild("items");
+  return {
+    from: m.attrs.from || "",
+    to: m.attrs.to || "",
+    type: m.attrs.type || "",
+    node: items?.attrs.node || "",
+    items: (items?.getChildren("item") ?? []).map(itemOf),
+    retracts: (items?.getChildren("retract") ?? []).map((r) => r.attrs.id || ""),
+    other: (ev?.getChildElements() ?? []).filter((e) => e.name !== "items").map((e) => e.name),
+  };
+}
+
+// takeAll removes and returns what c received so far that match accepts.
+export function takeAll(c, match) {
+  const taken = c.inbox.pending.filter(match);
+  c.inbox.pending = c.inbox.pending.filter((s) => !match(s));
+  return taken;
+}
