@@ -162,3 +162,16 @@ func (s *Store) HandlePayload(device, source string, payload []byte, now time.Ti
 	}
 	return s.Stage(p)
 }
+
+// Forget deletes everything stored about a device that no longer exists.
+func (s *Store) Forget(device string) error {
+	s.mu.Lock()
+	delete(s.latest, device)
+	s.mu.Unlock()
+	return s.db.Update(func(tx *buntdb.Tx) error {
+		if _, err := tx.Delete(positionPrefix + device); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+		return nil
+	})
+}

@@ -28,6 +28,7 @@ func (s *Server) accountChanged(c devices.Change) {
 		for _, ss := range s.router.sessions(name) {
 			ss.closeWithError(errAccountRemoved)
 		}
+		s.forgetAccount(name)
 	}
 	r := s.rosters
 	r.mu.Lock()

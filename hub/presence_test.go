@@ -238,3 +238,43 @@ func TestDirectedPresence(t *testing.T) {
 	alice.Send("</stream:stream>")
 	bob.WaitFor("unavailable to the directed target", isPresenceFrom(alice.JID.String(), "unavailable"))
 }
+
+func TestRemovedAccountLeavesNothingForItsSuccessor(t *testing.T) {
+	h := hubtest.Start(t)
+	alice := h.Login(t, "alice", devices.RoleOperator)
+	rosterItems(t, alice)
+	pw := h.Account(t, "bob", devices.RoleOperator)
+	bob := xmpptest.Dial(t, h.Options(), "bob", pw)
+	publishGeoloc(bob, "x", 5, 5)
+	alice.Send("<presence type='subscribe' to='bob@localhost'/>")
+	alice.Send("<message to='bob@localhost' type='chat'><body>for the old bob</body></message>")
+	alice.WaitFor("ask push", isRosterPush("bob@localhost"))
+	alice.Sync()
+	if err := h.Accounts.Remove("bob"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitFor("removal push", func(n *xmpptest.Node) bool {
+		return isRosterPush("bob@localhost")(n) && n.Find("query/item").Attr("subscription") == "remove"
+	})
+	if _, ok := h.Geo.Latest("bob@localhost"); ok {
+		t.Error("the removed device's position is still stored")
+	}
+	pw = h.Account(t, "bob", devices.RoleOperator)
+	bob = xmpptest.Dial(t, h.Options(), "bob", pw)
+	bob.Send("<presence/>")
+	for _, n := range bob.Drain() {
+		if n.Name() == "message" || n.Attr("type") == "subscribe" {
+			t.Errorf("the new bob got the old bob's %s", n)
+		}
+	}
+	if items, _ := rosterItems(t, bob); len(items) != 0 {
+		t.Errorf("the new bob inherited a roster: %v", items)
+	}
+	if items, _ := rosterItems(t, alice); items["bob@localhost"] != nil {
+		t.Errorf("alice still has the old bob: %v", items["bob@localhost"])
+	}
+	res := bob.IQ("<iq type='get' id='ID'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>")
+	if res.ErrorCondition() != "item-not-found" {
+		t.Errorf("the old bob's PEP node survived: %s", res)
+	}
+}

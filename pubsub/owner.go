@@ -246,3 +246,36 @@ func all(writes []store.Write) store.Write {
 		return nil
 	}
 }
+
+// ForgetAccount removes what belongs to a deleted account: its PEP nodes,
+// its subscriptions and its affiliations on the service.
+func (s *Service) ForgetAccount(bare string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var writes []store.Write
+	for name := range s.nodes[bare] {
+		writes = append(writes, deleteNode(bare, name))
+	}
+	delete(s.nodes, bare)
+	for _, nodes := range s.nodes {
+		for _, n := range nodes {
+			for j := range n.Subs {
+				if j == bare || strings.HasPrefix(j, bare+"/") {
+					delete(n.Subs, j)
+					writes = append(writes, deleteSub(n, j))
+				}
+			}
+			if _, ok := n.Affs[bare]; ok {
+				delete(n.Affs, bare)
+				writes = append(writes, saveNode(n))
+			}
+		}
+	}
+	if len(writes) > 0 {
+		s.commit.Submit(all(writes), func(err error) {
+			if err != nil {
+				s.log.Error("forgetting an account's pubsub data", "jid", bare, "err", err)
+			}
+		})
+	}
+}

@@ -185,6 +185,11 @@ func serve(args []string) error {
 		return err
 	}
 	h.PubSub().Handle(geoloc.NS, geo.HandlePayload)
+	accounts.Watch(func(c devices.Change) {
+		if c.Kind == devices.Removed {
+			geo.Forget(accounts.JID(c.Before.Name))
+		}
+	})
 	if err := h.Start(); err != nil {
 		return err
 	}

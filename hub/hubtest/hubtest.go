@@ -100,6 +100,11 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 		return nil, err
 	}
 	s.PubSub().Handle(geoloc.NS, geo.HandlePayload)
+	accounts.Watch(func(c devices.Change) {
+		if c.Kind == devices.Removed {
+			geo.Forget(accounts.JID(c.Before.Name))
+		}
+	})
 	if err := s.Start(); err != nil {
 		return nil, err
 	}

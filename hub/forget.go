@@ -1,0 +1,64 @@
+package hub
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/tidwall/buntdb"
+)
+
+// forgetAccount deletes what the hub kept for a removed account: its roster
+// and offline messages, the items about it in other rosters (with pushes),
+// and its PEP nodes and pubsub subscriptions. An account created later
+// under the same name starts clean.
+func (s *Server) forgetAccount(name string) {
+	bare := s.accounts.JID(name)
+	r := s.rosters
+	r.mu.Lock()
+	delete(r.loaded, name)
+	var owners []string
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		var keys []string
+		store.AscendPrefix(tx, rosterPrefix, func(k, _ string) bool {
+			owner, contact, _ := strings.Cut(strings.TrimPrefix(k, rosterPrefix), ":")
+			switch {
+			case owner == name:
+				keys = append(keys, k)
+			case contact == bare:
+				keys = append(keys, k)
+				owners = append(owners, owner)
+			}
+			return true
+		})
+		store.AscendPrefix(tx, offlinePrefix+name+":", func(k, _ string) bool {
+			keys = append(keys, k)
+			return true
+		})
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+				return err
+			}
+		}
+		for _, o := range owners {
+			v, _ := tx.Get(rosterPrefix + o)
+			n, _ := strconv.ParseUint(v, 10, 64)
+			if _, _, err := tx.Set(rosterPrefix+o, strconv.FormatUint(n+1, 10), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("forgetting a removed account", "account", name, "err", err)
+	}
+	for _, o := range owners {
+		if ro := r.loaded[o]; ro != nil && err == nil {
+			delete(ro.items, bare)
+			ro.ver++
+			r.push(o, ro, bare)
+		}
+	}
+	r.mu.Unlock()
+	s.pubsub.ForgetAccount(bare)
+}
