@@ -134,3 +134,39 @@ func TestOnlineAndLastSeen(t *testing.T) {
 		t.Errorf("after the last session: online %v, last seen %v", s.Online("a"), a.LastSeen)
 	}
 }
+
+func TestConcurrentChangesDoNotCorrupt(t *testing.T) {
+	db, _ := buntdb.Open(":memory:")
+	defer db.Close()
+	s, _ := Open(db, Options{Iterations: 64})
+	for range 20 {
+		s.Add(NewAccount{Name: "car"})
+		done := make(chan bool)
+		for range 4 {
+			go func() {
+				s.Remove("car")
+				s.SetPassword("car", "x")
+				s.Update("car", func(a *Account) error { a.Groups = []string{"g"}; return nil })
+				done <- true
+			}()
+		}
+		for range 4 {
+			<-done
+		}
+		if _, ok := s.Get("car"); ok || s.Authenticate("car", "x") {
+			t.Fatal("a removed account came back or kept a password")
+		}
+	}
+}
+
+func TestDomainIsNormalized(t *testing.T) {
+	db, _ := buntdb.Open(":memory:")
+	defer db.Close()
+	s, err := Open(db, Options{Domain: "Fleet.Example.COM"})
+	if err != nil || s.Domain() != "fleet.example.com" {
+		t.Errorf("domain %q, %v", s.Domain(), err)
+	}
+	if _, err := Open(db, Options{Domain: "a@b"}); err == nil {
+		t.Error("a JID was accepted as the domain")
+	}
+}

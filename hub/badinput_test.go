@@ -276,3 +276,17 @@ func TestSASLRetriesOnTheSameStream(t *testing.T) {
 		t.Errorf("after three failures: %q", out)
 	}
 }
+
+func TestLockoutAppliesToConnectionsAlreadyOpen(t *testing.T) {
+	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.MaxAuthFailures = 2 })
+	pw := h.Account(t, "car", devices.RoleDevice)
+	early := xmpptest.DialRaw(t, h.Addr)
+	early.StartTLS("localhost", h.ClientTLS)
+	o := h.Options()
+	for range 2 {
+		xmpptest.DialErr(t, o, "car", "wrong")
+	}
+	if out := early.AuthPlain("car", pw); !strings.Contains(out, "<not-authorized") {
+		t.Errorf("the right password on a connection opened before the lockout: %q", out)
+	}
+}

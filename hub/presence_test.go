@@ -278,3 +278,19 @@ func TestRemovedAccountLeavesNothingForItsSuccessor(t *testing.T) {
 		t.Errorf("the old bob's PEP node survived: %s", res)
 	}
 }
+
+func TestRosterVersionSurvivesRestart(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "op", devices.RoleOperator, "fleet")
+	h.Account(t, "car1", devices.RoleDevice, "fleet")
+	op := xmpptest.Dial(t, h.Options(), "op", pw)
+	_, ver := rosterItems(t, op)
+	h = hubtest.Restart(t, h)
+	h.Account(t, "car2", devices.RoleDevice, "fleet")
+	op = xmpptest.Dial(t, h.Options(), "op", pw)
+	res := op.IQ("<iq type='get' id='ID'><query xmlns='jabber:iq:roster' ver='" + ver + "'/></iq>")
+	q := res.Child("jabber:iq:roster", "query")
+	if q == nil || len(q.All("item")) != 2 {
+		t.Errorf("a cached version from before the restart got %s; car2 was added since", res)
+	}
+}
