@@ -64,13 +64,16 @@ type Store struct {
 	mu       sync.RWMutex
 	accounts map[string]*Account
 	creds    map[string]scram.Credential
-	groups   map[string]map[string]struct{}
-	gen      uint64 // bumped, and stored, whenever accounts, groups or roles change
-	online   map[string]int
-	seen     map[string]time.Time // last-seen times not yet written
-	watchers []func(Change)
-	stop     chan struct{}
-	stopped  chan struct{}
+	// Group members, split by side of the watcher line, so that a device's
+	// peers (its operators) are found without walking a whole fleet.
+	groupWatchers map[string]map[string]struct{}
+	groupDevices  map[string]map[string]struct{}
+	gen           uint64 // bumped, and stored, whenever accounts, groups or roles change
+	online        map[string]int
+	seen          map[string]time.Time // last-seen times not yet written
+	watchers      []func(Change)
+	stop          chan struct{}
+	stopped       chan struct{}
 }
 
 // lastSeenEvery is how often last-seen times are written: one transaction
@@ -81,13 +84,14 @@ const lastSeenEvery = 5 * time.Second
 func Open(db *buntdb.DB, opt Options) (*Store, error) {
 	s := &Store{
 		db: db, iter: opt.Iterations,
-		accounts: map[string]*Account{},
-		creds:    map[string]scram.Credential{},
-		groups:   map[string]map[string]struct{}{},
-		online:   map[string]int{},
-		seen:     map[string]time.Time{},
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		accounts:      map[string]*Account{},
+		creds:         map[string]scram.Credential{},
+		groupWatchers: map[string]map[string]struct{}{},
+		groupDevices:  map[string]map[string]struct{}{},
+		online:        map[string]int{},
+		seen:          map[string]time.Time{},
+		stop:          make(chan struct{}),
+		stopped:       make(chan struct{}),
 	}
 	err := db.Update(func(tx *buntdb.Tx) error {
 		stored, err := tx.Get(domainKey)
@@ -344,23 +348,33 @@ func setJSON(tx *buntdb.Tx, key string, v any) error {
 	return err
 }
 
+// side returns the group index a belongs to.
+func (s *Store) side(a *Account) map[string]map[string]struct{} {
+	if a.Role.Watches() {
+		return s.groupWatchers
+	}
+	return s.groupDevices
+}
+
 // index adds a to the group index; s.mu must be held or s not yet shared.
 func (s *Store) index(a *Account) {
+	idx := s.side(a)
 	for _, g := range a.Groups {
-		m := s.groups[g]
+		m := idx[g]
 		if m == nil {
 			m = map[string]struct{}{}
-			s.groups[g] = m
+			idx[g] = m
 		}
 		m[a.Name] = struct{}{}
 	}
 }
 
 func (s *Store) unindex(a *Account) {
+	idx := s.side(a)
 	for _, g := range a.Groups {
-		delete(s.groups[g], a.Name)
-		if len(s.groups[g]) == 0 {
-			delete(s.groups, g)
+		delete(idx[g], a.Name)
+		if len(idx[g]) == 0 {
+			delete(idx, g)
 		}
 	}
 }
@@ -560,10 +574,14 @@ func (s *Store) PeersOf(a Account) []string {
 }
 
 func (s *Store) peersOf(a *Account) []string {
+	other := s.groupWatchers
+	if a.Role.Watches() {
+		other = s.groupDevices
+	}
 	var out []string
 	for _, g := range a.Groups {
-		for m := range s.groups[g] {
-			if peer := s.accounts[m]; m != a.Name && peer.Role.Watches() != a.Role.Watches() {
+		for m := range other[g] {
+			if m != a.Name {
 				out = append(out, m)
 			}
 		}
