@@ -1,0 +1,340 @@
+// Package xmlnode reads a small XML element (a stanza the hub's scanner has
+// already checked) into a tree with namespaces resolved and entities
+// expanded. It exists for speed: reading a stanza through encoding/xml's
+// reflection costs several times more, on the path every position takes.
+// Input that is not well-formed gives an error, never a panic.
+package xmlnode
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// NSXML is the namespace of the xml: prefix.
+const NSXML = "http://www.w3.org/XML/1998/namespace"
+
+// Attr is one attribute, namespace resolved, value unescaped. Namespace
+// declarations are not attributes here.
+type Attr struct {
+	Space, Local, Value string
+}
+
+// Node is an element.
+type Node struct {
+	Space, Local string
+	Attrs        []Attr
+	Children     []*Node
+	Text         string // the character data directly inside, joined
+	Raw          []byte // the element as it appeared, start tag to end tag
+	hasText      bool   // non-whitespace character data directly inside
+}
+
+// ErrSyntax means the input is not a well-formed element.
+var ErrSyntax = errors.New("xmlnode: not a well-formed element")
+
+type binding struct{ prefix, uri string }
+
+type parser struct {
+	doc   []byte
+	pos   int
+	scope []binding // prefix "" is the default namespace
+}
+
+// Parse reads the element doc, whose default namespace, when it declares
+// none, is defaultNS.
+func Parse(doc []byte, defaultNS string) (*Node, error) {
+	p := &parser{doc: doc, scope: []binding{{"", defaultNS}, {"xml", NSXML}}}
+	p.skipSpace()
+	n, err := p.element()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(doc) {
+		return nil, ErrSyntax
+	}
+	return n, nil
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.doc) && isSpace(p.doc[p.pos]) {
+		p.pos++
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == ':' || c >= 0x80
+}
+
+func (p *parser) name() (string, error) {
+	start := p.pos
+	for p.pos < len(p.doc) && isNameByte(p.doc[p.pos]) {
+		p.pos++
+	}
+	if p.pos == start {
+		return "", ErrSyntax
+	}
+	return string(p.doc[start:p.pos]), nil
+}
+
+func (p *parser) lookup(prefix string) (string, bool) {
+	for i := len(p.scope) - 1; i >= 0; i-- {
+		if p.scope[i].prefix == prefix {
+			return p.scope[i].uri, true
+		}
+	}
+	return "", false
+}
+
+type rawAttr struct{ name, value string }
+
+// element reads one element starting at '<'.
+func (p *parser) element() (*Node, error) {
+	start := p.pos
+	if p.pos >= len(p.doc) || p.doc[p.pos] != '<' {
+		return nil, ErrSyntax
+	}
+	p.pos++
+	qname, err := p.name()
+	if err != nil {
+		return nil, err
+	}
+	depth := len(p.scope)
+	defer func() { p.scope = p.scope[:depth] }()
+	var raw []rawAttr
+	empty := false
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.doc) {
+			return nil, ErrSyntax
+		}
+		if c := p.doc[p.pos]; c == '>' {
+			p.pos++
+			break
+		} else if c == '/' {
+			if p.pos+1 >= len(p.doc) || p.doc[p.pos+1] != '>' {
+				return nil, ErrSyntax
+			}
+			p.pos += 2
+			empty = true
+			break
+		}
+		an, err := p.name()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.doc) || p.doc[p.pos] != '=' {
+			return nil, ErrSyntax
+		}
+		p.pos++
+		p.skipSpace()
+		if p.pos >= len(p.doc) || (p.doc[p.pos] != '"' && p.doc[p.pos] != '\'') {
+			return nil, ErrSyntax
+		}
+		q := p.doc[p.pos]
+		end := bytes.IndexByte(p.doc[p.pos+1:], q)
+		if end < 0 {
+			return nil, ErrSyntax
+		}
+		v, err := unescape(p.doc[p.pos+1 : p.pos+1+end])
+		if err != nil {
+			return nil, err
+		}
+		p.pos += end + 2
+		switch {
+		case an == "xmlns":
+			p.scope = append(p.scope, binding{"", v})
+		case strings.HasPrefix(an, "xmlns:"):
+			p.scope = append(p.scope, binding{an[6:], v})
+		default:
+			raw = append(raw, rawAttr{an, v})
+		}
+	}
+	n := &Node{}
+	if n.Space, n.Local, err = p.resolve(qname, true); err != nil {
+		return nil, err
+	}
+	if len(raw) > 0 {
+		n.Attrs = make([]Attr, len(raw))
+		for i, a := range raw {
+			n.Attrs[i].Value = a.value
+			if n.Attrs[i].Space, n.Attrs[i].Local, err = p.resolve(a.name, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !empty {
+		if err := p.content(n, qname); err != nil {
+			return nil, err
+		}
+	}
+	n.Raw = p.doc[start:p.pos]
+	return n, nil
+}
+
+// resolve splits a qualified name and finds its namespace. Unprefixed
+// attributes have none.
+func (p *parser) resolve(qname string, element bool) (string, string, error) {
+	prefix, local, ok := strings.Cut(qname, ":")
+	if !ok {
+		if !element {
+			return "", qname, nil
+		}
+		uri, _ := p.lookup("")
+		return uri, qname, nil
+	}
+	uri, found := p.lookup(prefix)
+	if !found || prefix == "" || local == "" || strings.IndexByte(local, ':') >= 0 {
+		return "", "", ErrSyntax
+	}
+	return uri, local, nil
+}
+
+// content reads what is between the start and end tags of n.
+func (p *parser) content(n *Node, qname string) error {
+	var text []byte
+	for {
+		i := bytes.IndexByte(p.doc[p.pos:], '<')
+		if i < 0 {
+			return ErrSyntax
+		}
+		if i > 0 {
+			t, err := unescape(p.doc[p.pos : p.pos+i])
+			if err != nil {
+				return err
+			}
+			text = append(text, t...)
+			p.pos += i
+		}
+		rest := p.doc[p.pos:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("</")):
+			p.pos += 2
+			name, err := p.name()
+			if err != nil || name != qname {
+				return ErrSyntax
+			}
+			p.skipSpace()
+			if p.pos >= len(p.doc) || p.doc[p.pos] != '>' {
+				return ErrSyntax
+			}
+			p.pos++
+			n.Text = string(text)
+			n.hasText = len(bytes.TrimLeft(text, " \t\r\n")) > 0
+			return nil
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			end := bytes.Index(rest, []byte("]]>"))
+			if end < 0 {
+				return ErrSyntax
+			}
+			text = append(text, rest[9:end]...)
+			p.pos += end + 3
+		case bytes.HasPrefix(rest, []byte("<!")) || bytes.HasPrefix(rest, []byte("<?")):
+			return ErrSyntax
+		default:
+			c, err := p.element()
+			if err != nil {
+				return err
+			}
+			n.Children = append(n.Children, c)
+		}
+	}
+}
+
+// unescape expands entity and character references and, as XML 1.0 §2.11
+// asks, turns literal line ends ("\r\n" or "\r") into "\n".
+func unescape(b []byte) (string, error) {
+	if bytes.IndexByte(b, '&') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		return string(b), nil
+	}
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '&')
+		if i < 0 {
+			out = appendLines(out, b)
+			break
+		}
+		out = appendLines(out, b[:i])
+		b = b[i:]
+		end := bytes.IndexByte(b, ';')
+		if end < 0 {
+			return "", ErrSyntax
+		}
+		ref := string(b[1:end])
+		b = b[end+1:]
+		switch ref {
+		case "lt":
+			out = append(out, '<')
+		case "gt":
+			out = append(out, '>')
+		case "amp":
+			out = append(out, '&')
+		case "quot":
+			out = append(out, '"')
+		case "apos":
+			out = append(out, '\'')
+		default:
+			if len(ref) < 2 || ref[0] != '#' {
+				return "", ErrSyntax
+			}
+			var v uint64
+			var err error
+			if ref[1] == 'x' {
+				v, err = strconv.ParseUint(ref[2:], 16, 32)
+			} else {
+				v, err = strconv.ParseUint(ref[1:], 10, 32)
+			}
+			if err != nil || v > utf8.MaxRune {
+				return "", ErrSyntax
+			}
+			out = utf8.AppendRune(out, rune(v))
+		}
+	}
+	return string(out), nil
+}
+
+// appendLines appends b with its line ends normalized.
+func appendLines(out, b []byte) []byte {
+	for {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			return append(out, b...)
+		}
+		out = append(append(out, b[:i]...), '\n')
+		b = b[i+1:]
+		if len(b) > 0 && b[0] == '\n' {
+			b = b[1:]
+		}
+	}
+}
+
+// Attr returns the value of the attribute with no namespace called local.
+func (n *Node) Attr(local string) string {
+	for _, a := range n.Attrs {
+		if a.Local == local && a.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Child returns the first child called local in namespace space, or nil.
+func (n *Node) Child(space, local string) *Node {
+	for _, c := range n.Children {
+		if c.Local == local && c.Space == space {
+			return c
+		}
+	}
+	return nil
+}
+
+// HasText reports whether the element holds character data other than
+// whitespace directly (beside its children).
+func (n *Node) HasText() bool { return n.hasText }
