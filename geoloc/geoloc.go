@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/geohub/geohub/internal/xmlnode"
 )
 
 // NS is the XEP-0080 namespace, which is also the name of the PEP node.
@@ -76,45 +78,104 @@ const (
 // earliest is the first fix time believed: before it, the clock was unset.
 var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// wire is the element as encoding/xml reads it.
+// wire is the element as read, before validation.
 type wire struct {
-	XMLName     xml.Name `xml:"http://jabber.org/protocol/geoloc geoloc"`
-	Lang        string   `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
-	Accuracy    *string  `xml:"accuracy"`
-	Alt         *string  `xml:"alt"`
-	AltAccuracy *string  `xml:"altaccuracy"`
-	Area        string   `xml:"area"`
-	Bearing     *string  `xml:"bearing"`
-	Building    string   `xml:"building"`
-	Country     string   `xml:"country"`
-	CountryCode string   `xml:"countrycode"`
-	Datum       string   `xml:"datum"`
-	Description string   `xml:"description"`
-	Error       *string  `xml:"error"`
-	Floor       string   `xml:"floor"`
-	Lat         *string  `xml:"lat"`
-	Locality    string   `xml:"locality"`
-	Lon         *string  `xml:"lon"`
-	PostalCode  string   `xml:"postalcode"`
-	Region      string   `xml:"region"`
-	Room        string   `xml:"room"`
-	Speed       *string  `xml:"speed"`
-	Street      string   `xml:"street"`
-	Text        string   `xml:"text"`
-	Timestamp   *string  `xml:"timestamp"`
-	TZO         string   `xml:"tzo"`
-	URI         string   `xml:"uri"`
+	Lang                                                 string
+	Accuracy, Alt, AltAccuracy, Bearing, Error, Lat, Lon *string
+	Speed, Timestamp                                     *string
+	Area, Building, Country, CountryCode, Datum          string
+	Description, Floor, Locality, PostalCode, Region     string
+	Room, Street, Text, TZO, URI                         string
 }
 
 // Decode reads and validates one <geoloc/> element. now is the receive time,
 // used to refuse timestamps from the far future. The error is a *FieldError
 // naming the offending element.
 func Decode(payload []byte, now time.Time) (Geoloc, error) {
+	root, err := xmlnode.Parse(payload, "")
+	if err != nil || root.Space != NS || root.Local != "geoloc" {
+		return Geoloc{}, &FieldError{Field: "element", Msg: "not a valid geoloc element"}
+	}
 	var w wire
-	if err := xml.Unmarshal(payload, &w); err != nil {
-		return Geoloc{}, &FieldError{Field: "element", Msg: "not a valid geoloc element: " + err.Error()}
+	for _, a := range root.Attrs {
+		if a.Space == xmlnode.NSXML && a.Local == "lang" {
+			w.Lang = a.Value
+		}
+	}
+	for _, c := range root.Children {
+		if c.Space != NS {
+			continue // extensions are allowed and ignored
+		}
+		text := c.Text
+		if dst := w.number(c.Local); dst != nil {
+			*dst = &text
+		} else if dst := w.text(c.Local); dst != nil {
+			*dst = text
+		}
 	}
 	return w.validate(now)
+}
+
+// number returns the field of a numeric element (and timestamp), or nil.
+func (w *wire) number(name string) **string {
+	switch name {
+	case "accuracy":
+		return &w.Accuracy
+	case "alt":
+		return &w.Alt
+	case "altaccuracy":
+		return &w.AltAccuracy
+	case "bearing":
+		return &w.Bearing
+	case "error":
+		return &w.Error
+	case "lat":
+		return &w.Lat
+	case "lon":
+		return &w.Lon
+	case "speed":
+		return &w.Speed
+	case "timestamp":
+		return &w.Timestamp
+	}
+	return nil
+}
+
+// text returns the field of a text element, or nil.
+func (w *wire) text(name string) *string {
+	switch name {
+	case "area":
+		return &w.Area
+	case "building":
+		return &w.Building
+	case "country":
+		return &w.Country
+	case "countrycode":
+		return &w.CountryCode
+	case "datum":
+		return &w.Datum
+	case "description":
+		return &w.Description
+	case "floor":
+		return &w.Floor
+	case "locality":
+		return &w.Locality
+	case "postalcode":
+		return &w.PostalCode
+	case "region":
+		return &w.Region
+	case "room":
+		return &w.Room
+	case "street":
+		return &w.Street
+	case "text":
+		return &w.Text
+	case "tzo":
+		return &w.TZO
+	case "uri":
+		return &w.URI
+	}
+	return nil
 }
 
 func (w *wire) validate(now time.Time) (Geoloc, error) {

@@ -1,15 +1,15 @@
 package hub
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
-	"io"
 	"slices"
 
 	"github.com/geohub/geohub/hub/internal/wire"
 	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/pubsub"
+	"mellium.im/xmpp/stanza"
 )
 
 // Namespaces the hub answers.
@@ -27,7 +27,8 @@ const (
 type iqRequest struct {
 	el      *wire.Element
 	set     bool
-	payload xml.StartElement // the one child (RFC 6120 §8.2.3)
+	iq      *xmlnode.Node // the stanza, read
+	payload *xmlnode.Node // its one child (RFC 6120 §8.2.3)
 	to      addr
 }
 
@@ -58,57 +59,33 @@ var accountFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
 
 var errIQShape = errors.New("an IQ get or set must have exactly one child element")
 
-// decodeIQ finds the single payload element of an IQ request.
-func decodeIQ(el *wire.Element) (xml.StartElement, error) {
-	d := xml.NewDecoder(bytes.NewReader(el.Raw))
-	if _, err := d.Token(); err != nil { // <iq>
-		return xml.StartElement{}, err
+// decodeIQ reads an IQ request and finds its single payload element.
+func decodeIQ(el *wire.Element) (iq, payload *xmlnode.Node, err error) {
+	iq, err = xmlnode.Parse(el.Raw, stanza.NSClient)
+	if err != nil {
+		return nil, nil, err
 	}
-	var payload xml.StartElement
-	found := false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return xml.StartElement{}, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if found {
-				return xml.StartElement{}, errIQShape
-			}
-			payload, found = t.Copy(), true
-			if err := d.Skip(); err != nil {
-				return xml.StartElement{}, err
-			}
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return xml.StartElement{}, errIQShape
-			}
-		case xml.EndElement:
-			if found {
-				return payload, nil
-			}
-			return xml.StartElement{}, errIQShape
-		}
+	if len(iq.Children) != 1 || iq.HasText() {
+		return nil, nil, errIQShape
 	}
-	return xml.StartElement{}, errIQShape
+	return iq, iq.Children[0], nil
 }
+
+// name is the qualified name of an element, the key of iqHandlers.
+func name(n *xmlnode.Node) xml.Name { return xml.Name{Space: n.Space, Local: n.Local} }
 
 // serverIQ answers an IQ request to the domain or to the sender's account.
 func (s *Server) serverIQ(ss *session, el *wire.Element, to addr) {
-	payload, err := decodeIQ(el)
+	iq, payload, err := decodeIQ(el)
 	if err != nil {
 		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
 		return
 	}
-	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to}
+	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", iq: iq, payload: payload, to: to}
 	if to.kind != addrServer && s.pepIQ(ss, req, ss.bare) {
 		return
 	}
-	h := s.iqHandlers[payload.Name]
+	h := s.iqHandlers[name(payload)]
 	if h == nil {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
@@ -119,7 +96,7 @@ func (s *Server) serverIQ(ss *session, el *wire.Element, to addr) {
 // accountIQ answers, on behalf of another account, the few requests the hub
 // handles for it: disco#info and ping, for those who may see the account.
 func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
-	payload, err := decodeIQ(el)
+	iq, payload, err := decodeIQ(el)
 	if err != nil {
 		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
 		return
@@ -129,7 +106,7 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
 	}
-	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", payload: payload, to: to}
+	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", iq: iq, payload: payload, to: to}
 	// PEP checks access node by node: an open node is readable by anyone.
 	if s.pepIQ(ss, req, s.accounts.JID(target)) {
 		return
@@ -138,7 +115,7 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
 	}
-	switch payload.Name {
+	switch name(payload) {
 	case xml.Name{Space: nsDiscoInfo, Local: "query"}:
 		s.discoInfo(ss, req)
 	case xml.Name{Space: nsDiscoItems, Local: "query"}:
@@ -155,22 +132,13 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 
 func pong(ss *session, req *iqRequest) { ss.send(iqResult(ss, req.el, nil)) }
 
-func attr(start xml.StartElement, name string) string {
-	for _, a := range start.Attr {
-		if a.Name.Local == name && a.Name.Space == "" {
-			return a.Value
-		}
-	}
-	return ""
-}
-
 // discoInfo answers XEP-0030 info queries for the domain and for accounts.
 func (s *Server) discoInfo(ss *session, req *iqRequest) {
 	if req.set {
 		ss.send(errorReply(ss, req.el, errBadRequest))
 		return
 	}
-	if attr(req.payload, "node") != "" {
+	if req.payload.Attr("node") != "" {
 		ss.send(errorReply(ss, req.el, errItemNotFound))
 		return
 	}
@@ -201,7 +169,7 @@ func (s *Server) discoItems(ss *session, req *iqRequest) {
 		ss.send(errorReply(ss, req.el, errBadRequest))
 		return
 	}
-	if attr(req.payload, "node") != "" {
+	if req.payload.Attr("node") != "" {
 		ss.send(errorReply(ss, req.el, errItemNotFound))
 		return
 	}

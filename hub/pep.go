@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/pubsub"
 )
 
@@ -13,34 +14,33 @@ import (
 // answers pubsub's questions about presence, rosters and capabilities.
 
 // isPubSubRequest reports a payload in the pubsub namespaces.
-func isPubSubRequest(payload xml.Name) bool {
+func isPubSubRequest(payload *xmlnode.Node) bool {
 	return payload.Space == pubsub.NS || payload.Space == pubsub.NSOwner
 }
 
 // pubsubRequest makes the request pubsub sees: the sender's full JID, the
 // service it went to, and the raw IQ.
-func pubsubRequest(ss *session, el *wire.Element, service string, noTo bool) pubsub.Request {
-	id := string(wire.AppendUnescaped(nil, el.Value(el.ID)))
-	return pubsub.Request{From: ss.full, To: service, NoTo: noTo, ID: id,
-		Set: string(el.Value(el.Type)) == "set", Raw: el.Raw}
+func pubsubRequest(ss *session, el *wire.Element, iq *xmlnode.Node, service string, noTo bool) pubsub.Request {
+	return pubsub.Request{From: ss.full, To: service, NoTo: noTo, ID: iq.Attr("id"),
+		Set: string(el.Value(el.Type)) == "set", IQ: iq}
 }
 
 // serviceIQ handles an IQ to pubsub.<domain>.
 func (s *Server) serviceIQ(ss *session, el *wire.Element) {
-	payload, err := decodeIQ(el)
+	iq, payload, err := decodeIQ(el)
 	if err != nil {
 		ss.send(errorReply(ss, el, errBadRequest.withText(err.Error())))
 		return
 	}
-	r := pubsubRequest(ss, el, s.pubsub.Host(), false)
+	r := pubsubRequest(ss, el, iq, s.pubsub.Host(), false)
 	switch {
-	case isPubSubRequest(payload.Name):
+	case isPubSubRequest(payload):
 		s.pubsub.HandleIQ(r, ss.sendFunc)
-	case payload.Name == xml.Name{Space: nsDiscoInfo, Local: "query"} && !r.Set:
-		s.pubsub.DiscoInfo(r, attr(payload, "node"), ss.sendFunc)
-	case payload.Name == xml.Name{Space: nsDiscoItems, Local: "query"} && !r.Set:
-		s.pubsub.DiscoItems(r, attr(payload, "node"), ss.sendFunc)
-	case payload.Name == xml.Name{Space: nsPing, Local: "ping"}:
+	case name(payload) == xml.Name{Space: nsDiscoInfo, Local: "query"} && !r.Set:
+		s.pubsub.DiscoInfo(r, payload.Attr("node"), ss.sendFunc)
+	case name(payload) == xml.Name{Space: nsDiscoItems, Local: "query"} && !r.Set:
+		s.pubsub.DiscoItems(r, payload.Attr("node"), ss.sendFunc)
+	case name(payload) == xml.Name{Space: nsPing, Local: "ping"}:
 		ss.send(iqResult(ss, el, nil))
 	default:
 		ss.send(errorReply(ss, el, errServiceUnavailable))
@@ -50,14 +50,14 @@ func (s *Server) serviceIQ(ss *session, el *wire.Element) {
 // pepIQ handles a pubsub request or a disco query with a node on an
 // account's bare JID (XEP-0163). It reports false for anything else.
 func (s *Server) pepIQ(ss *session, req *iqRequest, owner string) bool {
-	node := attr(req.payload, "node")
-	r := pubsubRequest(ss, req.el, owner, req.to.kind == addrNone)
+	node := req.payload.Attr("node")
+	r := pubsubRequest(ss, req.el, req.iq, owner, req.to.kind == addrNone)
 	switch {
-	case isPubSubRequest(req.payload.Name):
+	case isPubSubRequest(req.payload):
 		s.pubsub.HandleIQ(r, ss.sendFunc)
-	case req.payload.Name == xml.Name{Space: nsDiscoItems, Local: "query"} && !req.set:
+	case name(req.payload) == xml.Name{Space: nsDiscoItems, Local: "query"} && !req.set:
 		s.pubsub.DiscoItems(r, node, ss.sendFunc)
-	case req.payload.Name == xml.Name{Space: nsDiscoInfo, Local: "query"} && !req.set && node != "":
+	case name(req.payload) == xml.Name{Space: nsDiscoInfo, Local: "query"} && !req.set && node != "":
 		s.pubsub.DiscoInfo(r, node, ss.sendFunc)
 	default:
 		return false

@@ -37,12 +37,7 @@ func announceCaps(t *testing.T, c *xmpptest.Client, features ...string) {
 	t.Helper()
 	features = append(features, "http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/caps")
 	slices.Sort(features)
-	s := "client/pc//GeoHub test<"
-	for _, f := range features {
-		s += f + "<"
-	}
-	sum := sha1.Sum([]byte(s))
-	ver := base64.StdEncoding.EncodeToString(sum[:])
+	ver := capsVer("client/pc//GeoHub test", features)
 	c.Send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://geohub.test' ver='%s'/></presence>", ver)
 	q := c.WaitFor("caps query", func(n *xmpptest.Node) bool { return n.Find("query") != nil && n.Attr("type") == "get" })
 	if q.Find("query").Attr("node") != "https://geohub.test#"+ver {
@@ -54,6 +49,17 @@ func announceCaps(t *testing.T, c *xmpptest.Client, features ...string) {
 	}
 	c.Send("<iq type='result' to='%s' id='%s'>%s</query></iq>", q.Attr("from"), q.Attr("id"), answer)
 	c.Sync()
+}
+
+// capsVer is the XEP-0115 verification string for one identity
+// ("category/type/lang/name") and sorted features.
+func capsVer(identity string, features []string) string {
+	s := identity + "<"
+	for _, f := range features {
+		s += f + "<"
+	}
+	sum := sha1.Sum([]byte(s))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func isEventFrom(from string) func(*xmpptest.Node) bool {

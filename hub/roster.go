@@ -365,7 +365,7 @@ func (r *rosters) handleGet(ss *session, req *iqRequest) {
 	r.mu.Lock()
 	ro := r.get(ss.local)
 	ver := r.version(ro)
-	if attr(req.payload, "ver") == ver {
+	if req.payload.Attr("ver") == ver {
 		// RFC 6121 §2.6.3: nothing changed; changes would come as pushes.
 		r.mu.Unlock()
 		ss.send(iqResult(ss, req.el, nil))

@@ -68,16 +68,14 @@ func PEPDefaults() NodeConfig {
 
 // field is one data form field (XEP-0004).
 type field struct {
-	Var    string   `xml:"var,attr"`
-	Type   string   `xml:"type,attr,omitempty"`
-	Label  string   `xml:"label,attr,omitempty"`
-	Values []string `xml:"value"`
+	Var, Type, Label string
+	Values           []string
 }
 
 // form is a data form.
 type form struct {
-	Type   string  `xml:"type,attr"`
-	Fields []field `xml:"field"`
+	Type   string
+	Fields []field
 }
 
 func (f *form) formType() string {

@@ -1,14 +1,11 @@
 package pubsub
 
 import (
-	"bytes"
-	"encoding/xml"
-	"errors"
-	"io"
 	"time"
 
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
 )
 
@@ -16,45 +13,24 @@ import (
 // this keeps what is stored per item small.
 const maxPayload = 64 << 10
 
-// payloadOf returns the one element inside an item, and its namespace.
+// payloadOf returns the one element inside an item, and its namespace. The
+// payload is stored and sent as it came, so it must declare its own
+// namespaces.
 func payloadOf(it itemEl) ([]byte, string, *Error) {
-	p := bytes.TrimSpace(it.Payload)
-	if len(p) == 0 {
+	if it.node == nil || len(it.node.Children) == 0 && !it.node.HasText() {
 		return nil, "", nil
 	}
-	if len(p) > maxPayload {
-		return nil, "", &errPayloadTooBig
-	}
-	d := xml.NewDecoder(bytes.NewReader(p))
-	var ns string
-	depth, roots := 0, 0
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, "", errInvalidPayload.with("the item payload is not well-formed XML")
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth == 0 {
-				roots++
-				ns = t.Name.Space
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
-				return nil, "", errInvalidPayload.with("text outside the payload element")
-			}
-		}
-	}
-	if roots != 1 {
+	if len(it.node.Children) != 1 || it.node.HasText() {
 		return nil, "", errInvalidPayload.with("an item carries exactly one payload element")
 	}
-	return p, ns, nil
+	p := it.node.Children[0]
+	if len(p.Raw) > maxPayload {
+		return nil, "", &errPayloadTooBig
+	}
+	if alone, err := xmlnode.Parse(p.Raw, ""); err != nil || alone.Space != p.Space {
+		return nil, "", errInvalidPayload.with("the payload must declare its namespace itself")
+	}
+	return p.Raw, p.Space, nil
 }
 
 // publish handles <publish/> (XEP-0060 §7.1, XEP-0163 §3).

@@ -3,7 +3,6 @@ package pubsub
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/xml"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
 )
 
@@ -100,7 +100,7 @@ type Request struct {
 	NoTo bool   // the IQ had no to (a request to the sender's own PEP service)
 	ID   string
 	Set  bool
-	Raw  []byte // the whole IQ
+	IQ   *xmlnode.Node // the whole IQ, read
 }
 
 func (r *Request) fromBare() string {
@@ -142,85 +142,162 @@ func (r *Request) error(e *Error) []byte {
 	return append(b, "</iq>"...)
 }
 
-// iqBody is a decoded pubsub IQ.
-type iqBody struct {
-	PubSub *pubsubEl `xml:"pubsub"`
-}
-
 type itemEl struct {
-	ID      string `xml:"id,attr"`
-	Payload []byte `xml:",innerxml"`
+	ID   string
+	node *xmlnode.Node
 }
 
-type nodeAttr struct {
-	Node string `xml:"node,attr"`
+type nodeAttr struct{ Node string }
+
+type configureEl struct {
+	Node string
+	Form *form
 }
 
+type itemsEl struct {
+	Node, MaxItems, Notify string
+	Items                  []itemEl
+}
+
+type subscribeEl struct{ Node, JID, SubID string }
+
+type subscriptionEl struct{ JID, Subscription, SubID string }
+
+type subscriptionsEl struct {
+	Node string
+	List []subscriptionEl
+}
+
+type affiliationEl struct{ JID, Affiliation string }
+
+type affiliationsEl struct {
+	Node string
+	List []affiliationEl
+}
+
+// pubsubEl is a pubsub request: the <pubsub/> element, read.
 type pubsubEl struct {
-	XMLName   xml.Name
-	Create    *nodeAttr `xml:"create"`
-	Configure *struct {
-		Node string `xml:"node,attr"`
-		Form *form  `xml:"jabber:x:data x"`
-	} `xml:"configure"`
-	Publish *struct {
-		Node  string   `xml:"node,attr"`
-		Items []itemEl `xml:"item"`
-	} `xml:"publish"`
-	PublishOptions *struct {
-		Form *form `xml:"jabber:x:data x"`
-	} `xml:"publish-options"`
-	Retract *struct {
-		Node   string   `xml:"node,attr"`
-		Notify string   `xml:"notify,attr"`
-		Items  []itemEl `xml:"item"`
-	} `xml:"retract"`
-	Subscribe *struct {
-		Node string `xml:"node,attr"`
-		JID  string `xml:"jid,attr"`
-	} `xml:"subscribe"`
-	Unsubscribe *struct {
-		Node  string `xml:"node,attr"`
-		JID   string `xml:"jid,attr"`
-		SubID string `xml:"subid,attr"`
-	} `xml:"unsubscribe"`
-	Options *nodeAttr `xml:"options"`
-	Items   *struct {
-		Node     string   `xml:"node,attr"`
-		MaxItems string   `xml:"max_items,attr"`
-		Items    []itemEl `xml:"item"`
-	} `xml:"items"`
-	Subscriptions *struct {
-		Node string `xml:"node,attr"`
-		List []struct {
-			JID          string `xml:"jid,attr"`
-			Subscription string `xml:"subscription,attr"`
-			SubID        string `xml:"subid,attr"`
-		} `xml:"subscription"`
-	} `xml:"subscriptions"`
-	Affiliations *struct {
-		Node string `xml:"node,attr"`
-		List []struct {
-			JID         string `xml:"jid,attr"`
-			Affiliation string `xml:"affiliation,attr"`
-		} `xml:"affiliation"`
-	} `xml:"affiliations"`
-	Default *nodeAttr `xml:"default"`
-	Delete  *nodeAttr `xml:"delete"`
-	Purge   *nodeAttr `xml:"purge"`
+	owner          bool // in the pubsub#owner namespace
+	Create         *nodeAttr
+	Configure      *configureEl
+	Publish        *itemsEl
+	PublishOptions *configureEl
+	Retract        *itemsEl
+	Subscribe      *subscribeEl
+	Unsubscribe    *subscribeEl
+	Options        *nodeAttr
+	Items          *itemsEl
+	Subscriptions  *subscriptionsEl
+	Affiliations   *affiliationsEl
+	Default        *nodeAttr
+	Delete         *nodeAttr
+	Purge          *nodeAttr
+}
+
+// readPubSub reads the <pubsub/> element of an IQ, or returns nil.
+func readPubSub(iq *xmlnode.Node) *pubsubEl {
+	var ps *xmlnode.Node
+	for _, c := range iq.Children {
+		if c.Local == "pubsub" && (c.Space == NS || c.Space == NSOwner) {
+			ps = c
+			break
+		}
+	}
+	if ps == nil {
+		return nil
+	}
+	el := &pubsubEl{owner: ps.Space == NSOwner}
+	items := func(c *xmlnode.Node) *itemsEl {
+		e := &itemsEl{Node: c.Attr("node"), MaxItems: c.Attr("max_items"), Notify: c.Attr("notify")}
+		for _, it := range c.Children {
+			if it.Local == "item" && it.Space == ps.Space {
+				e.Items = append(e.Items, itemEl{ID: it.Attr("id"), node: it})
+			}
+		}
+		return e
+	}
+	for _, c := range ps.Children {
+		if c.Space != ps.Space {
+			continue
+		}
+		node := &nodeAttr{Node: c.Attr("node")}
+		switch c.Local {
+		case "create":
+			el.Create = node
+		case "configure":
+			el.Configure = &configureEl{Node: c.Attr("node"), Form: readForm(c)}
+		case "publish-options":
+			el.PublishOptions = &configureEl{Form: readForm(c)}
+		case "publish":
+			el.Publish = items(c)
+		case "retract":
+			el.Retract = items(c)
+		case "items":
+			el.Items = items(c)
+		case "subscribe":
+			el.Subscribe = &subscribeEl{Node: c.Attr("node"), JID: c.Attr("jid")}
+		case "unsubscribe":
+			el.Unsubscribe = &subscribeEl{Node: c.Attr("node"), JID: c.Attr("jid"), SubID: c.Attr("subid")}
+		case "options":
+			el.Options = node
+		case "subscriptions":
+			el.Subscriptions = &subscriptionsEl{Node: c.Attr("node")}
+			for _, x := range c.Children {
+				if x.Local == "subscription" {
+					el.Subscriptions.List = append(el.Subscriptions.List,
+						subscriptionEl{JID: x.Attr("jid"), Subscription: x.Attr("subscription"), SubID: x.Attr("subid")})
+				}
+			}
+		case "affiliations":
+			el.Affiliations = &affiliationsEl{Node: c.Attr("node")}
+			for _, x := range c.Children {
+				if x.Local == "affiliation" {
+					el.Affiliations.List = append(el.Affiliations.List, affiliationEl{JID: x.Attr("jid"), Affiliation: x.Attr("affiliation")})
+				}
+			}
+		case "default":
+			el.Default = node
+		case "delete":
+			el.Delete = node
+		case "purge":
+			el.Purge = node
+		}
+	}
+	return el
+}
+
+// readForm reads the data form inside c, or returns nil.
+func readForm(c *xmlnode.Node) *form {
+	x := c.Child("jabber:x:data", "x")
+	if x == nil {
+		return nil
+	}
+	f := &form{Type: x.Attr("type")}
+	for _, fl := range x.Children {
+		if fl.Local != "field" || fl.Space != "jabber:x:data" {
+			continue
+		}
+		field := field{Var: fl.Attr("var"), Type: fl.Attr("type"), Label: fl.Attr("label")}
+		for _, v := range fl.Children {
+			if v.Local == "value" {
+				field.Values = append(field.Values, v.Text)
+			}
+		}
+		f.Fields = append(f.Fields, field)
+	}
+	return f
 }
 
 // HandleIQ answers a pubsub IQ (namespaces pubsub and pubsub#owner) for the
 // service or a PEP service. reply is called once, possibly from another
 // goroutine once the request's writes are durable.
 func (s *Service) HandleIQ(r Request, reply func([]byte)) {
-	var body iqBody
-	if err := xml.Unmarshal(r.Raw, &body); err != nil || body.PubSub == nil {
+	ps := readPubSub(r.IQ)
+	if ps == nil {
 		reply(r.error(errBadRequest.with("not a pubsub request")))
 		return
 	}
-	ps := body.PubSub
-	owner := ps.XMLName.Space == NSOwner
+	owner := ps.owner
 	var e *Error
 	switch {
 	case !r.Set && !owner && ps.Items != nil:
