@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/admin"
 	"github.com/geohub/geohub/internal/store"
 )
@@ -63,8 +64,32 @@ func decode[T any](raw json.RawMessage) (T, error) {
 	return v, err
 }
 
-func adminHandlers(accounts *devices.Store) map[string]admin.Handler {
+type whereArgs struct {
+	Names []string `json:"names,omitempty"`
+}
+
+func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.Handler {
 	return map[string]admin.Handler{
+		"position.get": func(raw json.RawMessage) (any, error) {
+			args, err := decode[whereArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			if len(args.Names) == 0 {
+				return geo.All(), nil
+			}
+			var out []geoloc.Position
+			for _, n := range args.Names {
+				a, ok := accounts.Get(n)
+				if !ok {
+					return nil, fmt.Errorf("%s: %w", n, devices.ErrNotFound)
+				}
+				if p, ok := geo.Latest(accounts.JID(a.Name)); ok {
+					out = append(out, p)
+				}
+			}
+			return out, nil
+		},
 		"device.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[addArgs](raw)
 			if err != nil {
@@ -149,11 +174,15 @@ func adminCall(dataDir, cmd string, args, out any) error {
 		return err
 	}
 	defer accounts.Close()
+	geo, err := geoloc.OpenStore(db)
+	if err != nil {
+		return err
+	}
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	res, err := adminHandlers(accounts)[cmd](raw)
+	res, err := adminHandlers(accounts, geo)[cmd](raw)
 	if res != nil && out != nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {

@@ -25,6 +25,7 @@ Usage:
   geohub device list [flags]                 list accounts
   geohub device remove NAME...               delete accounts
   geohub device passwd NAME [--password P]   set or generate a new password
+  geohub where [NAME...]                     the last position of devices (all without names)
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
@@ -52,6 +53,8 @@ func run(args []string) error {
 		return serve(args[1:])
 	case "device", "devices":
 		return device(args[1:])
+	case "where":
+		return where(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil

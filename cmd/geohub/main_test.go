@@ -148,7 +148,15 @@ func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
 		t.Errorf("operator roster: %s", roster)
 	}
 	o.Addr, o.DirectTLS = hub.c2sTLS, true
-	xmpptest.Dial(t, o, "car-17", carPassword)
+	car := xmpptest.Dial(t, o, "car-17", carPassword)
+	res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>" +
+		"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>52.5163</lat><lon>13.3777</lon><speed>8.5</speed></geoloc></item></publish></pubsub></iq>")
+	if res.Attr("type") != "result" {
+		t.Fatalf("publish: %s", res)
+	}
+	if out := mustGeohub(t, "where", "car-17", "--data", data); !strings.Contains(out, "52.516300") || !strings.Contains(out, "8.5 m/s") {
+		t.Errorf("where car-17: %q", out)
+	}
 
 	var list []struct {
 		JID    string
@@ -193,6 +201,9 @@ func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
 	out, err = geohub(t, []string{"GEOHUB_DATA=" + data}, "device", "list", "--role", "operator")
 	if err != nil || !strings.Contains(out, "op@localhost") || strings.Contains(out, "car-17") {
 		t.Errorf("list after stop (data from GEOHUB_DATA): %v %q", err, out)
+	}
+	if out := mustGeohub(t, "where", "--format", "json", "--data", data); !strings.Contains(out, `"lat": 52.5163`) {
+		t.Errorf("where after stop: %q", out)
 	}
 }
 

@@ -194,7 +194,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo), log)
 	if err != nil {
 		return err
 	}
