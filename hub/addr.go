@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 
-	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"mellium.im/xmpp/jid"
 )
 
@@ -47,7 +47,10 @@ func (s *Server) parseAddr(raw []byte, scratch *[]byte) (addr, error) {
 	}
 	v := raw
 	if bytes.IndexByte(v, '&') >= 0 {
-		*scratch = wire.AppendUnescaped((*scratch)[:0], v)
+		var err error
+		if *scratch, err = xmlnode.AppendUnescaped((*scratch)[:0], v); err != nil {
+			return addr{}, errBadJID
+		}
 		v = *scratch
 	}
 	a, ok := fastJID(v)

@@ -254,7 +254,14 @@ func unescape(b []byte) (string, error) {
 	if bytes.IndexByte(b, '&') < 0 && bytes.IndexByte(b, '\r') < 0 {
 		return string(b), nil
 	}
-	out := make([]byte, 0, len(b))
+	out, err := AppendUnescaped(make([]byte, 0, len(b)), b)
+	return string(out), err
+}
+
+// AppendUnescaped appends b, character data or an attribute value as it
+// appears in a document, with its references expanded and its line ends
+// normalized.
+func AppendUnescaped(out, b []byte) ([]byte, error) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '&')
 		if i < 0 {
@@ -265,7 +272,7 @@ func unescape(b []byte) (string, error) {
 		b = b[i:]
 		end := bytes.IndexByte(b, ';')
 		if end < 0 {
-			return "", ErrSyntax
+			return out, ErrSyntax
 		}
 		ref := string(b[1:end])
 		b = b[end+1:]
@@ -282,7 +289,7 @@ func unescape(b []byte) (string, error) {
 			out = append(out, '\'')
 		default:
 			if len(ref) < 2 || ref[0] != '#' {
-				return "", ErrSyntax
+				return out, ErrSyntax
 			}
 			var v uint64
 			var err error
@@ -292,12 +299,12 @@ func unescape(b []byte) (string, error) {
 				v, err = strconv.ParseUint(ref[1:], 10, 32)
 			}
 			if err != nil || v > utf8.MaxRune {
-				return "", ErrSyntax
+				return out, ErrSyntax
 			}
 			out = utf8.AppendRune(out, rune(v))
 		}
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // appendLines appends b with its line ends normalized.

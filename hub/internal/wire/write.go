@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"unicode/utf8"
 )
 
 // AppendStamped appends el to dst with its from attribute replaced by
@@ -63,59 +62,4 @@ func AppendWithChild(dst, raw []byte, startEnd int, empty bool, child []byte) []
 	dst = append(dst, raw[:end]...)
 	dst = append(dst, child...)
 	return append(dst, raw[end:]...)
-}
-
-// AppendUnescaped appends v with its entity and character references
-// expanded. v must have passed the Scanner, so every reference is valid.
-func AppendUnescaped(dst, v []byte) []byte {
-	for {
-		i := bytes.IndexByte(v, '&')
-		if i < 0 {
-			return append(dst, v...)
-		}
-		dst = append(dst, v[:i]...)
-		v = v[i:]
-		end := bytes.IndexByte(v, ';')
-		if end < 0 {
-			return append(dst, v...)
-		}
-		name := v[1:end]
-		v = v[end+1:]
-		switch string(name) {
-		case "lt":
-			dst = append(dst, '<')
-		case "gt":
-			dst = append(dst, '>')
-		case "amp":
-			dst = append(dst, '&')
-		case "quot":
-			dst = append(dst, '"')
-		case "apos":
-			dst = append(dst, '\'')
-		default:
-			dst = utf8.AppendRune(dst, charRef(name))
-		}
-	}
-}
-
-// charRef decodes "#123" or "#x7B".
-func charRef(name []byte) rune {
-	var r rune
-	if len(name) > 1 && name[1] == 'x' {
-		for _, c := range name[2:] {
-			switch {
-			case c >= '0' && c <= '9':
-				r = r*16 + rune(c-'0')
-			case c >= 'a' && c <= 'f':
-				r = r*16 + rune(c-'a') + 10
-			case c >= 'A' && c <= 'F':
-				r = r*16 + rune(c-'A') + 10
-			}
-		}
-		return r
-	}
-	for _, c := range name[1:] {
-		r = r*10 + rune(c-'0')
-	}
-	return r
 }

@@ -14,7 +14,9 @@ import pathlib
 import sys
 
 import slixmpp
+from slixmpp.exceptions import IqError
 from slixmpp.features.feature_mechanisms import stanza as sasl_stanza
+from slixmpp.xmlstream import ET
 
 TIMEOUT = 20  # seconds, for each single wait
 SCRIPT_TIMEOUT = 50  # seconds, for the whole script (the Go test allows 60)
@@ -177,3 +179,158 @@ def run(main, args):
     except asyncio.TimeoutError:
         print(f"FAIL: script did not finish within {SCRIPT_TIMEOUT}s", file=sys.stderr, flush=True)
         sys.exit(1)
+
+
+# --- Publish-subscribe (XEP-0060), PEP (XEP-0163) and geoloc (XEP-0080) ---
+# Used by the pubsub*.py scripts, which run against GeoHub and, as the
+# reference, against a private Prosody; nothing here assumes which.
+
+NS_GEOLOC = "http://jabber.org/protocol/geoloc"
+NS_PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event"
+NS_PUBSUB_ERRORS = "http://jabber.org/protocol/pubsub#errors"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+
+
+def load_pubsub(client):
+    """Load slixmpp's pubsub and PEP plugins (xep_0163 brings xep_0030,
+    xep_0060 and xep_0115, which puts caps into every available presence)."""
+    for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163"):
+        client.register_plugin(plugin)
+
+
+def geoloc(fields):
+    """A <geoloc/> payload built by hand from (name, value) pairs in the
+    order given (slixmpp's own xep_0080 stanza mangles timestamp,
+    description and accuracy)."""
+    el = ET.Element(f"{{{NS_GEOLOC}}}geoloc")
+    for name, value in fields:
+        ET.SubElement(el, f"{{{NS_GEOLOC}}}{name}").text = str(value)
+    return el
+
+
+def geoloc_fields(payload):
+    """The text of each child of a <geoloc/> element, by name."""
+    if payload is None or payload.tag != f"{{{NS_GEOLOC}}}geoloc":
+        return None
+    return {child.tag.split("}", 1)[1]: child.text for child in payload}
+
+
+def error_fields(iq):
+    """What an error reply says: condition, type, text and the pubsub
+    application condition, if any."""
+    err = iq["error"]
+    app = ""
+    for child in err.xml:
+        if child.tag.startswith(f"{{{NS_PUBSUB_ERRORS}}}"):
+            app = child.tag.split("}", 1)[1]
+    return dict(condition=err["condition"], error_type=err["type"], text=err["text"], app=app)
+
+
+async def outcome(coro):
+    """Await an IQ; return ("result", iq) or ("error", error_fields)."""
+    try:
+        return "result", await coro
+    except IqError as e:
+        return "error", error_fields(e.iq)
+
+
+class EventLog:
+    """Every pubsub event notification a client receives, through slixmpp's
+    xep_0060 events, each tagged with the phase of the script it came in
+    and printed as an 'event' line."""
+
+    def __init__(self, client, phase=""):
+        self.client = client
+        self.phase = phase
+        self.events = []
+        for kind in ("publish", "retract", "purge", "delete"):
+            client.add_event_handler(f"pubsub_{kind}", lambda msg, kind=kind: self._note(kind, msg))
+
+    def _note(self, kind, msg):
+        ev = msg["pubsub_event"]
+        rec = {"kind": kind, "from": str(msg["from"]), "to": str(msg["to"]),
+               "type": msg["type"], "phase": self.phase}
+        if kind in ("publish", "retract"):
+            items = ev["items"]
+            rec["node"] = items["node"]
+            # Not `for item in items`: slixmpp is iterating over the same
+            # stanza object while it calls this handler, and a nested loop
+            # would reset its position (an endless loop).
+            want = "item" if kind == "publish" else "retract"
+            for child in items.xml:
+                if child.tag == f"{{{NS_PUBSUB_EVENT}}}{want}":
+                    rec["id"] = child.get("id", "")
+                    if kind == "publish":
+                        rec["geoloc"] = geoloc_fields(child[0] if len(child) else None)
+                        rec["publisher"] = child.get("publisher", "")
+        else:
+            rec["node"] = ev[kind]["node"]
+        self.events.append(rec)
+        emit("event", who=self.client.name, resource=self.client.boundjid.resource, **rec)
+        self.client.event("geohub_pubsub_event", rec)
+
+    def expect(self, pred):
+        """Future for the next event record satisfying pred."""
+        return expect(self.client, "geohub_pubsub_event", pred)
+
+
+async def barrier(sender, receiver, label):
+    """sender sends receiver a chat message and waits until it is there:
+    whatever the server routed to receiver before it has arrived by then
+    (used to show that a notification did not come, without sleeping)."""
+    got = expect(receiver, "message", lambda m: m["body"] == label)
+    sender.send_message(mto=receiver.boundjid.full, mbody=label, mtype="chat")
+    await wait(got, f"marker {label!r} at {receiver.name}")
+
+
+async def subscribe_both(a, b):
+    """a and b subscribe to each other's presence, approved by hand (set
+    auto_authorize None before login). For servers without shared groups,
+    where this is how a contact gets to see PEP events. Both become
+    available first: requests are delivered to available resources that
+    asked for the roster (RFC 6121 §3.1.3)."""
+    for c in (a, b):
+        await c.get_roster(timeout=TIMEOUT)
+        c.send_presence()
+        await sync(c)
+    for x, y in ((a, b), (b, a)):
+        request = expect(y, "roster_subscription_request", lambda p, x=x: p["from"].bare == x.boundjid.bare)
+        approved = expect(x, "presence_subscribed", lambda p, y=y: p["from"].bare == y.boundjid.bare)
+        x.send_presence_subscription(pto=y.boundjid.bare)
+        await wait(request, f"subscription request from {x.name} at {y.name}")
+        y.send_presence(pto=x.boundjid.bare, ptype="subscribed")
+        await wait(approved, f"'subscribed' from {y.name} at {x.name}")
+        emit("subscribed", who=x.name, to=y.boundjid.bare)
+
+
+async def announce_interest(client, namespaces, askers):
+    """Advertise <ns>+notify for namespaces through XEP-0115 caps in an
+    available presence, and wait until every JID in askers has asked for
+    (and been sent) the caps' disco#info; then sync so that the server has
+    taken the answers in. Prints a 'caps_answered' line per answer."""
+    for ns in namespaces:
+        client["xep_0163"].add_interest(ns)
+    # add_interest recomputes the caps in a task of its own; wait for it.
+    await client["xep_0115"].update_caps(broadcast=False)
+    ver = await client["xep_0115"].get_verstring()
+    pending = {a: asyncio.get_running_loop().create_future() for a in askers}
+
+    def spy(stanza):
+        if (isinstance(stanza, slixmpp.Iq) and stanza["type"] == "result"
+                and stanza.xml.find(f"{{{NS_DISCO_INFO}}}query") is not None):
+            to = str(stanza["to"])
+            node = stanza.xml.find(f"{{{NS_DISCO_INFO}}}query").get("node", "")
+            fut = pending.get(to)
+            if fut is not None and not fut.done() and node.endswith("#" + ver):
+                emit("caps_answered", who=client.name, to=to, node=node)
+                fut.set_result(node)
+        return stanza
+
+    client.add_filter("out", spy)
+    client.send_presence()
+    try:
+        for asker, fut in pending.items():
+            await wait(fut, f"caps disco#info query from {asker} at {client.name}")
+    finally:
+        client.del_filter("out", spy)
+    await sync(client)
