@@ -8,6 +8,7 @@ package peers
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -40,6 +41,17 @@ const Python = "/usr/bin/python3"
 // checks says how to tell that a peer is present.
 var checks = map[string]func(root string) bool{
 	"slixmpp": func(string) bool { return exec.Command(Python, "-c", "import slixmpp").Run() == nil },
+	"prosody": func(string) bool {
+		for _, cmd := range []string{"prosody", "prosodyctl"} {
+			if _, err := exec.LookPath(cmd); err != nil {
+				return false
+			}
+		}
+		// The package's system user, which Prosody runs as when the tests
+		// are root (it refuses to run as root).
+		_, err := user.Lookup("prosody")
+		return err == nil
+	},
 	"xmppjs": func(root string) bool {
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil
