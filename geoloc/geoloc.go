@@ -93,8 +93,16 @@ type wire struct {
 // naming the offending element.
 func Decode(payload []byte, now time.Time) (Geoloc, error) {
 	root, err := xmlnode.Parse(payload, "")
-	if err != nil || root.Space != NS || root.Local != "geoloc" {
+	if err != nil {
 		return Geoloc{}, &FieldError{Field: "element", Msg: "not a valid geoloc element"}
+	}
+	return DecodeNode(root, now)
+}
+
+// DecodeNode is Decode for an element already read.
+func DecodeNode(root *xmlnode.Node, now time.Time) (Geoloc, error) {
+	if root.Space != NS || root.Local != "geoloc" {
+		return Geoloc{}, &FieldError{Field: "element", Msg: "not a geoloc element"}
 	}
 	var w wire
 	for _, a := range root.Attrs {

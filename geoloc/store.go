@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
 	"github.com/tidwall/gjson"
 )
@@ -151,8 +152,8 @@ func (s *Store) All() []Position {
 // without coordinates (an empty <geoloc/> that stops sharing, or only a
 // street address) is accepted and stores nothing here. source says where it
 // was published. The error is a *FieldError naming what is wrong.
-func (s *Store) HandlePayload(device, source string, payload []byte, now time.Time) (store.Write, func(error), error) {
-	g, err := Decode(payload, now)
+func (s *Store) HandlePayload(device, source string, payload *xmlnode.Node, now time.Time) (store.Write, func(error), error) {
+	g, err := DecodeNode(payload, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,21 +16,24 @@ const maxPayload = 64 << 10
 // payloadOf returns the one element inside an item, and its namespace. The
 // payload is stored and sent as it came, so it must declare its own
 // namespaces.
-func payloadOf(it itemEl) ([]byte, string, *Error) {
+func payloadOf(it itemEl) (*xmlnode.Node, *Error) {
 	if it.node == nil || len(it.node.Children) == 0 && !it.node.HasText() {
-		return nil, "", nil
+		return nil, nil
 	}
 	if len(it.node.Children) != 1 || it.node.HasText() {
-		return nil, "", errInvalidPayload.with("an item carries exactly one payload element")
+		return nil, errInvalidPayload.with("an item carries exactly one payload element")
 	}
 	p := it.node.Children[0]
 	if len(p.Raw) > maxPayload {
-		return nil, "", &errPayloadTooBig
+		return nil, &errPayloadTooBig
 	}
-	if alone, err := xmlnode.Parse(p.Raw, ""); err != nil || alone.Space != p.Space {
-		return nil, "", errInvalidPayload.with("the payload must declare its namespace itself")
+	// Read on its own, as it will be stored and sent: a prefix declared
+	// outside it would break every recipient's stream.
+	alone, err := xmlnode.Parse(p.Raw, "")
+	if err != nil || alone.Space != p.Space {
+		return nil, errInvalidPayload.with("the payload must declare its namespaces itself")
 	}
-	return p.Raw, p.Space, nil
+	return alone, nil
 }
 
 // publish handles <publish/> (XEP-0060 §7.1, XEP-0163 §3).
@@ -50,7 +53,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	if r.pep() && who != r.To {
 		return errForbidden.with("only the account itself publishes to its PEP nodes")
 	}
-	payload, ns, perr := payloadOf(it)
+	payload, perr := payloadOf(it)
 	if perr != nil {
 		return perr
 	}
@@ -79,7 +82,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	now := time.Now().UTC()
 	var extra store.Write
 	var extraDone func(error)
-	if h := s.handlers[ns]; h != nil {
+	if h := s.handlers[payload.Space]; h != nil {
 		source := "pubsub/" + name
 		if r.pep() {
 			source = "pep"
@@ -129,7 +132,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			}
 		}
 	}
-	item := &Item{ID: it.ID, Publisher: who, Time: now, Payload: string(payload), seq: s.seq.Add(1)}
+	item := &Item{ID: it.ID, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
 	var gone []*Item
 	if i, old := n.item(item.ID); old != nil {
 		gone = append(gone, old)

@@ -29,7 +29,7 @@ const (
 // transaction as the item and a function told the commit's outcome (either
 // may be nil), or an error that refuses the publish with bad-request and the
 // error's text: then nothing is stored or sent.
-type PayloadHandler func(publisher, source string, payload []byte, now time.Time) (store.Write, func(error), error)
+type PayloadHandler func(publisher, source string, payload *xmlnode.Node, now time.Time) (store.Write, func(error), error)
 
 // Directory is what pubsub needs from the XMPP server: presence
 // subscriptions, rosters, capabilities, and delivery.

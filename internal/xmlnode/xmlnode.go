@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -41,6 +40,16 @@ type parser struct {
 	doc   []byte
 	pos   int
 	scope []binding // prefix "" is the default namespace
+	slab  []Node    // nodes are carved from here: one allocation for many
+	attrs []rawAttr // scratch for the element being read
+}
+
+func (p *parser) newNode() *Node {
+	if len(p.slab) == cap(p.slab) {
+		p.slab = make([]Node, 0, 16)
+	}
+	p.slab = p.slab[:len(p.slab)+1]
+	return &p.slab[len(p.slab)-1]
 }
 
 // Parse reads the element doc, whose default namespace, when it declares
@@ -72,15 +81,15 @@ func isNameByte(c byte) bool {
 		c == '_' || c == '-' || c == '.' || c == ':' || c >= 0x80
 }
 
-func (p *parser) name() (string, error) {
+func (p *parser) name() ([]byte, error) {
 	start := p.pos
 	for p.pos < len(p.doc) && isNameByte(p.doc[p.pos]) {
 		p.pos++
 	}
 	if p.pos == start {
-		return "", ErrSyntax
+		return nil, ErrSyntax
 	}
-	return string(p.doc[start:p.pos]), nil
+	return p.doc[start:p.pos], nil
 }
 
 func (p *parser) lookup(prefix string) (string, bool) {
@@ -92,7 +101,10 @@ func (p *parser) lookup(prefix string) (string, bool) {
 	return "", false
 }
 
-type rawAttr struct{ name, value string }
+type rawAttr struct {
+	name  []byte
+	value string
+}
 
 // element reads one element starting at '<'.
 func (p *parser) element() (*Node, error) {
@@ -107,7 +119,7 @@ func (p *parser) element() (*Node, error) {
 	}
 	depth := len(p.scope)
 	defer func() { p.scope = p.scope[:depth] }()
-	var raw []rawAttr
+	raw := p.attrs[:0]
 	empty := false
 	for {
 		p.skipSpace()
@@ -149,15 +161,16 @@ func (p *parser) element() (*Node, error) {
 		}
 		p.pos += end + 2
 		switch {
-		case an == "xmlns":
+		case string(an) == "xmlns":
 			p.scope = append(p.scope, binding{"", v})
-		case strings.HasPrefix(an, "xmlns:"):
-			p.scope = append(p.scope, binding{an[6:], v})
+		case bytes.HasPrefix(an, []byte("xmlns:")):
+			p.scope = append(p.scope, binding{string(an[6:]), v})
 		default:
 			raw = append(raw, rawAttr{an, v})
 		}
 	}
-	n := &Node{}
+	p.attrs = raw
+	n := p.newNode()
 	if n.Space, n.Local, err = p.resolve(qname, true); err != nil {
 		return nil, err
 	}
@@ -181,24 +194,24 @@ func (p *parser) element() (*Node, error) {
 
 // resolve splits a qualified name and finds its namespace. Unprefixed
 // attributes have none.
-func (p *parser) resolve(qname string, element bool) (string, string, error) {
-	prefix, local, ok := strings.Cut(qname, ":")
+func (p *parser) resolve(qname []byte, element bool) (string, string, error) {
+	prefix, local, ok := bytes.Cut(qname, []byte{':'})
 	if !ok {
 		if !element {
-			return "", qname, nil
+			return "", string(qname), nil
 		}
 		uri, _ := p.lookup("")
-		return uri, qname, nil
+		return uri, string(qname), nil
 	}
-	uri, found := p.lookup(prefix)
-	if !found || prefix == "" || local == "" || strings.IndexByte(local, ':') >= 0 {
+	uri, found := p.lookup(string(prefix))
+	if !found || len(prefix) == 0 || len(local) == 0 || bytes.IndexByte(local, ':') >= 0 {
 		return "", "", ErrSyntax
 	}
-	return uri, local, nil
+	return uri, string(local), nil
 }
 
 // content reads what is between the start and end tags of n.
-func (p *parser) content(n *Node, qname string) error {
+func (p *parser) content(n *Node, qname []byte) error {
 	var text []byte
 	for {
 		i := bytes.IndexByte(p.doc[p.pos:], '<')
@@ -218,7 +231,7 @@ func (p *parser) content(n *Node, qname string) error {
 		case bytes.HasPrefix(rest, []byte("</")):
 			p.pos += 2
 			name, err := p.name()
-			if err != nil || name != qname {
+			if err != nil || !bytes.Equal(name, qname) {
 				return ErrSyntax
 			}
 			p.skipSpace()
