@@ -11,34 +11,54 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
-	"github.com/tidwall/gjson"
+	"github.com/tidwall/rtree"
 )
 
-// Keys owned by this package: pos:<device bare JID> is the latest fix of a
-// device, indexed spatially as "pos".
+// Keys owned by this package: pos:<device> is the latest fix of a device;
+// trk:<device>:<unix nanoseconds, 20 digits> is one trail point, expiring
+// with the retention. A bare JID contains no ':', so the separator is
+// unambiguous.
 const (
 	positionPrefix = "pos:"
-	positionIndex  = "pos"
+	trailPrefix    = "trk:"
 )
 
-// Store keeps the latest position of every device. Writes happen in the
-// transactions of a store.Committer, so a position is acknowledged only once
-// it is durable; reads come from memory.
+// Options configure the store. Zero values take the defaults.
+type Options struct {
+	Retention   time.Duration // how long trail points are kept; default 7 days
+	MinInterval time.Duration // thinning: a trail point at most this often per device
+	MinDistance float64       // thinning: a trail point only after moving this many metres
+}
+
+// DefaultRetention is how long trail points are kept by default.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Store keeps the latest position of every device, in memory and in a
+// spatial index, and the trail of every device. Writes happen in the
+// transactions of a store.Committer, so a fix is acknowledged only once it
+// is durable. Reads come from memory, except trails.
+//
+// The spatial index is an in-memory R-tree (tidwall/rtree), rebuilt from
+// the pos: keys at start: BuntDB's own spatial index moves points several
+// times slower, and the latest fixes move all the time.
 type Store struct {
-	db *buntdb.DB
+	db  *buntdb.DB
+	opt Options
 
 	mu     sync.RWMutex
 	latest map[string]Position
+	index  rtree.RTreeG[string]  // device at [lon lat]
+	kept   map[string]TrailPoint // the last trail point written per device, for thinning
 }
 
-// OpenStore loads the latest positions from db and makes sure the spatial
-// index exists.
-func OpenStore(db *buntdb.DB) (*Store, error) {
-	s := &Store{db: db, latest: map[string]Position{}}
-	err := db.CreateSpatialIndex(positionIndex, positionPrefix+"*", lonLatRect)
-	if err != nil && err != buntdb.ErrIndexExists {
-		return nil, err
+// OpenStore loads the latest positions from db.
+func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultRetention
 	}
+	s := &Store{db: db, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{}}
+	// Earlier versions indexed pos: keys in BuntDB; that index is not used.
+	db.DropIndex("pos")
 	var bad error
 	db.View(func(tx *buntdb.Tx) error {
 		return store.AscendPrefix(tx, positionPrefix, func(k, v string) bool {
@@ -48,6 +68,7 @@ func OpenStore(db *buntdb.DB) (*Store, error) {
 				return false
 			}
 			s.latest[p.Device] = p
+			s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, p.Device)
 			return true
 		})
 	})
@@ -57,20 +78,18 @@ func OpenStore(db *buntdb.DB) (*Store, error) {
 	return s, nil
 }
 
-// lonLatRect reads the point of a stored position for the spatial index.
-func lonLatRect(v string) (min, max []float64) {
-	r := gjson.GetMany(v, "lon", "lat")
-	pt := []float64{r[0].Float(), r[1].Float()}
-	return pt, pt
-}
+// Retention is how long trail points are kept.
+func (s *Store) Retention() time.Duration { return s.opt.Retention }
 
 // Stage checks a position and returns the write that stores it, to commit
 // (with whatever else belongs to the same publish), and the function to
 // call with the commit's outcome. It is the one way positions enter the
 // store, whatever carried them.
 //
-// A fix older than the device's latest is not made the latest, and an exact
-// repeat of the latest is dropped; both still succeed.
+// The fix joins the device's trail (unless thinning drops it or it is older
+// than the retention) and becomes the device's latest position, unless that
+// is newer: fixes may arrive out of order. An exact repeat of a fix already
+// taken is dropped. All of this succeeds.
 func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	if p.Device == "" {
 		return nil, nil, fmt.Errorf("position without a device")
@@ -79,16 +98,40 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		return nil, nil, &FieldError{"lat/lon", fmt.Sprintf("(%v, %v) is not a point on Earth", p.Lat, p.Lon)}
 	}
 	p.Time, p.Received = p.Time.UTC(), p.Received.UTC()
-	var stored bool
+	var changedLatest bool
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		s.mu.Lock()
-		cur, ok := s.latest[p.Device]
-		newer := !ok || p.Time.After(cur.Time) || p.Time.Equal(cur.Time) && (p.Lat != cur.Lat || p.Lon != cur.Lon)
+		cur, had := s.latest[p.Device]
+		last, hasTrail := s.kept[p.Device]
+		pt := trailPointOf(p)
+		duplicate := had && cur.Time.Equal(p.Time) && cur.Lat == p.Lat && cur.Lon == p.Lon ||
+			hasTrail && last.Time.Equal(pt.Time) && last.Lat == pt.Lat && last.Lon == pt.Lon
+		if duplicate {
+			s.mu.Unlock()
+			return nil
+		}
+		keepTrail := time.Since(p.Time) < s.opt.Retention && (!hasTrail || s.thinningKeeps(last, pt))
+		if keepTrail && (!hasTrail || !pt.Time.Before(last.Time)) {
+			s.kept[p.Device] = pt
+		}
+		newer := !had || p.Time.After(cur.Time)
 		if newer {
+			if had {
+				s.index.Delete([2]float64{cur.Lon, cur.Lat}, [2]float64{cur.Lon, cur.Lat}, p.Device)
+			}
+			s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, p.Device)
 			s.latest[p.Device] = p
+			changedLatest = true
 		}
 		s.mu.Unlock()
+		if keepTrail {
+			ttl := s.opt.Retention - time.Since(p.Time)
+			_, _, err := tx.Set(trailKey(p.Device, p.Time), string(pt.appendJSON(nil)), &buntdb.SetOptions{Expires: true, TTL: ttl})
+			if err != nil {
+				return err
+			}
+		}
 		if !newer {
 			return nil
 		}
@@ -96,16 +139,30 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		if err != nil {
 			return err
 		}
-		stored = true
 		_, _, err = tx.Set(positionPrefix+p.Device, string(b), nil)
 		return err
 	}
 	then := func(err error) {
-		if err != nil && stored {
+		if err != nil && changedLatest {
 			s.reload(p.Device) // the batch rolled back: forget what it set
 		}
 	}
 	return write, then, nil
+}
+
+// thinningKeeps reports whether pt is far enough in time and space from the
+// last trail point kept for its device. s.mu is held.
+func (s *Store) thinningKeeps(last, pt TrailPoint) bool {
+	if pt.Time.Before(last.Time) {
+		return true // a late fix fills a gap; thinning is about the present
+	}
+	if s.opt.MinInterval > 0 && pt.Time.Sub(last.Time) < s.opt.MinInterval {
+		return false
+	}
+	if s.opt.MinDistance > 0 && Distance(last.Lat, last.Lon, pt.Lat, pt.Lon) < s.opt.MinDistance {
+		return false
+	}
+	return true
 }
 
 func (s *Store) reload(device string) {
@@ -120,10 +177,13 @@ func (s *Store) reload(device string) {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cur, ok := s.latest[device]; ok {
+		s.index.Delete([2]float64{cur.Lon, cur.Lat}, [2]float64{cur.Lon, cur.Lat}, device)
+		delete(s.latest, device)
+	}
 	if found {
 		s.latest[device] = p
-	} else {
-		delete(s.latest, device)
+		s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, device)
 	}
 }
 
@@ -147,6 +207,13 @@ func (s *Store) All() []Position {
 	return out
 }
 
+// Len is the number of devices with a position.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.latest)
+}
+
 // HandlePayload turns an XEP-0080 item published by device into a position:
 // it decodes and validates the payload and stages the position. An item
 // without coordinates (an empty <geoloc/> that stops sharing, or only a
@@ -164,14 +231,26 @@ func (s *Store) HandlePayload(device, source string, payload *xmlnode.Node, now 
 	return s.Stage(p)
 }
 
-// Forget deletes everything stored about a device that no longer exists.
+// Forget deletes everything stored about a device that no longer exists:
+// its position and its trail.
 func (s *Store) Forget(device string) error {
 	s.mu.Lock()
-	delete(s.latest, device)
+	if cur, ok := s.latest[device]; ok {
+		s.index.Delete([2]float64{cur.Lon, cur.Lat}, [2]float64{cur.Lon, cur.Lat}, device)
+		delete(s.latest, device)
+	}
+	delete(s.kept, device)
 	s.mu.Unlock()
 	return s.db.Update(func(tx *buntdb.Tx) error {
-		if _, err := tx.Delete(positionPrefix + device); err != nil && err != buntdb.ErrNotFound {
-			return err
+		keys := []string{positionPrefix + device}
+		store.AscendPrefix(tx, trailPrefix+device+":", func(k, _ string) bool {
+			keys = append(keys, k)
+			return true
+		})
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+				return err
+			}
 		}
 		return nil
 	})

@@ -174,7 +174,7 @@ func adminCall(dataDir, cmd string, args, out any) error {
 		return err
 	}
 	defer accounts.Close()
-	geo, err := geoloc.OpenStore(db)
+	geo, err := geoloc.OpenStore(db, geoloc.Options{})
 	if err != nil {
 		return err
 	}

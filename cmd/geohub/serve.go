@@ -29,6 +29,7 @@ type serveConfig struct {
 	tlsCert, tlsKey                 string
 	limits                          hub.Limits
 	offlineCap, iterations          int
+	trails                          geoloc.Options
 	logLevel, logFormat             string
 }
 
@@ -57,6 +58,9 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.OfflineBytes, "offline-bytes", d.OfflineBytes, "bytes of stored offline messages per account")
 	fs.BoolVar(&c.devicesCreateNodes, "devices-create-nodes", false, "let devices create nodes on the pubsub service (operators and admins always can)")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
+	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
+	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -96,7 +100,7 @@ func (c *serveConfig) validate() error {
 		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
-		{"scram-iterations", float64(c.iterations)},
+		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -105,6 +109,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.trails.MinInterval < 0 || c.trails.MinDistance < 0 {
+		errs = append(errs, errors.New("--trail-min-interval and --trail-min-distance cannot be negative"))
 	}
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
@@ -169,7 +176,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	geo, err := geoloc.OpenStore(db)
+	geo, err := geoloc.OpenStore(db, c.trails)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if os.Getenv("GEOHUB_TEST_LOG") != "" {
 		logLevel = slog.LevelDebug
 	}
-	geo, err := geoloc.OpenStore(db)
+	geo, err := geoloc.OpenStore(db, geoloc.Options{})
 	if err != nil {
 		return nil, err
 	}

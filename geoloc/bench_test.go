@@ -1,0 +1,168 @@
+package geoloc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/tidwall/buntdb"
+)
+
+// BenchmarkIngest measures fixes through the whole store path, durable:
+// staged, committed in group-commit batches by the one writer (fsync per
+// batch), trail point and latest fix written, the index moved. 10,000
+// devices report in turn; producers submit from several goroutines as
+// sessions would.
+func BenchmarkIngest(b *testing.B) {
+	d, err := store.Lock(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Unlock()
+	db, err := d.Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := OpenStore(db, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	commit := store.NewCommitter(db)
+	defer commit.Close()
+	const devices, producers, window = 10_000, 4, 2048
+	start := time.Now().Add(-time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range producers {
+		wg.Go(func() {
+			sem := make(chan struct{}, window/producers)
+			var done sync.WaitGroup
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := w; i < b.N; i += producers {
+				sem <- struct{}{}
+				done.Add(1)
+				p := Position{Device: fmt.Sprintf("dev%d@localhost", i%devices), Lat: 52 + r.Float64(), Lon: 13 + r.Float64(),
+					Time: start.Add(time.Duration(i) * time.Millisecond), Received: start}
+				write, then, err := s.Stage(p)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				commit.Submit(write, func(err error) {
+					then(err)
+					<-sem
+					done.Done()
+				})
+			}
+			done.Wait()
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fixes/s")
+}
+
+func fill(b *testing.B, n int) *Store {
+	b.Helper()
+	s, err := OpenStore(openMem(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range n {
+		lat, lon := r.Float64()*140-70, r.Float64()*360-180
+		dev := fmt.Sprintf("dev%d", i)
+		s.latest[dev] = Position{Device: dev, Lat: lat, Lon: lon}
+		s.index.Insert([2]float64{lon, lat}, [2]float64{lon, lat}, dev)
+	}
+	return s
+}
+
+// BenchmarkNearby is k=10 nearest devices to random points, great-circle.
+func BenchmarkNearby(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			s := fill(b, n)
+			r := rand.New(rand.NewPCG(9, 10))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if len(s.Nearby(r.Float64()*140-70, r.Float64()*360-180, 10, 0, nil)) != 10 {
+					b.Fatal("fewer than 10 hits")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWithinBox is the devices inside a 1° x 1° box.
+func BenchmarkWithinBox(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			s := fill(b, n)
+			r := rand.New(rand.NewPCG(11, 12))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				lat, lon := r.Float64()*138-69, r.Float64()*358-179
+				s.Within(Box{lat, lon, lat + 1, lon + 1}, nil)
+			}
+		})
+	}
+}
+
+// BenchmarkMemory measures what the store holds in memory per device (the
+// latest fix, indexed) and per trail point.
+func BenchmarkMemory(b *testing.B) {
+	const devices, points = 20_000, 200_000
+	for range b.N {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		db := openMem(b)
+		s, err := OpenStore(db, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		commit := store.NewCommitter(db)
+		ingest := func(n int, dev func(i int) string) {
+			var wg sync.WaitGroup
+			now := time.Now().Add(-time.Hour)
+			for i := range n {
+				wg.Add(1)
+				speed := 10.0
+				p := Position{Device: dev(i), Lat: 52 + float64(i%1000)/1000, Lon: 13 + float64(i%777)/1000,
+					Time: now.Add(time.Duration(i) * time.Millisecond), Received: now, Geoloc: Geoloc{Speed: &speed}}
+				w, then, _ := s.Stage(p)
+				commit.Submit(w, func(err error) { then(err); wg.Done() })
+			}
+			wg.Wait()
+		}
+		ingest(devices, func(i int) string { return fmt.Sprintf("device-%d@fleet.example.com", i) })
+		runtime.GC()
+		var mid runtime.MemStats
+		runtime.ReadMemStats(&mid)
+		ingest(points, func(i int) string { return fmt.Sprintf("device-%d@fleet.example.com", i%devices) })
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(mid.HeapInuse-before.HeapInuse)/devices, "B/device")
+		b.ReportMetric(float64(after.HeapInuse-mid.HeapInuse)/points, "B/trail-point")
+		commit.Close()
+		db.Close()
+	}
+}
+
+func openMem(b testing.TB) *buntdb.DB {
+	b.Helper()
+	db, err := buntdb.Open(":memory:")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
