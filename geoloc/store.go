@@ -25,9 +25,10 @@ const (
 
 // Options configure the store. Zero values take the defaults.
 type Options struct {
-	Retention   time.Duration // how long trail points are kept; default 7 days
-	MinInterval time.Duration // thinning: a trail point at most this often per device
-	MinDistance float64       // thinning: a trail point only after moving this many metres
+	Retention      time.Duration // how long trail points are kept; default 7 days
+	MinInterval    time.Duration // thinning: a trail point at most this often per device
+	MinDistance    float64       // thinning: a trail point only after moving this many metres
+	AlertRetention time.Duration // how long alert records are kept; default 30 days
 }
 
 // DefaultRetention is how long trail points are kept by default.
@@ -49,6 +50,12 @@ type Store struct {
 	latest map[string]Position
 	index  rtree.RTreeG[string]  // device at [lon lat]
 	kept   map[string]TrailPoint // the last trail point written per device, for thinning
+
+	fences     map[string]*Fence
+	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
+	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
+	dir        Directory
+	sink       func([]Event)
 }
 
 // OpenStore loads the latest positions from db.
@@ -56,7 +63,11 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	if opt.Retention <= 0 {
 		opt.Retention = DefaultRetention
 	}
-	s := &Store{db: db, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{}}
+	if opt.AlertRetention <= 0 {
+		opt.AlertRetention = DefaultAlertRetention
+	}
+	s := &Store{db: db, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{},
+		fences: map[string]*Fence{}, inside: map[string]map[string]fenceState{}}
 	// Earlier versions indexed pos: keys in BuntDB; that index is not used.
 	db.DropIndex("pos")
 	var bad error
@@ -74,6 +85,9 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	})
 	if bad != nil {
 		return nil, bad
+	}
+	if err := s.loadFences(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -99,6 +113,8 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	}
 	p.Time, p.Received = p.Time.UTC(), p.Received.UTC()
 	var changedLatest bool
+	var events []Event
+	var sink func([]Event)
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		s.mu.Lock()
@@ -123,6 +139,13 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 			s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, p.Device)
 			s.latest[p.Device] = p
 			changedLatest = true
+			// Fences judge the present: a late fix only fills the trail.
+			var err error
+			if events, err = s.evaluate(tx, p, cur, had); err != nil {
+				s.mu.Unlock()
+				return err
+			}
+			sink = s.sink
 		}
 		s.mu.Unlock()
 		if keepTrail {
@@ -143,8 +166,11 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		return err
 	}
 	then := func(err error) {
-		if err != nil && changedLatest {
+		switch {
+		case err != nil && changedLatest:
 			s.reload(p.Device) // the batch rolled back: forget what it set
+		case err == nil && len(events) > 0 && sink != nil:
+			sink(events)
 		}
 	}
 	return write, then, nil

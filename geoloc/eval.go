@@ -1,0 +1,192 @@
+package geoloc
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/tidwall/buntdb"
+)
+
+// alertPrefix keys the alert log: alert:<unix nanoseconds, 20 digits>:<seq>,
+// expiring with the alert retention.
+const alertPrefix = "alert:"
+
+// DefaultAlertRetention is how long alert records are kept by default.
+const DefaultAlertRetention = 30 * 24 * time.Hour
+
+// Event is something a fence saw a device do: the alert it raises.
+type Event struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"event"` // enter, exit, dwell, cross
+	Fence     string    `json:"fence"`
+	FenceName string    `json:"fence_name"`
+	Device    string    `json:"device"`
+	Time      time.Time `json:"time"` // the fix's time
+	Position  Position  `json:"position"`
+	Notify    []string  `json:"notify,omitempty"`
+}
+
+// Directory tells the geo engine what it needs to know about accounts.
+type Directory interface {
+	// GroupsOf returns the groups of a device (a bare JID).
+	GroupsOf(device string) []string
+}
+
+// fenceState is a device's standing with one fence, kept while it matters.
+type fenceState struct {
+	Inside    bool      `json:"inside"`
+	Since     time.Time `json:"since"` // when it entered
+	DwellDone bool      `json:"dwell_done,omitempty"`
+}
+
+// setState records a state in memory; the zero state is forgotten. s.mu is
+// held.
+func (s *Store) setState(fence, device string, st fenceState) {
+	m := s.inside[device]
+	if st == (fenceState{}) {
+		delete(m, fence)
+		if len(m) == 0 {
+			delete(s.inside, device)
+		}
+		return
+	}
+	if m == nil {
+		m = map[string]fenceState{}
+		s.inside[device] = m
+	}
+	m[fence] = st
+}
+
+// SetDirectory and SetSink connect the engine to accounts and to alert
+// delivery. The sink gets each batch of events once the fixes that caused
+// them are durable, in order; it runs on the writer goroutine and must hand
+// work off rather than block.
+func (s *Store) SetDirectory(d Directory) { s.mu.Lock(); s.dir = d; s.mu.Unlock() }
+
+// SetSink sets where events go; see SetDirectory.
+func (s *Store) SetSink(sink func([]Event)) { s.mu.Lock(); s.sink = sink; s.mu.Unlock() }
+
+var eventSeq atomic.Uint64
+
+// evaluate runs the fences over a device's new latest fix p (prev is the
+// fix before it, when had). It updates the states, writes the changed ones
+// and the alert records in tx, and returns the events. s.mu is held.
+func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]Event, error) {
+	if len(s.fences) == 0 {
+		return nil, nil
+	}
+	pt := orb.Point{p.Lon, p.Lat}
+	candidates := map[string]bool{}
+	s.fenceIndex.Search([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, func(_, _ [2]float64, id string) bool {
+		candidates[id] = true
+		return true
+	})
+	for id := range s.inside[p.Device] {
+		candidates[id] = true
+	}
+	if had {
+		lo := [2]float64{min(p.Lon, prev.Lon), min(p.Lat, prev.Lat)}
+		hi := [2]float64{max(p.Lon, prev.Lon), max(p.Lat, prev.Lat)}
+		if hi[0]-lo[0] < 180 { // a hop across the antimeridian is not a path
+			s.fenceIndex.Search(lo, hi, func(_, _ [2]float64, id string) bool {
+				if s.fences[id].wants(Cross) {
+					candidates[id] = true
+				}
+				return true
+			})
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	var groups []string
+	if s.dir != nil {
+		groups = s.dir.GroupsOf(p.Device)
+	}
+	var events []Event
+	for id := range candidates {
+		f := s.fences[id]
+		if f == nil || !f.watches(p.Device, groups) {
+			continue
+		}
+		st := s.inside[p.Device][id]
+		d := f.shape.signedDistance(pt)
+		inside := d <= 0
+		if st.Inside {
+			inside = d <= f.Hysteresis
+		} else if f.Hysteresis > 0 {
+			inside = d < -f.Hysteresis
+		}
+		next := st
+		var kind string
+		switch {
+		case inside && !st.Inside:
+			next, kind = fenceState{Inside: true, Since: p.Time}, Enter
+		case !inside && st.Inside:
+			next, kind = fenceState{}, Exit
+		case inside && !st.DwellDone && f.Dwell > 0 && p.Time.Sub(st.Since) >= f.Dwell:
+			next.DwellDone, kind = true, Dwell
+		case !inside && had && f.wants(Cross) && f.shape.crosses(orb.Point{prev.Lon, prev.Lat}, pt):
+			kind = Cross
+		}
+		if next != st {
+			s.setState(id, p.Device, next)
+			if err := writeState(tx, id, p.Device, next); err != nil {
+				return nil, err
+			}
+		}
+		if kind != "" && f.wants(kind) {
+			events = append(events, Event{Kind: kind, Fence: id, FenceName: f.Name, Device: p.Device,
+				Time: p.Time, Position: p, Notify: f.Notify})
+		}
+	}
+	for i := range events {
+		e := &events[i]
+		e.ID = fmt.Sprintf("%020d%06d", p.Received.UnixNano(), eventSeq.Add(1)%1e6)
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := tx.Set(alertPrefix+e.ID, string(b), &buntdb.SetOptions{Expires: true, TTL: s.opt.AlertRetention}); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+func writeState(tx *buntdb.Tx, fence, device string, st fenceState) error {
+	key := statePrefix + fence + ":" + device
+	if st == (fenceState{}) {
+		if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+		return nil
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(key, string(b), nil)
+	return err
+}
+
+// Alerts returns the alert records between from and to, oldest first, at
+// most limit (0: all).
+func (s *Store) Alerts(from, to time.Time, limit int) []Event {
+	var out []Event
+	lo := fmt.Sprintf("%s%020d", alertPrefix, from.UnixNano())
+	hi := fmt.Sprintf("%s%020d", alertPrefix, to.UnixNano()+1)
+	s.db.View(func(tx *buntdb.Tx) error {
+		return tx.AscendRange("", lo, hi, func(_, v string) bool {
+			var e Event
+			if json.Unmarshal([]byte(v), &e) == nil {
+				out = append(out, e)
+			}
+			return limit <= 0 || len(out) < limit
+		})
+	})
+	return out
+}

@@ -1,0 +1,426 @@
+package geoloc
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/tidwall/buntdb"
+)
+
+// Keys owned by the fences: fence:<id> is a fence (its GeoJSON), and
+// fst:<id>:<device> the state of a device inside it.
+const (
+	fencePrefix = "fence:"
+	statePrefix = "fst:"
+)
+
+// Event kinds.
+const (
+	Enter = "enter"
+	Exit  = "exit"
+	Dwell = "dwell" // inside for at least the fence's dwell time
+	Cross = "cross" // passed through between two fixes, neither inside
+)
+
+var allEvents = []string{Enter, Exit, Dwell, Cross}
+
+// Limits on one fence.
+const (
+	maxFenceVertices = 5000
+	maxFenceList     = 1000 // devices, groups or notify JIDs
+)
+
+// Fence is a geofence and its rule: whom it watches, which events it
+// raises, whom it notifies.
+type Fence struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name"`
+	Devices    []string      `json:"devices,omitempty"` // bare JIDs; with Groups empty too, every device
+	Groups     []string      `json:"groups,omitempty"`
+	Events     []string      `json:"events"`
+	Dwell      time.Duration `json:"dwell,omitempty"`
+	Notify     []string      `json:"notify,omitempty"`     // JIDs told of each event
+	Hysteresis float64       `json:"hysteresis,omitempty"` // metres past the edge before a change counts
+	Geometry   orb.Geometry  `json:"-"`
+	Created    time.Time     `json:"created"`
+	shape      fenceShape
+}
+
+// fenceProps are the rule properties of a fence's GeoJSON Feature.
+type fenceProps struct {
+	Name       string   `json:"name"`
+	Devices    []string `json:"devices"`
+	Groups     []string `json:"groups"`
+	Events     []string `json:"events"`
+	Dwell      float64  `json:"dwell"` // seconds
+	Notify     []string `json:"notify"`
+	Radius     float64  `json:"radius"` // metres, with a Point: a circle
+	Width      float64  `json:"width"`  // metres, with a LineString: a corridor
+	Hysteresis float64  `json:"hysteresis"`
+}
+
+// ParseFences reads a GeoJSON Feature or FeatureCollection into fences,
+// checking every shape and rule. The error names the feature and the
+// problem; nothing is returned then.
+func ParseFences(data []byte) ([]*Fence, error) {
+	var probe struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	var features []*geojson.FeatureOf[fenceProps]
+	switch probe.Type {
+	case "Feature":
+		var f geojson.FeatureOf[fenceProps]
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, fmt.Errorf("not a GeoJSON Feature: %w", err)
+		}
+		features = append(features, &f)
+	case "FeatureCollection":
+		var fc geojson.FeatureCollectionOf[fenceProps]
+		if err := json.Unmarshal(data, &fc); err != nil {
+			return nil, fmt.Errorf("not a GeoJSON FeatureCollection: %w", err)
+		}
+		features = fc.Features
+	default:
+		return nil, fmt.Errorf("expected a GeoJSON Feature or FeatureCollection, got type %q", probe.Type)
+	}
+	if len(features) == 0 {
+		return nil, errors.New("no features")
+	}
+	var out []*Fence
+	for i, f := range features {
+		fence, err := fenceOf(f)
+		if err != nil {
+			name := f.Properties.Name
+			if name == "" {
+				name = fmt.Sprintf("feature %d", i+1)
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, fence)
+	}
+	return out, nil
+}
+
+func fenceOf(f *geojson.FeatureOf[fenceProps]) (*Fence, error) {
+	p := f.Properties
+	fence := &Fence{Name: strings.TrimSpace(p.Name), Devices: p.Devices, Groups: p.Groups,
+		Events: p.Events, Notify: p.Notify, Hysteresis: p.Hysteresis, Geometry: f.Geometry}
+	if id, ok := f.ID.(string); ok && id != "" {
+		fence.ID = id
+	}
+	if fence.Name == "" {
+		return nil, errors.New("a fence needs a name")
+	}
+	if len(fence.Events) == 0 {
+		fence.Events = []string{Enter, Exit}
+	}
+	for _, e := range fence.Events {
+		if !slices.Contains(allEvents, e) {
+			return nil, fmt.Errorf("unknown event %q (enter, exit, dwell, cross)", e)
+		}
+	}
+	if p.Dwell < 0 || p.Dwell > 365*24*3600 {
+		return nil, fmt.Errorf("dwell %v seconds is out of range", p.Dwell)
+	}
+	fence.Dwell = time.Duration(p.Dwell * float64(time.Second))
+	if slices.Contains(fence.Events, Dwell) && fence.Dwell <= 0 {
+		return nil, errors.New("a dwell event needs dwell seconds above 0")
+	}
+	if !(p.Hysteresis >= 0) || p.Hysteresis > 10_000 {
+		return nil, fmt.Errorf("hysteresis %v metres is out of range [0, 10000]", p.Hysteresis)
+	}
+	if len(fence.Devices) > maxFenceList || len(fence.Groups) > maxFenceList || len(fence.Notify) > maxFenceList {
+		return nil, fmt.Errorf("at most %d devices, groups and notify JIDs each", maxFenceList)
+	}
+	var s fenceShape
+	switch g := f.Geometry.(type) {
+	case orb.Point:
+		s = fenceShape{kind: "circle", center: g, radius: p.Radius}
+	case orb.LineString:
+		s = fenceShape{kind: "corridor", line: g, width: p.Width}
+	case orb.Polygon:
+		s = fenceShape{kind: "polygon", poly: orb.MultiPolygon{g}}
+	case orb.MultiPolygon:
+		s = fenceShape{kind: "polygon", poly: g}
+	case nil:
+		return nil, errors.New("no geometry")
+	default:
+		return nil, fmt.Errorf("a %s cannot be a fence (Polygon, MultiPolygon, Point with radius, LineString with width)", f.Geometry.GeoJSONType())
+	}
+	if n := vertices(f.Geometry); n > maxFenceVertices {
+		return nil, fmt.Errorf("%d vertices; at most %d", n, maxFenceVertices)
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	fence.shape = s
+	return fence, nil
+}
+
+func vertices(g orb.Geometry) int {
+	switch g := g.(type) {
+	case orb.LineString:
+		return len(g)
+	case orb.Polygon:
+		n := 0
+		for _, r := range g {
+			n += len(r)
+		}
+		return n
+	case orb.MultiPolygon:
+		n := 0
+		for _, p := range g {
+			n += vertices(p)
+		}
+		return n
+	}
+	return 1
+}
+
+// Feature returns the fence as a GeoJSON Feature with its rule as
+// properties, the form ParseFences reads.
+func (f *Fence) Feature() *geojson.Feature {
+	gf := geojson.NewFeature(f.Geometry)
+	gf.ID = f.ID
+	p := gf.Properties
+	p["name"], p["events"] = f.Name, f.Events
+	if len(f.Devices) > 0 {
+		p["devices"] = f.Devices
+	}
+	if len(f.Groups) > 0 {
+		p["groups"] = f.Groups
+	}
+	if len(f.Notify) > 0 {
+		p["notify"] = f.Notify
+	}
+	if f.Dwell > 0 {
+		p["dwell"] = f.Dwell.Seconds()
+	}
+	if f.Hysteresis > 0 {
+		p["hysteresis"] = f.Hysteresis
+	}
+	switch f.shape.kind {
+	case "circle":
+		p["radius"] = f.shape.radius
+	case "corridor":
+		p["width"] = f.shape.width
+	}
+	p["created"] = f.Created.Format(time.RFC3339)
+	return gf
+}
+
+func (f *Fence) wants(event string) bool { return slices.Contains(f.Events, event) }
+
+// watches reports whether the fence applies to device, a member of groups.
+func (f *Fence) watches(device string, groups []string) bool {
+	if len(f.Devices) == 0 && len(f.Groups) == 0 {
+		return true
+	}
+	if slices.Contains(f.Devices, device) {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(f.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func newFenceID() string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return "f" + hex.EncodeToString(b)
+}
+
+// storedFence is a fence as kept under fence:<id>.
+type storedFence struct {
+	Feature json.RawMessage `json:"feature"`
+	Created time.Time       `json:"created"`
+}
+
+func (f *Fence) write(tx *buntdb.Tx) error {
+	feat, err := json.Marshal(f.Feature())
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(storedFence{Feature: feat, Created: f.Created})
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(fencePrefix+f.ID, string(b), nil)
+	return err
+}
+
+// loadFences reads the stored fences and states. s.mu is held or s not yet
+// shared.
+func (s *Store) loadFences() error {
+	return s.db.View(func(tx *buntdb.Tx) error {
+		var bad error
+		store.AscendPrefix(tx, fencePrefix, func(k, v string) bool {
+			var sf storedFence
+			if bad = json.Unmarshal([]byte(v), &sf); bad != nil {
+				bad = fmt.Errorf("%s: %w", k, bad)
+				return false
+			}
+			fs, err := ParseFences(sf.Feature)
+			if err != nil {
+				bad = fmt.Errorf("%s: %w", k, err)
+				return false
+			}
+			fs[0].ID, fs[0].Created = strings.TrimPrefix(k, fencePrefix), sf.Created
+			s.indexFence(fs[0])
+			return true
+		})
+		if bad != nil {
+			return bad
+		}
+		return store.AscendPrefix(tx, statePrefix, func(k, v string) bool {
+			id, device, _ := strings.Cut(strings.TrimPrefix(k, statePrefix), ":")
+			var st fenceState
+			if json.Unmarshal([]byte(v), &st) == nil && s.fences[id] != nil {
+				s.setState(id, device, st)
+			}
+			return true
+		})
+	})
+}
+
+// rects are the index entries of a fence: its bounds grown by its
+// hysteresis, split in two where they cross the antimeridian.
+func (f *Fence) rects() [][2][2]float64 {
+	b := f.shape.bound(f.Hysteresis)
+	lo, hi := [2]float64{b.Min.Lon(), b.Min.Lat()}, [2]float64{b.Max.Lon(), b.Max.Lat()}
+	switch {
+	case lo[0] < -180:
+		return [][2][2]float64{{{lo[0] + 360, lo[1]}, {180, hi[1]}}, {{-180, lo[1]}, hi}}
+	case hi[0] > 180:
+		return [][2][2]float64{{lo, {180, hi[1]}}, {{-180, lo[1]}, {hi[0] - 360, hi[1]}}}
+	}
+	return [][2][2]float64{{lo, hi}}
+}
+
+// indexFence makes f known to evaluation. s.mu is held.
+func (s *Store) indexFence(f *Fence) {
+	if old := s.fences[f.ID]; old != nil {
+		s.unindexFence(old)
+	}
+	s.fences[f.ID] = f
+	for _, r := range f.rects() {
+		s.fenceIndex.Insert(r[0], r[1], f.ID)
+	}
+}
+
+func (s *Store) unindexFence(f *Fence) {
+	for _, r := range f.rects() {
+		s.fenceIndex.Delete(r[0], r[1], f.ID)
+	}
+}
+
+// AddFences stores new fences, or replaces those whose ID exists. check,
+// when not nil, vets each fence's devices, groups and notify JIDs against
+// the accounts. It returns the fences as stored.
+func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, error) {
+	for _, f := range fences {
+		if check != nil {
+			if err := check(f); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, f := range fences {
+		if f.ID == "" {
+			f.ID = newFenceID()
+		}
+		if old := s.fences[f.ID]; old != nil {
+			f.Created = old.Created
+		} else {
+			f.Created = now
+		}
+	}
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		for _, f := range fences {
+			if err := f.write(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fences {
+		s.indexFence(f)
+	}
+	return fences, nil
+}
+
+// Fences returns every fence, by name.
+func (s *Store) Fences() []*Fence {
+	s.mu.RLock()
+	out := make([]*Fence, 0, len(s.fences))
+	for _, f := range s.fences {
+		out = append(out, f)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Fence) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	return out
+}
+
+// Fence returns one fence by ID.
+func (s *Store) Fence(id string) (*Fence, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f, ok := s.fences[id]
+	return f, ok
+}
+
+// ErrNoFence is returned for an unknown fence ID.
+var ErrNoFence = errors.New("no such fence")
+
+// RemoveFence deletes a fence and the states of devices in it.
+func (s *Store) RemoveFence(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fences[id]
+	if f == nil {
+		return fmt.Errorf("%s: %w", id, ErrNoFence)
+	}
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		keys := []string{fencePrefix + id}
+		store.AscendPrefix(tx, statePrefix+id+":", func(k, _ string) bool { keys = append(keys, k); return true })
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.unindexFence(f)
+	delete(s.fences, id)
+	for dev, ins := range s.inside {
+		delete(ins, id)
+		if len(ins) == 0 {
+			delete(s.inside, dev)
+		}
+	}
+	return nil
+}
