@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +15,17 @@ import (
 
 // BenchmarkIngest measures fixes through the whole store path, durable:
 // staged, committed in group-commit batches by the one writer (fsync per
-// batch), trail point and latest fix written, the index moved. 10,000
-// devices report in turn; producers submit from several goroutines as
-// sessions would.
+// batch), trail point and latest fix written, the index moved, fences
+// evaluated. 10,000 devices report in turn over a 1° square; producers
+// submit from several goroutines as sessions would. The fences are
+// squares of about 300 m scattered over the same area.
 func BenchmarkIngest(b *testing.B) {
+	for _, n := range []int{0, 1000, 10_000} {
+		b.Run(fmt.Sprintf("fences=%d", n), func(b *testing.B) { benchIngest(b, n) })
+	}
+}
+
+func benchIngest(b *testing.B, fences int) {
 	d, err := store.Lock(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -32,6 +40,23 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	r := rand.New(rand.NewPCG(5, 6))
+	var fs []*Fence
+	for i := range fences {
+		lat, lon := 52+r.Float64(), 13+r.Float64()
+		f, err := ParseFences(fmt.Appendf(nil, `{"type":"Feature","properties":{"name":"f%d","events":["enter","exit","cross"]},`+
+			`"geometry":{"type":"Polygon","coordinates":[[[%v,%v],[%v,%v],[%v,%v],[%v,%v],[%v,%v]]]}}`,
+			i, lon, lat, lon+0.004, lat, lon+0.004, lat+0.003, lon, lat+0.003, lon, lat))
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs = append(fs, f...)
+	}
+	if _, err := s.AddFences(fs, nil); err != nil {
+		b.Fatal(err)
+	}
+	var events atomic.Int64
+	s.SetSink(func(es []Event) { events.Add(int64(len(es))) })
 	commit := store.NewCommitter(db)
 	defer commit.Close()
 	const devices, producers, window = 10_000, 4, 2048
@@ -44,10 +69,26 @@ func BenchmarkIngest(b *testing.B) {
 			sem := make(chan struct{}, window/producers)
 			var done sync.WaitGroup
 			r := rand.New(rand.NewPCG(uint64(w), 1))
+			// Each device drives: about 20 m between fixes, bouncing off
+			// the edges of the square.
+			type car struct{ lat, lon, dlat, dlon float64 }
+			cars := map[int]*car{}
 			for i := w; i < b.N; i += producers {
 				sem <- struct{}{}
 				done.Add(1)
-				p := Position{Device: fmt.Sprintf("dev%d@localhost", i%devices), Lat: 52 + r.Float64(), Lon: 13 + r.Float64(),
+				c := cars[i%devices]
+				if c == nil {
+					c = &car{52 + r.Float64(), 13 + r.Float64(), (r.Float64() - 0.5) * 0.0004, (r.Float64() - 0.5) * 0.0006}
+					cars[i%devices] = c
+				}
+				c.lat, c.lon = c.lat+c.dlat, c.lon+c.dlon
+				if c.lat < 52 || c.lat > 53 {
+					c.dlat = -c.dlat
+				}
+				if c.lon < 13 || c.lon > 14 {
+					c.dlon = -c.dlon
+				}
+				p := Position{Device: fmt.Sprintf("dev%d@localhost", i%devices), Lat: c.lat, Lon: c.lon,
 					Time: start.Add(time.Duration(i) * time.Millisecond), Received: start}
 				write, then, err := s.Stage(p)
 				if err != nil {
@@ -65,6 +106,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fixes/s")
+	b.ReportMetric(float64(events.Load())/float64(b.N), "events/fix")
 }
 
 func fill(b *testing.B, n int) *Store {
