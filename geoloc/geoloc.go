@@ -110,15 +110,29 @@ func DecodeNode(root *xmlnode.Node, now time.Time) (Geoloc, error) {
 			w.Lang = a.Value
 		}
 	}
+	// The element is stored and forwarded as it came, so what it says must be
+	// what was checked: each XEP-0080 element once, as plain text, in the
+	// XEP-0080 namespace. Other elements are extensions and are ignored.
+	seen := map[string]bool{}
 	for _, c := range root.Children {
-		if c.Space != NS {
-			continue // extensions are allowed and ignored
+		num, txt := w.number(c.Local), w.text(c.Local)
+		if num == nil && txt == nil {
+			continue
 		}
+		switch {
+		case c.Space != NS:
+			return Geoloc{}, &FieldError{c.Local, "must be in the " + NS + " namespace"}
+		case seen[c.Local]:
+			return Geoloc{}, &FieldError{c.Local, "appears more than once"}
+		case len(c.Children) > 0:
+			return Geoloc{}, &FieldError{c.Local, "must hold text only"}
+		}
+		seen[c.Local] = true
 		text := c.Text
-		if dst := w.number(c.Local); dst != nil {
-			*dst = &text
-		} else if dst := w.text(c.Local); dst != nil {
-			*dst = text
+		if num != nil {
+			*num = &text
+		} else {
+			*txt = text
 		}
 	}
 	return w.validate(now)

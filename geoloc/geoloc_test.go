@@ -75,6 +75,9 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"<lat>1</lat><lon>1</lon><timestamp>2030-01-01T00:00:00Z</timestamp>", "timestamp"},
 		{"<lat>1</lat><lon>1</lon><timestamp>1970-01-01T00:00:00Z</timestamp>", "timestamp"},
 		{"<lat>1</lat><lon>1</lon><text>" + strings.Repeat("x", 1025) + "</text>", "text"},
+		{"<lat>95</lat><lat>10</lat><lon>20</lon>", "lat"},
+		{"<lat>1<x/>0</lat><lon>20</lon>", "lat"},
+		{"<lat xmlns=''>95</lat><lat>10</lat><lon>20</lon>", "lat"},
 	} {
 		_, err := Decode([]byte("<geoloc xmlns='http://jabber.org/protocol/geoloc'>"+tc.body+"</geoloc>"), now)
 		var fe *FieldError

@@ -180,12 +180,20 @@ func verifyCaps(raw []byte, algo, ver string) (features, bool) {
 	if base64.StdEncoding.EncodeToString(h.Sum(nil)) != ver {
 		return nil, false
 	}
+	// Only +notify features are ever asked about: keep just those, a
+	// bounded number, so that a client cannot fill the cache with large
+	// answers.
 	set := features{}
 	for _, f := range feats {
-		set[f] = true
+		if strings.HasSuffix(f, "+notify") && len(set) < maxNotifyFeatures {
+			set[f] = true
+		}
 	}
 	return set, true
 }
+
+// maxNotifyFeatures bounds the +notify features kept per capabilities hash.
+const maxNotifyFeatures = 64
 
 // noteCaps records the capabilities a session announced in presence. When
 // the hash is known it applies at once; otherwise the hub asks the client,
@@ -193,15 +201,19 @@ func verifyCaps(raw []byte, algo, ver string) (features, bool) {
 func (s *Server) noteCaps(ss *session, el *wire.Element, ready func()) {
 	algo, node, ver, ok := capsOf(el)
 	if !ok {
+		ss.setFeatures(nil, "")
 		ready()
 		return
 	}
 	key := algo + " " + ver
 	if f, ok := s.caps.get(key); ok {
-		ss.setFeatures(f)
+		ss.setFeatures(f, key)
 		ready()
 		return
 	}
+	ss.pmu.Lock()
+	ss.capsKey = key // the hash announced last is the one that counts
+	ss.pmu.Unlock()
 	// One question at a time per session: a client announcing hash after
 	// made-up hash gets asked about the first only.
 	ss.pmu.Lock()
@@ -234,16 +246,29 @@ func (s *Server) noteCaps(ss *session, el *wire.Element, ready func()) {
 			return
 		}
 		s.caps.put(key, f)
-		ss.setFeatures(f)
-		ready()
+		if ss.setFeaturesIf(f, key) {
+			ready()
+		}
 	})
 	ss.send(q)
 }
 
-func (ss *session) setFeatures(f features) {
+func (ss *session) setFeatures(f features, key string) {
 	ss.pmu.Lock()
-	ss.features = f
+	ss.features, ss.capsKey = f, key
 	ss.pmu.Unlock()
+}
+
+// setFeaturesIf applies an answer only if its hash is still the one the
+// session announced last.
+func (ss *session) setFeaturesIf(f features, key string) bool {
+	ss.pmu.Lock()
+	defer ss.pmu.Unlock()
+	if ss.capsKey != key {
+		return false
+	}
+	ss.features = f
+	return true
 }
 
 // wants reports whether the session's capabilities include feature.

@@ -102,16 +102,14 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 		return
 	}
 	target := string(to.local)
-	if !s.accounts.Exists(target) {
-		ss.send(errorReply(ss, el, errServiceUnavailable))
-		return
-	}
 	req := &iqRequest{el: el, set: string(el.Value(el.Type)) == "set", iq: iq, payload: payload, to: to}
-	// PEP checks access node by node: an open node is readable by anyone.
+	// PEP checks access node by node (an open node is readable by anyone),
+	// and answers for an account that does not exist as for one without
+	// nodes, so that PEP does not tell which accounts exist.
 	if s.pepIQ(ss, req, s.accounts.JID(target)) {
 		return
 	}
-	if !s.rosters.maySee(ss.local, target) {
+	if !s.accounts.Exists(target) || !s.rosters.maySee(ss.local, target) {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
 	}

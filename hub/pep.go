@@ -120,6 +120,20 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 	return out
 }
 
+func (d pubsubDirectory) Resources(bare string) []string {
+	local, ok := d.local(bare)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, ss := range d.s.router.sessions(local) {
+		if ss.deliverable() {
+			out = append(out, ss.full)
+		}
+	}
+	return out
+}
+
 // Deliver routes a notification from the pubsub service or a PEP service
 // like a message of its type: to one resource, or to every available
 // resource with non-negative priority. Notifications are not stored offline.

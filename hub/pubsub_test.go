@@ -230,3 +230,106 @@ func TestPublishOptionsPreconditions(t *testing.T) {
 		t.Errorf("matching options: %s", res)
 	}
 }
+
+func TestPEPAccessModelAppliesToNotifications(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	const node = "urn:example:secret"
+	announceCaps(t, op, node+"+notify", nsGeoloc+"+notify")
+	res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSub + "'><publish node='" + node + "'><item><s xmlns='urn:example'>password</s></item></publish>" +
+		"<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>" +
+		"<field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options></pubsub></iq>")
+	if res.Attr("type") != "result" {
+		t.Fatalf("publish: %s", res)
+	}
+	publishGeoloc(car, "x", 1, 1) // an allowed event after it, as a marker
+	op.WaitFor("geoloc event", func(n *xmpptest.Node) bool {
+		return isEventFrom("car@localhost")(n) && n.Find("event/items").Attr("node") == nsGeoloc
+	})
+	for _, n := range op.Drain() {
+		if isEventFrom("car@localhost")(n) && n.Find("event/items").Attr("node") == node {
+			t.Errorf("a whitelist node's item reached a contact: %s", n)
+		}
+	}
+}
+
+func TestSubscriptionsFollowAccessChanges(t *testing.T) {
+	h := hubtest.Start(t)
+	owner := h.Login(t, "dispatch", devices.RoleOperator)
+	pw := h.Account(t, "watcher", devices.RoleOperator)
+	desktop := xmpptest.Dial(t, h.Options(), "watcher", pw)
+	phone := xmpptest.Dial(t, h.Options(), "watcher", pw)
+	desktop.Send("<presence/>")
+	phone.Send("<presence/>")
+	desktop.Sync()
+	phone.Sync()
+	ok(t, "create", ps(owner, "set", nsPubSub, "<create node='news'/>"))
+	ok(t, "bare subscription", ps(desktop, "set", nsPubSub, "<subscribe node='news' jid='watcher@localhost'/>"))
+	ok(t, "full subscription", ps(phone, "set", nsPubSub, "<subscribe node='news' jid='"+phone.JID.String()+"'/>"))
+	ok(t, "publish", ps(owner, "set", nsPubSub, "<publish node='news'><item id='a'><x xmlns='urn:example'/></item></publish>"))
+	// Each resource gets the event once: the bare subscription reaches the
+	// desktop although the phone has its own.
+	for _, c := range []*xmpptest.Client{desktop, phone} {
+		n := 0
+		for _, m := range c.Drain() {
+			if isEventFrom("pubsub.localhost")(m) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s got %d events, want 1", c.JID, n)
+		}
+	}
+	// The node turns whitelist: the subscriptions go, and nothing more
+	// arrives.
+	ok(t, "whitelist", ps(owner, "set", nsPubSubOwner, "<configure node='news'>"+configForm(map[string]string{"access_model": "whitelist"})+"</configure>"))
+	ok(t, "publish again", ps(owner, "set", nsPubSub, "<publish node='news'><item id='b'><x xmlns='urn:example'/></item></publish>"))
+	for _, c := range []*xmpptest.Client{desktop, phone} {
+		for _, m := range c.Drain() {
+			if isEventFrom("pubsub.localhost")(m) {
+				t.Errorf("%s still notified after losing access: %s", c.JID, m)
+			}
+		}
+	}
+	subs := ok(t, "subscriptions", ps(owner, "get", nsPubSubOwner, "<subscriptions node='news'/>"))
+	if subs.Find("pubsub/subscriptions/subscription") != nil {
+		t.Errorf("subscriptions kept: %s", subs)
+	}
+	// Owners cannot subscribe others to what they may not read.
+	res := ps(owner, "set", nsPubSubOwner, "<subscriptions node='news'><subscription jid='watcher@localhost' subscription='subscribed'/></subscriptions>")
+	wantError(t, "subscribing a reader off the whitelist", res, "not-acceptable", "")
+}
+
+func TestPEPLimits(t *testing.T) {
+	h := hubtest.Start(t)
+	car := h.Login(t, "car", devices.RoleDevice)
+	for i := range 64 {
+		res := car.IQ(fmt.Sprintf("<iq type='set' id='ID'><pubsub xmlns='%s'><publish node='urn:n:%d'><item><x xmlns='urn:example'/></item></publish></pubsub></iq>", nsPubSub, i))
+		if res.Attr("type") != "result" {
+			t.Fatalf("node %d: %s", i, res)
+		}
+	}
+	res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSub + "'><publish node='urn:n:one-too-many'><item><x xmlns='urn:example'/></item></publish></pubsub></iq>")
+	if res.ErrorCondition() != "resource-constraint" {
+		t.Errorf("65th PEP node: %s", res)
+	}
+	res = car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSubOwner + "'><configure node='urn:n:0'>" + configForm(map[string]string{"max_items": "max"}) + "</configure></pubsub></iq>")
+	if res.ErrorCondition() != "not-acceptable" {
+		t.Errorf("a PEP node keeping 1000 items: %s", res)
+	}
+}
+
+func TestPEPDoesNotTellWhichAccountsExist(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator)
+	h.Account(t, "private", devices.RoleDevice)
+	ask := func(to string) string {
+		items := op.IQ("<iq type='get' id='ID' to='" + to + "'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+		node := op.IQ("<iq type='get' id='ID' to='" + to + "'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>")
+		return items.Attr("type") + "/" + items.ErrorCondition() + " " + node.Attr("type") + "/" + node.ErrorCondition()
+	}
+	if a, b := ask("private@localhost"), ask("nobody@localhost"); a != b {
+		t.Errorf("an existing account answers %q, a missing one %q", a, b)
+	}
+}

@@ -56,6 +56,7 @@ type session struct {
 	directed   map[string]struct{}
 	features   features // verified entity capabilities (XEP-0115)
 	capsAsked  bool     // a capabilities question is outstanding
+	capsKey    string   // the capabilities hash the session announced last
 
 	omu      sync.Mutex
 	out      []byte

@@ -46,6 +46,20 @@ type NodeConfig struct {
 	RosterGroupsAllowed   []string `json:"roster_groups_allowed,omitempty"`
 }
 
+// Bounds on what one account's PEP service holds: any device has one.
+const (
+	maxPEPNodes    = 64
+	maxPEPMaxItems = 32
+)
+
+// checkLimits refuses a configuration beyond what its service allows.
+func checkLimits(service string, c NodeConfig) *Error {
+	if strings.IndexByte(service, '@') >= 0 && c.MaxItems > maxPEPMaxItems {
+		return errInvalidOptions.with(fmt.Sprintf("a PEP node keeps at most %d items", maxPEPMaxItems))
+	}
+	return nil
+}
+
 // ServiceDefaults is the configuration of a new node on the pubsub service.
 func ServiceDefaults() NodeConfig {
 	return NodeConfig{

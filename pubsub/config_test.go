@@ -52,10 +52,3 @@ func TestPublishOptionsMatch(t *testing.T) {
 		t.Errorf("mismatch reported as %q", f)
 	}
 }
-
-func TestDedupeKeepsOneDeliveryPerResource(t *testing.T) {
-	got := dedupe([]string{"op@x/desk", "op@x", "car@x", "op@x/desk", "car@x"})
-	if !slices.Equal(got, []string{"car@x", "op@x/desk"}) {
-		t.Errorf("dedupe: %v", got)
-	}
-}

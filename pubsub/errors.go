@@ -42,6 +42,8 @@ var (
 	errInternal          = Error{Type: "wait", Cond: "internal-server-error"}
 	errPayloadTooBig     = Error{Type: "modify", Cond: "not-acceptable", App: "payload-too-big"}
 	errTooManySubscribed = Error{Type: "wait", Cond: "resource-constraint"}
+	errNotAcceptable     = Error{Type: "modify", Cond: "not-acceptable"}
+	errTooManyNodes      = Error{Type: "wait", Cond: "resource-constraint"}
 )
 
 func unsupported(feature string) *Error {

@@ -37,60 +37,85 @@ func (s *Service) itemEvent(n *Node, it *Item) event {
 // nodeEvent is any other notification (retract, purge, delete).
 func (s *Service) nodeEvent(n *Node, body []byte) event { return event{n: n, body: body} }
 
-// send delivers the notification: to every subscriber and, for a PEP node,
-// to every available resource that receives the owner's presence and asked
-// for <node>+notify (XEP-0163 §4). A bare JID subscription is skipped when
-// one of its resources is already a recipient, so that no resource gets the
-// same event twice.
+// send queues the notification for the delivery goroutine: working out the
+// recipients and routing to each must not hold up the writer that calls
+// this once the change is durable.
 func (ev event) send(s *Service) {
-	if ev.n == nil {
-		return
-	}
-	var to []string
-	if ev.only != "" {
-		to = []string{ev.only}
-	} else {
-		if strings.IndexByte(ev.n.Service, '@') >= 0 {
-			to = s.dir.Interested(ev.n.Service, ev.n.Name+"+notify")
-		}
-		s.mu.RLock()
-		for j := range ev.n.Subs {
-			to = append(to, j)
-		}
-		s.mu.RUnlock()
-		to = dedupe(to)
-	}
-	head := []byte("<message type='headline'")
-	head = xmlesc.Attr(head, "from", ev.n.Service)
-	for _, j := range to {
-		b := make([]byte, 0, len(head)+len(ev.body)+128)
-		b = append(b, head...)
-		b = xmlesc.Attr(b, "to", j)
-		b = xmlesc.Attr(b, "id", s.stanzaID())
-		b = append(b, "><event xmlns='"+NSEvent+"'>"...)
-		b = append(b, ev.body...)
-		b = append(b, "</event></message>"...)
-		s.dir.Deliver(j, b)
+	if ev.n != nil {
+		s.deliveries <- ev
 	}
 }
 
-// dedupe sorts JIDs, drops repeats, and drops a bare JID when one of its
-// full JIDs is there.
-func dedupe(jids []string) []string {
-	slices.Sort(jids)
-	jids = slices.Compact(jids)
-	full := map[string]bool{}
-	for _, j := range jids {
-		if i := strings.IndexByte(j, '/'); i >= 0 {
-			full[j[:i]] = true
+// deliver runs on the delivery goroutine, in the order events were sent.
+func (s *Service) deliver() {
+	defer close(s.delivered)
+	for ev := range s.deliveries {
+		head := []byte("<message type='headline'")
+		head = xmlesc.Attr(head, "from", ev.n.Service)
+		for _, t := range s.recipients(ev) {
+			b := make([]byte, 0, len(head)+len(ev.body)+128)
+			b = append(b, head...)
+			b = xmlesc.Attr(b, "to", t.address)
+			b = xmlesc.Attr(b, "id", s.stanzaID())
+			b = append(b, "><event xmlns='"+NSEvent+"'>"...)
+			b = append(b, ev.body...)
+			b = append(b, "</event></message>"...)
+			s.dir.Deliver(t.route, b)
 		}
 	}
-	out := jids[:0]
-	for _, j := range jids {
-		if strings.IndexByte(j, '/') < 0 && full[j] {
+}
+
+// target is one delivery: the resource it goes to, and the address it
+// carries (the bare JID, for a subscription made with one).
+type target struct{ route, address string }
+
+// recipients are the deliveries of an event: every subscription (a bare
+// one reaching each of the account's available resources) and, for a PEP
+// node, every available resource that receives the owner's presence and
+// asked for <node>+notify (XEP-0163 §4). Each is checked against the node's
+// access model now, not only when it subscribed: access can be taken away.
+// Every resource gets an event once.
+func (s *Service) recipients(ev event) []target {
+	var to []target
+	if ev.only != "" {
+		to = []target{{ev.only, ev.only}}
+	} else {
+		if strings.IndexByte(ev.n.Service, '@') >= 0 {
+			for _, j := range s.dir.Interested(ev.n.Service, ev.n.Name+"+notify") {
+				to = append(to, target{j, j})
+			}
+		}
+		s.mu.RLock()
+		subs := make([]string, 0, len(ev.n.Subs))
+		for j := range ev.n.Subs {
+			subs = append(subs, j)
+		}
+		s.mu.RUnlock()
+		for _, j := range subs {
+			if strings.IndexByte(j, '/') >= 0 {
+				to = append(to, target{j, j})
+				continue
+			}
+			for _, r := range s.dir.Resources(j) {
+				to = append(to, target{r, j})
+			}
+		}
+	}
+	// One delivery per resource: the first found is kept.
+	slices.SortStableFunc(to, func(a, b target) int {
+		return strings.Compare(a.route, b.route)
+	})
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := to[:0]
+	for i, t := range to {
+		if i > 0 && to[i-1].route == t.route {
 			continue
 		}
-		out = append(out, j)
+		bare, _, _ := strings.Cut(t.route, "/")
+		if s.canRead(ev.n, bare) == nil {
+			out = append(out, t)
+		}
 	}
 	return out
 }
@@ -108,7 +133,7 @@ func (s *Service) Available(full string, owners []string, wants func(feature str
 		it := n.last()
 		_, full1 := n.Subs[full]
 		_, bare1 := n.Subs[bare]
-		if it != nil && (full1 || bare1) && n.Config.SendLastPublishedItem == SendLastOnSubAndPresence {
+		if it != nil && (full1 || bare1) && n.Config.SendLastPublishedItem == SendLastOnSubAndPresence && s.canRead(n, bare) == nil {
 			ev := s.itemEvent(n, it)
 			ev.only = full
 			evs = append(evs, ev)

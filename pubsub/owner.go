@@ -53,14 +53,25 @@ func (s *Service) configure(r *Request, ps *pubsubEl, reply func([]byte)) *Error
 	if err := cfg.apply(f, formTypeNodeConfig); err != nil {
 		return errInvalidOptions.with(err.Error())
 	}
+	if e := checkLimits(n.Service, cfg); e != nil {
+		return e
+	}
 	n.Config = cfg
 	write := saveNode(n)
+	// A stricter access model drops the subscriptions it no longer allows.
+	for j := range n.Subs {
+		bare, _, _ := strings.Cut(j, "/")
+		if s.canRead(n, bare) != nil {
+			delete(n.Subs, j)
+			write = both(write, deleteSub(n, j))
+		}
+	}
 	if over := len(n.Items) - cfg.MaxItems; over > 0 {
 		write = both(write, deleteItems(n, n.Items[:over]))
 		n.Items = append(n.Items[:0:0], n.Items[over:]...)
 	}
 	s.commit.Submit(write, func(err error) {
-		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+		s.committed(r, n.Name, reply, err, func() { reply(r.result(nil)) })
 	})
 	return nil
 }
@@ -93,7 +104,7 @@ func (s *Service) deleteNode(r *Request, name string, reply func([]byte)) *Error
 	}
 	delete(s.nodes[n.Service], n.Name)
 	s.commit.Submit(deleteNode(n.Service, n.Name), func(err error) {
-		s.committed(r, reply, err, func() {
+		s.committed(r, n.Name, reply, err, func() {
 			reply(r.result(nil))
 			ev.send(s)
 		})
@@ -115,7 +126,7 @@ func (s *Service) purge(r *Request, name string, reply func([]byte)) *Error {
 	b = xmlesc.Attr(b, "node", n.Name)
 	ev := s.nodeEvent(n, append(b, "/>"...))
 	s.commit.Submit(deleteItems(n, gone), func(err error) {
-		s.committed(r, reply, err, func() {
+		s.committed(r, n.Name, reply, err, func() {
 			reply(r.result(nil))
 			ev.send(s)
 		})
@@ -156,6 +167,14 @@ func (s *Service) manageSubscriptions(r *Request, ps *pubsubEl, reply func([]byt
 			}
 		case "subscribed":
 			if n.Subs[j] == nil {
+				// An owner may subscribe others only to what they may read.
+				bare, _, _ := strings.Cut(j, "/")
+				if e := s.canRead(n, bare); e != nil {
+					return errNotAcceptable.with(j + " may not read this node")
+				}
+				if e := subscriptionRoom(n, j); e != nil {
+					return e
+				}
 				sub := &Subscription{JID: j, SubID: randomID(), Since: time.Now().UTC()}
 				n.Subs[j] = sub
 				writes = append(writes, saveSub(n, sub))
@@ -165,7 +184,7 @@ func (s *Service) manageSubscriptions(r *Request, ps *pubsubEl, reply func([]byt
 		}
 	}
 	s.commit.Submit(all(writes), func(err error) {
-		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+		s.committed(r, n.Name, reply, err, func() { reply(r.result(nil)) })
 	})
 	return nil
 }
@@ -230,7 +249,7 @@ func (s *Service) manageAffiliations(r *Request, ps *pubsubEl, reply func([]byte
 		}
 	}
 	s.commit.Submit(all(writes), func(err error) {
-		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+		s.committed(r, n.Name, reply, err, func() { reply(r.result(nil)) })
 	})
 	return nil
 }

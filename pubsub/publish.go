@@ -53,10 +53,6 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	if r.pep() && who != r.To {
 		return errForbidden.with("only the account itself publishes to its PEP nodes")
 	}
-	payload, perr := payloadOf(it)
-	if perr != nil {
-		return perr
-	}
 	var options *form
 	if ps.PublishOptions != nil {
 		options = ps.PublishOptions.Form
@@ -68,13 +64,17 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	var e *Error
 	switch {
 	case n != nil:
-		e = n.canPublish(who)
+		e = s.canPublish(n, who)
 	case !r.pep():
 		e = errItemNotFound.with("no such node")
 	}
 	s.mu.RUnlock()
 	if e != nil {
 		return e
+	}
+	payload, perr := payloadOf(it)
+	if perr != nil {
+		return perr
 	}
 	if payload == nil {
 		return errPayloadRequired.with("the item has no payload")
@@ -97,6 +97,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		it.ID = randomID()
 	}
 
+	var created store.Write
 	s.mu.Lock()
 	n = s.node(r.To, name)
 	if n == nil {
@@ -105,6 +106,10 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			return errItemNotFound.with("no such node")
 		}
 		// XEP-0163 §3: publishing to a missing PEP node creates it.
+		if len(s.nodes[r.To]) >= maxPEPNodes {
+			s.mu.Unlock()
+			return errTooManyNodes.with("this account has as many PEP nodes as it may")
+		}
 		n = &Node{Service: r.To, Name: name, Config: PEPDefaults(), Created: now, Creator: who,
 			Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
 		if options != nil {
@@ -113,10 +118,14 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 				return errInvalidOptions.with(err.Error())
 			}
 		}
+		if e := checkLimits(n.Service, n.Config); e != nil {
+			s.mu.Unlock()
+			return e
+		}
 		s.addNode(n)
-		s.commit.Submit(saveNode(n), nil)
+		created = saveNode(n)
 	} else {
-		if e := n.canPublish(who); e != nil {
+		if e := s.canPublish(n, who); e != nil {
 			s.mu.Unlock()
 			return e
 		}
@@ -145,6 +154,9 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	}
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
+	if created != nil {
+		write = both(created, write) // the node and its first item commit together
+	}
 	if extra != nil {
 		write = both(write, extra)
 	}
@@ -152,7 +164,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		if extraDone != nil {
 			extraDone(err)
 		}
-		s.committed(r, reply, err, func() {
+		s.committed(r, name, reply, err, func() {
 			b := []byte("<pubsub xmlns='" + NS + "'><publish")
 			b = xmlesc.Attr(b, "node", name)
 			b = append(b, "><item"...)
@@ -196,6 +208,9 @@ func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			return errInvalidOptions.with(err.Error())
 		}
 	}
+	if e := checkLimits(r.To, cfg); e != nil {
+		return e
+	}
 	instant := name == ""
 	if instant {
 		name = randomID()
@@ -205,11 +220,14 @@ func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	if s.node(r.To, name) != nil {
 		return errConflict.with("the node exists")
 	}
+	if r.pep() && len(s.nodes[r.To]) >= maxPEPNodes {
+		return errTooManyNodes.with("this account has as many PEP nodes as it may")
+	}
 	n := &Node{Service: r.To, Name: name, Config: cfg, Created: time.Now().UTC(), Creator: who,
 		Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
 	s.addNode(n)
 	s.commit.Submit(saveNode(n), func(err error) {
-		s.committed(r, reply, err, func() {
+		s.committed(r, name, reply, err, func() {
 			if !instant {
 				reply(r.result(nil))
 				return
@@ -270,7 +288,9 @@ func (s *Service) retract(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		return errForbidden.with("only the publisher or an owner retracts an item")
 	}
 	n.Items = append(n.Items[:i], n.Items[i+1:]...)
-	notify := (ps.Retract.Notify == "true" || ps.Retract.Notify == "1") && n.Config.NotifyRetract
+	// Subscribers hear of it when the node says so or the publisher asks
+	// (XEP-0060 §7.2.2.1).
+	notify := ps.Retract.Notify == "true" || ps.Retract.Notify == "1" || n.Config.NotifyRetract
 	var ev event
 	if notify {
 		b := []byte("<items")
@@ -280,7 +300,7 @@ func (s *Service) retract(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		ev = s.nodeEvent(n, append(b, "/></items>"...))
 	}
 	s.commit.Submit(deleteItems(n, []*Item{it}), func(err error) {
-		s.committed(r, reply, err, func() {
+		s.committed(r, n.Name, reply, err, func() {
 			reply(r.result(nil))
 			ev.send(s)
 		})

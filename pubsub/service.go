@@ -44,6 +44,9 @@ type Directory interface {
 	// and of those who receive owner's presence whose entity capabilities
 	// (XEP-0115) include feature.
 	Interested(owner, feature string) []string
+	// Resources returns the full JIDs of the account's available resources
+	// that messages to its bare JID reach.
+	Resources(bare string) []string
 	// Deliver routes a complete stanza to the full or bare JID to, as the
 	// server routes messages.
 	Deliver(to string, stanza []byte)
@@ -69,6 +72,9 @@ type Service struct {
 	nodes map[string]map[string]*Node // service JID -> node name -> node
 	seq   atomic.Uint64               // item order across the process
 	ids   atomic.Uint64               // stanza ids
+
+	deliveries chan event // to the delivery goroutine
+	delivered  chan struct{}
 }
 
 // New loads the stored nodes. Writes go through commit.
@@ -81,9 +87,18 @@ func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts *devices.S
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, commit: commit, accounts: accounts, dir: dir,
-		handlers: map[string]PayloadHandler{}, nodes: nodes}
+		handlers: map[string]PayloadHandler{}, nodes: nodes,
+		deliveries: make(chan event, 4096), delivered: make(chan struct{})}
 	s.seq.Store(seq)
+	go s.deliver()
 	return s, nil
+}
+
+// Close stops delivering notifications once those queued are out. Call it
+// after the writer has stopped.
+func (s *Service) Close() {
+	close(s.deliveries)
+	<-s.delivered
 }
 
 // Handle registers the handler for payloads in namespace ns. Call it before
@@ -392,8 +407,9 @@ func (s *Service) canRead(n *Node, who string) *Error {
 	return &errForbidden
 }
 
-// canPublish says whether the bare JID may publish to n.
-func (n *Node) canPublish(who string) *Error {
+// canPublish says whether the bare JID may publish to n: subscribers must
+// still be allowed to read it. s.mu is held.
+func (s *Service) canPublish(n *Node, who string) *Error {
 	switch n.affiliation(who) {
 	case Outcast:
 		return &errForbidden
@@ -407,7 +423,7 @@ func (n *Node) canPublish(who string) *Error {
 	case PublishOpen:
 		return nil
 	case PublishSubscribers:
-		if n.subscribedBare(who) {
+		if n.subscribedBare(who) && s.canRead(n, who) == nil {
 			return nil
 		}
 	}
@@ -427,10 +443,13 @@ func randomID() string {
 
 func (s *Service) stanzaID() string { return "ps-" + strconv.FormatUint(s.ids.Add(1), 36) }
 
-// committed reports a failed commit to the log and the requester.
-func (s *Service) committed(r *Request, reply func([]byte), err error, ok func()) {
+// committed runs ok once a request's writes are durable. If they failed,
+// the requester is told and the node is put back as stored: memory changes
+// before the write, so that later requests see them.
+func (s *Service) committed(r *Request, node string, reply func([]byte), err error, ok func()) {
 	if err != nil {
-		s.log.Error("pubsub write failed", "service", r.To, "err", err)
+		s.log.Error("pubsub write failed", "service", r.To, "node", node, "err", err)
+		s.reloadNode(r.To, node)
 		reply(r.error(&errInternal))
 		return
 	}

@@ -193,3 +193,50 @@ func load(db *buntdb.DB) (map[string]map[string]*Node, uint64, error) {
 	})
 	return services, seq, err
 }
+
+// reloadNode puts a node back as it is stored, after a write for it failed
+// and memory went ahead of the disk.
+func (s *Service) reloadNode(service, name string) {
+	suffix := nodeSuffix(service, name)
+	var n *Node
+	s.commit.Submit(func(tx *buntdb.Tx) error {
+		// Read inside the writer's order, after every earlier write.
+		v, err := tx.Get(nodePrefix + suffix)
+		if err != nil {
+			return nil
+		}
+		var r nodeRecord
+		if json.Unmarshal([]byte(v), &r) != nil {
+			return nil
+		}
+		n = &Node{Service: r.Service, Name: r.Name, Config: r.Config, Created: r.Created, Creator: r.Creator,
+			Affs: r.Affs, Subs: map[string]*Subscription{}}
+		if n.Affs == nil {
+			n.Affs = map[string]Affiliation{}
+		}
+		store.AscendPrefix(tx, itemPrefix+suffix+":", func(k, v string) bool {
+			var it Item
+			if json.Unmarshal([]byte(v), &it) == nil {
+				it.seq, _ = strconv.ParseUint(k[strings.LastIndexByte(k, ':')+1:], 10, 64)
+				n.Items = append(n.Items, &it)
+			}
+			return true
+		})
+		store.AscendPrefix(tx, subPrefix+suffix+":", func(_, v string) bool {
+			var sub Subscription
+			if json.Unmarshal([]byte(v), &sub) == nil {
+				n.Subs[sub.JID] = &sub
+			}
+			return true
+		})
+		return nil
+	}, func(error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if n == nil {
+			delete(s.nodes[service], name)
+			return
+		}
+		s.addNode(n)
+	})
+}

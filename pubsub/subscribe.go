@@ -10,8 +10,37 @@ import (
 	"mellium.im/xmpp/jid"
 )
 
-// maxSubscriptions bounds the subscriptions on one node.
-const maxSubscriptions = 100_000
+// Bounds on subscriptions: per node on the service, per PEP node (whose
+// owner may be any device), and per account on one node (full JIDs come and
+// go with resources).
+const (
+	maxSubscriptions    = 100_000
+	maxPEPSubscriptions = 1000
+	maxSubsPerAccount   = 10
+)
+
+// subscriptionRoom reports why n cannot take another subscription for j,
+// or nil. s.mu is held.
+func subscriptionRoom(n *Node, j string) *Error {
+	limit := maxSubscriptions
+	if strings.IndexByte(n.Service, '@') >= 0 {
+		limit = maxPEPSubscriptions
+	}
+	if len(n.Subs) >= limit {
+		return errTooManySubscribed.with("the node has as many subscriptions as it may")
+	}
+	bare, _, _ := strings.Cut(j, "/")
+	count := 0
+	for k := range n.Subs {
+		if k == bare || strings.HasPrefix(k, bare+"/") {
+			count++
+		}
+	}
+	if count >= maxSubsPerAccount {
+		return errTooManySubscribed.with("this account has as many subscriptions to the node as it may")
+	}
+	return nil
+}
 
 // normalizeJID parses a JID attribute.
 func normalizeJID(s string) (string, bool) {
@@ -45,8 +74,8 @@ func (s *Service) subscribe(r *Request, ps *pubsubEl, reply func([]byte)) *Error
 	sub := n.Subs[j]
 	isNew := sub == nil
 	if isNew {
-		if len(n.Subs) >= maxSubscriptions {
-			return &errTooManySubscribed
+		if e := subscriptionRoom(n, j); e != nil {
+			return e
 		}
 		sub = &Subscription{JID: j, SubID: randomID(), Since: time.Now().UTC()}
 		n.Subs[j] = sub
@@ -59,7 +88,7 @@ func (s *Service) subscribe(r *Request, ps *pubsubEl, reply func([]byte)) *Error
 	answer := appendSubscription([]byte("<pubsub xmlns='"+NS+"'>"), n.Name, sub)
 	answer = append(answer, "</pubsub>"...)
 	done := func(err error) {
-		s.committed(r, reply, err, func() {
+		s.committed(r, n.Name, reply, err, func() {
 			reply(r.result(answer))
 			last.send(s)
 		})
@@ -107,7 +136,7 @@ func (s *Service) unsubscribe(r *Request, ps *pubsubEl, reply func([]byte)) *Err
 	}
 	delete(n.Subs, j)
 	s.commit.Submit(deleteSub(n, j), func(err error) {
-		s.committed(r, reply, err, func() { reply(r.result(nil)) })
+		s.committed(r, n.Name, reply, err, func() { reply(r.result(nil)) })
 	})
 	return nil
 }

@@ -181,7 +181,6 @@ func serve(args []string) error {
 		return err
 	}
 	commit := store.NewCommitter(db)
-	defer commit.Close()
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -189,8 +188,15 @@ func serve(args []string) error {
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes,
 	}, db, accounts)
 	if err != nil {
+		commit.Close()
 		return err
 	}
+	defer func() {
+		// After the hub's sessions end: what is queued gets written, then
+		// the notifications it causes go out.
+		commit.Close()
+		h.PubSub().Close()
+	}()
 	h.PubSub().Handle(geoloc.NS, geo.HandlePayload)
 	accounts.Watch(func(c devices.Change) {
 		if c.Kind == devices.Removed {

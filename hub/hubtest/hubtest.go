@@ -123,6 +123,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	h.stop = func() {
 		s.Close()
 		commit.Close()
+		s.PubSub().Close()
 		accounts.Close()
 		db.Close()
 		d.Unlock()

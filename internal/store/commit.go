@@ -49,7 +49,9 @@ func (c *Committer) Submit(write Write, then func(error)) {
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
-		then(ErrClosed)
+		if then != nil {
+			then(ErrClosed)
+		}
 		return
 	}
 	c.next = append(c.next, op{write, then})

@@ -5,12 +5,29 @@ package xmlesc
 
 import "unicode/utf8"
 
-// Attr appends ` name='value'` with value escaped.
+// Attr appends ` name='value'` with value escaped. Tabs and line feeds are
+// written as references: a parser turns literal ones in an attribute into
+// spaces (XML 1.0 §3.3.3).
 func Attr(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)
 	dst = append(dst, '=', '\'')
-	dst = Text(dst, value)
+	for i := 0; i < len(value); {
+		j := i
+		for j < len(value) && value[j] != '\t' && value[j] != '\n' {
+			j++
+		}
+		dst = Text(dst, value[i:j])
+		if j < len(value) {
+			if value[j] == '\t' {
+				dst = append(dst, "&#x9;"...)
+			} else {
+				dst = append(dst, "&#xA;"...)
+			}
+			j++
+		}
+		i = j
+	}
 	return append(dst, '\'')
 }
 
