@@ -652,3 +652,47 @@ func (s *Store) Online(name string) bool {
 	defer s.mu.RUnlock()
 	return s.online[name] > 0
 }
+
+// GroupsOf returns the groups of the account with bare JID jid, for the geo
+// engine's fences.
+func (s *Store) GroupsOf(jid string) []string {
+	local, domain, ok := strings.Cut(jid, "@")
+	if !ok || domain != s.domain {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a := s.accounts[local]; a != nil {
+		return a.Groups
+	}
+	return nil
+}
+
+// Resolve turns account names or bare JIDs of this domain into bare JIDs,
+// checking that each account exists and has a role ok accepts.
+func (s *Store) Resolve(names []string, ok func(Role) bool) ([]string, error) {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		local, domain, hasDomain := strings.Cut(n, "@")
+		if hasDomain && domain != s.domain {
+			return nil, fmt.Errorf("%s is not an account of %s", n, s.domain)
+		}
+		a, found := s.Get(local)
+		if !found {
+			return nil, fmt.Errorf("%s: %w", n, ErrNotFound)
+		}
+		if !ok(a.Role) {
+			return nil, fmt.Errorf("%s is a %s account", n, a.Role)
+		}
+		out = append(out, s.JID(a.Name))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// GroupExists reports whether any account is in group g.
+func (s *Store) GroupExists(g string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.groupWatchers[g])+len(s.groupDevices[g]) > 0
+}

@@ -3,9 +3,11 @@ package geoloc
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/paulmach/orb"
 	"github.com/tidwall/buntdb"
 )
@@ -26,6 +28,7 @@ type Event struct {
 	Device    string    `json:"device"`
 	Time      time.Time `json:"time"` // the fix's time
 	Position  Position  `json:"position"`
+	Since     time.Time `json:"since,omitzero"` // dwell: when the device entered
 	Notify    []string  `json:"notify,omitempty"`
 }
 
@@ -139,8 +142,11 @@ func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]
 			}
 		}
 		if kind != "" && f.wants(kind) {
-			events = append(events, Event{Kind: kind, Fence: id, FenceName: f.Name, Device: p.Device,
-				Time: p.Time, Position: p, Notify: f.Notify})
+			e := Event{Kind: kind, Fence: id, FenceName: f.Name, Device: p.Device, Time: p.Time, Position: p, Notify: f.Notify}
+			if kind == Dwell {
+				e.Since = st.Since
+			}
+			events = append(events, e)
 		}
 	}
 	for i := range events {
@@ -189,4 +195,40 @@ func (s *Store) Alerts(from, to time.Time, limit int) []Event {
 		})
 	})
 	return out
+}
+
+// NSAlert is the namespace of the structured alert element.
+const NSAlert = "urn:geohub:alert:0"
+
+var eventVerbs = map[string]string{Enter: "entered", Exit: "left", Dwell: "has been in", Cross: "crossed"}
+
+// Body is the alert for people: "car-17 entered Depot at 14:03 UTC,
+// 52.5201 13.4050".
+func (e Event) Body() string {
+	name, _, _ := strings.Cut(e.Device, "@")
+	verb := eventVerbs[e.Kind]
+	extra := ""
+	if e.Kind == Dwell {
+		extra = " for " + e.Time.Sub(e.Since).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s %s %s%s at %s UTC, %.4f %.4f", name, verb, e.FenceName, extra,
+		e.Time.UTC().Format("15:04"), e.Position.Lat, e.Position.Lon)
+}
+
+// Element is the alert for programs: an <alert/> element with the event,
+// fence, device and time, holding the position as an XEP-0080 <geoloc/>.
+func (e Event) Element() []byte {
+	b := []byte("<alert xmlns='" + NSAlert + "'")
+	b = xmlesc.Attr(b, "id", e.ID)
+	b = xmlesc.Attr(b, "event", e.Kind)
+	b = xmlesc.Attr(b, "fence", e.Fence)
+	b = xmlesc.Attr(b, "fence-name", e.FenceName)
+	b = xmlesc.Attr(b, "device", e.Device)
+	b = xmlesc.Attr(b, "time", e.Time.UTC().Format(time.RFC3339Nano))
+	b = append(b, '>')
+	g := e.Position.Geoloc
+	lat, lon, ts := e.Position.Lat, e.Position.Lon, e.Position.Time
+	g.Lat, g.Lon, g.Timestamp = &lat, &lon, &ts
+	b = append(b, g.Encode()...)
+	return append(b, "</alert>"...)
 }

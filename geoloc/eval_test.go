@@ -207,3 +207,22 @@ func TestBadFencesAreRefused(t *testing.T) {
 		t.Errorf("round trip: %v %+v", err, again)
 	}
 }
+
+func TestAlertTexts(t *testing.T) {
+	at := time.Date(2026, 11, 25, 14, 3, 0, 0, time.UTC)
+	e := Event{ID: "1", Kind: Enter, Fence: "f1", FenceName: "Depot", Device: "car-17@localhost", Time: at,
+		Position: Position{Device: "car-17@localhost", Lat: 52.52013, Lon: 13.40498, Time: at}}
+	if got := e.Body(); got != "car-17 entered Depot at 14:03 UTC, 52.5201 13.4050" {
+		t.Errorf("body %q", got)
+	}
+	e.Kind, e.Since = Dwell, at.Add(-5*time.Minute)
+	if got := e.Body(); got != "car-17 has been in Depot for 5m0s at 14:03 UTC, 52.5201 13.4050" {
+		t.Errorf("dwell body %q", got)
+	}
+	el := string(e.Element())
+	for _, want := range []string{"event='dwell'", "fence='f1'", "device='car-17@localhost'", "<lat>52.52013</lat>", "<timestamp>2026-11-25T14:03:00Z</timestamp>"} {
+		if !strings.Contains(el, want) {
+			t.Errorf("element lacks %s: %s", want, el)
+		}
+	}
+}

@@ -340,6 +340,16 @@ func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, 
 			}
 		}
 	}
+	if err := s.storeFences(fences); err != nil {
+		return nil, err
+	}
+	for _, f := range fences {
+		s.fenceChanged(FenceChange{Fence: f})
+	}
+	return fences, nil
+}
+
+func (s *Store) storeFences(fences []*Fence) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -362,12 +372,31 @@ func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, f := range fences {
 		s.indexFence(f)
 	}
-	return fences, nil
+	return nil
+}
+
+// FenceChange tells of a fence stored (added or replaced) or removed.
+type FenceChange struct {
+	Fence   *Fence
+	Removed bool
+}
+
+// WatchFences calls w after each change to the fences, outside the
+// store's lock.
+func (s *Store) WatchFences(w func(FenceChange)) { s.mu.Lock(); s.fenceWatch = w; s.mu.Unlock() }
+
+func (s *Store) fenceChanged(c FenceChange) {
+	s.mu.RLock()
+	w := s.fenceWatch
+	s.mu.RUnlock()
+	if w != nil {
+		w(c)
+	}
 }
 
 // Fences returns every fence, by name.
@@ -395,11 +424,19 @@ var ErrNoFence = errors.New("no such fence")
 
 // RemoveFence deletes a fence and the states of devices in it.
 func (s *Store) RemoveFence(id string) error {
+	f, err := s.removeFence(id)
+	if err == nil {
+		s.fenceChanged(FenceChange{Fence: f, Removed: true})
+	}
+	return err
+}
+
+func (s *Store) removeFence(id string) (*Fence, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.fences[id]
 	if f == nil {
-		return fmt.Errorf("%s: %w", id, ErrNoFence)
+		return nil, fmt.Errorf("%s: %w", id, ErrNoFence)
 	}
 	err := s.db.Update(func(tx *buntdb.Tx) error {
 		keys := []string{fencePrefix + id}
@@ -412,7 +449,7 @@ func (s *Store) RemoveFence(id string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.unindexFence(f)
 	delete(s.fences, id)
@@ -422,5 +459,5 @@ func (s *Store) RemoveFence(id string) error {
 			delete(s.inside, dev)
 		}
 	}
-	return nil
+	return f, nil
 }

@@ -56,6 +56,7 @@ type Store struct {
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
 	dir        Directory
 	sink       func([]Event)
+	fenceWatch func(FenceChange)
 }
 
 // OpenStore loads the latest positions from db.

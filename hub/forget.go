@@ -14,6 +14,9 @@ import (
 // under the same name starts clean.
 func (s *Server) forgetAccount(name string) {
 	bare := s.accounts.JID(name)
+	if s.geo != nil {
+		s.geo.Forget(bare)
+	}
 	r := s.rosters
 	r.mu.Lock()
 	delete(r.loaded, name)

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,12 +243,18 @@ func TestPubSubDisco(t *testing.T) {
 	if features[nsPubSub+"#subscription-options"] {
 		t.Error("advertises subscription options, which it does not do")
 	}
-	ok(t, "create", ps(op, "set", nsPubSub, "<create node='alerts'/>"))
+	// The hub keeps the node alerts; an operator's node joins it.
+	ok(t, "create", ps(op, "set", nsPubSub, "<create node='fleet'/>"))
+	wantError(t, "create alerts", ps(op, "set", nsPubSub, "<create node='alerts'/>"), "conflict", "")
 	nodes := op.IQ("<iq type='get' id='ID' to='pubsub.localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
-	if nodes.Find("query/item").Attr("node") != "alerts" {
+	var names []string
+	for _, it := range nodes.Find("query").All("item") {
+		names = append(names, it.Attr("node"))
+	}
+	if slices.Sort(names); strings.Join(names, ",") != "alerts,fleet" {
 		t.Errorf("nodes: %s", nodes)
 	}
-	nodeInfo := op.IQ("<iq type='get' id='ID' to='pubsub.localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='alerts'/></iq>")
+	nodeInfo := op.IQ("<iq type='get' id='ID' to='pubsub.localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='fleet'/></iq>")
 	if nodeInfo.Find("query/identity").Attr("type") != "leaf" || nodeInfo.Find("query/x") == nil {
 		t.Errorf("node info: %s", nodeInfo)
 	}

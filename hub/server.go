@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/pubsub"
 	"github.com/tidwall/buntdb"
@@ -35,6 +36,9 @@ type Config struct {
 	PubSubHost string
 	// DevicesCreateNodes lets devices create nodes on the pubsub service.
 	DevicesCreateNodes bool
+	// Geo, when set, takes the geolocation published over pubsub, and the
+	// hub delivers its geofence alerts.
+	Geo *geoloc.Store
 }
 
 // Limits protect the hub from peers that send too much or too fast.
@@ -118,7 +122,10 @@ type Server struct {
 	caps       capsCache
 	pendingMu  sync.Mutex
 	pending    map[string]pendingIQ // IQs the hub sent, by id
-	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
+	geo        *geoloc.Store
+	alerts     chan []geoloc.Event // to the alert delivery goroutine
+	alertsDone chan struct{}
+	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -171,6 +178,11 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 		return nil, err
 	}
 	s.pubsub = ps
+	s.alerts, s.alertsDone = make(chan []geoloc.Event, 1024), make(chan struct{})
+	go s.deliverAlerts()
+	if cfg.Geo != nil {
+		s.attachGeo(cfg.Geo)
+	}
 	if cfg.TLS != nil {
 		s.directTLS = cfg.TLS.Clone()
 		s.directTLS.NextProtos = []string{"xmpp-client"}

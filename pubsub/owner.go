@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -96,13 +97,7 @@ func (s *Service) deleteNode(r *Request, name string, reply func([]byte)) *Error
 	if e != nil {
 		return e
 	}
-	var ev event
-	if n.Config.NotifyDelete {
-		b := []byte("<delete")
-		b = xmlesc.Attr(b, "node", n.Name)
-		ev = s.nodeEvent(n, append(b, "/>"...))
-	}
-	delete(s.nodes[n.Service], n.Name)
+	ev := s.dropNode(n)
 	s.commit.Submit(deleteNode(n.Service, n.Name), func(err error) {
 		s.committed(r, n.Name, reply, err, func() {
 			reply(r.result(nil))
@@ -110,6 +105,19 @@ func (s *Service) deleteNode(r *Request, name string, reply func([]byte)) *Error
 		})
 	})
 	return nil
+}
+
+// dropNode takes n out of memory and returns the event telling its
+// subscribers, to send once the deletion is durable. s.mu is held.
+func (s *Service) dropNode(n *Node) event {
+	var ev event
+	if n.Config.NotifyDelete {
+		b := []byte("<delete")
+		b = xmlesc.Attr(b, "node", n.Name)
+		ev = s.nodeEvent(n, append(b, "/>"...))
+	}
+	delete(s.nodes[n.Service], n.Name)
+	return ev
 }
 
 // purge removes every item of a node (XEP-0060 §8.5).
@@ -297,4 +305,116 @@ func (s *Service) ForgetAccount(bare string) {
 			}
 		})
 	}
+}
+
+// EnsureNode creates a node of the service, owned by the service itself,
+// with cfg, unless it exists; it reports whether it created it. It is for
+// nodes the hub keeps (alerts).
+func (s *Service) EnsureNode(name string, cfg NodeConfig) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node(s.cfg.Host, name) != nil {
+		return false
+	}
+	n := &Node{Service: s.cfg.Host, Name: name, Config: cfg, Created: time.Now().UTC(), Creator: s.cfg.Host,
+		Affs: map[string]Affiliation{}, Subs: map[string]*Subscription{}}
+	s.addNode(n)
+	s.commit.Submit(saveNode(n), nil)
+	return true
+}
+
+// RemoveNode deletes a node the service keeps, telling its subscribers.
+func (s *Service) RemoveNode(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.node(s.cfg.Host, name)
+	if n == nil {
+		return
+	}
+	ev := s.dropNode(n)
+	s.commit.Submit(deleteNode(n.Service, n.Name), func(err error) {
+		if err != nil {
+			s.log.Error("removing a node", "node", name, "err", err)
+			s.reloadNode(s.cfg.Host, name)
+			return
+		}
+		ev.send(s)
+	})
+}
+
+// SetMembers makes members (bare JIDs) the members of every service node
+// named prefix or prefix/...: whom a whitelist node the hub keeps lets in.
+// Former members lose their membership and subscriptions.
+func (s *Service) SetMembers(prefix string, members []string) {
+	want := map[string]bool{}
+	for _, m := range members {
+		want[m] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var writes []store.Write
+	for name, n := range s.nodes[s.cfg.Host] {
+		if name != prefix && !strings.HasPrefix(name, prefix+"/") {
+			continue
+		}
+		changed := false
+		for j, a := range n.Affs {
+			if a == Member && !want[j] {
+				delete(n.Affs, j)
+				changed = true
+			}
+		}
+		for j := range want {
+			if n.affiliation(j) == None {
+				n.Affs[j] = Member
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		writes = append(writes, saveNode(n))
+		for j := range n.Subs {
+			bare, _, _ := strings.Cut(j, "/")
+			if s.canRead(n, bare) != nil {
+				delete(n.Subs, j)
+				writes = append(writes, deleteSub(n, j))
+			}
+		}
+	}
+	if len(writes) > 0 {
+		s.commit.Submit(all(writes), nil)
+	}
+}
+
+// PublishAs publishes an item as the service itself on one of its nodes,
+// which must exist. Subscribers are notified once it is durable.
+func (s *Service) PublishAs(name, itemID string, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.node(s.cfg.Host, name)
+	if n == nil {
+		return fmt.Errorf("pubsub: no node %q", name)
+	}
+	item := &Item{ID: itemID, Publisher: s.cfg.Host, Time: time.Now().UTC(), Payload: string(payload), seq: s.seq.Add(1)}
+	var gone []*Item
+	if i, old := n.item(itemID); old != nil {
+		gone = append(gone, old)
+		n.Items = append(n.Items[:i], n.Items[i+1:]...)
+	}
+	n.Items = append(n.Items, item)
+	if over := len(n.Items) - n.Config.MaxItems; over > 0 {
+		gone = append(gone, n.Items[:over]...)
+		n.Items = append(n.Items[:0:0], n.Items[over:]...)
+	}
+	ev := s.itemEvent(n, item)
+	s.commit.Submit(saveItem(n, item, gone), func(err error) {
+		if err != nil {
+			s.log.Error("publishing as the service", "node", name, "err", err)
+			s.reloadNode(s.cfg.Host, name)
+			return
+		}
+		ev.send(s)
+	})
+	return nil
 }

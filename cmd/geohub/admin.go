@@ -10,6 +10,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/admin"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/paulmach/orb/geojson"
 )
 
 // Admin commands, served on the running hub's socket and run directly on
@@ -64,12 +65,66 @@ func decode[T any](raw json.RawMessage) (T, error) {
 	return v, err
 }
 
+type fenceArgs struct {
+	GeoJSON json.RawMessage `json:"geojson,omitempty"`
+	IDs     []string        `json:"ids,omitempty"`
+}
+
+// fenceCheck vets a fence's rule against the accounts: devices it names
+// must be devices, groups must exist, notified JIDs must be operators or
+// admins. Names become bare JIDs.
+func fenceCheck(accounts *devices.Store) func(*geoloc.Fence) error {
+	isDevice := func(r devices.Role) bool { return r == devices.RoleDevice }
+	return func(f *geoloc.Fence) (err error) {
+		if f.Devices, err = accounts.Resolve(f.Devices, isDevice); err != nil {
+			return fmt.Errorf("devices: %w", err)
+		}
+		for _, g := range f.Groups {
+			if !accounts.GroupExists(g) {
+				return fmt.Errorf("groups: no account is in group %q", g)
+			}
+		}
+		if f.Notify, err = accounts.Resolve(f.Notify, devices.Role.Watches); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		return nil
+	}
+}
+
 type whereArgs struct {
 	Names []string `json:"names,omitempty"`
 }
 
 func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.Handler {
 	return map[string]admin.Handler{
+		"fence.add": func(raw json.RawMessage) (any, error) {
+			args, err := decode[fenceArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			fences, err := geoloc.ParseFences(args.GeoJSON)
+			if err != nil {
+				return nil, err
+			}
+			if fences, err = geo.AddFences(fences, fenceCheck(accounts)); err != nil {
+				return nil, err
+			}
+			return featureCollection(fences), nil
+		},
+		"fence.list": func(json.RawMessage) (any, error) {
+			return featureCollection(geo.Fences()), nil
+		},
+		"fence.remove": func(raw json.RawMessage) (any, error) {
+			args, err := decode[fenceArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			var errs []error
+			for _, id := range args.IDs {
+				errs = append(errs, geo.RemoveFence(id))
+			}
+			return args.IDs, errors.Join(errs...)
+		},
 		"position.get": func(raw json.RawMessage) (any, error) {
 			args, err := decode[whereArgs](raw)
 			if err != nil {
@@ -151,6 +206,14 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.
 			return credentialOut{JID: accounts.JID(a.Name), Password: pw, Role: string(a.Role), Groups: a.Groups}, nil
 		},
 	}
+}
+
+func featureCollection(fences []*geoloc.Fence) *geojson.FeatureCollection {
+	fc := geojson.NewFeatureCollection()
+	for _, f := range fences {
+		fc.Append(f.Feature())
+	}
+	return fc
 }
 
 // adminCall runs an admin command through the running hub when one holds the

@@ -26,6 +26,9 @@ Usage:
   geohub device remove NAME...               delete accounts
   geohub device passwd NAME [--password P]   set or generate a new password
   geohub where [NAME...]                     the last position of devices (all without names)
+  geohub fence add FILE.geojson              add geofences (a GeoJSON Feature or FeatureCollection)
+  geohub fence list                          list geofences
+  geohub fence remove ID...                  remove geofences
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
@@ -55,6 +58,8 @@ func run(args []string) error {
 		return device(args[1:])
 	case "where":
 		return where(args[1:])
+	case "fence", "fences":
+		return fence(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil

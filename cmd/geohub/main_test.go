@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/xmpptest"
 )
 
@@ -222,5 +223,105 @@ func TestServeConfigErrorsNameTheirFlag(t *testing.T) {
 	}
 	if out := mustGeohub(t, "serve", "--help"); !strings.Contains(out, "GEOHUB_C2S_TLS") {
 		t.Errorf("help does not show environment variables: %q", out)
+	}
+}
+
+func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	carPassword := strings.Fields(mustGeohub(t, "device", "add", "car-1", "--group", "fleet", "--data", data))[1]
+	opPassword := strings.Fields(mustGeohub(t, "device", "add", "op", "--role", "operator", "--group", "fleet", "--data", data))[1]
+
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := map[string]string{
+		"broken.geojson":   `{"type":"Feature",`,
+		"open.geojson":     `{"type":"Feature","properties":{"name":"x"},"geometry":{"type":"Polygon","coordinates":[[[13,52],[14,52],[14,53]]]}}`,
+		"nobody.geojson":   `{"type":"Feature","properties":{"name":"x","notify":["ghost"]},"geometry":{"type":"Point","coordinates":[13,52]},"radius":5}`,
+		"device.geojson":   `{"type":"Feature","properties":{"name":"x","radius":50,"notify":["car-1"]},"geometry":{"type":"Point","coordinates":[13,52]}}`,
+		"latitude.geojson": `{"type":"Feature","properties":{"name":"x","radius":50},"geometry":{"type":"Point","coordinates":[13,95]}}`,
+	}
+	for name, content := range bad {
+		if out, err := geohub(t, nil, "fence", "add", write(name, content), "--data", data); err == nil {
+			t.Errorf("%s accepted: %q", name, out)
+		}
+	}
+	if out := mustGeohub(t, "fence", "list", "--data", data); strings.Count(out, "\n") != 1 {
+		t.Fatalf("a refused fence was stored: %q", out)
+	}
+
+	depot := write("depot.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature",
+		"properties":{"name":"Depot","groups":["fleet"],"events":["enter","exit"],"notify":["op"]},
+		"geometry":{"type":"Polygon","coordinates":[[[13.40,52.51],[13.41,52.51],[13.41,52.52],[13.40,52.52],[13.40,52.51]]]}}]}`)
+	var added struct {
+		Features []struct {
+			ID         string
+			Properties map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(mustGeohub(t, "fence", "add", depot, "--format", "json", "--data", data)), &added); err != nil || len(added.Features) != 1 {
+		t.Fatalf("fence add: %v %+v", err, added)
+	}
+	id := added.Features[0].ID
+	if out := mustGeohub(t, "fence", "list", "--data", data); !strings.Contains(out, id) || !strings.Contains(out, "Depot") ||
+		!strings.Contains(out, "group:fleet") || !strings.Contains(out, "op@localhost") {
+		t.Errorf("fence list: %q", out)
+	}
+
+	hub := startServe(t, data)
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	op := xmpptest.Dial(t, o, "op", opPassword)
+	op.Send("<presence/>")
+	car := xmpptest.Dial(t, o, "car-1", carPassword)
+	publish := func(lat, lon string) {
+		t.Helper()
+		res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>" +
+			"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>" + lat + "</lat><lon>" + lon + "</lon></geoloc></item></publish></pubsub></iq>")
+		if res.Attr("type") != "result" {
+			t.Fatalf("publish: %s", res)
+		}
+	}
+	publish("52.50", "13.30")
+	publish("52.515", "13.405")
+	msg := op.WaitFor("alert message", func(n *xmpptest.Node) bool { return n.Name() == "message" && n.Child(geoloc.NSAlert, "alert") != nil })
+	alert := msg.Child(geoloc.NSAlert, "alert")
+	if msg.Attr("from") != "localhost" || alert.Attr("event") != "enter" || alert.Attr("fence") != id ||
+		!strings.Contains(msg.Find("body").Text, "car-1 entered Depot") {
+		t.Errorf("alert: %s", msg)
+	}
+
+	// The running hub takes fence changes at once: with the fence gone,
+	// leaving it raises nothing.
+	mustGeohub(t, "fence", "remove", id, "--data", data)
+	if out := mustGeohub(t, "fence", "list", "--data", data); strings.Contains(out, id) {
+		t.Errorf("removed fence still listed: %q", out)
+	}
+	if out, err := geohub(t, nil, "fence", "remove", id, "--data", data); err == nil {
+		t.Errorf("removing a missing fence: %q", out)
+	}
+	// Alerts go out in order, so one from another fence added now marks
+	// the point by which a Depot exit would have arrived.
+	yard := write("yard.geojson", `{"type":"Feature","properties":{"name":"Yard","radius":500,"notify":["op"]},
+		"geometry":{"type":"Point","coordinates":[13.30,52.50]}}`)
+	mustGeohub(t, "fence", "add", yard, "--data", data)
+	publish("52.50", "13.30")
+	msg = op.WaitFor("Yard alert", func(n *xmpptest.Node) bool {
+		a := n.Child(geoloc.NSAlert, "alert")
+		if a != nil && a.Attr("fence") == id {
+			t.Errorf("alert from a removed fence: %s", n)
+		}
+		return a != nil && a.Attr("fence-name") == "Yard"
+	})
+	if a := msg.Child(geoloc.NSAlert, "alert"); a.Attr("event") != "enter" {
+		t.Errorf("Yard alert: %s", msg)
 	}
 }

@@ -185,7 +185,7 @@ func serve(args []string) error {
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
-		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes,
+		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo,
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
@@ -195,14 +195,8 @@ func serve(args []string) error {
 		// After the hub's sessions end: what is queued gets written, then
 		// the notifications it causes go out.
 		commit.Close()
-		h.PubSub().Close()
+		h.Drain()
 	}()
-	h.PubSub().Handle(geoloc.NS, geo.HandlePayload)
-	accounts.Watch(func(c devices.Change) {
-		if c.Kind == devices.Removed {
-			geo.Forget(accounts.JID(c.Before.Name))
-		}
-	})
 	if err := h.Start(); err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	}
 	commit := store.NewCommitter(db)
 	cfg := hub.Config{
-		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit,
+		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit, Geo: geo,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
 	}
@@ -99,12 +99,6 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PubSub().Handle(geoloc.NS, geo.HandlePayload)
-	accounts.Watch(func(c devices.Change) {
-		if c.Kind == devices.Removed {
-			geo.Forget(accounts.JID(c.Before.Name))
-		}
-	})
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -123,7 +117,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	h.stop = func() {
 		s.Close()
 		commit.Close()
-		s.PubSub().Close()
+		s.Drain()
 		accounts.Close()
 		db.Close()
 		d.Unlock()
