@@ -3,6 +3,7 @@ package geoloc
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,9 @@ type Event struct {
 	Device    string    `json:"device"`
 	Time      time.Time `json:"time"` // the fix's time
 	Position  Position  `json:"position"`
-	Since     time.Time `json:"since,omitzero"` // dwell: when the device entered
+	Since     time.Time `json:"since,omitzero"`     // dwell: when the device entered
+	Near      string    `json:"near,omitempty"`     // proximity: the other device
+	Distance  float64   `json:"distance,omitempty"` // proximity: metres between the two
 	Notify    []string  `json:"notify,omitempty"`
 }
 
@@ -102,27 +105,24 @@ func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]
 			})
 		}
 	}
-	if len(candidates) == 0 {
+	if len(candidates) == 0 && len(s.near) == 0 {
 		return nil, nil
 	}
 	var groups []string
 	if s.dir != nil {
 		groups = s.dir.GroupsOf(p.Device)
 	}
-	var events []Event
+	events, err := s.evaluateProximity(tx, p, groups)
+	if err != nil {
+		return nil, err
+	}
 	for id := range candidates {
 		f := s.fences[id]
 		if f == nil || !f.watches(p.Device, groups) {
 			continue
 		}
 		st := s.inside[p.Device][id]
-		d := f.shape.signedDistance(pt)
-		inside := d <= 0
-		if st.Inside {
-			inside = d <= f.Hysteresis
-		} else if f.Hysteresis > 0 {
-			inside = d < -f.Hysteresis
-		}
+		inside := judge(f.shape.signedDistance(pt), st.Inside, f.Hysteresis)
 		next := st
 		var kind string
 		switch {
@@ -137,7 +137,7 @@ func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]
 		}
 		if next != st {
 			s.setState(id, p.Device, next)
-			if err := writeState(tx, id, p.Device, next); err != nil {
+			if err := writeState(tx, id+":"+p.Device, next); err != nil {
 				return nil, err
 			}
 		}
@@ -163,8 +163,22 @@ func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]
 	return events, nil
 }
 
-func writeState(tx *buntdb.Tx, fence, device string, st fenceState) error {
-	key := statePrefix + fence + ":" + device
+// judge says whether a device d metres outside an edge (negative: inside)
+// counts as inside: leaving takes hysteresis metres past the edge, and so
+// does entering.
+func judge(d float64, wasInside bool, hysteresis float64) bool {
+	if wasInside {
+		return d <= hysteresis
+	}
+	if hysteresis > 0 {
+		return d < -hysteresis
+	}
+	return d <= 0
+}
+
+// writeState stores a state under fst:<suffix>; the zero state is deleted.
+func writeState(tx *buntdb.Tx, suffix string, st fenceState) error {
+	key := statePrefix + suffix
 	if st == (fenceState{}) {
 		if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
 			return err
@@ -206,6 +220,15 @@ var eventVerbs = map[string]string{Enter: "entered", Exit: "left", Dwell: "has b
 // 52.5201 13.4050".
 func (e Event) Body() string {
 	name, _, _ := strings.Cut(e.Device, "@")
+	if e.Near != "" {
+		other, _, _ := strings.Cut(e.Near, "@")
+		what := fmt.Sprintf("came within %.0f m of", e.Distance)
+		if e.Kind == Exit {
+			what = fmt.Sprintf("moved %.0f m away from", e.Distance)
+		}
+		return fmt.Sprintf("%s %s %s (%s) at %s UTC, %.4f %.4f", name, what, other, e.FenceName,
+			e.Time.UTC().Format("15:04"), e.Position.Lat, e.Position.Lon)
+	}
 	verb := eventVerbs[e.Kind]
 	extra := ""
 	if e.Kind == Dwell {
@@ -224,6 +247,10 @@ func (e Event) Element() []byte {
 	b = xmlesc.Attr(b, "fence", e.Fence)
 	b = xmlesc.Attr(b, "fence-name", e.FenceName)
 	b = xmlesc.Attr(b, "device", e.Device)
+	if e.Near != "" {
+		b = xmlesc.Attr(b, "near", e.Near)
+		b = xmlesc.Attr(b, "distance", strconv.FormatFloat(e.Distance, 'f', 1, 64))
+	}
 	b = xmlesc.Attr(b, "time", e.Time.UTC().Format(time.RFC3339Nano))
 	b = append(b, '>')
 	g := e.Position.Geoloc

@@ -46,6 +46,8 @@ type Fence struct {
 	Name       string        `json:"name"`
 	Devices    []string      `json:"devices,omitempty"` // bare JIDs; with Groups empty too, every device
 	Groups     []string      `json:"groups,omitempty"`
+	Near       []string      `json:"near,omitempty"`        // proximity: the devices it is around (bare JIDs)
+	NearGroups []string      `json:"near_groups,omitempty"` // proximity: and the devices of these groups
 	Events     []string      `json:"events"`
 	Dwell      time.Duration `json:"dwell,omitempty"`
 	Notify     []string      `json:"notify,omitempty"`     // JIDs told of each event
@@ -63,8 +65,10 @@ type fenceProps struct {
 	Events     []string `json:"events"`
 	Dwell      float64  `json:"dwell"` // seconds
 	Notify     []string `json:"notify"`
-	Radius     float64  `json:"radius"` // metres, with a Point: a circle
-	Width      float64  `json:"width"`  // metres, with a LineString: a corridor
+	Radius     float64  `json:"radius"` // metres, with a Point: a circle; without geometry: proximity
+	Near       []string `json:"near"`
+	NearGroups []string `json:"near_groups"`
+	Width      float64  `json:"width"` // metres, with a LineString: a corridor
 	Hysteresis float64  `json:"hysteresis"`
 }
 
@@ -115,7 +119,7 @@ func ParseFences(data []byte) ([]*Fence, error) {
 
 func fenceOf(f *geojson.FeatureOf[fenceProps]) (*Fence, error) {
 	p := f.Properties
-	fence := &Fence{Name: strings.TrimSpace(p.Name), Devices: p.Devices, Groups: p.Groups,
+	fence := &Fence{Name: strings.TrimSpace(p.Name), Devices: p.Devices, Groups: p.Groups, Near: p.Near, NearGroups: p.NearGroups,
 		Events: p.Events, Notify: p.Notify, Hysteresis: p.Hysteresis, Geometry: f.Geometry}
 	if id, ok := f.ID.(string); ok && id != "" {
 		fence.ID = id
@@ -141,8 +145,14 @@ func fenceOf(f *geojson.FeatureOf[fenceProps]) (*Fence, error) {
 	if !(p.Hysteresis >= 0) || p.Hysteresis > 10_000 {
 		return nil, fmt.Errorf("hysteresis %v metres is out of range [0, 10000]", p.Hysteresis)
 	}
-	if len(fence.Devices) > maxFenceList || len(fence.Groups) > maxFenceList || len(fence.Notify) > maxFenceList {
-		return nil, fmt.Errorf("at most %d devices, groups and notify JIDs each", maxFenceList)
+	for _, l := range [][]string{fence.Devices, fence.Groups, fence.Near, fence.NearGroups, fence.Notify} {
+		if len(l) > maxFenceList {
+			return nil, fmt.Errorf("at most %d devices, groups and notify JIDs each", maxFenceList)
+		}
+	}
+	proximity := len(fence.Near) > 0 || len(fence.NearGroups) > 0
+	if proximity != (f.Geometry == nil) {
+		return nil, errors.New("a fence has a geometry, or no geometry and near or near_groups (a proximity fence), not both")
 	}
 	var s fenceShape
 	switch g := f.Geometry.(type) {
@@ -155,7 +165,10 @@ func fenceOf(f *geojson.FeatureOf[fenceProps]) (*Fence, error) {
 	case orb.MultiPolygon:
 		s = fenceShape{kind: "polygon", poly: g}
 	case nil:
-		return nil, errors.New("no geometry")
+		if slices.Contains(fence.Events, Dwell) || slices.Contains(fence.Events, Cross) {
+			return nil, errors.New("a proximity fence raises enter and exit only")
+		}
+		s = fenceShape{kind: "proximity", radius: p.Radius}
 	default:
 		return nil, fmt.Errorf("a %s cannot be a fence (Polygon, MultiPolygon, Point with radius, LineString with width)", f.Geometry.GeoJSONType())
 	}
@@ -194,13 +207,20 @@ func vertices(g orb.Geometry) int {
 func (f *Fence) Feature() *geojson.Feature {
 	gf := geojson.NewFeature(f.Geometry)
 	gf.ID = f.ID
-	p := gf.Properties
+	p := geojson.Properties{}
+	gf.Properties = p
 	p["name"], p["events"] = f.Name, f.Events
 	if len(f.Devices) > 0 {
 		p["devices"] = f.Devices
 	}
 	if len(f.Groups) > 0 {
 		p["groups"] = f.Groups
+	}
+	if len(f.Near) > 0 {
+		p["near"] = f.Near
+	}
+	if len(f.NearGroups) > 0 {
+		p["near_groups"] = f.NearGroups
 	}
 	if len(f.Notify) > 0 {
 		p["notify"] = f.Notify
@@ -212,7 +232,7 @@ func (f *Fence) Feature() *geojson.Feature {
 		p["hysteresis"] = f.Hysteresis
 	}
 	switch f.shape.kind {
-	case "circle":
+	case "circle", "proximity":
 		p["radius"] = f.shape.radius
 	case "corridor":
 		p["width"] = f.shape.width
@@ -290,7 +310,14 @@ func (s *Store) loadFences() error {
 		return store.AscendPrefix(tx, statePrefix, func(k, v string) bool {
 			id, device, _ := strings.Cut(strings.TrimPrefix(k, statePrefix), ":")
 			var st fenceState
-			if json.Unmarshal([]byte(v), &st) == nil && s.fences[id] != nil {
+			f := s.fences[id]
+			switch {
+			case f == nil || json.Unmarshal([]byte(v), &st) != nil:
+			case f.proximity():
+				if a, b, ok := strings.Cut(device, pairSep); ok {
+					s.setPair(id, a, b, st)
+				}
+			default:
 				s.setState(id, device, st)
 			}
 			return true
@@ -299,8 +326,12 @@ func (s *Store) loadFences() error {
 }
 
 // rects are the index entries of a fence: its bounds grown by its
-// hysteresis, split in two where they cross the antimeridian.
+// hysteresis, split in two where they cross the antimeridian. A proximity
+// fence moves with its devices and has none.
 func (f *Fence) rects() [][2][2]float64 {
+	if f.proximity() {
+		return nil
+	}
 	b := f.shape.bound(f.Hysteresis)
 	lo, hi := [2]float64{b.Min.Lon(), b.Min.Lat()}, [2]float64{b.Max.Lon(), b.Max.Lat()}
 	switch {
@@ -318,12 +349,16 @@ func (s *Store) indexFence(f *Fence) {
 		s.unindexFence(old)
 	}
 	s.fences[f.ID] = f
+	if f.proximity() {
+		s.near[f.ID] = f
+	}
 	for _, r := range f.rects() {
 		s.fenceIndex.Insert(r[0], r[1], f.ID)
 	}
 }
 
 func (s *Store) unindexFence(f *Fence) {
+	delete(s.near, f.ID)
 	for _, r := range f.rects() {
 		s.fenceIndex.Delete(r[0], r[1], f.ID)
 	}
@@ -459,5 +494,6 @@ func (s *Store) removeFence(id string) (*Fence, error) {
 			delete(s.inside, dev)
 		}
 	}
+	s.dropPairs(func(fence, _, _ string) bool { return fence == id })
 	return f, nil
 }

@@ -14,9 +14,9 @@ import (
 // shapes fleets draw (cities, depots, roads), not for shapes across the
 // antimeridian or a pole.
 type fenceShape struct {
-	kind   string           // circle, polygon, corridor
+	kind   string           // circle, polygon, corridor, proximity
 	center orb.Point        // circle
-	radius float64          // circle, metres
+	radius float64          // circle and proximity, metres
 	poly   orb.MultiPolygon // polygon and multipolygon
 	line   orb.LineString   // corridor centre line
 	width  float64          // corridor, metres
@@ -171,6 +171,11 @@ func (s *fenceShape) validate() error {
 			return errors.New("a circle needs a radius above 0 metres")
 		}
 		return checkPoint(s.center)
+	case "proximity":
+		if !(s.radius > 0) || s.radius > maxProximity {
+			return fmt.Errorf("a proximity fence needs a radius above 0 and at most %v metres", maxProximity)
+		}
+		return nil
 	case "corridor":
 		if !(s.width > 0) || math.IsInf(s.width, 0) {
 			return errors.New("a corridor needs a width above 0 metres")

@@ -54,6 +54,8 @@ type Store struct {
 	fences     map[string]*Fence
 	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
+	near       map[string]*Fence                // the proximity fences, by ID
+	pairs      map[string]map[string]fenceState // device -> pair key -> proximity state, both ways
 	dir        Directory
 	sink       func([]Event)
 	fenceWatch func(FenceChange)
@@ -68,7 +70,8 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 		opt.AlertRetention = DefaultAlertRetention
 	}
 	s := &Store{db: db, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{},
-		fences: map[string]*Fence{}, inside: map[string]map[string]fenceState{}}
+		fences: map[string]*Fence{}, inside: map[string]map[string]fenceState{},
+		near: map[string]*Fence{}, pairs: map[string]map[string]fenceState{}}
 	// Earlier versions indexed pos: keys in BuntDB; that index is not used.
 	db.DropIndex("pos")
 	var bad error
@@ -259,7 +262,7 @@ func (s *Store) HandlePayload(device, source string, payload *xmlnode.Node, now 
 }
 
 // Forget deletes everything stored about a device that no longer exists:
-// its position and its trail.
+// its position, its trail and its standing with the fences.
 func (s *Store) Forget(device string) error {
 	s.mu.Lock()
 	if cur, ok := s.latest[device]; ok {
@@ -267,9 +270,16 @@ func (s *Store) Forget(device string) error {
 		delete(s.latest, device)
 	}
 	delete(s.kept, device)
+	keys := []string{positionPrefix + device}
+	for id := range s.inside[device] {
+		keys = append(keys, statePrefix+id+":"+device)
+	}
+	delete(s.inside, device)
+	for _, k := range s.dropPairs(func(_, a, b string) bool { return a == device || b == device }) {
+		keys = append(keys, statePrefix+k)
+	}
 	s.mu.Unlock()
 	return s.db.Update(func(tx *buntdb.Tx) error {
-		keys := []string{positionPrefix + device}
 		store.AscendPrefix(tx, trailPrefix+device+":", func(k, _ string) bool {
 			keys = append(keys, k)
 			return true

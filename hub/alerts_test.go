@@ -135,3 +135,22 @@ func TestAlertsSurviveRestartAndFenceStateIsKept(t *testing.T) {
 		}
 	}
 }
+
+func TestProximityAlertReachesTheOperator(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator)
+	op.Send("<presence/>")
+	lead := h.Login(t, "lead", devices.RoleDevice)
+	bus := h.Login(t, "bus", devices.RoleDevice, "fleet")
+	addFence(t, h, `{"type":"Feature","properties":{"name":"Convoy","near":["lead@localhost"],"groups":["fleet"],
+		"radius":100,"notify":["op@localhost"]},"geometry":null}`)
+	ok(t, "lead", publishGeoloc(lead, "l1", 52.5, 13.4))
+	ok(t, "bus far", publishGeoloc(bus, "b1", 52.51, 13.4))
+	ok(t, "bus near", publishGeoloc(bus, "b2", 52.5004, 13.4))
+	msg := op.WaitFor("proximity alert", isAlertMessage)
+	a := alertOf(msg)
+	if a.Attr("event") != "enter" || a.Attr("device") != "bus@localhost" || a.Attr("near") != "lead@localhost" ||
+		!strings.HasPrefix(msg.Find("body").Text, "bus came within 44 m of lead (Convoy)") {
+		t.Errorf("proximity alert: %s", msg)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
@@ -79,7 +80,10 @@ func fenceCheck(accounts *devices.Store) func(*geoloc.Fence) error {
 		if f.Devices, err = accounts.Resolve(f.Devices, isDevice); err != nil {
 			return fmt.Errorf("devices: %w", err)
 		}
-		for _, g := range f.Groups {
+		if f.Near, err = accounts.Resolve(f.Near, isDevice); err != nil {
+			return fmt.Errorf("near: %w", err)
+		}
+		for _, g := range append(slices.Clone(f.Groups), f.NearGroups...) {
 			if !accounts.GroupExists(g) {
 				return fmt.Errorf("groups: no account is in group %q", g)
 			}

@@ -95,7 +95,17 @@ func printFences(format string, fc *geojson.FeatureCollection) error {
 			if watches == "" {
 				watches = "all devices"
 			}
-			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\t%s\t%s\n", f.ID, p.MustString("name", ""), f.Geometry.GeoJSONType(),
+			shape := "proximity"
+			if f.Geometry != nil {
+				shape = f.Geometry.GeoJSONType()
+			}
+			if r, ok := p["radius"].(float64); ok {
+				shape += fmt.Sprintf(" %g m", r)
+			}
+			if near := append(stringsProp(p, "near"), prefixed("group:", stringsProp(p, "near_groups"))...); len(near) > 0 {
+				shape += " of " + strings.Join(near, ",")
+			}
+			fmt.Fprintf(tw, "%v\t%s\t%s\t%s\t%s\t%s\n", f.ID, p.MustString("name", ""), shape,
 				strings.Join(stringsProp(p, "events"), ","), watches, strings.Join(stringsProp(p, "notify"), ","))
 		}
 		return tw.Flush()

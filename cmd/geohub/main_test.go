@@ -245,6 +245,7 @@ func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
 		"nobody.geojson":   `{"type":"Feature","properties":{"name":"x","notify":["ghost"]},"geometry":{"type":"Point","coordinates":[13,52]},"radius":5}`,
 		"device.geojson":   `{"type":"Feature","properties":{"name":"x","radius":50,"notify":["car-1"]},"geometry":{"type":"Point","coordinates":[13,52]}}`,
 		"latitude.geojson": `{"type":"Feature","properties":{"name":"x","radius":50},"geometry":{"type":"Point","coordinates":[13,95]}}`,
+		"ghost.geojson":    `{"type":"Feature","properties":{"name":"x","radius":50,"near":["ghost"]},"geometry":null}`,
 	}
 	for name, content := range bad {
 		if out, err := geohub(t, nil, "fence", "add", write(name, content), "--data", data); err == nil {
@@ -271,6 +272,12 @@ func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
 	if out := mustGeohub(t, "fence", "list", "--data", data); !strings.Contains(out, id) || !strings.Contains(out, "Depot") ||
 		!strings.Contains(out, "group:fleet") || !strings.Contains(out, "op@localhost") {
 		t.Errorf("fence list: %q", out)
+	}
+
+	convoy := write("convoy.geojson", `{"type":"Feature","properties":{"name":"Convoy","radius":100,"near":["car-1"],"events":["enter"]},"geometry":null}`)
+	mustGeohub(t, "fence", "add", convoy, "--data", data)
+	if out := mustGeohub(t, "fence", "list", "--data", data); !strings.Contains(out, "proximity 100 m of car-1@localhost") {
+		t.Errorf("proximity fence in the list: %q", out)
 	}
 
 	hub := startServe(t, data)
