@@ -51,6 +51,7 @@ type Store struct {
 	index  rtree.RTreeG[string]  // device at [lon lat]
 	kept   map[string]TrailPoint // the last trail point written per device, for thinning
 
+	fenceWrite sync.Mutex // serialises changes to fences that read, then write
 	fences     map[string]*Fence
 	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside

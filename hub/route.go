@@ -36,7 +36,7 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	case addrNone:
 		s.messageToBare(ss, el, []byte(ss.local), typ)
 	case addrServer:
-		s.replyError(ss, el, errServiceUnavailable)
+		s.serverMessage(ss, el)
 	case addrRemote:
 		if s.isPubSubHost(to) {
 			s.replyError(ss, el, errServiceUnavailable)
