@@ -226,3 +226,36 @@ func TestAlertTexts(t *testing.T) {
 		}
 	}
 }
+
+// Fences change while fixes flow: this deadlocked when fence writes took
+// the store's lock before the database's.
+func TestFenceChangesWhileFixesFlow(t *testing.T) {
+	ts, _ := fenceStore(t, ":memory:", "")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ts.put(t, fix("car", 52+float64(i%100)*0.001, 13.05, time.Duration(i)*time.Second))
+		}
+	}()
+	for range 50 {
+		fs, err := ParseFences([]byte(square))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.AddFences(fs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.RemoveFence(fs[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+}

@@ -386,35 +386,32 @@ func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, 
 	return fences, nil
 }
 
+// storeFences writes fences and makes them known to evaluation. Locks go
+// in the committer's order, the database's before s.mu, or a fence added
+// while fixes flow could deadlock.
 func (s *Store) storeFences(fences []*Fence) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now().UTC().Truncate(time.Second)
-	for _, f := range fences {
-		if f.ID == "" {
-			f.ID = newFenceID()
-		}
-		if old := s.fences[f.ID]; old != nil {
-			f.Created = old.Created
-		} else {
-			f.Created = now
-		}
-	}
-	err := s.db.Update(func(tx *buntdb.Tx) error {
+	return s.db.Update(func(tx *buntdb.Tx) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now := time.Now().UTC().Truncate(time.Second)
 		for _, f := range fences {
+			if f.ID == "" {
+				f.ID = newFenceID()
+			}
+			if old := s.fences[f.ID]; old != nil {
+				f.Created = old.Created
+			} else {
+				f.Created = now
+			}
 			if err := f.write(tx); err != nil {
 				return err
 			}
 		}
+		for _, f := range fences {
+			s.indexFence(f)
+		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, f := range fences {
-		s.indexFence(f)
-	}
-	return nil
 }
 
 // FenceChange tells of a fence stored (added or replaced) or removed.
@@ -471,13 +468,13 @@ func (s *Store) RemoveFence(id string) error {
 }
 
 func (s *Store) removeFence(id string) (*Fence, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.fences[id]
-	if f == nil {
-		return nil, fmt.Errorf("%s: %w", id, ErrNoFence)
-	}
+	var f *Fence
 	err := s.db.Update(func(tx *buntdb.Tx) error {
+		s.mu.Lock() // after the database's lock, as in storeFences
+		defer s.mu.Unlock()
+		if f = s.fences[id]; f == nil {
+			return fmt.Errorf("%s: %w", id, ErrNoFence)
+		}
 		keys := []string{fencePrefix + id}
 		store.AscendPrefix(tx, statePrefix+id+":", func(k, _ string) bool { keys = append(keys, k); return true })
 		for _, k := range keys {
@@ -485,44 +482,19 @@ func (s *Store) removeFence(id string) (*Fence, error) {
 				return err
 			}
 		}
+		s.unindexFence(f)
+		delete(s.fences, id)
+		for dev, ins := range s.inside {
+			delete(ins, id)
+			if len(ins) == 0 {
+				delete(s.inside, dev)
+			}
+		}
+		s.dropPairs(func(fence, _, _ string) bool { return fence == id })
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.unindexFence(f)
-	delete(s.fences, id)
-	for dev, ins := range s.inside {
-		delete(ins, id)
-		if len(ins) == 0 {
-			delete(s.inside, dev)
-		}
-	}
-	s.dropPairs(func(fence, _, _ string) bool { return fence == id })
 	return f, nil
-}
-
-// SetNotified adds jid to the JIDs a fence notifies (on) or takes it off,
-// and returns the fence as stored.
-func (s *Store) SetNotified(id, jid string, on bool) (*Fence, error) {
-	s.fenceWrite.Lock()
-	defer s.fenceWrite.Unlock()
-	old, ok := s.Fence(id)
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", id, ErrNoFence)
-	}
-	f := *old // fences are shared read-only: change a copy
-	f.Notify = slices.DeleteFunc(slices.Clone(old.Notify), func(j string) bool { return j == jid })
-	if on {
-		if len(f.Notify) >= maxFenceList {
-			return nil, fmt.Errorf("%s notifies %d JIDs already", f.Name, len(f.Notify))
-		}
-		f.Notify = append(f.Notify, jid)
-		slices.Sort(f.Notify)
-	}
-	if err := s.storeFences([]*Fence{&f}); err != nil {
-		return nil, err
-	}
-	s.fenceChanged(FenceChange{Fence: &f})
-	return &f, nil
 }
