@@ -498,3 +498,28 @@ func (s *Store) removeFence(id string) (*Fence, error) {
 	}
 	return f, nil
 }
+
+// SetNotified adds jid to the JIDs a fence notifies (on) or takes it off,
+// and returns the fence as stored.
+func (s *Store) SetNotified(id, jid string, on bool) (*Fence, error) {
+	s.fenceWrite.Lock()
+	defer s.fenceWrite.Unlock()
+	old, ok := s.Fence(id)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", id, ErrNoFence)
+	}
+	f := *old // fences are shared read-only: change a copy
+	f.Notify = slices.DeleteFunc(slices.Clone(old.Notify), func(j string) bool { return j == jid })
+	if on {
+		if len(f.Notify) >= maxFenceList {
+			return nil, fmt.Errorf("%s notifies %d JIDs already", f.Name, len(f.Notify))
+		}
+		f.Notify = append(f.Notify, jid)
+		slices.Sort(f.Notify)
+	}
+	if err := s.storeFences([]*Fence{&f}); err != nil {
+		return nil, err
+	}
+	s.fenceChanged(FenceChange{Fence: &f})
+	return &f, nil
+}
