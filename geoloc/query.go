@@ -1,7 +1,9 @@
 package geoloc
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
@@ -100,22 +102,34 @@ func (s *Store) Nearby(lat, lon float64, k int, max float64, filter func(device 
 	if max <= 0 {
 		max = math.Inf(1)
 	}
+	// The search orders by haversine, not metres: exact for the indexed
+	// points (min == mx), a cheap lower bound for the index's boxes.
+	q := newNearPoint(lat, lon)
 	var hits []Hit
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	s.index.Nearby(
-		func(min, mx [2]float64, _ string, _ bool) float64 {
-			return distanceToBox(lat, lon, min[1], min[0], mx[1], mx[0])
+		func(min, mx [2]float64, _ string, item bool) float64 {
+			if item {
+				return q.to(min[1], min[0])
+			}
+			return q.toBox(min[1], min[0], mx[1], mx[0])
 		},
-		func(_, _ [2]float64, device string, d float64) bool {
+		func(_, _ [2]float64, device string, h float64) bool {
+			d := havMetres(h)
 			if d > max {
 				return false
 			}
 			if filter == nil || filter(device) {
+				if hits == nil {
+					hits = make([]Hit, 0, min(k, len(s.latest)))
+				}
 				hits = append(hits, Hit{Position: s.latest[device], Distance: d})
 			}
 			return len(hits) < k
 		})
+	// Already in order but for ties the arcsine might break by an ulp.
+	slices.SortStableFunc(hits, func(a, b Hit) int { return cmp.Compare(a.Distance, b.Distance) })
 	return hits
 }
 

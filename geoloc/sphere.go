@@ -11,45 +11,90 @@ func rad(deg float64) float64 { return deg * math.Pi / 180 }
 // Distance is the great-circle distance in metres between two points given
 // in degrees (haversine).
 func Distance(lat1, lon1, lat2, lon2 float64) float64 {
-	φ1, φ2 := rad(lat1), rad(lat2)
+	φ1 := rad(lat1)
+	return havMetres(haversine(φ1, math.Cos(φ1), lon1, lat2, lon2))
+}
+
+// haversine is sin²(θ/2), θ the central angle between a first point at
+// latitude φ1 (radians, with its cosine) and longitude lon1 (degrees) and a
+// second point at (lat2, lon2) in degrees. It rises with the distance, so a
+// search can order by it and take the arcsine of its results only.
+func haversine(φ1, cosφ1, lon1, lat2, lon2 float64) float64 {
+	φ2 := rad(lat2)
 	dφ, dλ := φ2-φ1, rad(lon2-lon1)
-	a := math.Sin(dφ/2)*math.Sin(dφ/2) + math.Cos(φ1)*math.Cos(φ2)*math.Sin(dλ/2)*math.Sin(dλ/2)
-	return 2 * EarthRadius * math.Asin(math.Min(1, math.Sqrt(a)))
+	return math.Sin(dφ/2)*math.Sin(dφ/2) + cosφ1*math.Cos(φ2)*math.Sin(dλ/2)*math.Sin(dλ/2)
 }
 
-// distanceToBox is the great-circle distance in metres from a point to the
-// nearest point of a longitude/latitude box (degrees). It is exact, which
-// makes it a valid bound for nearest-neighbour search: the nearest point of
-// the box is either straight north or south of the point (when the box spans
-// the point's longitude) or on one of the box's two meridian edges.
-func distanceToBox(lat, lon, minLat, minLon, maxLat, maxLon float64) float64 {
-	if lon >= minLon && lon <= maxLon {
-		switch {
-		case lat < minLat:
-			return (rad(minLat) - rad(lat)) * EarthRadius
-		case lat > maxLat:
-			return (rad(lat) - rad(maxLat)) * EarthRadius
+// havMetres is the distance in metres that a haversine stands for.
+func havMetres(h float64) float64 { return 2 * EarthRadius * math.Asin(math.Min(1, math.Sqrt(h))) }
+
+// nearPoint is the point a nearest-neighbour search starts from, with what
+// the haversines to it need computed once.
+type nearPoint struct {
+	lat, lon float64 // degrees, lon in [-180, 180]
+	φ, cosφ  float64
+}
+
+func newNearPoint(lat, lon float64) nearPoint {
+	if lon < -180 || lon > 180 {
+		lon = math.Remainder(lon, 360)
+	}
+	return nearPoint{lat: lat, lon: lon, φ: rad(lat), cosφ: math.Cos(rad(lat))}
+}
+
+// to is the haversine from q to a point, as Distance computes it.
+func (q *nearPoint) to(lat, lon float64) float64 { return haversine(q.φ, q.cosφ, q.lon, lat, lon) }
+
+// toBox is a lower bound on the haversine from q to any point of a
+// longitude/latitude box (degrees, minLon <= maxLon), without trigonometric
+// calls. In sin²(Δφ/2) + cos φ cos φ2 sin²(Δλ/2) both terms are at least 0,
+// so the sum over the box is at least the sum of each term's least value:
+// Δφ the latitude gap from q to the box, cos φ2 at the box latitude farthest
+// from the equator (cos falls away from it), Δλ the longitude gap the
+// shorter way round (sin²(Δλ/2) has period 2π and rises on [0, π]).
+// sinBelow and cosBelow stand in for sin and cos from below. For small
+// angles they agree with math.Sin and math.Cos to the last bit or two, so
+// rounding could put them a hair above: the factor 1-1e-12 covers that.
+func (q *nearPoint) toBox(minLat, minLon, maxLat, maxLon float64) float64 {
+	var dφ float64
+	switch {
+	case q.lat < minLat:
+		dφ = rad(minLat) - q.φ
+	case q.lat > maxLat:
+		dφ = q.φ - rad(maxLat)
+	}
+	s := sinBelow(dφ / 2)
+	h := s * s
+	if q.lon < minLon || q.lon > maxLon {
+		// Gaps east to minLon and west to maxLon; one is at most 180°.
+		east, west := minLon-q.lon, q.lon-maxLon
+		if east < 0 {
+			east += 360
 		}
-		return 0
+		if west < 0 {
+			west += 360
+		}
+		s = sinBelow(rad(math.Min(east, west)) / 2)
+		c := cosBelow(rad(math.Max(math.Abs(minLat), math.Abs(maxLat))))
+		h += q.cosφ * c * s * s
 	}
-	return math.Min(distanceToMeridian(lat, lon, minLat, maxLat, minLon),
-		distanceToMeridian(lat, lon, minLat, maxLat, maxLon))
+	return h * (1 - 1e-12)
 }
 
-// distanceToMeridian is the distance from a point to the segment of the
-// meridian at longitude m between latitudes lo and hi (degrees). Along the
-// meridian's great circle the distance has one minimum; on the segment the
-// minimum is there if the segment holds it, else at an end.
-func distanceToMeridian(lat, lon, lo, hi, m float64) float64 {
-	d := math.Min(Distance(lat, lon, lo, m), Distance(lat, lon, hi, m))
-	// cos(distance) = sin φ sin φp + cos φ cos φp cos Δλ = A cos(φ - φ0)
-	a := math.Sin(rad(lat))
-	b := math.Cos(rad(lat)) * math.Cos(rad(lon-m))
-	foot := math.Atan2(a, b) * 180 / math.Pi
-	if foot >= lo && foot <= hi {
-		d = math.Min(d, Distance(lat, lon, foot, m))
-	}
-	return d
+// sinBelow is at most sin t for t in [0, π/2], and close to it: the Taylor
+// polynomial to t⁷. Integrating cos t <= 1 from 0 again and again gives
+// alternately upper and lower bounds for sin and cos for every t >= 0, this
+// one among them; it stays above 0.9998 up to π/2.
+func sinBelow(t float64) float64 {
+	t2 := t * t
+	return t * (1 - t2/6*(1-t2/20*(1-t2/42)))
+}
+
+// cosBelow is at most cos x for x in [0, π/2] (the Taylor polynomial to x⁶,
+// a lower bound the same way as sinBelow), and not below 0.
+func cosBelow(x float64) float64 {
+	x2 := x * x
+	return math.Max(0, 1-x2/2*(1-x2/12*(1-x2/30)))
 }
 
 // boxAround returns a longitude/latitude box that contains every point

@@ -183,24 +183,6 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-func TestDistanceToBoxIsALowerBound(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for range 20000 {
-		lat, lon := r.Float64()*180-90, r.Float64()*360-180
-		a, b := r.Float64()*180-90, r.Float64()*180-90
-		c, d := r.Float64()*360-180, r.Float64()*360-180
-		minLat, maxLat := math.Min(a, b), math.Max(a, b)
-		minLon, maxLon := math.Min(c, d), math.Max(c, d)
-		bound := distanceToBox(lat, lon, minLat, minLon, maxLat, maxLon)
-		for range 5 {
-			plat, plon := minLat+r.Float64()*(maxLat-minLat), minLon+r.Float64()*(maxLon-minLon)
-			if d := Distance(lat, lon, plat, plon); d < bound-1e-6 {
-				t.Fatalf("(%v,%v) to box [%v,%v]-[%v,%v]: bound %v exceeds %v to (%v,%v)", lat, lon, minLat, minLon, maxLat, maxLon, bound, d, plat, plon)
-			}
-		}
-	}
-}
-
 func TestWithinAreas(t *testing.T) {
 	ts := openTest(t, ":memory:", Options{})
 	ts.put(t,
