@@ -264,32 +264,49 @@ func TestSubscriptionsFollowAccessChanges(t *testing.T) {
 	phone.Send("<presence/>")
 	desktop.Sync()
 	phone.Sync()
+	publish := func(node, id string) {
+		t.Helper()
+		ok(t, "publish "+id, ps(owner, "set", nsPubSub, "<publish node='"+node+"'><item id='"+id+"'><x xmlns='urn:example'/></item></publish>"))
+	}
+	// Notifications go out in commit order: an event on the node tick marks
+	// the point by which every earlier one has arrived.
 	ok(t, "create", ps(owner, "set", nsPubSub, "<create node='news'/>"))
+	ok(t, "create tick", ps(owner, "set", nsPubSub, "<create node='tick'/>"))
+	ok(t, "tick subscription", ps(desktop, "set", nsPubSub, "<subscribe node='tick' jid='watcher@localhost'/>"))
 	ok(t, "bare subscription", ps(desktop, "set", nsPubSub, "<subscribe node='news' jid='watcher@localhost'/>"))
 	ok(t, "full subscription", ps(phone, "set", nsPubSub, "<subscribe node='news' jid='"+phone.JID.String()+"'/>"))
-	ok(t, "publish", ps(owner, "set", nsPubSub, "<publish node='news'><item id='a'><x xmlns='urn:example'/></item></publish>"))
+	newsEvents := func(c *xmpptest.Client, tick string) int {
+		t.Helper()
+		n := 0
+		for {
+			ev := c.WaitFor("tick "+tick, isEventFrom("pubsub.localhost"))
+			switch ev.Find("event/items").Attr("node") {
+			case "news":
+				n++
+			case "tick":
+				if ev.Find("event/items/item").Attr("id") == tick {
+					return n
+				}
+			}
+		}
+	}
+	publish("news", "a")
+	publish("tick", "t1")
 	// Each resource gets the event once: the bare subscription reaches the
 	// desktop although the phone has its own.
 	for _, c := range []*xmpptest.Client{desktop, phone} {
-		n := 0
-		for _, m := range c.Drain() {
-			if isEventFrom("pubsub.localhost")(m) {
-				n++
-			}
-		}
-		if n != 1 {
+		if n := newsEvents(c, "t1"); n != 1 {
 			t.Errorf("%s got %d events, want 1", c.JID, n)
 		}
 	}
 	// The node turns whitelist: the subscriptions go, and nothing more
 	// arrives.
 	ok(t, "whitelist", ps(owner, "set", nsPubSubOwner, "<configure node='news'>"+configForm(map[string]string{"access_model": "whitelist"})+"</configure>"))
-	ok(t, "publish again", ps(owner, "set", nsPubSub, "<publish node='news'><item id='b'><x xmlns='urn:example'/></item></publish>"))
+	publish("news", "b")
+	publish("tick", "t2")
 	for _, c := range []*xmpptest.Client{desktop, phone} {
-		for _, m := range c.Drain() {
-			if isEventFrom("pubsub.localhost")(m) {
-				t.Errorf("%s still notified after losing access: %s", c.JID, m)
-			}
+		if n := newsEvents(c, "t2"); n != 0 {
+			t.Errorf("%s still notified after losing access: %d events", c.JID, n)
 		}
 	}
 	subs := ok(t, "subscriptions", ps(owner, "get", nsPubSubOwner, "<subscriptions node='news'/>"))

@@ -8,11 +8,15 @@ import (
 )
 
 // event is a notification about a node, sent once the change is durable.
-// Recipients are worked out when it is sent.
+// Its recipients are those of that moment: a subscriber who joins after a
+// publish gets the item once, as the last item, not also as this event.
+// Whether each may still read the node is checked again at delivery.
 type event struct {
-	n    *Node
-	body []byte // the contents of <event/>
-	only string // send to this JID only (the last item for a new subscriber)
+	n       *Node
+	body    []byte   // the contents of <event/>
+	only    string   // send to this JID only (the last item for a new subscriber)
+	targets []target // worked out by send
+	then    func()   // runs once the event is handed to every recipient
 }
 
 // itemEvent is the notification of a published item. s.mu is held.
@@ -37,31 +41,49 @@ func (s *Service) itemEvent(n *Node, it *Item) event {
 // nodeEvent is any other notification (retract, purge, delete).
 func (s *Service) nodeEvent(n *Node, body []byte) event { return event{n: n, body: body} }
 
-// send queues the notification for the delivery goroutine: working out the
-// recipients and routing to each must not hold up the writer that calls
-// this once the change is durable.
-func (ev event) send(s *Service) {
-	if ev.n != nil {
-		s.deliveries <- ev
+// send works out the recipients and queues the notification for the
+// delivery goroutine: writing to each must not hold up the writer that
+// calls this once the change is durable. then, when not nil, runs after the
+// notification is in every recipient's queue: the answer to the request
+// goes there, so that whatever the requester does next reaches the others
+// after the notification (even without a notification: answers keep their
+// order). s.mu must not be held.
+func (ev event) send(s *Service, then func()) {
+	if ev.n == nil && then == nil {
+		return
 	}
+	if ev.n != nil {
+		ev.targets = s.recipients(ev)
+	}
+	ev.then = then
+	s.deliveries <- ev
 }
 
 // deliver runs on the delivery goroutine, in the order events were sent.
 func (s *Service) deliver() {
 	defer close(s.delivered)
 	for ev := range s.deliveries {
-		head := []byte("<message type='headline'")
-		head = xmlesc.Attr(head, "from", ev.n.Service)
-		for _, t := range s.recipients(ev) {
-			b := make([]byte, 0, len(head)+len(ev.body)+128)
-			b = append(b, head...)
-			b = xmlesc.Attr(b, "to", t.address)
-			b = xmlesc.Attr(b, "id", s.stanzaID())
-			b = append(b, "><event xmlns='"+NSEvent+"'>"...)
-			b = append(b, ev.body...)
-			b = append(b, "</event></message>"...)
-			s.dir.Deliver(t.route, b)
+		if ev.n != nil {
+			s.deliverEvent(ev)
 		}
+		if ev.then != nil {
+			ev.then()
+		}
+	}
+}
+
+func (s *Service) deliverEvent(ev event) {
+	head := []byte("<message type='headline'")
+	head = xmlesc.Attr(head, "from", ev.n.Service)
+	for _, t := range s.readers(ev) {
+		b := make([]byte, 0, len(head)+len(ev.body)+128)
+		b = append(b, head...)
+		b = xmlesc.Attr(b, "to", t.address)
+		b = xmlesc.Attr(b, "id", s.stanzaID())
+		b = append(b, "><event xmlns='"+NSEvent+"'>"...)
+		b = append(b, ev.body...)
+		b = append(b, "</event></message>"...)
+		s.dir.Deliver(t.route, b)
 	}
 }
 
@@ -72,9 +94,7 @@ type target struct{ route, address string }
 // recipients are the deliveries of an event: every subscription (a bare
 // one reaching each of the account's available resources) and, for a PEP
 // node, every available resource that receives the owner's presence and
-// asked for <node>+notify (XEP-0163 §4). Each is checked against the node's
-// access model now, not only when it subscribed: access can be taken away.
-// Every resource gets an event once.
+// asked for <node>+notify (XEP-0163 §4). Every resource gets an event once.
 func (s *Service) recipients(ev event) []target {
 	var to []target
 	if ev.only != "" {
@@ -105,13 +125,16 @@ func (s *Service) recipients(ev event) []target {
 	slices.SortStableFunc(to, func(a, b target) int {
 		return strings.Compare(a.route, b.route)
 	})
+	return slices.CompactFunc(to, func(a, b target) bool { return a.route == b.route })
+}
+
+// readers are the targets of ev that may read its node now, not only when
+// they subscribed: access can be taken away in between.
+func (s *Service) readers(ev event) []target {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := to[:0]
-	for i, t := range to {
-		if i > 0 && to[i-1].route == t.route {
-			continue
-		}
+	out := ev.targets[:0]
+	for _, t := range ev.targets {
 		bare, _, _ := strings.Cut(t.route, "/")
 		if s.canRead(ev.n, bare) == nil {
 			out = append(out, t)
@@ -155,6 +178,6 @@ func (s *Service) Available(full string, owners []string, wants func(feature str
 	}
 	s.mu.RUnlock()
 	for _, ev := range evs {
-		ev.send(s)
+		ev.send(s, nil)
 	}
 }

@@ -100,8 +100,7 @@ func (s *Service) deleteNode(r *Request, name string, reply func([]byte)) *Error
 	ev := s.dropNode(n)
 	s.commit.Submit(deleteNode(n.Service, n.Name), func(err error) {
 		s.committed(r, n.Name, reply, err, func() {
-			reply(r.result(nil))
-			ev.send(s)
+			ev.send(s, func() { reply(r.result(nil)) })
 		})
 	})
 	return nil
@@ -135,8 +134,7 @@ func (s *Service) purge(r *Request, name string, reply func([]byte)) *Error {
 	ev := s.nodeEvent(n, append(b, "/>"...))
 	s.commit.Submit(deleteItems(n, gone), func(err error) {
 		s.committed(r, n.Name, reply, err, func() {
-			reply(r.result(nil))
-			ev.send(s)
+			ev.send(s, func() { reply(r.result(nil)) })
 		})
 	})
 	return nil
@@ -338,7 +336,7 @@ func (s *Service) RemoveNode(name string) {
 			s.reloadNode(s.cfg.Host, name)
 			return
 		}
-		ev.send(s)
+		ev.send(s, nil)
 	})
 }
 
@@ -414,7 +412,7 @@ func (s *Service) PublishAs(name, itemID string, payload []byte) error {
 			s.reloadNode(s.cfg.Host, name)
 			return
 		}
-		ev.send(s)
+		ev.send(s, nil)
 	})
 	return nil
 }

@@ -169,8 +169,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			b = xmlesc.Attr(b, "node", name)
 			b = append(b, "><item"...)
 			b = xmlesc.Attr(b, "id", item.ID)
-			reply(r.result(append(b, "/></publish></pubsub>"...)))
-			ev.send(s)
+			ev.send(s, func() { reply(r.result(append(b, "/></publish></pubsub>"...))) })
 		})
 	})
 	s.mu.Unlock()
@@ -301,8 +300,7 @@ func (s *Service) retract(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	}
 	s.commit.Submit(deleteItems(n, []*Item{it}), func(err error) {
 		s.committed(r, n.Name, reply, err, func() {
-			reply(r.result(nil))
-			ev.send(s)
+			ev.send(s, func() { reply(r.result(nil)) })
 		})
 	})
 	return nil

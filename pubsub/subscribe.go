@@ -89,8 +89,9 @@ func (s *Service) subscribe(r *Request, ps *pubsubEl, reply func([]byte)) *Error
 	answer = append(answer, "</pubsub>"...)
 	done := func(err error) {
 		s.committed(r, n.Name, reply, err, func() {
-			reply(r.result(answer))
-			last.send(s)
+			// The last item (XEP-0060 §6.1.7) is in the subscriber's queue
+			// by the time it reads the answer.
+			last.send(s, func() { reply(r.result(answer)) })
 		})
 	}
 	if isNew {
