@@ -33,6 +33,10 @@ type Event struct {
 	Near      string    `json:"near,omitempty"`     // proximity: the other device
 	Distance  float64   `json:"distance,omitempty"` // proximity: metres between the two
 	Notify    []string  `json:"notify,omitempty"`
+	Sensor    string    `json:"sensor,omitempty"` // threshold (below, above): the sensor; Fence and FenceName are the rule's
+	Value     float64   `json:"value"`            // threshold: the reading
+	Unit      string    `json:"unit,omitempty"`
+	Threshold float64   `json:"threshold"` // threshold: the rule's limit that was crossed
 }
 
 // Directory tells the geo engine what it needs to know about accounts.
@@ -219,6 +223,9 @@ var eventVerbs = map[string]string{Enter: "entered", Exit: "left", Dwell: "has b
 // Body is the alert for people: "car-17 entered Depot at 14:03 UTC,
 // 52.5201 13.4050".
 func (e Event) Body() string {
+	if e.isThreshold() {
+		return e.thresholdBody()
+	}
 	name, _, _ := strings.Cut(e.Device, "@")
 	if e.Near != "" {
 		other, _, _ := strings.Cut(e.Near, "@")
@@ -241,6 +248,9 @@ func (e Event) Body() string {
 // Element is the alert for programs: an <alert/> element with the event,
 // fence, device and time, holding the position as an XEP-0080 <geoloc/>.
 func (e Event) Element() []byte {
+	if e.isThreshold() {
+		return e.thresholdElement()
+	}
 	b := []byte("<alert xmlns='" + NSAlert + "'")
 	b = xmlesc.Attr(b, "id", e.ID)
 	b = xmlesc.Attr(b, "event", e.Kind)

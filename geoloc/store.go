@@ -25,10 +25,11 @@ const (
 
 // Options configure the store. Zero values take the defaults.
 type Options struct {
-	Retention      time.Duration // how long trail points are kept; default 7 days
-	MinInterval    time.Duration // thinning: a trail point at most this often per device
-	MinDistance    float64       // thinning: a trail point only after moving this many metres
-	AlertRetention time.Duration // how long alert records are kept; default 30 days
+	Retention          time.Duration // how long trail points are kept; default 7 days
+	MinInterval        time.Duration // thinning: a trail point at most this often per device
+	MinDistance        float64       // thinning: a trail point only after moving this many metres
+	AlertRetention     time.Duration // how long alert records are kept; default 30 days
+	TelemetryRetention time.Duration // how long sensor readings are kept; default 7 days
 }
 
 // DefaultRetention is how long trail points are kept by default.
@@ -60,6 +61,8 @@ type Store struct {
 	dir        Directory
 	sink       func([]Event)
 	fenceWatch func(FenceChange)
+
+	tm telemetry // sensor readings and threshold rules: telemetry.go, rules.go
 }
 
 // OpenStore loads the latest positions from db.
@@ -92,6 +95,9 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 		return nil, bad
 	}
 	if err := s.loadFences(); err != nil {
+		return nil, err
+	}
+	if err := s.loadTelemetry(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -271,6 +277,7 @@ func (s *Store) Forget(device string) error {
 		delete(s.latest, device)
 	}
 	delete(s.kept, device)
+	s.forgetTelemetry(device)
 	keys := []string{positionPrefix + device}
 	for id := range s.inside[device] {
 		keys = append(keys, statePrefix+id+":"+device)
@@ -285,6 +292,7 @@ func (s *Store) Forget(device string) error {
 			keys = append(keys, k)
 			return true
 		})
+		keys = append(keys, telemetryKeys(tx, device)...)
 		for _, k := range keys {
 			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
 				return err

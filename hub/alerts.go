@@ -7,10 +7,11 @@ import (
 	"github.com/geohub/geohub/pubsub"
 )
 
-// Geofence alerts reach people two ways: a chat message from the hub to
-// every JID the fence notifies (stored for them when offline), and an item
-// on the pubsub nodes alerts and alerts/<fence>, whitelist nodes whose
-// members are the operators and admins.
+// Alerts (geofence and threshold events) reach people two ways: a chat
+// message from the hub to every JID the fence or rule notifies (stored for
+// them when offline), and an item on the pubsub nodes alerts and
+// alerts/<fence or rule ID>, whitelist nodes whose members are the
+// operators and admins.
 
 const alertsNode = "alerts"
 
@@ -28,12 +29,14 @@ func alertNodeConfig(title string) pubsub.NodeConfig {
 func (s *Server) attachGeo(g *geoloc.Store) {
 	s.geo = g
 	s.pubsub.Handle(geoloc.NS, g.HandlePayload)
+	s.pubsub.Handle(geoloc.NSSensorData, g.HandleSensorData)
 	g.SetDirectory(s.accounts)
 	g.SetSink(s.alert)
-	s.pubsub.EnsureNode(alertsNode, alertNodeConfig("All geofence alerts"))
+	s.pubsub.EnsureNode(alertsNode, alertNodeConfig("All alerts: geofences and thresholds"))
 	for _, f := range g.Fences() {
 		s.pubsub.EnsureNode(fenceNode(f.ID), alertNodeConfig("Alerts of "+f.Name))
 	}
+	s.attachRules(g)
 	s.pubsub.SetMembers(alertsNode, s.watchers())
 	g.WatchFences(s.fenceChanged)
 }

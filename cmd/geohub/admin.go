@@ -129,6 +129,34 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.
 			}
 			return args.IDs, errors.Join(errs...)
 		},
+		"rule.add": func(raw json.RawMessage) (any, error) {
+			args, err := decode[ruleArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			return geo.AddRules(args.Rules, ruleCheck(accounts))
+		},
+		"rule.list": func(json.RawMessage) (any, error) {
+			return geo.Rules(), nil
+		},
+		"rule.remove": func(raw json.RawMessage) (any, error) {
+			args, err := decode[ruleArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			var errs []error
+			for _, id := range args.IDs {
+				errs = append(errs, geo.RemoveRule(id))
+			}
+			return args.IDs, errors.Join(errs...)
+		},
+		"where.get": func(raw json.RawMessage) (any, error) {
+			args, err := decode[whereArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			return whereEntries(accounts, geo, args.Names)
+		},
 		"position.get": func(raw json.RawMessage) (any, error) {
 			args, err := decode[whereArgs](raw)
 			if err != nil {

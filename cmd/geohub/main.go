@@ -25,10 +25,14 @@ Usage:
   geohub device list [flags]                 list accounts
   geohub device remove NAME...               delete accounts
   geohub device passwd NAME [--password P]   set or generate a new password
-  geohub where [NAME...]                     the last position of devices (all without names)
+  geohub where [NAME...]                     the last position and readings of devices (all without names)
   geohub fence add FILE.geojson              add geofences (a GeoJSON Feature or FeatureCollection)
   geohub fence list                          list geofences
   geohub fence remove ID...                  remove geofences
+  geohub rule add --name N --sensor S --below X|--above Y [flags]
+                                             add a threshold rule on sensor readings
+  geohub rule list                           list threshold rules
+  geohub rule remove ID...                   remove threshold rules
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
@@ -60,6 +64,8 @@ func run(args []string) error {
 		return where(args[1:])
 	case "fence", "fences":
 		return fence(args[1:])
+	case "rule", "rules":
+		return rule(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil
