@@ -153,18 +153,80 @@ func (s *Store) evaluate(tx *buntdb.Tx, p Position, prev Position, had bool) ([]
 			events = append(events, e)
 		}
 	}
-	for i := range events {
-		e := &events[i]
-		e.ID = fmt.Sprintf("%020d%06d", p.Received.UnixNano(), eventSeq.Add(1)%1e6)
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		if _, _, err := tx.Set(alertPrefix+e.ID, string(b), &buntdb.SetOptions{Expires: true, TTL: s.opt.AlertRetention}); err != nil {
-			return nil, err
-		}
+	if err := logEvents(tx, events, p.Received, s.opt.AlertRetention); err != nil {
+		return nil, err
 	}
 	return events, nil
+}
+
+// logEvents writes alert records for events, giving each its ID.
+func logEvents(tx *buntdb.Tx, events []Event, received time.Time, retention time.Duration) error {
+	for i := range events {
+		e := &events[i]
+		e.ID = fmt.Sprintf("%020d%06d", received.UnixNano(), eventSeq.Add(1)%1e6)
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if _, _, err := tx.Set(alertPrefix+e.ID, string(b), &buntdb.SetOptions{Expires: true, TTL: retention}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SweepDwell raises the dwell events that no fix raised: a device inside a
+// fence for its dwell time that has gone quiet since, like a parked
+// vehicle. The hub calls it every few seconds.
+func (s *Store) SweepDwell(now time.Time) error {
+	if !s.dwellDue(now) {
+		return nil
+	}
+	var events []Event
+	var sink func([]Event)
+	err := s.db.Update(func(tx *buntdb.Tx) error {
+		s.mu.Lock() // after the database's lock, as the committer takes them
+		defer s.mu.Unlock()
+		events, sink = nil, s.sink
+		for dev, states := range s.inside {
+			for id, st := range states {
+				f := s.fences[id]
+				if f == nil || !dwellDue(f, st, now) {
+					continue
+				}
+				st.DwellDone = true
+				s.setState(id, dev, st)
+				if err := writeState(tx, id+":"+dev, st); err != nil {
+					return err
+				}
+				events = append(events, Event{Kind: Dwell, Fence: id, FenceName: f.Name, Device: dev,
+					Time: st.Since.Add(f.Dwell), Since: st.Since, Position: s.latest[dev], Notify: f.Notify})
+			}
+		}
+		return logEvents(tx, events, now, s.opt.AlertRetention)
+	})
+	if err == nil && len(events) > 0 && sink != nil {
+		sink(events)
+	}
+	return err
+}
+
+// dwellDue reports whether a sweep has anything to do, without writing.
+func (s *Store) dwellDue(now time.Time) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, states := range s.inside {
+		for id, st := range states {
+			if f := s.fences[id]; f != nil && dwellDue(f, st, now) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func dwellDue(f *Fence, st fenceState, now time.Time) bool {
+	return st.Inside && !st.DwellDone && f.Dwell > 0 && f.wants(Dwell) && now.Sub(st.Since) >= f.Dwell
 }
 
 // judge says whether a device d metres outside an edge (negative: inside)

@@ -259,3 +259,38 @@ func TestFenceChangesWhileFixesFlow(t *testing.T) {
 	close(stop)
 	<-done
 }
+
+// A device that goes quiet inside a fence still gets its dwell event, from
+// the sweep, once; a later fix does not raise it again.
+func TestDwellSweepForQuietDevices(t *testing.T) {
+	ts, log := fenceStore(t, ":memory:", square)
+	drive(t, ts, "car", 0, [2]float64{12.9, 52.02}, [2]float64{13.02, 52.02})
+	log.take()
+	entered := t0.Add(time.Second)
+	if err := ts.SweepDwell(entered.Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); len(got) != 0 {
+		t.Fatalf("dwell before its time: %v", got)
+	}
+	if err := ts.SweepDwell(entered.Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	events := slices.Clone(log.events)
+	log.mu.Unlock()
+	if got := log.take(); !slices.Equal(got, []string{"dwell:Depot:car"}) {
+		t.Fatalf("sweep: %v", got)
+	}
+	if e := events[0]; !e.Time.Equal(entered.Add(3*time.Second)) || !e.Since.Equal(entered) || e.Position.Lat != 52.02 || e.ID == "" {
+		t.Errorf("dwell event: %+v", e)
+	}
+	if got := ts.Alerts(time.Time{}, time.Now().Add(time.Hour), 0); len(got) != 2 || got[1].Kind != Dwell {
+		t.Errorf("alert log: %+v", got)
+	}
+	ts.SweepDwell(entered.Add(20 * time.Second))
+	drive(t, ts, "car", 20*time.Second, [2]float64{13.03, 52.02})
+	if got := log.take(); len(got) != 0 {
+		t.Errorf("dwell raised twice: %v", got)
+	}
+}

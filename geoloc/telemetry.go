@@ -301,21 +301,6 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 	return write, then, nil
 }
 
-// logEvents writes alert records for events, giving each its ID.
-func logEvents(tx *buntdb.Tx, events []Event, received time.Time, retention time.Duration) error {
-	for i := range events {
-		e := &events[i]
-		e.ID = fmt.Sprintf("%020d%06d", received.UnixNano(), eventSeq.Add(1)%1e6)
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if _, _, err := tx.Set(alertPrefix+e.ID, string(b), &buntdb.SetOptions{Expires: true, TTL: retention}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // reloadTelemetry makes the memory of a device's readings and alarms what
 // the database holds.

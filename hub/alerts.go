@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"time"
+
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/xmlesc"
@@ -39,6 +41,28 @@ func (s *Server) attachGeo(g *geoloc.Store) {
 	s.attachRules(g)
 	s.pubsub.SetMembers(alertsNode, s.watchers())
 	g.WatchFences(s.fenceChanged)
+	s.sweepStop, s.sweepDone = make(chan struct{}), make(chan struct{})
+	go s.sweepDwell(g)
+}
+
+// dwellSweep is how often devices gone quiet inside a fence are checked
+// for their dwell time.
+const dwellSweep = 5 * time.Second
+
+func (s *Server) sweepDwell(g *geoloc.Store) {
+	defer close(s.sweepDone)
+	t := time.NewTicker(dwellSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.sweepStop:
+			return
+		case now := <-t.C:
+			if err := g.SweepDwell(now); err != nil {
+				s.log.Error("dwell sweep", "err", err)
+			}
+		}
+	}
 }
 
 func fenceNode(id string) string { return alertsNode + "/" + id }

@@ -123,6 +123,8 @@ type Server struct {
 	pendingMu  sync.Mutex
 	pending    map[string]pendingIQ // IQs the hub sent, by id
 	geo        *geoloc.Store
+	sweepStop  chan struct{} // ends the dwell sweep
+	sweepDone  chan struct{}
 	alerts     chan []geoloc.Event // to the alert delivery goroutine
 	alertsDone chan struct{}
 	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
@@ -288,6 +290,10 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	for _, ss := range s.router.all() {
 		ss.closeWithError(errSystemShutdown)
+	}
+	if s.sweepStop != nil {
+		close(s.sweepStop)
+		<-s.sweepDone
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
