@@ -62,6 +62,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
 	fs.DurationVar(&c.trails.TelemetryRetention, "telemetry-retention", geoloc.DefaultTelemetryRetention, "how long sensor readings are kept")
+	fs.DurationVar(&c.trails.AlertRetention, "alert-retention", geoloc.DefaultAlertRetention, "how long alert records are kept")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -102,7 +103,7 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
-		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()},
+		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
