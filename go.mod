@@ -3,11 +3,14 @@ module github.com/geohub/geohub
 go 1.26
 
 require (
+	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/paulmach/orb v0.14.0
 	github.com/tidwall/buntdb v1.3.0
 	github.com/tidwall/gjson v1.14.3
 	github.com/tidwall/rtree v1.10.0
+	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/term v0.44.0
 	golang.org/x/text v0.40.0
 	mellium.im/sasl v0.3.2
 	mellium.im/xmlstream v0.15.4
@@ -15,6 +18,7 @@ require (
 )
 
 require (
+	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect

@@ -301,7 +301,6 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 	return write, then, nil
 }
 
-
 // reloadTelemetry makes the memory of a device's readings and alarms what
 // the database holds.
 func (s *Store) reloadTelemetry(device string) {

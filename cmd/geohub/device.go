@@ -135,7 +135,11 @@ func deviceList(args []string) error {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "JID\tROLE\tGROUPS\tONLINE\tLAST SEEN")
 		for _, o := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", o.JID, o.Role, strings.Join(o.Groups, ","), o.Online, lastSeen(o))
+			role := string(o.Role)
+			if o.Demo {
+				role += " (demo)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", o.JID, role, strings.Join(o.Groups, ","), o.Online, lastSeen(o))
 		}
 		return tw.Flush()
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,10 +66,10 @@ type running struct {
 	c2s, c2sTLS, http string
 }
 
-func startServe(t *testing.T, data string) *running {
+func startServe(t *testing.T, data string, extra ...string) *running {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(binary, append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -330,5 +331,46 @@ func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
 	})
 	if a := msg.Child(geoloc.NSAlert, "alert"); a.Attr("event") != "enter" {
 		t.Errorf("Yard alert: %s", msg)
+	}
+}
+
+// --demo runs simulated vehicles over loopback XMPP; without it they go.
+func TestDemoVehiclesMoveAndLeaveWithTheFlag(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	mustGeohub(t, "device", "add", "car-1", "--data", data)
+	hub := startServe(t, data, "--demo", "3")
+	// Poll until every demo vehicle has reported twice from different places.
+	first := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for moved := 0; moved < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo vehicles did not move: %v", first)
+		}
+		out := mustGeohub(t, "where", "--format", "json", "--data", data)
+		var ps []struct {
+			Device   string
+			Lat, Lon float64
+		}
+		json.Unmarshal([]byte(out), &ps)
+		moved = 0
+		for _, p := range ps {
+			at := fmt.Sprint(p.Lat, p.Lon)
+			if first[p.Device] == "" {
+				first[p.Device] = at
+			} else if first[p.Device] != at {
+				moved++
+			}
+		}
+	}
+	if out := mustGeohub(t, "device", "list", "--data", data); strings.Count(out, "device (demo)") != 3 || !strings.Contains(out, "car-1@localhost") {
+		t.Errorf("device list: %q", out)
+	}
+	hub.cmd.Process.Signal(syscall.SIGTERM)
+	if err := hub.cmd.Wait(); err != nil {
+		t.Fatalf("serve --demo: %v", err)
+	}
+	startServe(t, data)
+	if out := mustGeohub(t, "device", "list", "--data", data); strings.Contains(out, "demo") || !strings.Contains(out, "car-1") {
+		t.Errorf("after a run without --demo: %q", out)
 	}
 }

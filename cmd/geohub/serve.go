@@ -28,7 +28,7 @@ type serveConfig struct {
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	limits                          hub.Limits
-	offlineCap, iterations          int
+	offlineCap, iterations, demo    int
 	trails                          geoloc.Options
 	logLevel, logFormat             string
 }
@@ -67,6 +67,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	return c, func(args []string) error {
 		pos, err := parseArgs(fs, args)
 		if err != nil {
@@ -109,6 +110,15 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.demo < 0 || c.demo > 10_000 {
+		errs = append(errs, errors.New("--demo must be between 0 and 10000"))
+	}
+	if c.limits.MaxConnsPerIP > 0 && c.demo > c.limits.MaxConnsPerIP {
+		errs = append(errs, fmt.Errorf("--demo %d exceeds --max-conns-per-ip %d: the demo vehicles all connect from 127.0.0.1", c.demo, c.limits.MaxConnsPerIP))
+	}
+	if c.demo > 0 && c.c2s == "" && c.c2sTLS == "" {
+		errs = append(errs, errors.New("--demo needs --c2s or --c2s-tls: the demo vehicles connect like any device"))
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
@@ -215,6 +225,22 @@ func serve(args []string) error {
 			return fmt.Errorf("--http: %w", err)
 		}
 		defer web.Close()
+	}
+	if c.demo == 0 {
+		if err := removeDemo(accounts, log); err != nil {
+			return err
+		}
+	} else {
+		c2s, c2sTLS := h.Addrs()
+		addr, direct := c2s, false
+		if addr == "" {
+			addr, direct = c2sTLS, true
+		}
+		stopDemo, err := startDemo(c.demo, accounts, loopback(addr), direct, domain, cert, log)
+		if err != nil {
+			return err
+		}
+		defer stopDemo() // before the hub closes
 	}
 	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
 		"tls_sha256", tlscert.Fingerprint(cert), "version", version)

@@ -29,11 +29,12 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody mosquitto)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
 	prosody) apt_install prosody ;;
+	mosquitto) apt_install mosquitto mosquitto-clients ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;
 	esac

@@ -52,6 +52,7 @@ var checks = map[string]func(root string) bool{
 		_, err := user.Lookup("prosody")
 		return err == nil
 	},
+	"mosquitto": func(string) bool { return mosquittoBinary() != "" },
 	"xmppjs": func(root string) bool {
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil
