@@ -6,13 +6,15 @@ LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: run build test peers bench fuzz
 
-## run: build and run the hub with its data in ./data
+## run: build and run the hub with its data in ./data and 20 simulated
+## vehicles, for a first look (drop --demo for real devices only)
 run: build
-	./bin/geohub serve
+	./bin/geohub serve --demo 20
 
-## build: build bin/geohub
+## build: build bin/geohub and bin/firmware-sim
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/geohub ./cmd/geohub
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/firmware-sim ./cmd/firmware-sim
 
 ## test: install the real peers the tests use, then run every test (race detector on)
 test: peers
