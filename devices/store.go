@@ -72,6 +72,7 @@ type Store struct {
 	online        map[string]int
 	seen          map[string]time.Time // last-seen times not yet written
 	watchers      []func(Change)
+	onlineWatch   []func(name string, online bool)
 	stop          chan struct{}
 	stopped       chan struct{}
 }
@@ -625,18 +626,33 @@ func (s *Store) SharedGroups(a, b string) []string {
 
 // SetOnline records that a session of name started (true) or ended (false).
 // When the last session ends, the time is kept as the account's last seen.
+// Watchers of online state hear of the first session and of the last one's
+// end.
 func (s *Store) SetOnline(name string, online bool) {
+	if s.setOnline(name, online) {
+		s.mu.RLock()
+		ws := s.onlineWatch
+		s.mu.RUnlock()
+		for _, w := range ws {
+			w(name, online)
+		}
+	}
+}
+
+// setOnline counts sessions; it reports whether the account went online or
+// offline.
+func (s *Store) setOnline(name string, online bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if online {
 		s.online[name]++
-		return
+		return s.online[name] == 1
 	}
 	if _, ok := s.online[name]; !ok {
-		return
+		return false
 	}
 	if s.online[name]--; s.online[name] > 0 {
-		return
+		return false
 	}
 	delete(s.online, name)
 	if a := s.accounts[name]; a != nil {
@@ -644,6 +660,16 @@ func (s *Store) SetOnline(name string, online bool) {
 		a.LastSeen = now
 		s.seen[name] = now
 	}
+	return true
+}
+
+// WatchOnline registers fn to hear when an account comes online (its first
+// session) and goes offline (its last session ends). fn runs on the
+// session's goroutine and must not block.
+func (s *Store) WatchOnline(fn func(name string, online bool)) {
+	s.mu.Lock()
+	s.onlineWatch = append(s.onlineWatch, fn)
+	s.mu.Unlock()
 }
 
 // Online reports whether name has at least one session.

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -123,6 +124,8 @@ func TestOnlineAndLastSeen(t *testing.T) {
 	defer db.Close()
 	s, _ := Open(db, Options{Iterations: 64})
 	s.Add(NewAccount{Name: "a"})
+	var heard []string
+	s.WatchOnline(func(name string, online bool) { heard = append(heard, fmt.Sprintf("%s %v", name, online)) })
 	s.SetOnline("a", true)
 	s.SetOnline("a", true)
 	s.SetOnline("a", false)
@@ -132,6 +135,10 @@ func TestOnlineAndLastSeen(t *testing.T) {
 	s.SetOnline("a", false)
 	if a, _ := s.Get("a"); s.Online("a") || a.LastSeen.IsZero() {
 		t.Errorf("after the last session: online %v, last seen %v", s.Online("a"), a.LastSeen)
+	}
+	s.SetOnline("a", false) // one end too many changes nothing
+	if !slices.Equal(heard, []string{"a true", "a false"}) {
+		t.Errorf("online watchers heard %v", heard)
 	}
 }
 

@@ -56,7 +56,7 @@ func benchIngest(b *testing.B, fences int) {
 		b.Fatal(err)
 	}
 	var events atomic.Int64
-	s.SetSink(func(es []Event) { events.Add(int64(len(es))) })
+	s.AddSink(func(es []Event) { events.Add(int64(len(es))) })
 	commit := store.NewCommitter(db)
 	defer commit.Close()
 	const devices, producers, window = 10_000, 4, 2048

@@ -70,14 +70,36 @@ func (s *Store) setState(fence, device string, st fenceState) {
 	m[fence] = st
 }
 
-// SetDirectory and SetSink connect the engine to accounts and to alert
+// SetDirectory and AddSink connect the engine to accounts and to alert
 // delivery. The sink gets each batch of events once the fixes that caused
 // them are durable, in order; it runs on the writer goroutine and must hand
 // work off rather than block.
 func (s *Store) SetDirectory(d Directory) { s.mu.Lock(); s.dir = d; s.mu.Unlock() }
 
-// SetSink sets where events go; see SetDirectory.
-func (s *Store) SetSink(sink func([]Event)) { s.mu.Lock(); s.sink = sink; s.mu.Unlock() }
+// AddSink adds a place events go (alert delivery, the dashboard's live
+// stream, the MQTT bridge); see SetDirectory. Sinks are told in the order
+// they were added.
+func (s *Store) AddSink(sink func([]Event)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev := s.sink; prev != nil {
+		s.sink = func(es []Event) { prev(es); sink(es) }
+		return
+	}
+	s.sink = sink
+}
+
+// WatchPositions adds a function told of each new latest position once it
+// is durable, on the writer's goroutine: it must hand work off, not block.
+func (s *Store) WatchPositions(w func(Position)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev := s.posWatch; prev != nil {
+		s.posWatch = func(p Position) { prev(p); w(p) }
+		return
+	}
+	s.posWatch = w
+}
 
 var eventSeq atomic.Uint64
 

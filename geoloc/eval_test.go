@@ -42,7 +42,7 @@ func fenceStore(t *testing.T, path string, geojson string) (*testStore, *eventLo
 	t.Helper()
 	ts := openTest(t, path, Options{})
 	log := &eventLog{}
-	ts.SetSink(log.sink)
+	ts.AddSink(log.sink)
 	ts.SetDirectory(groups{"bus": {"fleet"}})
 	if geojson != "" {
 		fs, err := ParseFences([]byte(geojson))

@@ -61,6 +61,7 @@ type Store struct {
 	dir        Directory
 	sink       func([]Event)
 	fenceWatch func(FenceChange)
+	posWatch   func(Position) // told of each new latest position
 
 	tm telemetry // sensor readings and threshold rules: telemetry.go, rules.go
 }
@@ -126,6 +127,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	var changedLatest bool
 	var events []Event
 	var sink func([]Event)
+	var watch func(Position)
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		s.mu.Lock()
@@ -156,7 +158,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 				s.mu.Unlock()
 				return err
 			}
-			sink = s.sink
+			sink, watch = s.sink, s.posWatch
 		}
 		s.mu.Unlock()
 		if keepTrail {
@@ -180,8 +182,13 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		switch {
 		case err != nil && changedLatest:
 			s.reload(p.Device) // the batch rolled back: forget what it set
-		case err == nil && len(events) > 0 && sink != nil:
-			sink(events)
+		case err == nil:
+			if changedLatest && watch != nil {
+				watch(p)
+			}
+			if len(events) > 0 && sink != nil {
+				sink(events)
+			}
 		}
 	}
 	return write, then, nil

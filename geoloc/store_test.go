@@ -244,3 +244,19 @@ func TestTrailAsGeoJSONAndWhoWasInside(t *testing.T) {
 		t.Errorf("inside in 10 minutes: %v", inside)
 	}
 }
+
+// Every sink and position watcher is told, in the order they were added,
+// once the fix is durable; a late fix moves no one.
+func TestSinksAndPositionWatchers(t *testing.T) {
+	ts, _ := fenceStore(t, ":memory:", square)
+	var got []string
+	ts.AddSink(func(es []Event) { got = append(got, "second sink: "+es[0].Kind) })
+	ts.WatchPositions(func(p Position) { got = append(got, "watch 1: "+p.Device) })
+	ts.WatchPositions(func(p Position) { got = append(got, "watch 2: "+p.Device) })
+	ts.put(t, fix("car", 52.02, 13.02, 10*time.Second)) // inside the depot
+	ts.put(t, fix("car", 52.5, 13.5, 5*time.Second))    // late
+	want := []string{"watch 1: car", "watch 2: car", "second sink: enter"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

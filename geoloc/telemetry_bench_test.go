@@ -50,7 +50,7 @@ func benchTelemetry(b *testing.B, rules int) {
 		b.Fatal(err)
 	}
 	var events atomic.Int64
-	s.SetSink(func(es []Event) { events.Add(int64(len(es))) })
+	s.AddSink(func(es []Event) { events.Add(int64(len(es))) })
 	commit := store.NewCommitter(db)
 	defer commit.Close()
 	const devices, producers, window, perItem = 10_000, 4, 2048, 4

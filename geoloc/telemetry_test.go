@@ -276,7 +276,7 @@ func ruleStore(t *testing.T, path string, rules ...*Rule) (*testStore, *eventLog
 	t.Helper()
 	ts := openTest(t, path, Options{})
 	log := &eventLog{}
-	ts.SetSink(log.sink)
+	ts.AddSink(log.sink)
 	ts.SetDirectory(groups{"bus@x": {"fleet"}})
 	if len(rules) > 0 {
 		if _, err := ts.AddRules(rules, nil); err != nil {

@@ -33,7 +33,7 @@ func (s *Server) attachGeo(g *geoloc.Store) {
 	s.pubsub.Handle(geoloc.NS, g.HandlePayload)
 	s.pubsub.Handle(geoloc.NSSensorData, g.HandleSensorData)
 	g.SetDirectory(s.accounts)
-	g.SetSink(s.alert)
+	g.AddSink(s.alert)
 	s.pubsub.EnsureNode(alertsNode, alertNodeConfig("All alerts: geofences and thresholds"))
 	for _, f := range g.Fences() {
 		s.pubsub.EnsureNode(fenceNode(f.ID), alertNodeConfig("Alerts of "+f.Name))
