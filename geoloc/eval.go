@@ -346,9 +346,18 @@ func (e Event) Element() []byte {
 		b = xmlesc.Attr(b, "distance", strconv.FormatFloat(e.Distance, 'f', 1, 64))
 	}
 	b = xmlesc.Attr(b, "time", e.Time.UTC().Format(time.RFC3339Nano))
+	return closeAlert(b, e.Position)
+}
+
+// closeAlert ends an <alert/> start tag: with p as an XEP-0080 <geoloc/>
+// inside, or empty when there is no position.
+func closeAlert(b []byte, p Position) []byte {
+	if p.Device == "" {
+		return append(b, "/>"...)
+	}
 	b = append(b, '>')
-	g := e.Position.Geoloc
-	lat, lon, ts := e.Position.Lat, e.Position.Lon, e.Position.Time
+	g := p.Geoloc
+	lat, lon, ts := p.Lat, p.Lon, p.Time
 	g.Lat, g.Lon, g.Timestamp = &lat, &lon, &ts
 	b = append(b, g.Encode()...)
 	return append(b, "</alert>"...)

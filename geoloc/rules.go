@@ -465,13 +465,5 @@ func (e Event) thresholdElement() []byte {
 		b = xmlesc.Attr(b, "unit", e.Unit)
 	}
 	b = xmlesc.Attr(b, "threshold", formatNumber(e.Threshold))
-	if e.Position.Device == "" {
-		return append(b, "/>"...)
-	}
-	b = append(b, '>')
-	g := e.Position.Geoloc
-	lat, lon, ts := e.Position.Lat, e.Position.Lon, e.Position.Time
-	g.Lat, g.Lon, g.Timestamp = &lat, &lon, &ts
-	b = append(b, g.Encode()...)
-	return append(b, "</alert>"...)
+	return closeAlert(b, e.Position)
 }

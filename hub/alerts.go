@@ -144,14 +144,7 @@ func (s *Server) sendAsServer(to string, stanza []byte) {
 	default:
 		return
 	}
-	delivered := false
-	for _, ss := range s.router.sessionsB(a.local) {
-		if ss.deliverable() {
-			ss.send(stanza)
-			delivered = true
-		}
-	}
-	if delivered || !s.accounts.Exists(string(a.local)) {
+	if s.toAvailable(a.local, stanza) || !s.accounts.Exists(string(a.local)) {
 		return
 	}
 	startEnd := 0

@@ -150,12 +150,21 @@ func (d pubsubDirectory) Deliver(to string, stanza []byte) {
 			ss.send(stanza)
 		}
 	case addrBare:
-		for _, ss := range s.router.sessionsB(a.local) {
-			if ss.deliverable() {
-				ss.send(stanza)
-			}
+		s.toAvailable(a.local, stanza)
+	}
+}
+
+// toAvailable sends stanza to every available resource of the account
+// local with non-negative priority; it reports whether any got it.
+func (s *Server) toAvailable(local, stanza []byte) bool {
+	delivered := false
+	for _, ss := range s.router.sessionsB(local) {
+		if ss.deliverable() {
+			ss.send(stanza)
+			delivered = true
 		}
 	}
+	return delivered
 }
 
 // pepAvailable sends a newly available resource the last PEP items it

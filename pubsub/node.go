@@ -88,6 +88,21 @@ func (n *Node) item(id string) (int, *Item) {
 	return -1, nil
 }
 
+// put adds it as the newest item, replacing one with its ID, and returns
+// the items that go: the replaced one and those beyond max_items.
+func (n *Node) put(it *Item) (gone []*Item) {
+	if i, old := n.item(it.ID); old != nil {
+		gone = append(gone, old)
+		n.Items = append(n.Items[:i], n.Items[i+1:]...)
+	}
+	n.Items = append(n.Items, it)
+	if over := len(n.Items) - n.Config.MaxItems; over > 0 {
+		gone = append(gone, n.Items[:over]...)
+		n.Items = append(n.Items[:0:0], n.Items[over:]...)
+	}
+	return gone
+}
+
 func (n *Node) last() *Item {
 	if len(n.Items) == 0 {
 		return nil

@@ -395,16 +395,7 @@ func (s *Service) PublishAs(name, itemID string, payload []byte) error {
 		return fmt.Errorf("pubsub: no node %q", name)
 	}
 	item := &Item{ID: itemID, Publisher: s.cfg.Host, Time: time.Now().UTC(), Payload: string(payload), seq: s.seq.Add(1)}
-	var gone []*Item
-	if i, old := n.item(itemID); old != nil {
-		gone = append(gone, old)
-		n.Items = append(n.Items[:i], n.Items[i+1:]...)
-	}
-	n.Items = append(n.Items, item)
-	if over := len(n.Items) - n.Config.MaxItems; over > 0 {
-		gone = append(gone, n.Items[:over]...)
-		n.Items = append(n.Items[:0:0], n.Items[over:]...)
-	}
+	gone := n.put(item)
 	ev := s.itemEvent(n, item)
 	s.commit.Submit(saveItem(n, item, gone), func(err error) {
 		if err != nil {

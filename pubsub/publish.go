@@ -142,16 +142,7 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		}
 	}
 	item := &Item{ID: it.ID, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
-	var gone []*Item
-	if i, old := n.item(item.ID); old != nil {
-		gone = append(gone, old)
-		n.Items = append(n.Items[:i], n.Items[i+1:]...)
-	}
-	n.Items = append(n.Items, item)
-	if over := len(n.Items) - n.Config.MaxItems; over > 0 {
-		gone = append(gone, n.Items[:over]...)
-		n.Items = append(n.Items[:0:0], n.Items[over:]...)
-	}
+	gone := n.put(item)
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
 	if created != nil {
