@@ -154,7 +154,7 @@ func (s *Server) sendAsServer(to string, stanza []byte) {
 			break
 		}
 	}
-	if err := s.offline.store(string(a.local), stanza, startEnd, false); err != nil {
+	if err := s.storeOffline(string(a.local), stanza, startEnd, false); err != nil {
 		s.log.Info("alert not stored for an offline operator", "to", to, "err", err)
 	}
 }

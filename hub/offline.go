@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,9 @@ type offline struct {
 	cap   int
 	bytes int
 	seq   atomic.Uint64
+	// mu orders storing against a resource becoming available: see
+	// storeOffline and broadcast.
+	mu sync.Mutex
 }
 
 type storedMessage struct {
@@ -82,6 +86,20 @@ func (o *offline) take(local string) ([]storedMessage, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// storeOffline keeps a message for local unless a resource of the account
+// has become available since the caller looked (then that one gets it
+// now). A resource's first presence takes the same lock to become available
+// and receive what was stored, so nothing is stored after that flush and an
+// operator reads messages in the order they came.
+func (s *Server) storeOffline(local string, stanza []byte, startEnd int, empty bool) error {
+	s.offline.mu.Lock()
+	defer s.offline.mu.Unlock()
+	if s.toAvailable([]byte(local), stanza) {
+		return nil
+	}
+	return s.offline.store(local, stanza, startEnd, empty)
 }
 
 // deliverOffline sends a newly available resource its stored messages,

@@ -71,7 +71,17 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		ss.presence = append(ss.presence[:0], el.Raw...)
 		ss.presEl = *el
 		ss.presEl.Raw = ss.presence
+		if initial {
+			// Stored messages first, then live ones: see storeOffline.
+			s.offline.mu.Lock()
+		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
+		if initial {
+			if ss.deliverable() {
+				s.deliverOffline(ss)
+			}
+			s.offline.mu.Unlock()
+		}
 	} else {
 		if initial {
 			ss.pmu.Unlock()
@@ -119,9 +129,6 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		}
 	}
 	s.rosters.deliverPending(ss)
-	if ss.deliverable() {
-		s.deliverOffline(ss)
-	}
 }
 
 // presenceCaps follows up an available presence: it learns the session's

@@ -83,7 +83,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	if el.Has(el.FromAttr) {
 		startEnd -= el.FromAttr.End - el.FromAttr.Start
 	}
-	switch err := s.offline.store(name, stamped, startEnd, el.Empty); err {
+	switch err := s.storeOffline(name, stamped, startEnd, el.Empty); err {
 	case nil:
 	case errStorageFull:
 		s.replyError(ss, el, errOfflineFull)
