@@ -1,37 +1,155 @@
-// Package dashboard is GeoHub's HTTP side, served with echo. For now it
-// answers the health checks that scripts and orchestrators poll; the API and
-// the web map build on it.
+// Package dashboard is GeoHub's HTTP side, served with echo: the REST and
+// GeoJSON API under /api, its live stream (Server-Sent Events), login
+// sessions and API tokens, the OpenAPI description, health checks,
+// Prometheus metrics, and the embedded web UI at /.
 package dashboard
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/labstack/echo/v4"
 )
 
-// Config is what the HTTP server needs.
+// Config is what the HTTP server needs. Addr, Ready and Logger are enough
+// for the health checks; the API needs Accounts, Geo and Tokens too.
 type Config struct {
 	Addr   string
 	Ready  func() error // nil error when the hub accepts work
 	Logger *slog.Logger
+	// TLS, when set, makes the server speak HTTPS only.
+	TLS *tls.Config
+
+	Accounts *devices.Store
+	Geo      *geoloc.Store
+	Tokens   *Tokens
+	// FenceCheck vets the accounts a fence names; nil means
+	// FenceCheck(Accounts), what geohub fence add does too.
+	FenceCheck func(*geoloc.Fence) error
+
+	// For /metrics; each may be nil.
+	Commit *store.Committer // ingest batch latency
+	Hub    HubStats         // sessions, stanzas, alerts delivered
+	Bridge Bridge           // the MQTT bridge's state; nil: disabled
+
+	// UI is the built web UI, served at / with index.html for paths it
+	// does not hold; nil serves a page that says how to build it.
+	UI fs.FS
+	// TileURL ({z}/{x}/{y} template) and TileAttribution are the map
+	// tiles the UI loads when set; without them it shows its offline
+	// world map only.
+	TileURL, TileAttribution string
+
+	// CookieSecure says when the session cookie is marked Secure; see
+	// CookiePolicy.
+	CookieSecure CookiePolicy
+	// SessionTTL is how long a login lasts; 0 means 12 hours.
+	SessionTTL time.Duration
+	// LoginBurst login attempts are allowed per client address, one more
+	// every LoginEvery; 0 means 10 and 6 s.
+	LoginBurst int
+	LoginEvery time.Duration
+	// StreamInterval is the shortest time between two updates a stream
+	// client gets; 0 means 250 ms.
+	StreamInterval time.Duration
 }
 
-// Server is a running HTTP server.
+// CookiePolicy says when the session cookie carries the Secure attribute,
+// which tells the browser to send it over HTTPS only.
+type CookiePolicy string
+
+// Cookie policies.
+const (
+	// CookieAuto marks the cookie Secure when the request came over TLS,
+	// through a proxy that says it did (X-Forwarded-Proto: https), or to
+	// a loopback host (browsers treat http://localhost as secure). A
+	// login over plain HTTP to any other host is refused: the password
+	// and the cookie would cross the network readable.
+	CookieAuto CookiePolicy = "auto"
+	// CookieAlways always marks it Secure: behind a TLS proxy that does
+	// not set X-Forwarded-Proto.
+	CookieAlways CookiePolicy = "always"
+	// CookieNever never does, and allows logins over plain HTTP: for a
+	// closed lab network only.
+	CookieNever CookiePolicy = "never"
+)
+
+// ParseCookiePolicy checks a policy name; empty means auto.
+func ParseCookiePolicy(s string) (CookiePolicy, error) {
+	switch p := CookiePolicy(strings.ToLower(s)); p {
+	case "":
+		return CookieAuto, nil
+	case CookieAuto, CookieAlways, CookieNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("cookie policy %q: want auto, always or never", s)
+}
+
+// Server is the HTTP server.
 type Server struct {
-	e   *echo.Echo
-	ln  net.Listener
-	log *slog.Logger
+	cfg      Config
+	e        *echo.Echo
+	ln       net.Listener
+	log      *slog.Logger
+	sessions *sessions
+	limiter  *loginLimiter
+	stream   *broker
+	metrics  *metrics
+	check    func(*geoloc.Fence) error
 }
 
-// Start listens on cfg.Addr and serves in the background.
-func Start(cfg Config) (*Server, error) {
+// New builds the server without listening: Handler serves it, for tests
+// and for callers with their own listener.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() error { return nil }
+	}
+	var err error
+	if cfg.CookieSecure, err = ParseCookiePolicy(string(cfg.CookieSecure)); err != nil {
+		return nil, err
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 10
+	}
+	if cfg.LoginEvery <= 0 {
+		cfg.LoginEvery = 6 * time.Second
+	}
+	if cfg.StreamInterval <= 0 {
+		cfg.StreamInterval = 250 * time.Millisecond
+	}
+	api := cfg.Accounts != nil && cfg.Geo != nil
+	if api && cfg.Tokens == nil {
+		return nil, errors.New("dashboard: the API needs a token store")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// The client's address is the connection's: headers such as
+	// X-Forwarded-For are anyone's to write, and the login limit counts
+	// per address.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.recover, securityHeaders)
+	s.e = e
+	s.metrics = newMetrics(cfg)
+
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		if err := cfg.Ready(); err != nil {
@@ -39,27 +157,197 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
-	ln, err := net.Listen("tcp", cfg.Addr)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	e.GET("/api/openapi.json", serveOpenAPI)
+	if api {
+		s.check = cfg.FenceCheck
+		if s.check == nil {
+			s.check = FenceCheck(cfg.Accounts)
+		}
+		s.sessions = newSessions(cfg.SessionTTL)
+		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)
+		s.stream = newBroker(s)
+		s.routes()
+	}
+	// What /api does not know is a JSON 404 (or 405), not the UI's page.
+	e.Any("/api/*", s.noRoute)
+	ui := s.uiHandler()
+	e.GET("/*", ui)
+	e.HEAD("/*", ui)
+	return s, nil
+}
+
+// Start listens on cfg.Addr and serves in the background.
+func Start(cfg Config) (*Server, error) {
+	s, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{e: e, ln: ln, log: cfg.Logger}
-	e.Server.ReadHeaderTimeout = 10 * time.Second
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	s.ln = ln
+	s.e.Server.ReadHeaderTimeout = 10 * time.Second
+	s.e.Server.IdleTimeout = 2 * time.Minute
+	s.e.Server.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	go func() {
-		if err := e.Server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.e.Server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
 		}
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String(), "service", "http")
+	s.log.Info("listening", "addr", ln.Addr().String(), "service", "http", "tls", cfg.TLS != nil)
 	return s, nil
 }
+
+// Handler serves the dashboard.
+func (s *Server) Handler() http.Handler { return s.e }
 
 // Addr is the listening address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close shuts the server down, waiting briefly for requests in flight.
+// Close ends the live streams, then shuts the server down, waiting briefly
+// for requests in flight.
 func (s *Server) Close() error {
+	s.stop()
+	if s.ln == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.e.Server.Shutdown(ctx)
+}
+
+func (s *Server) stop() {
+	if s.stream != nil {
+		s.stream.close()
+	}
+}
+
+// routes registers the API. Each route says who may call it: public
+// routes need nothing, the others a session cookie or a bearer token
+// (authn), and admin routes an admin account.
+func (s *Server) routes() {
+	e, user, admin := s.e, s.authn, s.adminOnly
+	e.POST("/api/login", s.login)
+	e.POST("/api/logout", s.logout, user)
+	e.GET("/api/me", s.me, user)
+	e.GET("/api/config", s.config)
+
+	e.GET("/api/devices", s.listDevices, user)
+	e.POST("/api/devices", s.createDevice, user, admin)
+	e.GET("/api/devices/:name", s.getDevice, user)
+	e.PATCH("/api/devices/:name", s.updateDevice, user, admin)
+	e.DELETE("/api/devices/:name", s.deleteDevice, user, admin)
+	e.POST("/api/devices/:name/password", s.resetPassword, user, admin)
+	e.GET("/api/devices/:name/trail", s.trail, user)
+	e.GET("/api/devices/:name/telemetry", s.telemetry, user)
+
+	e.GET("/api/positions", s.positions, user)
+	e.GET("/api/nearby", s.nearby, user)
+	e.GET("/api/within", s.within, user)
+	e.POST("/api/within", s.withinShape, user)
+
+	e.GET("/api/fences", s.listFences, user)
+	e.POST("/api/fences", s.createFences, user)
+	e.GET("/api/fences/:id", s.getFence, user)
+	e.PUT("/api/fences/:id", s.replaceFence, user)
+	e.DELETE("/api/fences/:id", s.deleteFence, user)
+
+	e.GET("/api/alerts", s.listAlerts, user)
+	e.POST("/api/alerts/:id/ack", s.ackAlert, user)
+
+	e.GET("/api/tokens", s.listTokens, user, admin)
+	e.POST("/api/tokens", s.createToken, user, admin)
+	e.DELETE("/api/tokens/:id", s.revokeToken, user, admin)
+
+	e.GET("/api/stream", s.streamHandler, user)
+}
+
+// noRoute answers a path under /api that no route takes with that method:
+// 405 naming the methods that path has, or 404.
+func (s *Server) noRoute(c echo.Context) error {
+	r := c.Request()
+	probe := s.e.NewContext(r, nil)
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		s.e.Router().Find(m, r.URL.Path, probe)
+		if p := probe.Path(); p != "" && p != "/api/*" && p != "/*" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		c.Response().Header().Set("Allow", strings.Join(allowed, ", "))
+		return apiError(http.StatusMethodNotAllowed, "%s is not allowed on %s (only %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))
+	}
+	return apiError(http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
+}
+
+// errorBody is every error's JSON.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// apiError is an error answer: its message names the problem.
+func apiError(code int, format string, args ...any) error {
+	return echo.NewHTTPError(code, fmt.Sprintf(format, args...))
+}
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		switch m := he.Message.(type) {
+		case string:
+			msg = m
+		case error:
+			msg = m.Error()
+		default:
+			msg = strings.ToLower(http.StatusText(code))
+		}
+	} else {
+		s.log.Error("http handler", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(code)
+		return
+	}
+	c.JSON(code, errorBody{msg})
+}
+
+// recover turns a panic in a handler into a 500, logged.
+func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("http handler panicked", "path", c.Request().URL.Path, "panic", r)
+				err = apiError(http.StatusInternalServerError, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
 }

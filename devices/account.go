@@ -45,6 +45,7 @@ type Account struct {
 	Role     Role      `json:"role"`
 	Groups   []string  `json:"groups,omitempty"`
 	Demo     bool      `json:"demo,omitempty"` // created by geohub serve --demo
+	MQTT     bool      `json:"mqtt,omitempty"` // provisioned by the MQTT bridge: reports over MQTT only
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 }

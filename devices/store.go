@@ -237,6 +237,7 @@ type NewAccount struct {
 	Groups   []string
 	Password string
 	Demo     bool
+	MQTT     bool // an MQTT-only device the bridge provisioned
 }
 
 // Created is a new account and its password, which is not kept anywhere.
@@ -272,7 +273,7 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 		if pw == "" {
 			pw = NewPassword()
 		}
-		out[i] = Created{Account: Account{Name: name, Role: role, Groups: groups, Demo: r.Demo, Created: now}, Password: pw}
+		out[i] = Created{Account: Account{Name: name, Role: role, Groups: groups, Demo: r.Demo, MQTT: r.MQTT, Created: now}, Password: pw}
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

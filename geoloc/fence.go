@@ -259,6 +259,22 @@ func (f *Fence) watches(device string, groups []string) bool {
 	return false
 }
 
+// validFenceID reports whether id can be a fence's ID: it is part of keys
+// (fst:<id>:<device>) and of node names (alerts/<id>), so ':' and '/' and
+// the like are out.
+func validFenceID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func newFenceID() string {
 	b := make([]byte, 5)
 	rand.Read(b)
@@ -369,6 +385,9 @@ func (s *Store) unindexFence(f *Fence) {
 // the accounts. It returns the fences as stored.
 func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, error) {
 	for _, f := range fences {
+		if f.ID != "" && !validFenceID(f.ID) {
+			return nil, fmt.Errorf("%s: fence ID %q: use 1 to 64 letters, digits, '.', '_' or '-'", f.Name, f.ID)
+		}
 		if check != nil {
 			if err := check(f); err != nil {
 				return nil, fmt.Errorf("%s: %w", f.Name, err)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geohub/geohub/internal/store"
@@ -62,6 +63,7 @@ type Store struct {
 	sink       func([]Event)
 	fenceWatch func(FenceChange)
 	posWatch   func(Position) // told of each new latest position
+	ingested   atomic.Uint64  // fixes taken (durable, repeats not counted), for Ingested
 
 	tm telemetry // sensor readings and threshold rules: telemetry.go, rules.go
 }
@@ -124,7 +126,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		return nil, nil, &FieldError{"lat/lon", fmt.Sprintf("(%v, %v) is not a point on Earth", p.Lat, p.Lon)}
 	}
 	p.Time, p.Received = p.Time.UTC(), p.Received.UTC()
-	var changedLatest bool
+	var changedLatest, taken bool
 	var events []Event
 	var sink func([]Event)
 	var watch func(Position)
@@ -140,6 +142,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 			s.mu.Unlock()
 			return nil
 		}
+		taken = true
 		keepTrail := time.Since(p.Time) < s.opt.Retention && (!hasTrail || s.thinningKeeps(last, pt))
 		if keepTrail && (!hasTrail || !pt.Time.Before(last.Time)) {
 			s.kept[p.Device] = pt
@@ -183,6 +186,9 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		case err != nil && changedLatest:
 			s.reload(p.Device) // the batch rolled back: forget what it set
 		case err == nil:
+			if taken {
+				s.ingested.Add(1)
+			}
 			if changedLatest && watch != nil {
 				watch(p)
 			}
@@ -250,6 +256,23 @@ func (s *Store) All() []Position {
 	slices.SortFunc(out, func(a, b Position) int { return strings.Compare(a.Device, b.Device) })
 	return out
 }
+
+// AppendLatest appends the latest position of every device to dst, in no
+// particular order: All without its sort, for callers that serve thousands
+// of positions often and reuse dst.
+func (s *Store) AppendLatest(dst []Position) []Position {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	dst = slices.Grow(dst, len(s.latest))
+	for _, p := range s.latest {
+		dst = append(dst, p)
+	}
+	return dst
+}
+
+// Ingested is the number of fixes taken into the store since it opened:
+// durable, exact repeats not counted, late fixes counted.
+func (s *Store) Ingested() uint64 { return s.ingested.Load() }
 
 // Len is the number of devices with a position.
 func (s *Store) Len() int {

@@ -331,6 +331,16 @@ func (s *Store) Readings(device string) map[string]Reading {
 	return out
 }
 
+// Reading returns the latest reading of one sensor of a device, without
+// copying the others: the positions a map shows ask for the battery of
+// thousands of devices at once.
+func (s *Store) Reading(device, sensor string) (Reading, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.tm.readings[device][sensor]
+	return r, ok
+}
+
 // ReportingDevices returns the devices with readings, sorted.
 func (s *Store) ReportingDevices() []string {
 	s.mu.RLock()

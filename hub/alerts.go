@@ -88,6 +88,7 @@ func (s *Server) deliverAlerts() {
 	for batch := range s.alerts {
 		for _, e := range batch {
 			s.deliverAlert(e)
+			s.stats.alerts.Add(1)
 		}
 	}
 }

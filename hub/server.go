@@ -128,6 +128,7 @@ type Server struct {
 	alerts     chan []geoloc.Event // to the alert delivery goroutine
 	alertsDone chan struct{}
 	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
+	stats      counters    // for Stats
 
 	mu        sync.Mutex
 	listeners []net.Listener

@@ -191,6 +191,9 @@ func (ss *session) readLoop() {
 
 // handle processes one stanza; it reports false when the stream is over.
 func (ss *session) handle(el *wire.Element) bool {
+	if el.Kind == wire.KindMessage || el.Kind == wire.KindPresence || el.Kind == wire.KindIQ {
+		ss.srv.stats.in.Add(1)
+	}
 	switch el.Kind {
 	case wire.KindStreamEnd:
 		ss.shutdown("</stream:stream>")
@@ -241,6 +244,7 @@ func (ss *session) send(b []byte) bool {
 		ss.out = getBuf()
 	}
 	ss.out = append(ss.out, b...)
+	ss.srv.stats.out.Add(1)
 	return ss.queued()
 }
 
@@ -256,6 +260,7 @@ func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
 		ss.out = getBuf()
 	}
 	ss.out = wire.AppendStamped(ss.out, el, fromAttr)
+	ss.srv.stats.out.Add(1)
 	return ss.queued()
 }
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 
+	"github.com/geohub/geohub/dashboard"
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/admin"
@@ -71,36 +71,37 @@ type fenceArgs struct {
 	IDs     []string        `json:"ids,omitempty"`
 }
 
-// fenceCheck vets a fence's rule against the accounts: devices it names
-// must be devices, groups must exist, notified JIDs must be operators or
-// admins. Names become bare JIDs.
-func fenceCheck(accounts *devices.Store) func(*geoloc.Fence) error {
-	isDevice := func(r devices.Role) bool { return r == devices.RoleDevice }
-	return func(f *geoloc.Fence) (err error) {
-		if f.Devices, err = accounts.Resolve(f.Devices, isDevice); err != nil {
-			return fmt.Errorf("devices: %w", err)
-		}
-		if f.Near, err = accounts.Resolve(f.Near, isDevice); err != nil {
-			return fmt.Errorf("near: %w", err)
-		}
-		for _, g := range append(slices.Clone(f.Groups), f.NearGroups...) {
-			if !accounts.GroupExists(g) {
-				return fmt.Errorf("groups: no account is in group %q", g)
-			}
-		}
-		if f.Notify, err = accounts.Resolve(f.Notify, devices.Role.Watches); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
-		return nil
-	}
-}
-
 type whereArgs struct {
 	Names []string `json:"names,omitempty"`
 }
 
-func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.Handler {
+func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard.Tokens) map[string]admin.Handler {
 	return map[string]admin.Handler{
+		"token.add": func(raw json.RawMessage) (any, error) {
+			args, err := decode[tokenArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			tok, secret, err := tokens.Add(args.Name, args.Account)
+			if err != nil {
+				return nil, err
+			}
+			return tokenOut{Token: tok, Secret: secret}, nil
+		},
+		"token.list": func(json.RawMessage) (any, error) {
+			return tokens.List(), nil
+		},
+		"token.revoke": func(raw json.RawMessage) (any, error) {
+			args, err := decode[tokenArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			var errs []error
+			for _, id := range args.IDs {
+				errs = append(errs, tokens.Revoke(id))
+			}
+			return args.IDs, errors.Join(errs...)
+		},
 		"fence.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[fenceArgs](raw)
 			if err != nil {
@@ -110,7 +111,7 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store) map[string]admin.
 			if err != nil {
 				return nil, err
 			}
-			if fences, err = geo.AddFences(fences, fenceCheck(accounts)); err != nil {
+			if fences, err = geo.AddFences(fences, dashboard.FenceCheck(accounts)); err != nil {
 				return nil, err
 			}
 			return featureCollection(fences), nil
@@ -273,11 +274,15 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
+	tokens, err := dashboard.OpenTokens(db, accounts)
+	if err != nil {
+		return err
+	}
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	res, err := adminHandlers(accounts, geo)[cmd](raw)
+	res, err := adminHandlers(accounts, geo, tokens)[cmd](raw)
 	if res != nil && out != nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {

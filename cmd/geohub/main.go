@@ -33,6 +33,9 @@ Usage:
                                              add a threshold rule on sensor readings
   geohub rule list                           list threshold rules
   geohub rule remove ID...                   remove threshold rules
+  geohub token add NAME --account A          make an API token acting as operator or admin A (shown once)
+  geohub token list                          list API tokens
+  geohub token revoke ID...                  revoke API tokens
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
@@ -66,6 +69,8 @@ func run(args []string) error {
 		return fence(args[1:])
 	case "rule", "rules":
 		return rule(args[1:])
+	case "token", "tokens":
+		return token(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil

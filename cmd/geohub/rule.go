@@ -20,7 +20,7 @@ type ruleArgs struct {
 	IDs   []string       `json:"ids,omitempty"`
 }
 
-// ruleCheck vets a rule against the accounts as fenceCheck vets a fence:
+// ruleCheck vets a rule against the accounts as dashboard.FenceCheck vets a fence:
 // devices it names must be devices, groups must exist, notified JIDs must
 // be operators or admins. Names become bare JIDs.
 func ruleCheck(accounts *devices.Store) func(*geoloc.Rule) error {

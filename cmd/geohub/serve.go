@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
+	"github.com/geohub/geohub/mqttbridge"
 )
 
 type serveConfig struct {
@@ -31,6 +33,11 @@ type serveConfig struct {
 	offlineCap, iterations, demo    int
 	trails                          geoloc.Options
 	logLevel, logFormat             string
+	httpTLS                         bool
+	cookieSecure                    string
+	mapTiles, mapAttribution        string
+
+	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
@@ -41,7 +48,12 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
 	fs.StringVar(&c.c2s, "c2s", ":5222", "client listener with STARTTLS; empty disables it")
 	fs.StringVar(&c.c2sTLS, "c2s-tls", ":5223", "client listener with direct TLS (XEP-0368); empty disables it")
-	fs.StringVar(&c.http, "http", ":8080", "HTTP listener (health checks); empty disables it")
+	fs.StringVar(&c.http, "http", ":8080", "HTTP listener: dashboard, API, health checks, /metrics; empty disables it")
+	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
+	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https, or a loopback host; "+
+		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
+	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
+	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -68,6 +80,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
+	mqttFlags(fs, &c.mqtt)
 	return c, func(args []string) error {
 		pos, err := parseArgs(fs, args)
 		if err != nil {
@@ -129,6 +142,21 @@ func (c *serveConfig) validate() error {
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
 	}
+	if _, err := dashboard.ParseCookiePolicy(c.cookieSecure); err != nil {
+		errs = append(errs, fmt.Errorf("--http-cookie-secure %q: want auto, always or never", c.cookieSecure))
+	}
+	if c.httpTLS && c.http == "" {
+		errs = append(errs, errors.New("--http-tls needs --http"))
+	}
+	if err := checkTileURL(c.mapTiles); err != nil {
+		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
+	}
+	if c.mapAttribution != "" && c.mapTiles == "" {
+		errs = append(errs, errors.New("--map-attribution needs --map-tiles"))
+	}
+	if len(c.mapAttribution) > 1000 {
+		errs = append(errs, errors.New("--map-attribution is longer than 1000 bytes"))
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
 	}
@@ -138,7 +166,25 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
 	}
+	errs = append(errs, c.mqtt.Validate())
 	return errors.Join(errs...)
+}
+
+// checkTileURL accepts an empty URL or an http(s) tile template.
+func checkTileURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http or https URL")
+	}
+	for _, p := range []string{"{z}", "{x}", "{y}"} {
+		if !strings.Contains(s, p) {
+			return fmt.Errorf("no %s in the template", p)
+		}
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -193,6 +239,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	tokens, err := dashboard.OpenTokens(db, accounts)
+	if err != nil {
+		return err
+	}
 	commit := store.NewCommitter(db)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
@@ -214,13 +264,27 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo), log)
+	var bridge *mqttbridge.Bridge // nil: off (its BridgeState says "disabled")
+	if len(c.mqtt.Brokers) > 0 {
+		if bridge, err = mqttbridge.New(c.mqtt, mqttbridge.Deps{Hub: h, Accounts: accounts, Geo: geo, Logger: log}); err != nil {
+			return fmt.Errorf("--mqtt: %w", err)
+		}
+		bridge.Start()
+		defer bridge.Close() // before the hub closes: what it stored is acknowledged
+	}
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens), log)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
 	if c.http != "" {
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }})
+		var webTLS *tls.Config
+		if c.httpTLS {
+			webTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
+			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridge, UI: dashboard.UI(),
+			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure)})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

@@ -38,6 +38,10 @@ func Root(t testing.TB) string {
 // python3 on PATH may be another build.
 const Python = "/usr/bin/python3"
 
+// Chromium is Debian's browser, which the dashboard's end-to-end test
+// drives with playwright-core (dashboard/web/e2e).
+const Chromium = "/usr/bin/chromium"
+
 // checks says how to tell that a peer is present.
 var checks = map[string]func(root string) bool{
 	"slixmpp": func(string) bool { return exec.Command(Python, "-c", "import slixmpp").Run() == nil },
@@ -52,7 +56,23 @@ var checks = map[string]func(root string) bool{
 		_, err := user.Lookup("prosody")
 		return err == nil
 	},
+	"ejabberd": func(string) bool {
+		if ejabberdctlBinary() == "" {
+			return false
+		}
+		// The package's system user: ejabberdctl runs only as it (or as
+		// root, switching to it).
+		_, err := user.Lookup("ejabberd")
+		return err == nil
+	},
 	"mosquitto": func(string) bool { return mosquittoBinary() != "" },
+	"chromium": func(root string) bool {
+		if _, err := os.Stat(Chromium); err != nil {
+			return false
+		}
+		_, err := os.Stat(filepath.Join(root, "dashboard/web/e2e/node_modules/playwright-core/package.json"))
+		return err == nil
+	},
 	"xmppjs": func(root string) bool {
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil

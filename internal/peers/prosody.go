@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,22 +19,24 @@ import (
 	"github.com/geohub/geohub/internal/tlscert"
 )
 
-// Prosody is a private Prosody server started for one test: the reference
-// GeoHub's behaviour is compared with. It serves the domain "localhost" with
-// PEP (mod_pep) and a pubsub component "pubsub.localhost", accepts clients
-// with STARTTLS on one loopback port and listens nowhere else: no s2s, no
-// HTTP, no external components, no admin socket.
+// Prosody is a private Prosody server, started for a test (StartProsody)
+// or a benchmark (RunProsody): the reference GeoHub's behaviour is compared
+// with. It serves the domain "localhost" with PEP (mod_pep) and a pubsub
+// component "pubsub.localhost", accepts clients with STARTTLS on one
+// loopback port and listens nowhere else: no s2s, no HTTP, no external
+// components; its admin socket (for Register) is a Unix socket inside Dir.
 type Prosody struct {
 	Dir      string // its folder: configuration, data, certificate, log
 	Config   string // the configuration file
 	Addr     string // client listener (STARTTLS), 127.0.0.1:port
 	CertFile string // its self-signed certificate for "localhost", for clients to trust
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	stopOnce sync.Once
 }
 
-// ProsodyOptions say what a test's Prosody holds.
+// ProsodyOptions say what a Prosody holds.
 type ProsodyOptions struct {
 	// Users are the accounts at localhost, name to password, registered
 	// with prosodyctl before the server starts.
@@ -41,6 +44,10 @@ type ProsodyOptions struct {
 	// Admins are bare JIDs of server administrators. On Prosody's pubsub
 	// component only administrators may create nodes.
 	Admins []string
+	// Global are extra lines (Lua) for the global section of the
+	// configuration, such as a benchmark's settings; a later line wins
+	// over the defaults written before it.
+	Global []string
 }
 
 // prosodyStartTimeout bounds how long Prosody may take to open its port.
@@ -55,33 +62,66 @@ const prosodyUser = "prosody"
 func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 	t.Helper()
 	Require(t, "prosody")
-	dir, err := os.MkdirTemp("", "geohub-prosody-")
+	p, err := RunProsody(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	p := &Prosody{Dir: dir, Config: filepath.Join(dir, "prosody.cfg.lua")}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("prosody output:\n%s\nprosody log:\n%s", p.Output(), p.Log())
+		}
+		os.RemoveAll(p.Dir)
+	})
+	return p
+}
 
-	// Its own self-signed certificate, the same kind the hub makes.
-	if _, err := tlscert.Load(dir, []string{"localhost", "pubsub.localhost"}, "", ""); err != nil {
-		t.Fatal(err)
+// RunProsody starts a Prosody in a new temporary folder and returns once
+// it accepts clients. Prosody must be installed (internal/peers/install.sh
+// prosody); RunProsody does not install it. The caller must call Stop,
+// which also removes the folder. When it fails to start, the error holds
+// Prosody's output and log.
+func RunProsody(opts ProsodyOptions) (*Prosody, error) {
+	if !checks["prosody"]("") {
+		return nil, errors.New("prosody is not installed (internal/peers/install.sh prosody)")
 	}
-	p.CertFile = filepath.Join(dir, tlscert.CertFile)
-	if err := os.Mkdir(filepath.Join(dir, "data"), 0o750); err != nil {
-		t.Fatal(err)
+	dir, err := os.MkdirTemp("", "geohub-prosody-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Prosody{Dir: dir, Config: filepath.Join(dir, "prosody.cfg.lua")}
+	if err := p.start(opts); err != nil {
+		p.stop()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Prosody) start(opts ProsodyOptions) error {
+	// Its own self-signed certificate, the same kind the hub makes.
+	if _, err := tlscert.Load(p.Dir, []string{"localhost", "pubsub.localhost"}, "", ""); err != nil {
+		return err
+	}
+	p.CertFile = filepath.Join(p.Dir, tlscert.CertFile)
+	if err := os.Mkdir(filepath.Join(p.Dir, "data"), 0o750); err != nil {
+		return err
 	}
 	port, err := freePort()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	p.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := os.WriteFile(p.Config, []byte(p.config(port, opts.Admins)), 0o640); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(p.Config, []byte(p.config(port, opts)), 0o640); err != nil {
+		return err
 	}
-	asRoot := os.Geteuid() == 0
-	if asRoot {
-		if err := chownTree(dir, prosodyUser); err != nil {
-			t.Fatal(err)
+	cred, err := serverCredential(prosodyUser)
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		if err := chownTree(p.Dir, prosodyUser); err != nil {
+			return err
 		}
 	}
 
@@ -94,43 +134,99 @@ func StartProsody(t testing.TB, opts ProsodyOptions) *Prosody {
 		// prosodyctl switches to the prosody user by itself when run as root.
 		cmd := exec.Command("prosodyctl", "--config", p.Config, "register", name, "localhost", opts.Users[name])
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("prosodyctl register %s: %v\n%s", name, err, out)
+			return fmt.Errorf("prosodyctl register %s: %v\n%s", name, err, out)
 		}
 	}
 
-	argv := []string{"prosody", "--config", p.Config, "-F"}
-	if asRoot {
-		argv = append([]string{"runuser", "-u", prosodyUser, "--"}, argv...)
-	}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Dir = dir
+	// Started as the prosody user directly (not through runuser, whose PAM
+	// session would lower the open-files limit to 1024), in its own
+	// process group, so that stopping it stops everything it started.
+	p.cmd = exec.Command("prosody", "--config", p.Config, "-F")
+	p.cmd.Dir = p.Dir
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGTERM}
 	// Straight into a file: nothing to copy, nothing to race with.
-	out, err := os.Create(filepath.Join(dir, "prosody.out"))
+	out, err := os.Create(filepath.Join(p.Dir, "prosody.out"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer out.Close()
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	// Its own process group, so that stopping it stops runuser and Prosody.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	p.done = make(chan struct{})
 	go func() {
 		p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("prosody output:\n%s\nprosody log:\n%s", p.Output(), p.Log())
-		}
-	})
 	if err := p.waitReady(port); err != nil {
-		t.Fatalf("prosody did not start: %v\noutput:\n%s\nlog:\n%s", err, p.Output(), p.Log())
+		return fmt.Errorf("prosody did not start: %v\noutput:\n%s\nlog:\n%s", err, p.Output(), p.Log())
 	}
-	return p
+	return nil
+}
+
+// PID is the process id of the Prosody server.
+func (p *Prosody) PID() int { return p.cmd.Process.Pid }
+
+// Stop stops Prosody (SIGTERM to its process group, SIGKILL after 10
+// seconds) and removes its folder. It may be called more than once.
+func (p *Prosody) Stop() error {
+	p.stop()
+	return os.RemoveAll(p.Dir)
+}
+
+// Register adds accounts at localhost, name to password, to the running
+// server: one prosodyctl shell (through the admin socket) for all of them,
+// where prosodyctl register would start Prosody's tooling once per account.
+func (p *Prosody) Register(users map[string]string) error {
+	var script strings.Builder
+	names := make([]string, 0, len(users))
+	for name := range users {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(&script, "user:create(%s, %s)\n", luaQuote(name+"@localhost"), luaQuote(users[name]))
+	}
+	cmd := exec.Command("prosodyctl", "--config", p.Config, "shell")
+	cmd.Stdin = strings.NewReader(script.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("prosodyctl shell: %v\n%s", err, out)
+	}
+	// The shell answers each line with "| OK: User created" or, on
+	// failure, "! ...".
+	if n := strings.Count(string(out), "| OK: User created"); n != len(names) {
+		return fmt.Errorf("prosodyctl shell created %d of %d accounts:\n%s", n, len(names), lastLines(string(out), 20))
+	}
+	return nil
+}
+
+// luaQuote is s as a Lua string literal.
+func luaQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, "\\%03d", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Output returns what Prosody (and runuser) printed so far.
@@ -145,17 +241,17 @@ func (p *Prosody) Log() string {
 	return string(b)
 }
 
-func (p *Prosody) config(port int, admins []string) string {
+func (p *Prosody) config(port int, opts ProsodyOptions) string {
 	q := strconv.Quote
 	level := "info"
 	if os.Getenv("GEOHUB_TEST_LOG") != "" {
 		level = "debug"
 	}
 	var admin []string
-	for _, a := range admins {
+	for _, a := range opts.Admins {
 		admin = append(admin, q(a))
 	}
-	return fmt.Sprintf(`-- A private Prosody for one of GeoHub's tests, written by internal/peers.
+	return fmt.Sprintf(`-- A private Prosody for one of GeoHub's tests or benchmarks, written by internal/peers.
 data_path = %[1]s
 pidfile = %[2]s
 plugin_paths = { }
@@ -181,16 +277,17 @@ storage = "internal"
 allow_registration = false
 admins = { %[8]s }
 
-modules_enabled = { "roster", "saslauth", "tls", "disco", "pep", "ping" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "pep", "ping", "admin_shell" }
 modules_disabled = { "s2s", "s2s_auth_certs", "offline" }
-
+admin_socket = %[10]s
+%[11]s
 VirtualHost "localhost"
 
 Component "pubsub.localhost" "pubsub"
 `, q(filepath.Join(p.Dir, "data")), q(filepath.Join(p.Dir, "prosody.pid")), q(level),
 		q(filepath.Join(p.Dir, "prosody.log")), port,
 		q(p.CertFile), q(filepath.Join(p.Dir, tlscert.KeyFile)), strings.Join(admin, ", "),
-		q(filepath.Dir(p.CertFile)))
+		q(filepath.Dir(p.CertFile)), q(filepath.Join(p.Dir, "data", "prosody.sock")), strings.Join(opts.Global, "\n"))
 }
 
 // waitReady polls the client port until Prosody accepts connections, the
@@ -222,14 +319,43 @@ func (p *Prosody) waitReady(port int) error {
 // stop ends the process group by its id: SIGTERM, then SIGKILL if Prosody
 // has not exited within 10 seconds.
 func (p *Prosody) stop() {
-	pgid := p.cmd.Process.Pid
+	p.stopOnce.Do(func() {
+		if p.cmd == nil || p.cmd.Process == nil {
+			return
+		}
+		stopGroup(p.cmd.Process.Pid, p.done, 10*time.Second)
+	})
+}
+
+// stopGroup sends SIGTERM to the process group pgid, then SIGKILL if done
+// is not closed within grace.
+func stopGroup(pgid int, done <-chan struct{}, grace time.Duration) {
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
+	case <-done:
+	case <-time.After(grace):
 		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
+		<-done
 	}
+}
+
+// serverCredential is what to run a server as: the system user name when
+// the caller is root (Prosody refuses root, ejabberd wants its own user),
+// nil (the caller itself) otherwise.
+func serverCredential(name string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tidwall/buntdb"
 )
@@ -23,6 +24,8 @@ type Committer struct {
 	busy []op
 	done bool
 	wg   sync.WaitGroup
+	// batchObs are told of each batch committed (OnBatch); guarded by mu.
+	batchObs []func(writes int, took time.Duration)
 }
 
 type op struct {
@@ -72,8 +75,10 @@ func (c *Committer) run() {
 		n := min(len(c.next), maxBatch)
 		c.busy = append(c.busy[:0], c.next[:n]...)
 		c.next = append(c.next[:0], c.next[n:]...)
+		obs := c.batchObs
 		c.mu.Unlock()
 
+		start := time.Now()
 		err := c.db.Update(func(tx *buntdb.Tx) error {
 			for _, o := range c.busy {
 				if o.write == nil {
@@ -85,6 +90,10 @@ func (c *Committer) run() {
 			}
 			return nil
 		})
+		took := time.Since(start)
+		for _, fn := range obs {
+			fn(n, took)
+		}
 		for i, o := range c.busy {
 			if o.then != nil {
 				o.then(err)
@@ -92,6 +101,16 @@ func (c *Committer) run() {
 			c.busy[i] = op{}
 		}
 	}
+}
+
+// OnBatch adds fn, told after each batch how many writes it held and how
+// long its transaction took, sync included: the ingest latency /metrics
+// shows. fn runs on the writer goroutine before the submitters hear of the
+// outcome, so it must be quick.
+func (c *Committer) OnBatch(fn func(writes int, took time.Duration)) {
+	c.mu.Lock()
+	c.batchObs = append(c.batchObs[:len(c.batchObs):len(c.batchObs)], fn)
+	c.mu.Unlock()
 }
 
 // Close commits what is queued and stops the writer. Later submissions fail

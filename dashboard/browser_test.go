@@ -1,0 +1,190 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/internal/peers"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// The probe device starts outside the fence the browser draws and is
+// moved into it once the fence is saved; the demo vehicles drive around
+// Berlin Mitte, well away from both points.
+const (
+	probeLat, probeLon   = 52.4000, 13.0600
+	targetLat, targetLon = 52.4000, 13.0650 // 340 m east of the probe
+	fenceRadius          = 150              // metres
+)
+
+// TestDashboardInBrowser runs the web UI in Debian's Chromium, driven by
+// playwright-core (dashboard/web/e2e/dashboard.mjs), against a real
+// `geohub serve --demo 1`: an operator logs in, sees the demo vehicle move,
+// draws a circle fence with its rule, and sees the enter alert of a device
+// this test moves into it. The screenshot lands in the test's artifact
+// folder (go test -artifacts keeps it; the log names it).
+func TestDashboardInBrowser(t *testing.T) {
+	peers.Require(t, "chromium")
+	root := peers.Root(t)
+	web := filepath.Join(root, "dashboard", "web")
+	buildUI(t, web)
+
+	bin := filepath.Join(t.TempDir(), "geohub")
+	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
+
+	data := filepath.Join(t.TempDir(), "data")
+	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
+	probePassword := addAccount(t, bin, data, "probe", "--group", "demo")
+	hub := startHub(t, bin, data, "--demo", "1")
+
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := xmpptest.Dial(t, xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}, "probe", probePassword)
+	publish := func(lat, lon float64) {
+		t.Helper()
+		res := probe.IQ(fmt.Sprintf("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>"+
+			"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>%f</lat><lon>%f</lon><accuracy>5</accuracy><speed>4</speed><bearing>90</bearing>"+
+			"<timestamp>%s</timestamp></geoloc></item></publish></pubsub></iq>", lat, lon, time.Now().UTC().Format(time.RFC3339Nano)))
+		if res.Attr("type") != "result" {
+			t.Fatalf("probe publish: %s", res)
+		}
+	}
+	publish(probeLat, probeLon)
+
+	screenshot := filepath.Join(t.ArtifactDir(), "dashboard.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	node := exec.CommandContext(ctx, "node", "dashboard.mjs")
+	node.Dir = filepath.Join(web, "e2e")
+	node.Env = append(os.Environ(),
+		"GEOHUB_URL=http://"+hub.http,
+		"GEOHUB_USER=alice", "GEOHUB_PASSWORD="+alicePassword,
+		"DEMO_DEVICE=demo-1", "PROBE_DEVICE=probe",
+		fmt.Sprintf("TARGET_LAT=%f", targetLat), fmt.Sprintf("TARGET_LON=%f", targetLon),
+		fmt.Sprintf("FENCE_RADIUS=%d", fenceRadius),
+		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	stdout, err := node.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The script reports each step as a JSON line; after the fence is
+	// saved, the probe drives in.
+	var steps []string
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		t.Logf("browser: %s", lines.Text())
+		var s struct{ Step string }
+		if json.Unmarshal(lines.Bytes(), &s) != nil {
+			continue
+		}
+		steps = append(steps, s.Step)
+		if s.Step == "fence-saved" {
+			publish(targetLat, targetLon)
+		}
+	}
+	if err := node.Wait(); err != nil {
+		t.Fatalf("browser script: %v (steps done: %v)\n%s", err, steps, stderr.String())
+	}
+	if len(steps) == 0 || steps[len(steps)-1] != "done" {
+		t.Fatalf("browser script ended after steps %v\n%s", steps, stderr.String())
+	}
+	if _, err := os.Stat(screenshot); err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", screenshot)
+}
+
+// buildUI builds the web UI unless dist/index.html exists (make ui keeps
+// it current), installing its packages first when node_modules is missing.
+func buildUI(t *testing.T, web string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(web, "dist", "index.html")); err == nil {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(web, "node_modules", ".package-lock.json")); err != nil {
+		run(t, web, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	}
+	run(t, web, "npm", "run", "build")
+}
+
+func run(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// addAccount makes an account in the data folder and returns its password.
+func addAccount(t *testing.T, bin, data, name string, args ...string) string {
+	t.Helper()
+	out := run(t, "", bin, append([]string{"device", "add", name, "--data", data}, args...)...)
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		t.Fatalf("device add %s printed %q", name, out)
+	}
+	return f[1]
+}
+
+type hub struct{ c2s, http string }
+
+// startHub runs geohub serve on loopback ports the kernel picks and waits
+// until its log says it is ready. The process is killed when the test ends.
+func startHub(t *testing.T, bin, data string, extra ...string) hub {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "",
+		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	var h hub
+	var log []string
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		log = append(log, lines.Text())
+		var rec struct{ Msg, Addr, Service string }
+		json.Unmarshal(lines.Bytes(), &rec)
+		switch {
+		case rec.Msg == "listening" && (rec.Service == "http" || rec.Service == "https"):
+			h.http = rec.Addr
+		case rec.Msg == "listening":
+			h.c2s = rec.Addr
+		case rec.Msg == "geohub ready":
+			if h.c2s == "" || h.http == "" {
+				t.Fatalf("geohub serve is ready without its listeners:\n%s", strings.Join(log, "\n"))
+			}
+			go io.Copy(io.Discard, stderr)
+			return h
+		}
+	}
+	t.Fatalf("geohub serve ended before it was ready: %v\n%s", cmd.Wait(), strings.Join(log, "\n"))
+	return h
+}
