@@ -37,8 +37,11 @@ func (s *Server) uiHandler() echo.HandlerFunc {
 			files.ServeHTTP(c.Response(), r)
 			return nil
 		}
-		if p == "index.html" {
+		switch {
+		case p == "index.html":
 			c.Response().Header().Set("Cache-Control", "no-cache")
+		case hashedAsset.MatchString(p):
+			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		}
 		files.ServeHTTP(c.Response(), c.Request())
 		return nil

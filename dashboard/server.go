@@ -146,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 	// per address.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recover, securityHeaders)
+	e.Use(s.recover, securityHeaders(contentPolicy(cfg.TileURL)), compress())
 	s.e = e
 	s.metrics = newMetrics(cfg)
 
@@ -335,19 +335,6 @@ func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 				err = apiError(http.StatusInternalServerError, "internal error")
 			}
 		}()
-		return next(c)
-	}
-}
-
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
-		}
 		return next(c)
 	}
 }
