@@ -32,9 +32,11 @@ dashboard/web/dist/index.html: dashboard/web/node_modules/.package-lock.json $(U
 dashboard/web/node_modules/.package-lock.json: dashboard/web/package-lock.json dashboard/web/package.json
 	cd dashboard/web && npm ci --no-audit --no-fund --loglevel=error
 
-## test: install the real peers the tests use, then run every test (race detector on)
+## test: install the real peers the tests use, then run every test (race
+## detector on); what tests keep (the dashboard's browser screenshot) lands
+## in test-output/_artifacts
 test: peers ui
-	GEOHUB_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 30m ./...
+	GEOHUB_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 30m -artifacts -outputdir $(CURDIR)/test-output ./...
 
 ## peers: install slixmpp, @xmpp/client, ... (Debian packages and npm)
 peers:
