@@ -31,7 +31,8 @@ const (
 // playwright-core (dashboard/web/e2e/dashboard.mjs), against a real
 // `geohub serve --demo 1`: an operator logs in, sees the demo vehicle move,
 // draws a circle fence with its rule, and sees the enter alert of a device
-// this test moves into it. The screenshot lands in the test's artifact
+// this test moves into it, and a fence added meanwhile with the CLI
+// appears without a reload. The screenshot lands in the test's artifact
 // folder (go test -artifacts keeps it; the log names it).
 func TestDashboardInBrowser(t *testing.T) {
 	peers.Require(t, "chromium")
@@ -97,6 +98,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		steps = append(steps, s.Step)
 		if s.Step == "fence-saved" {
 			publish(targetLat, targetLon)
+			// Another actor adds a fence: the open map shows it at once.
+			cli := filepath.Join(t.TempDir(), "cli.geojson")
+			os.WriteFile(cli, []byte(fmt.Sprintf(`{"type":"Feature","properties":{"name":"CLI zone","groups":["demo"],"radius":80},`+
+				`"geometry":{"type":"Point","coordinates":[%f,%f]}}`, probeLon, probeLat)), 0o600)
+			run(t, "", bin, "fence", "add", cli, "--data", data)
 		}
 	}
 	if err := node.Wait(); err != nil {

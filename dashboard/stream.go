@@ -16,6 +16,8 @@ import (
 //	event: presence   data: {"device","name","online"}
 //	event: alert      data: an alert, as in /api/alerts
 //	event: ack        data: an acknowledged alert, as in /api/alerts
+//	event: fence      data: a fence stored (added or replaced), as in /api/fences/{id}
+//	event: fence-removed  data: {"id"} of a fence removed
 //
 // and a keep-alive comment every 15 s. Each client sees only what its
 // viewer may see.
@@ -40,8 +42,9 @@ const (
 )
 
 type streamEvent struct {
-	kind   string // presence, alert, ack
-	device string // bare JID: who may see it
+	kind   string        // presence, alert, ack, fence, fence-removed
+	device string        // bare JID: who may see it
+	fence  *geoloc.Fence // or, for fence events, the fence
 	data   []byte
 }
 
@@ -72,6 +75,7 @@ func newBroker(s *Server) *broker {
 	s.cfg.Geo.WatchPositions(b.position)
 	s.cfg.Geo.AddSink(b.alerts)
 	s.cfg.Accounts.WatchOnline(b.presence)
+	s.cfg.Geo.WatchFences(b.fenceChanged)
 	go b.run()
 	return b
 }
@@ -119,6 +123,20 @@ func (b *broker) alerts(es []geoloc.Event) {
 func (b *broker) acked(a geoloc.Alert) {
 	data, _ := json.Marshal(alertOf(a))
 	b.event(streamEvent{kind: "ack", device: a.Device, data: data})
+}
+
+// fenceChanged tells the viewers of a fence that it was stored or removed,
+// so that every map shows what another operator, the CLI or a script did.
+func (b *broker) fenceChanged(fc geoloc.FenceChange) {
+	if fc.Removed {
+		data, _ := json.Marshal(struct {
+			ID string `json:"id"`
+		}{fc.Fence.ID})
+		b.event(streamEvent{kind: "fence-removed", fence: fc.Fence, data: data})
+		return
+	}
+	data, _ := json.Marshal(fc.Fence.Feature())
+	b.event(streamEvent{kind: "fence", fence: fc.Fence, data: data})
 }
 
 type presenceOut struct {
@@ -256,7 +274,7 @@ func (c *client) offer(feats []feature, events []streamEvent) {
 		}
 	}
 	for _, e := range events {
-		if v.seesJID(e.device) {
+		if e.fence != nil && fenceVisible(v, e.fence) || e.fence == nil && v.seesJID(e.device) {
 			c.events = append(c.events, e)
 			n++
 		}

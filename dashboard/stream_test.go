@@ -251,3 +251,41 @@ func TestStreamFollowsGroupChanges(t *testing.T) {
 		t.Errorf("after joining south: %s", ev.data)
 	}
 }
+
+// A fence stored or removed anywhere (another dashboard, the CLI, a
+// script) reaches the live maps of those who may read it, and no one else.
+func TestStreamTellsOfFenceChanges(t *testing.T) {
+	e := newEnv(t)
+	alice := e.login("alice").stream(t)
+	bob := e.login("bob").stream(t)
+	root := e.login("root")
+
+	south := `{"type":"Feature","id":"yard","properties":{"name":"Yard","groups":["south"],"radius":50},"geometry":{"type":"Point","coordinates":[11.6,48.1]}}`
+	north := `{"type":"Feature","id":"depot","properties":{"name":"Depot","groups":["north"]},"geometry":{"type":"Polygon","coordinates":[[[13,52],[13.1,52],[13.1,52.1],[13,52.1],[13,52]]]}}`
+	root.must(201, "POST", "/api/fences", south)
+	root.must(201, "POST", "/api/fences", north)
+
+	// Events reach each client in order: alice's first fence event is the
+	// north one, so she never heard of the south fence.
+	if ev := alice.next(t, "fence", 2*time.Second); !strings.Contains(ev.data, `"id":"depot"`) || !strings.Contains(ev.data, `"Polygon"`) {
+		t.Errorf("alice's first fence event: %s", ev.data)
+	}
+	if ev := bob.next(t, "fence", 2*time.Second); !strings.Contains(ev.data, `"id":"yard"`) || !strings.Contains(ev.data, `"radius":50`) {
+		t.Errorf("bob's first fence event: %s", ev.data)
+	}
+
+	renamed := strings.Replace(north, `"name":"Depot"`, `"name":"North depot"`, 1)
+	root.must(200, "PUT", "/api/fences/depot", renamed)
+	if ev := alice.next(t, "fence", 2*time.Second); !strings.Contains(ev.data, `"North depot"`) {
+		t.Errorf("after the update alice got %s", ev.data)
+	}
+	// Removals in the other order: bob's first is still his own fence.
+	root.must(204, "DELETE", "/api/fences/depot", nil)
+	root.must(204, "DELETE", "/api/fences/yard", nil)
+	if ev := alice.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"depot"}` {
+		t.Errorf("alice's first removal: %s", ev.data)
+	}
+	if ev := bob.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"yard"}` {
+		t.Errorf("bob's first removal: %s", ev.data)
+	}
+}

@@ -82,11 +82,7 @@ func (s *Store) SetDirectory(d Directory) { s.mu.Lock(); s.dir = d; s.mu.Unlock(
 func (s *Store) AddSink(sink func([]Event)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev := s.sink; prev != nil {
-		s.sink = func(es []Event) { prev(es); sink(es) }
-		return
-	}
-	s.sink = sink
+	s.sink = both(s.sink, sink)
 }
 
 // WatchPositions adds a function told of each new latest position once it
@@ -94,11 +90,16 @@ func (s *Store) AddSink(sink func([]Event)) {
 func (s *Store) WatchPositions(w func(Position)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev := s.posWatch; prev != nil {
-		s.posWatch = func(p Position) { prev(p); w(p) }
-		return
+	s.posWatch = both(s.posWatch, w)
+}
+
+// both returns a function that calls first (when there is one), then next:
+// how each watcher list grows by one.
+func both[T any](first, next func(T)) func(T) {
+	if first == nil {
+		return next
 	}
-	s.posWatch = w
+	return func(v T) { first(v); next(v) }
 }
 
 var eventSeq atomic.Uint64

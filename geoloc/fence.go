@@ -439,9 +439,13 @@ type FenceChange struct {
 	Removed bool
 }
 
-// WatchFences calls w after each change to the fences, outside the
-// store's lock.
-func (s *Store) WatchFences(w func(FenceChange)) { s.mu.Lock(); s.fenceWatch = w; s.mu.Unlock() }
+// WatchFences adds a function called after each change to the fences,
+// outside the store's lock.
+func (s *Store) WatchFences(w func(FenceChange)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fenceWatch = both(s.fenceWatch, w)
+}
 
 func (s *Store) fenceChanged(c FenceChange) {
 	s.mu.RLock()

@@ -126,6 +126,11 @@ try {
   await alert.getByRole('button', { name: 'Acknowledge' }).click();
   await page.locator('.alert.acked', { hasText: `Acknowledged by ${env('GEOHUB_USER')}` }).waitFor();
   step('alert-acked');
+
+  // The Go test added a fence with the CLI meanwhile: it is listed and drawn.
+  await page.getByRole('tab', { name: 'Fences' }).click();
+  await page.locator('.fence-item', { hasText: 'CLI zone' }).waitFor({ timeout: 10_000 });
+  step('remote-fence-shown');
   if (problems.length) throw new Error(problems.join('\n'));
   step('done');
 } catch (err) {

@@ -12,6 +12,7 @@ import { Fences } from './fences';
 import { Alerts } from './alerts';
 import { openStream } from './stream';
 import { createMap } from './map';
+import { BridgeState } from './bridge';
 import { h } from './dom';
 
 type Tab = 'devices' | 'fences' | 'alerts';
@@ -21,10 +22,11 @@ export async function startApp(root: HTMLElement, user: User) {
   const domain = config.domain ?? user.jid?.split('@')[1] ?? '';
 
   const live = h('span', { class: 'live', role: 'status' }, 'Connecting…');
+  const bridge = new BridgeState();
   const badge = h('span', { class: 'badge', hidden: true });
   const logout = h('button', { type: 'button', class: 'link', onclick: async () => { await api.logout().catch(() => {}); location.reload(); } }, 'Log out');
   const header = h('header', { class: 'top' },
-    h('h1', null, 'GeoHub'), live,
+    h('h1', null, 'GeoHub'), live, bridge.el,
     h('span', { class: 'user' }, `${user.name ?? user.jid} (${user.role})`), logout);
 
   const tabs = new Map<Tab, { button: HTMLButtonElement; panel: HTMLElement }>();
@@ -124,11 +126,14 @@ export async function startApp(root: HTMLElement, user: User) {
   const placed = store.all().filter((d) => d.pos);
   if (placed.length) map.fitBounds(L.latLngBounds(placed.map((d) => [d.pos!.lat, d.pos!.lon])), { padding: [40, 40], maxZoom: 15 });
 
+  bridge.start();
   openStream({
     positions: (fc) => store.applyPositions(fc),
     presence: (ev) => store.applyPresence(ev),
     alert: (a) => alerts.push(a),
     ack: (a) => alerts.acked(a),
+    fence: (f) => fences.stored(f),
+    fenceRemoved: (ev) => fences.removed(ev.id),
     state: (ok) => {
       live.textContent = ok ? 'Live' : 'Reconnecting…';
       live.classList.toggle('ok', ok);
@@ -136,9 +141,10 @@ export async function startApp(root: HTMLElement, user: User) {
     reconnected: () => {
       loadDevices().catch(() => {});
       alerts.load();
+      fences.reload();
     },
   });
 
   // For the console and the end-to-end test.
-  (window as unknown as Record<string, unknown>).geohub = { map, store, layer, fences, alerts, selectTab };
+  (window as unknown as Record<string, unknown>).geohub = { map, store, layer, fences, alerts, selectTab, bridge };
 }

@@ -124,6 +124,44 @@ export class Fences {
     }
   }
 
+  /** After a reconnect: the fences as stored, leaving an edit in progress alone. */
+  async reload() {
+    try {
+      const fc = await api.fences();
+      this.fences.clear();
+      for (const f of fc.features ?? []) if (f.id !== undefined) this.fences.set(String(f.id), f);
+      this.refresh();
+    } catch {
+      // The stream reconnects again; the next reload catches up.
+    }
+  }
+
+  /** A fence stored anywhere (here, another dashboard, the CLI), from the live stream. */
+  stored(f: Fence) {
+    if (f.id === undefined) return;
+    this.fences.set(String(f.id), f);
+    this.refresh();
+  }
+
+  /** A fence removed anywhere, from the live stream. */
+  removed(id: string) {
+    const name = this.fences.get(id)?.properties.name;
+    if (!this.fences.delete(id)) return;
+    if (this.editing?.id === id) {
+      this.close();
+      this.render();
+      this.status.textContent = `${name} was deleted elsewhere. ${this.fences.size} fences.`;
+      return;
+    }
+    this.refresh();
+  }
+
+  /** Shows the fences as now known; while a shape is being edited only the list, so the edit survives (the map catches up when it ends). */
+  private refresh() {
+    if (this.editing) this.renderList();
+    else this.render();
+  }
+
   /** A JID of the hub's own domain reads as its name. */
   private short(v: string): string {
     return this.domain && v.endsWith(`@${this.domain}`) ? v.slice(0, -this.domain.length - 1) : v;
@@ -359,7 +397,7 @@ export class Fences {
   cancel() {
     const ed = this.editing;
     this.close();
-    if (ed?.id !== null && ed?.id !== undefined) this.render();
+    if (ed) this.render(); // also shows what changed elsewhere meanwhile
   }
 
   private close() {

@@ -3,13 +3,15 @@
 // server answered with an error) this opens a new one a little later.
 // After any reconnect the caller reloads what it may have missed.
 
-import type { Alert, Positions } from './api';
+import type { Alert, Fence, Positions } from './api';
 
 export interface StreamHandlers {
   positions(fc: Positions): void;
   presence(ev: { device: string; online: boolean }): void;
   alert(a: Alert): void;
   ack(a: Alert): void;
+  fence(f: Fence): void;
+  fenceRemoved(ev: { id: string }): void;
   state(live: boolean): void;
   reconnected(): void;
 }
@@ -35,6 +37,8 @@ export function openStream(h: StreamHandlers): { close(): void } {
     on<{ device: string; online: boolean }>('presence', h.presence);
     on<Alert>('alert', h.alert);
     on<Alert>('ack', h.ack);
+    on<Fence>('fence', h.fence);
+    on<{ id: string }>('fence-removed', h.fenceRemoved);
     s.onopen = () => {
       h.state(true);
       if (lost) h.reconnected();
