@@ -39,6 +39,13 @@ func formatFlag(fs *flag.FlagSet) *string {
 	return fs.String("format", "text", "output format: text, csv or json")
 }
 
+// printJSON writes v as indented JSON, the --format json of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func deviceAdd(args []string) error {
 	fs := newFlagSet("device add", "geohub device add NAME [--role R] [--group G] [--password P] | --count N [--prefix P]")
 	data, format := dataFlag(fs), formatFlag(fs)
@@ -82,9 +89,7 @@ func deviceAdd(args []string) error {
 func printCredentials(w io.Writer, format string, creds []credentialOut) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(creds)
+		return printJSON(w, creds)
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"jid", "password", "role", "groups"})
@@ -120,9 +125,7 @@ func deviceList(args []string) error {
 	}
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(os.Stdout, out)
 	case "csv":
 		cw := csv.NewWriter(os.Stdout)
 		cw.Write([]string{"jid", "role", "groups", "online", "last_seen"})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,9 +82,7 @@ func fenceRemove(args []string) error {
 func printFences(format string, fc *geojson.FeatureCollection) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(fc)
+		return printJSON(os.Stdout, fc)
 	case "text":
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSHAPE\tEVENTS\tWATCHES\tNOTIFY")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -153,9 +152,7 @@ func printRules(format string, rules []*geoloc.Rule) error {
 		if rules == nil {
 			rules = []*geoloc.Rule{}
 		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rules)
+		return printJSON(os.Stdout, rules)
 	case "text":
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tALERT WHEN\tWATCHES\tNOTIFY")

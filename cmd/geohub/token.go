@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -63,9 +62,7 @@ func tokenAdd(args []string) error {
 	}
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(os.Stdout, out)
 	case "text":
 		fmt.Println(out.Secret)
 		fmt.Fprintf(os.Stderr, "token %s (%s) for %s: keep it now, it is not shown again\n", out.ID, out.Name, out.Account)
@@ -88,12 +85,10 @@ func tokenList(args []string) error {
 	}
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
 		if out == nil {
 			out = []dashboard.Token{}
 		}
-		return enc.Encode(out)
+		return printJSON(os.Stdout, out)
 	case "text":
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tACCOUNT\tCREATED\tLAST USED")
