@@ -29,7 +29,8 @@ const (
 
 // TestDashboardInBrowser runs the web UI in Debian's Chromium, driven by
 // playwright-core (dashboard/web/e2e/dashboard.mjs), against a real
-// `geohub serve --demo 1`: an operator logs in, sees the demo vehicle move,
+// `geohub serve --demo 1 --mqtt <a Mosquitto>`: an operator logs in, sees
+// the MQTT bridge connected in the header, sees the demo vehicle move,
 // draws a circle fence with its rule, and sees the enter alert of a device
 // this test moves into it, and a fence added meanwhile with the CLI
 // appears without a reload. The screenshot lands in the test's artifact
@@ -46,7 +47,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
 	probePassword := addAccount(t, bin, data, "probe", "--group", "demo")
-	hub := startHub(t, bin, data, "--demo", "1")
+	broker := peers.StartMosquitto(t) // the header shows the MQTT bridge's state
+	hub := startHub(t, bin, data, "--demo", "1", "--mqtt", broker.URL)
 
 	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
 	if err != nil {

@@ -17,21 +17,63 @@ type HubStats interface {
 	Stats() hub.Stats
 }
 
-// Bridge is what /metrics reads of the MQTT bridge. BridgeState is one of
-// BridgeStates; a nil Bridge is "disabled".
+// Bridge is what the dashboard shows of the MQTT bridge (/metrics and
+// GET /api/bridge). The bridge's own package does not know the dashboard:
+// whoever wires the two adapts its state to BridgeStatus.
 type Bridge interface {
-	BridgeState() string
+	BridgeStatus() BridgeStatus
 }
 
-// BridgeFunc adapts a function to Bridge, for wiring a bridge whose own
-// API says more (its Stats) than /metrics needs.
-type BridgeFunc func() string
+// BridgeFunc adapts a function to Bridge.
+type BridgeFunc func() BridgeStatus
 
-// BridgeState implements Bridge.
-func (f BridgeFunc) BridgeState() string { return f() }
+// BridgeStatus implements Bridge.
+func (f BridgeFunc) BridgeStatus() BridgeStatus { return f() }
+
+// BridgeStatus is the state of the MQTT bridge.
+type BridgeStatus struct {
+	// State is one of BridgeStates: disabled (no bridge), connecting (a
+	// broker connection has never been up), connected (all are up and
+	// subscribed), disconnected (one is down after having been up).
+	State   string         `json:"state"`
+	Brokers []BridgeBroker `json:"brokers"`
+}
+
+// BridgeBroker is one broker connection of the bridge and what went
+// through it since the hub started.
+type BridgeBroker struct {
+	Broker        string    `json:"broker"` // its URLs, without passwords
+	Connected     bool      `json:"connected"`
+	Connects      uint64    `json:"connects"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	Received      uint64    `json:"received"`  // messages in
+	Fixes         uint64    `json:"fixes"`     // locations stored
+	Readings      uint64    `json:"readings"`  // telemetry messages stored
+	Malformed     uint64    `json:"malformed"` // refused for their payload
+	Refused       uint64    `json:"refused"`   // refused for their device
+	Failed        uint64    `json:"failed"`    // not stored by the hub's fault; the broker sends them again
+	Looped        uint64    `json:"looped"`    // the bridge's own messages, not ingested
+	Ignored       uint64    `json:"ignored"`   // messages without a position or reading
+	Provisioned   uint64    `json:"provisioned"`
+	Published     uint64    `json:"published"` // messages out
+	Dropped       uint64    `json:"dropped"`   // alerts dropped because the broker could not take them
+}
 
 // BridgeStates are the values of geohub_mqtt_bridge_state's state label.
 var BridgeStates = []string{"disabled", "connecting", "connected", "disconnected"}
+
+// bridgeStatus is the bridge's state; "disabled" without one.
+func (s *Server) bridgeStatus() BridgeStatus {
+	if s.cfg.Bridge == nil {
+		return BridgeStatus{State: "disabled", Brokers: []BridgeBroker{}}
+	}
+	st := s.cfg.Bridge.BridgeStatus()
+	if st.Brokers == nil {
+		st.Brokers = []BridgeBroker{}
+	}
+	return st
+}
 
 // metrics is the dashboard's own Prometheus registry: a fresh one per
 // server, so that tests can run several.
@@ -90,27 +132,79 @@ func (m *metrics) handler() http.Handler {
 }
 
 // bridgeCollector reports the bridge's state as one gauge per state, 1 for
-// the current one: the usual shape of an enumeration in Prometheus.
+// the current one (the usual shape of an enumeration in Prometheus), and
+// each broker connection's state and counters.
 type bridgeCollector struct{ b Bridge }
 
-var bridgeDesc = prometheus.NewDesc("geohub_mqtt_bridge_state",
-	"State of the MQTT bridge: 1 for the current state, 0 for the others.", []string{"state"}, nil)
+var (
+	bridgeDesc = prometheus.NewDesc("geohub_mqtt_bridge_state",
+		"State of the MQTT bridge: 1 for the current state, 0 for the others.", []string{"state"}, nil)
+	bridgeConnected = prometheus.NewDesc("geohub_mqtt_connected",
+		"1 while the broker connection is up and subscribed.", []string{"broker"}, nil)
+	bridgeConnects = prometheus.NewDesc("geohub_mqtt_connects_total",
+		"Successful connects to the broker, reconnects included.", []string{"broker"}, nil)
+	bridgeErrorTime = prometheus.NewDesc("geohub_mqtt_last_error_timestamp_seconds",
+		"When the broker connection last failed (Unix time; 0: never). GET /api/bridge and the log say why.", []string{"broker"}, nil)
+	bridgeReceived = prometheus.NewDesc("geohub_mqtt_messages_received_total",
+		"MQTT messages the bridge received.", []string{"broker"}, nil)
+	bridgeHandled = prometheus.NewDesc("geohub_mqtt_messages_total",
+		"MQTT messages the bridge handled, by outcome: fix and readings (stored), malformed (payload refused), "+
+			"refused (device refused), failed (not stored; sent again), looped (its own), ignored (no position or reading).",
+		[]string{"broker", "outcome"}, nil)
+	bridgeProvisioned = prometheus.NewDesc("geohub_mqtt_devices_provisioned_total",
+		"Device accounts the bridge created for unknown trackers.", []string{"broker"}, nil)
+	bridgePublished = prometheus.NewDesc("geohub_mqtt_messages_published_total",
+		"MQTT messages the bridge published (positions, status, alerts).", []string{"broker"}, nil)
+	bridgeDropped = prometheus.NewDesc("geohub_mqtt_alerts_dropped_total",
+		"Alerts not published because the broker could not take them.", []string{"broker"}, nil)
+)
 
-func (c bridgeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- bridgeDesc }
+func (c bridgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{bridgeDesc, bridgeConnected, bridgeConnects, bridgeErrorTime, bridgeReceived,
+		bridgeHandled, bridgeProvisioned, bridgePublished, bridgeDropped} {
+		ch <- d
+	}
+}
 
 func (c bridgeCollector) Collect(ch chan<- prometheus.Metric) {
-	state := "disabled"
+	st := BridgeStatus{State: "disabled"}
 	if c.b != nil {
-		state = c.b.BridgeState()
+		st = c.b.BridgeStatus()
 	}
 	for _, s := range BridgeStates {
 		v := 0.0
-		if s == state {
+		if s == st.State {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(bridgeDesc, prometheus.GaugeValue, v, s)
 	}
-	if !slices.Contains(BridgeStates, state) {
-		ch <- prometheus.MustNewConstMetric(bridgeDesc, prometheus.GaugeValue, 1, state)
+	if !slices.Contains(BridgeStates, st.State) {
+		ch <- prometheus.MustNewConstMetric(bridgeDesc, prometheus.GaugeValue, 1, st.State)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, b := range st.Brokers {
+		up, errTime := 0.0, 0.0
+		if b.Connected {
+			up = 1
+		}
+		if !b.LastErrorTime.IsZero() {
+			errTime = float64(b.LastErrorTime.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(bridgeConnected, prometheus.GaugeValue, up, b.Broker)
+		ch <- prometheus.MustNewConstMetric(bridgeErrorTime, prometheus.GaugeValue, errTime, b.Broker)
+		counter(bridgeConnects, b.Connects, b.Broker)
+		counter(bridgeReceived, b.Received, b.Broker)
+		for _, o := range []struct {
+			outcome string
+			n       uint64
+		}{{"fix", b.Fixes}, {"readings", b.Readings}, {"malformed", b.Malformed}, {"refused", b.Refused},
+			{"failed", b.Failed}, {"looped", b.Looped}, {"ignored", b.Ignored}} {
+			counter(bridgeHandled, o.n, b.Broker, o.outcome)
+		}
+		counter(bridgeProvisioned, b.Provisioned, b.Broker)
+		counter(bridgePublished, b.Published, b.Broker)
+		counter(bridgeDropped, b.Dropped, b.Broker)
 	}
 }

@@ -23,7 +23,7 @@ func metricLines(t *testing.T, e *env) string {
 func TestMetricsExposeTheHubsCounts(t *testing.T) {
 	e := newEnv(t, func(c *dashboard.Config) {
 		c.Hub = fakeHub{}
-		c.Bridge = dashboard.BridgeFunc(func() string { return "connected" })
+		c.Bridge = dashboard.BridgeFunc(func() dashboard.BridgeStatus { return testBridge })
 	})
 	e.login("root").must(201, "POST", "/api/fences",
 		`{"type":"Feature","properties":{"name":"Depot"},"geometry":{"type":"Polygon","coordinates":[[[13,52],[13.1,52],[13.1,52.1],[13,52.1],[13,52]]]}}`)
@@ -40,8 +40,21 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 		"geohub_fixes_ingested_total 2\n",
 		"geohub_alerts_raised_total 1\n",
 		"geohub_ingest_batch_seconds_bucket{le=",
-		`geohub_mqtt_bridge_state{state="connected"} 1`,
+		`geohub_mqtt_bridge_state{state="disconnected"} 1`,
 		`geohub_mqtt_bridge_state{state="disabled"} 0`,
+		`geohub_mqtt_connected{broker="tcp://127.0.0.1:1883"} 1`,
+		`geohub_mqtt_connected{broker="ssl://broker.example:8883"} 0`,
+		`geohub_mqtt_last_error_timestamp_seconds{broker="ssl://broker.example:8883"} 1.7643456e+09`,
+		`geohub_mqtt_last_error_timestamp_seconds{broker="tcp://127.0.0.1:1883"} 0`,
+		`geohub_mqtt_connects_total{broker="ssl://broker.example:8883"} 3`,
+		`geohub_mqtt_messages_received_total{broker="tcp://127.0.0.1:1883"} 120`,
+		`geohub_mqtt_messages_total{broker="tcp://127.0.0.1:1883",outcome="fix"} 100`,
+		`geohub_mqtt_messages_total{broker="tcp://127.0.0.1:1883",outcome="malformed"} 7`,
+		`geohub_mqtt_messages_total{broker="tcp://127.0.0.1:1883",outcome="refused"} 2`,
+		`geohub_mqtt_messages_total{broker="tcp://127.0.0.1:1883",outcome="looped"} 11`,
+		`geohub_mqtt_devices_provisioned_total{broker="tcp://127.0.0.1:1883"} 4`,
+		`geohub_mqtt_messages_published_total{broker="tcp://127.0.0.1:1883"} 300`,
+		`geohub_mqtt_alerts_dropped_total{broker="ssl://broker.example:8883"} 0`,
 		"geohub_stream_clients 1\n",
 		"geohub_stream_dropped_total 0\n",
 		"go_goroutines ",
@@ -53,7 +66,22 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 	if strings.Contains(m, "geohub_ingest_batch_seconds_count 0\n") {
 		t.Error("no batch observed")
 	}
+
+	// The dashboard's header reads the same from /api/bridge.
+	var st dashboard.BridgeStatus
+	e.login("alice").must(200, "GET", "/api/bridge", nil).json(t, &st)
+	if st.State != "disconnected" || len(st.Brokers) != 2 || st.Brokers[1].LastError != "connection refused" ||
+		!st.Brokers[1].LastErrorTime.Equal(testBridge.Brokers[1].LastErrorTime) || st.Brokers[0].Malformed != 7 || st.Brokers[0].Published != 300 {
+		t.Errorf("/api/bridge: %+v", st)
+	}
+	e.anon().must(401, "GET", "/api/bridge", nil)
 }
+
+var testBridge = dashboard.BridgeStatus{State: "disconnected", Brokers: []dashboard.BridgeBroker{
+	{Broker: "tcp://127.0.0.1:1883", Connected: true, Connects: 1, Received: 120, Fixes: 100, Malformed: 7, Refused: 2,
+		Looped: 11, Provisioned: 4, Published: 300},
+	{Broker: "ssl://broker.example:8883", Connects: 3, LastError: "connection refused", LastErrorTime: time.Unix(1764345600, 0).UTC()},
+}}
 
 func TestMetricsWithoutHubOrBridge(t *testing.T) {
 	e := newEnv(t)
@@ -62,5 +90,13 @@ func TestMetricsWithoutHubOrBridge(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if strings.Contains(m, "geohub_mqtt_connected") {
+		t.Error("broker metrics without a bridge")
+	}
+	var st dashboard.BridgeStatus
+	e.login("alice").must(200, "GET", "/api/bridge", nil).json(t, &st)
+	if st.State != "disabled" || st.Brokers == nil || len(st.Brokers) != 0 {
+		t.Errorf("/api/bridge without a bridge: %+v", st)
 	}
 }

@@ -41,7 +41,7 @@ type Config struct {
 	// For /metrics; each may be nil.
 	Commit *store.Committer // ingest batch latency
 	Hub    HubStats         // sessions, stanzas, alerts delivered
-	Bridge Bridge           // the MQTT bridge's state; nil: disabled
+	Bridge Bridge           // the MQTT bridge's state (also GET /api/bridge); nil: disabled
 
 	// UI is the built web UI, served at / with index.html for paths it
 	// does not hold; nil serves a page that says how to build it.
@@ -266,6 +266,13 @@ func (s *Server) routes() {
 	e.DELETE("/api/tokens/:id", s.revokeToken, user, admin)
 
 	e.GET("/api/stream", s.streamHandler, user)
+
+	e.GET("/api/bridge", s.bridge, user)
+}
+
+// bridge answers the MQTT bridge's state: the dashboard's header shows it.
+func (s *Server) bridge(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.bridgeStatus())
 }
 
 // noRoute answers a path under /api that no route takes with that method:

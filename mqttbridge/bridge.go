@@ -1,6 +1,7 @@
 package mqttbridge
 
 import (
+	"crypto/tls"
 	"errors"
 	"hash/maphash"
 	"log/slog"
@@ -51,6 +52,7 @@ type conn struct {
 	st      counters
 	acks    ackQueue
 	out     outbox
+	store   *resumeStore
 
 	mu        sync.Mutex
 	connected bool // and subscribed
@@ -118,6 +120,7 @@ func New(cfg Config, d Deps) (*Bridge, error) {
 		c := &conn{b: b, name: strings.Join(names, ","), filters: filters}
 		c.acks.wake = make(chan struct{}, 1)
 		c.out.init()
+		c.store = newResumeStore()
 		c.client = mqtt.NewClient(b.options(c, servers))
 		b.conns = append(b.conns, c)
 	}
@@ -140,6 +143,16 @@ func (b *Bridge) options(c *conn, servers []*url.URL) *mqtt.ClientOptions {
 	}
 	o.SetCustomOpenConnectionFn(dial)
 	o.SetCleanSession(p.CleanSession)
+	o.SetStore(c.store)
+	o.SetConnectionAttemptHandler(func(_ *url.URL, t *tls.Config) *tls.Config {
+		// Before each dial: publishing stops until this connection is up
+		// and, with a persistent session, resumed (see resumeStore).
+		c.mu.Lock()
+		c.connected = false
+		c.mu.Unlock()
+		c.store.attempt()
+		return t
+	})
 	o.SetAutoReconnect(true)
 	o.SetConnectRetry(true)
 	o.SetConnectRetryInterval(time.Second)
@@ -162,6 +175,13 @@ func (b *Bridge) options(c *conn, servers []*url.URL) *mqtt.ClientOptions {
 	o.SetConnectionLostHandler(c.onLost)
 	o.SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 		b.log.Debug("reconnecting", "broker", c.name)
+	})
+	// A connect that fails (broker down, refused credentials or
+	// certificate) reaches no other handler: paho only retries.
+	o.SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+		if f, ok := n.(mqtt.ConnectionNotificationFailed); ok && f.Reason != nil {
+			c.connectFailed(f.Reason)
+		}
 	})
 	if p.OutPrefix != "" {
 		o.SetWill(p.OutPrefix+"/status", string(hubStatus(p.Origin, false)), p.QoS, true)
@@ -238,6 +258,9 @@ func (b *Bridge) Close() {
 // messages no longer has. paho runs it on a goroutine of its own.
 func (c *conn) onConnect(client mqtt.Client) {
 	b := c.b
+	if !c.store.waitResumed(b.stop) {
+		return // stopping, or this connection is gone already
+	}
 	if len(c.filters) > 0 {
 		t := client.SubscribeMultiple(c.filters, nil)
 		if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
@@ -270,6 +293,7 @@ func (c *conn) onConnect(client mqtt.Client) {
 	c.connects++
 	n := c.connects
 	c.mu.Unlock()
+	c.out.signal() // what waited for the connection goes out now
 	b.log.Info("connected", "broker", c.name, "connects", n, "topics", len(c.filters))
 }
 
@@ -278,11 +302,25 @@ func (c *conn) onLost(_ mqtt.Client, err error) {
 	c.b.log.Warn("connection lost; reconnecting", "broker", c.name, "err", err)
 }
 
-func (c *conn) failed(err error) {
+// failed records why the connection is down, and reports whether that is
+// news: another reason than the last one.
+func (c *conn) failed(err error) (news bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.connected = false
+	news = err.Error() != c.lastErr
 	c.lastErr, c.lastErrAt = err.Error(), time.Now().UTC()
-	c.mu.Unlock()
+	return news
+}
+
+// connectFailed records a failed connect. paho tries again every second
+// or so: the log says it when the reason changes, not at every try.
+func (c *conn) connectFailed(err error) {
+	if c.failed(err) {
+		c.b.log.Warn("cannot connect; trying again", "broker", c.name, "err", err)
+	} else {
+		c.b.log.Debug("cannot connect; trying again", "broker", c.name, "err", err)
+	}
 }
 
 // watch connects the bridge to what it publishes: positions and alerts

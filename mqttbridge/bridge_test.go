@@ -1,8 +1,15 @@
 package mqttbridge_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +321,107 @@ func TestTwoBrokers(t *testing.T) {
 	st := bridge.Stats()
 	if len(st.Brokers) != 2 || st.Brokers[0].Broker != b1.URL || st.Brokers[1].Broker != b2.URL || st.Brokers[0].Received != 1 || st.Brokers[1].Received != 1 {
 		t.Errorf("stats: %+v", st.Brokers)
+	}
+}
+
+// slixmppWatch runs testdata/slixmpp_watch.py: a stock slixmpp operator
+// subscribed to device's geoloc node. It returns once the script printed
+// "subscribed"; wait returns every line it printed, once it is done.
+func slixmppWatch(t *testing.T, h *hubtest.Hub, user, password, device, lat string) (wait func() []map[string]any) {
+	t.Helper()
+	peers.Require(t, "slixmpp")
+	host, port := hostPort(h.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	cmd := exec.CommandContext(ctx, peers.Python, filepath.Join("testdata", "slixmpp_watch.py"),
+		"--host", host, "--port", port, "--cafile", h.CertFile, "--user", user, password, "--device", device, "--lat", lat)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	var lines []map[string]any
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var l map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("slixmpp_watch.py printed %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+		if l["event"] == "subscribed" {
+			break
+		}
+	}
+	if len(lines) == 0 || lines[len(lines)-1]["event"] != "subscribed" {
+		cmd.Wait()
+		t.Fatalf("slixmpp_watch.py did not subscribe: %v\n%s", lines, stderr.String())
+	}
+	return func() []map[string]any {
+		t.Helper()
+		for sc.Scan() {
+			var l map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Fatalf("slixmpp_watch.py printed %q: %v", sc.Text(), err)
+			}
+			lines = append(lines, l)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("slixmpp_watch.py: %v\n%v\n%s", err, lines, stderr.String())
+		}
+		return lines
+	}
+}
+
+// OwnTracks sends region transitions on <prefix>/<user>/<device>/event.
+// One published there by mosquitto_pub reaches a stock slixmpp operator
+// subscribed to the device's geoloc node, like an XMPP device's fix; the
+// bridge's own topics have the prefixes configured.
+func TestOwnTracksEventTopicReachesASlixmppOperator(t *testing.T) {
+	e := start(t, func(c *mqttbridge.Config) {
+		c.OwnTracks = "tracks/eu"
+		c.OutPrefix = "fleet/out"
+	})
+	h := e.hub
+	s := sub(t, e.broker, "fleet/out/#")
+	tst := time.Now().Add(-time.Minute).Unix()
+	// The device exists once its first location came in.
+	pub(t, e.broker, "tracks/eu/lena/phone", fmt.Sprintf(`{"_type":"location","lat":48.1,"lon":11.5,"tst":%d}`, tst-10))
+	waitFor(t, "lena provisioned", func() bool { _, ok := h.Geo.Latest("lena@localhost"); return ok })
+	// Nothing on the old prefix is read.
+	pub(t, e.broker, "owntracks/lena/phone", fmt.Sprintf(`{"_type":"location","lat":1,"lon":1,"tst":%d}`, tst-5))
+
+	pw := h.Account(t, "watcher", devices.RoleOperator, "mqtt")
+	done := slixmppWatch(t, h, "watcher", pw, "lena@localhost", "48.137")
+	pub(t, e.broker, "tracks/eu/lena/phone/event",
+		fmt.Sprintf(`{"_type":"transition","wtst":%d,"lat":48.137,"lon":11.575,"tst":%d,"acc":14,"event":"enter","desc":"Office","tid":"le","t":"c"}`, tst-3600, tst))
+	var got map[string]any
+	for _, l := range done() {
+		if l["event"] == "event" && l["node"] == geoloc.NS {
+			if g, _ := l["geoloc"].(map[string]any); g["lat"] == "48.137" {
+				got = g
+			}
+		}
+	}
+	if got == nil || got["lon"] != "11.575" || got["accuracy"] != "14" || got["description"] != "Office" ||
+		got["text"] != "event=enter tid=le t=c" || got["timestamp"] != time.Unix(tst, 0).UTC().Format(time.RFC3339) {
+		t.Errorf("slixmpp got %v", got)
+	}
+	p, _ := h.Geo.Latest("lena@localhost")
+	if p.Lat != 48.137 || p.Geoloc.Description != "Office" {
+		t.Errorf("stored: %+v", p)
+	}
+	if pos := s.next("fleet/out/lena/location", func(r received) bool { return strings.Contains(r.Payload, "48.137") }).JSON(t); pos["device"] != "lena@localhost" {
+		t.Errorf("position out: %v", pos)
+	}
+	if hs := s.next("fleet/out/status", nil).JSON(t); hs["online"] != true {
+		t.Errorf("hub status: %v", hs)
+	}
+	if st := e.bridge.Stats().Total; st.Received != 2 || st.Fixes != 2 {
+		t.Errorf("stats (the old prefix must not be read): %+v", st)
 	}
 }

@@ -86,9 +86,11 @@ func (o *outbox) status(name string, online bool, via string) {
 	o.signal()
 }
 
-// publishLoop publishes what the outbox holds whenever it is told to.
-// paho queues QoS 1 and 2 messages while it reconnects; QoS 0 positions
-// are dropped then, and the snapshot at the next connect replaces them.
+// publishLoop publishes what the outbox holds whenever it is told to,
+// while the connection is up (and subscribed, and its session resumed):
+// meanwhile positions and presence are coalesced in the outbox and alerts
+// wait there (up to maxQueuedAlerts), and onConnect wakes the loop. The
+// snapshot of positions at each connect replaces what a broker lost.
 func (c *conn) publishLoop() {
 	b, o := c.b, &c.out
 	positions, pres := map[string]geoloc.Position{}, map[string]presence{}
@@ -99,6 +101,12 @@ func (c *conn) publishLoop() {
 		case <-o.wake:
 		case <-b.stop:
 			return
+		}
+		c.mu.Lock()
+		up := c.connected
+		c.mu.Unlock()
+		if !up {
+			continue
 		}
 		o.mu.Lock()
 		positions, o.positions = o.positions, positions

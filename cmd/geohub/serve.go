@@ -264,7 +264,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
-	var bridge *mqttbridge.Bridge // nil: off (its BridgeState says "disabled")
+	var bridge *mqttbridge.Bridge // nil: off
 	if len(c.mqtt.Brokers) > 0 {
 		if bridge, err = mqttbridge.New(c.mqtt, mqttbridge.Deps{Hub: h, Accounts: accounts, Geo: geo, Logger: log}); err != nil {
 			return fmt.Errorf("--mqtt: %w", err)
@@ -283,7 +283,7 @@ func serve(args []string) error {
 			webTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
-			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridge, UI: dashboard.UI(),
+			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure)})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)

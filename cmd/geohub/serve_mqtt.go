@@ -5,8 +5,30 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/geohub/geohub/dashboard"
 	"github.com/geohub/geohub/mqttbridge"
 )
+
+// bridgeStatus shows the bridge on the dashboard (GET /api/bridge,
+// /metrics); nil when the bridge is off.
+func bridgeStatus(b *mqttbridge.Bridge) dashboard.Bridge {
+	if b == nil {
+		return nil
+	}
+	return dashboard.BridgeFunc(func() dashboard.BridgeStatus {
+		st := b.Stats()
+		out := dashboard.BridgeStatus{State: b.BridgeState()}
+		for _, c := range st.Brokers {
+			out.Brokers = append(out.Brokers, dashboard.BridgeBroker{
+				Broker: c.Broker, Connected: c.Connected, Connects: c.Connects, LastError: c.LastError, LastErrorTime: c.ErrorTime,
+				Received: c.Received, Fixes: c.Fixes, Readings: c.Readings, Malformed: c.Malformed, Refused: c.Refused,
+				Failed: c.Failed, Looped: c.Looped, Ignored: c.Ignored, Provisioned: c.Provisioned, Published: c.Published,
+				Dropped: c.Dropped,
+			})
+		}
+		return out
+	})
+}
 
 // mqttFlags adds the MQTT bridge's flags to fs; c starts as the bridge's
 // defaults. mqttbridge.Config.Validate names problems by these flags.

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,39 +14,64 @@ import (
 	"github.com/geohub/geohub/internal/peers"
 )
 
-// geohub serve --mqtt bridges a broker: an OwnTracks fix that
-// mosquitto_pub sends shows in geohub where.
+// geohub serve --mqtt bridges a broker: once /metrics says the bridge is
+// connected, an OwnTracks fix that mosquitto_pub sends shows in geohub
+// where, a malformed one is counted in /metrics, and when the hub dies its
+// last will marks it offline.
 func TestServeBridgesAnMQTTBroker(t *testing.T) {
 	broker := peers.StartMosquitto(t)
 	data := t.TempDir()
 	r := startServe(t, data, "--mqtt", broker.URL, "--mqtt-owntracks-name", "{user}-{device}")
 	host, port, _ := net.SplitHostPort(broker.Addr)
-	tst := time.Now().Add(-time.Minute).Unix()
-	payload := fmt.Sprintf(`{"_type":"location","lat":52.52,"lon":13.405,"tst":%d,"batt":77}`, tst)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Published again until it arrives: the bridge may still be
-		// connecting (its session does not exist before it subscribes).
-		if out, err := exec.Command("mosquitto_pub", "-h", host, "-p", port, "-q", "1",
-			"-t", "owntracks/ann/phone", "-m", payload).CombinedOutput(); err != nil {
+	metrics := func() string {
+		res, err := http.Get("http://" + r.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; /metrics:\n%s", what, metrics())
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval
+		}
+	}
+	// Subscribed: from here on the broker keeps what comes for the bridge.
+	until("the bridge connected", func() bool {
+		return strings.Contains(metrics(), `geohub_mqtt_bridge_state{state="connected"} 1`)
+	})
+	pubMQTT := func(topic, payload string) {
+		t.Helper()
+		if out, err := exec.Command("mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-t", topic, "-m", payload).CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_pub: %v %s", err, out)
 		}
-		out, err := geohub(t, nil, "where", "--data", data, "--format", "json", "ann-phone")
-		var got []struct {
-			Lat, Lon float64
-			Time     time.Time
-			Readings map[string]struct{ Value float64 }
-		}
-		if err == nil && json.Unmarshal([]byte(out), &got) == nil && len(got) == 1 && got[0].Readings["battery"].Value == 77 {
-			if got[0].Lat != 52.52 || got[0].Lon != 13.405 || got[0].Time.Unix() != tst {
-				t.Errorf("where: %s", out)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the fix did not arrive: %v %s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	tst := time.Now().Add(-time.Minute).Unix()
+	pubMQTT("owntracks/ann/phone", fmt.Sprintf(`{"_type":"location","lat":52.52,"lon":13.405,"tst":%d,"batt":77}`, tst))
+	pubMQTT("owntracks/ann/phone", `{"_type":"location","lat":"north","lon":13.405}`)
+	label := `broker="` + broker.URL + `"`
+	until("the fix and the malformed payload counted", func() bool {
+		m := metrics()
+		return strings.Contains(m, `geohub_mqtt_messages_total{`+label+`,outcome="fix"} 1`) &&
+			strings.Contains(m, `geohub_mqtt_messages_total{`+label+`,outcome="malformed"} 1`) &&
+			strings.Contains(m, `geohub_mqtt_messages_received_total{`+label+`} 2`) &&
+			strings.Contains(m, `geohub_mqtt_connected{`+label+`} 1`)
+	})
+	out, err := geohub(t, nil, "where", "--data", data, "--format", "json", "ann-phone")
+	var got []struct {
+		Lat, Lon float64
+		Time     time.Time
+		Readings map[string]struct{ Value float64 }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || len(got) != 1 || got[0].Lat != 52.52 || got[0].Lon != 13.405 ||
+		got[0].Time.Unix() != tst || got[0].Readings["battery"].Value != 77 {
+		t.Errorf("where: %v %s", err, out)
 	}
 	// The hub dies without a word: the broker publishes its last will,
 	// which replaces the retained "online".
@@ -57,7 +84,7 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 	}
 	r.cmd.Process.Kill()
 	r.cmd.Wait()
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for s := hubStatus(); s != `{"online":false,"_geohub":"localhost"}`; s = hubStatus() {
 		if time.Now().After(deadline) {
 			t.Fatalf("hub status after a crash: %q", s)

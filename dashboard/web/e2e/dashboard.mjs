@@ -1,7 +1,8 @@
 // End-to-end test of the dashboard in Debian's Chromium, run by
-// dashboard/browser_test.go against a real `geohub serve --demo 1`.
+// dashboard/browser_test.go against a real `geohub serve --demo 1` with an
+// MQTT bridge.
 //
-// It logs in as an operator, watches the demo vehicle move on the map,
+// It logs in as an operator, sees the bridge's state in the header, watches the demo vehicle move on the map,
 // draws a circle fence with the drawing tool beside the device "probe",
 // fills the rule form and saves it, then tells the Go test (a JSON line on
 // stdout: {"step":"fence-saved"}) to move the probe into the fence, waits
@@ -50,6 +51,9 @@ try {
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.locator('.live.ok').waitFor();
   step('logged-in');
+  // The hub runs with an MQTT bridge: the header says it is connected.
+  await page.locator('.bridge.ok', { hasText: /^MQTT connected · in \d+ · out \d+/ }).waitFor();
+  step('bridge-shown', { text: await page.locator('.bridge').textContent() });
 
   // The demo vehicle: centre on it from the list, then see its arrow,
   // drawn in the online colour, move on the map.

@@ -37,6 +37,13 @@ export interface AlertPage { alerts: Alert[]; next?: string | null }
 export interface SensorLatest { sensor: string; unit?: string; value: number; time: string }
 export interface Series { sensor: string; unit?: string; points: { time: string; value: number }[] }
 
+export interface BridgeBroker {
+  broker: string; connected: boolean; connects?: number; last_error?: string; last_error_time?: string;
+  received?: number; fixes?: number; readings?: number; malformed?: number; refused?: number; failed?: number;
+  looped?: number; ignored?: number; provisioned?: number; published?: number; dropped?: number;
+}
+export interface BridgeStatus { state: 'disabled' | 'connecting' | 'connected' | 'disconnected'; brokers: BridgeBroker[] }
+
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
@@ -95,6 +102,7 @@ export const api = {
   deleteFence: (id: string) => call<unknown>('DELETE', `/api/fences/${seg(id)}`),
   alerts: (limit: number, before?: string) => call<AlertPage>('GET', `/api/alerts${q({ limit, before })}`),
   ack: (id: string) => call<Alert | unknown>('POST', `/api/alerts/${seg(id)}/ack`),
+  bridge: () => call<BridgeStatus>('GET', '/api/bridge'),
   sensors: (name: string) => call<SensorLatest[]>('GET', `/api/devices/${seg(name)}/telemetry`),
   series: (name: string, sensor: string, from: string, to: string) =>
     call<Series>('GET', `/api/devices/${seg(name)}/telemetry${q({ sensor, from, to })}`),
