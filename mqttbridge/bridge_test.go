@@ -223,6 +223,11 @@ func TestMalformedPayloadsAreRefusedAndCounted(t *testing.T) {
 	if h.Geo.Len() != 0 {
 		t.Errorf("%d positions stored", h.Geo.Len())
 	}
+	for i := range bad {
+		if name := fmt.Sprintf("bad%d", i); h.Accounts.Exists(name) {
+			t.Errorf("%s was provisioned for a refused payload", name)
+		}
+	}
 	for _, want := range []string{"topic=owntracks/bad0/phone", "not valid JSON", "topic=owntracks/bad7/phone", "is not a number",
 		"topic=owntracks/bad12/phone", "speed"} {
 		if !strings.Contains(e.log.String(), want) {

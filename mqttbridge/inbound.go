@@ -48,6 +48,14 @@ func (b *Bridge) work(q <-chan job) {
 func (b *Bridge) handle(j job) {
 	c, topic := j.c, j.msg.Topic()
 	d, err := b.decode(topic, j.msg.Payload())
+	if err == nil && d.geo != nil && !b.accounts.Exists(d.name) {
+		// A tracker's first fix is checked as the hub will check it
+		// before an account is made for it: a refused payload provisions
+		// nothing. (Later fixes are checked by the publish alone.)
+		if _, verr := geoloc.Decode(d.geo.Encode(), j.at); verr != nil {
+			err = malformed("%v", verr)
+		}
+	}
 	if err == nil {
 		// A last will only tells of a device the hub knows.
 		var created bool
