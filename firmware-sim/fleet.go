@@ -21,6 +21,11 @@ type Options struct {
 	// Acked, when set, is told of every fix the hub (or broker)
 	// acknowledged, from the device's goroutine.
 	Acked func(Account, Fix)
+	// Hold, when set, keeps each device from sending its first fix until
+	// Hold is closed: connected, it waits. A benchmark brings a whole
+	// fleet online this way before it starts measuring publishes, so
+	// that logins do not compete with them.
+	Hold <-chan struct{}
 }
 
 // NewFleet builds the devices of a scenario, each with its account, its
@@ -45,7 +50,7 @@ func NewFleet(sc *Scenario, opt Options) ([]*Device, error) {
 			if err != nil {
 				return nil, fmt.Errorf("group %s: %w", g.Name, err)
 			}
-			d := &Device{Account: acct, rng: rng, mover: mover, stats: opt.Stats, behaviour: g.Behaviour(), onAck: opt.Acked}
+			d := &Device{Account: acct, rng: rng, mover: mover, stats: opt.Stats, behaviour: g.Behaviour(), onAck: opt.Acked, hold: opt.Hold}
 			if g.Telemetry != nil {
 				d.sensors = NewSensors(*g.Telemetry, rng)
 			}

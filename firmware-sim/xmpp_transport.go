@@ -2,7 +2,6 @@ package firmwaresim
 
 import (
 	"context"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -77,9 +76,14 @@ func (t *xmppTransport) sendReadings(ctx context.Context, rs []SensorReading, at
 	return t.ss.publish(ctx, t.hub, jid.JID{}, NSSensorData, t.itemID(), sensorPayload(rs, at, int(t.seq.Load())))
 }
 
-// itemID names each item: PEP keeps only the last one anyway, but a
-// service node keeps several.
-func (t *xmppTransport) itemID() string { return strconv.FormatInt(t.seq.Add(1), 36) }
+// itemID names each item "<device>-<unix nanoseconds>", the time it is
+// sent: PEP keeps only the last one anyway, but a service node keeps
+// several, and a Subscriber reads the publish time from the ID
+// (ItemSentAt). It also advances the XEP-0323 sequence number.
+func (t *xmppTransport) itemID() string {
+	t.seq.Add(1)
+	return itemIDAt(t.acct.Name(), time.Now())
+}
 
 func (t *xmppTransport) drop() {
 	if t.ss != nil {
