@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build ui test peers bench fuzz
+.PHONY: run build ui test peers bench bench-micro fuzz
 
 ## run: build and run the hub with its data in ./data and 20 simulated
 ## vehicles, for a first look (drop --demo for real devices only)
@@ -42,8 +42,15 @@ test: peers ui
 peers:
 	./internal/peers/install.sh
 
-## bench: the hub's Go benchmarks (routing, logins, idle session memory)
+## bench: start a hub on a temporary data folder, drive firmware-sim load against
+## it and print logins/s, publishes/s with latencies, CPU and memory; see
+## docs/benchmarks.md. BENCH_FLAGS=--compare adds Prosody and ejabberd (make peers);
+## BENCH_FLAGS=--quick is a short run; firmware-sim bench --help lists the rest.
 bench:
+	$(GO) run ./cmd/firmware-sim bench $(BENCH_FLAGS)
+
+## bench-micro: the hub's Go micro-benchmarks (routing, logins, idle session memory)
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./hub/
 
 ## fuzz: fuzz the stanza scanner for a minute

@@ -26,6 +26,8 @@ const usage = `firmware-sim runs simulated devices against a hub.
   geohub device add --count 50 --prefix sim- --format csv > accounts.csv
   firmware-sim --accounts accounts.csv --ca data/tls/cert.pem --devices 50
 
+  firmware-sim bench [--compare]    (measures a hub: firmware-sim bench --help)
+
 A scenario file (--scenario fleet.yaml) describes groups, movement, rates,
 telemetry and chaos; without one, --devices vehicles drive around Berlin.
 Ctrl-C stops the run; a JSON summary is printed at the end.
@@ -83,6 +85,9 @@ func parse(args []string) (config, error) {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "bench" {
+		return bench(args[1:])
+	}
 	c, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

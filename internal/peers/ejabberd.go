@@ -351,7 +351,10 @@ func (e *Ejabberd) Register(users map[string]string) error {
 			return err
 		}
 	}
-	if out, err := e.ejabberdctl("import_piefxis", f.Name()).CombinedOutput(); err != nil {
+	// Without --no-timeout ejabberdctl gives up on a command after a
+	// minute, less than 10,000 accounts take to import (each one's SCRAM
+	// keys are derived there).
+	if out, err := e.ejabberdctl("--no-timeout", "import_piefxis", f.Name()).CombinedOutput(); err != nil {
 		return fmt.Errorf("ejabberdctl import_piefxis: %v\n%s", err, out)
 	}
 	// import_piefxis reports success even when it skipped users: count.
