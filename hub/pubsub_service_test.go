@@ -273,3 +273,30 @@ func TestPubSubDisco(t *testing.T) {
 		t.Errorf("PEP nodes: %s", pepNodes)
 	}
 }
+
+// Admins manage every node of the service, so a node is not stranded when
+// its only owner's account is removed; nobody else gains anything, and
+// admins get no say over anyone's PEP nodes.
+func TestAdminsManageServiceNodes(t *testing.T) {
+	h := hubtest.Start(t)
+	owner := h.Login(t, "dispatch", devices.RoleOperator)
+	admin := h.Login(t, "root", devices.RoleAdmin)
+	other := h.Login(t, "other", devices.RoleOperator)
+	ok(t, "create", ps(owner, "set", nsPubSub, "<create node='fleet/north'/>"))
+	ok(t, "owner publishes", ps(owner, "set", nsPubSub, "<publish node='fleet/north'><item id='i1'>"+geoloc(52, 13)+"</item></publish>"))
+	ok(t, "PEP publish", owner.IQ("<iq type='set' id='ID'><pubsub xmlns='"+nsPubSub+"'><publish node='urn:example:notes'><item id='n1'><note xmlns='urn:example:notes'/></item></publish></pubsub></iq>"))
+
+	wantError(t, "another operator configures", ps(other, "get", nsPubSubOwner, "<configure node='fleet/north'/>"), "forbidden", "")
+	wantError(t, "another operator retracts", ps(other, "set", nsPubSub, "<retract node='fleet/north'><item id='i1'/></retract>"), "forbidden", "")
+	wantError(t, "an admin configures a PEP node", admin.IQ("<iq type='get' id='ID' to='dispatch@localhost'><pubsub xmlns='"+nsPubSubOwner+"'><configure node='urn:example:notes'/></pubsub></iq>"), "forbidden", "")
+
+	if err := h.Accounts.Remove("dispatch"); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, "admin configures", ps(admin, "get", nsPubSubOwner, "<configure node='fleet/north'/>"))
+	ok(t, "admin grants", ps(admin, "set", nsPubSubOwner, "<affiliations node='fleet/north'><affiliation jid='other@localhost' affiliation='owner'/></affiliations>"))
+	ok(t, "the new owner configures", ps(other, "get", nsPubSubOwner, "<configure node='fleet/north'/>"))
+	ok(t, "admin retracts", ps(admin, "set", nsPubSub, "<retract node='fleet/north'><item id='i1'/></retract>"))
+	ok(t, "admin deletes", ps(admin, "set", nsPubSubOwner, "<delete node='fleet/north'/>"))
+	wantError(t, "after delete", ps(other, "get", nsPubSubOwner, "<configure node='fleet/north'/>"), "item-not-found", "")
+}

@@ -10,7 +10,8 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-// ownedNode returns the node if the requester owns it. s.mu is held.
+// ownedNode returns the node if the requester manages it (owners; admins
+// on the service). s.mu is held.
 func (s *Service) ownedNode(r *Request, name string) (*Node, *Error) {
 	if name == "" {
 		return nil, &errNodeIDRequired
@@ -19,7 +20,7 @@ func (s *Service) ownedNode(r *Request, name string) (*Node, *Error) {
 	if n == nil {
 		return nil, errItemNotFound.with("no such node")
 	}
-	if !n.isOwner(r.fromBare()) {
+	if !s.manages(n, r.fromBare()) {
 		return nil, errForbidden.with("only an owner may do this")
 	}
 	return n, nil

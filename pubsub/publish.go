@@ -274,7 +274,7 @@ func (s *Service) retract(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	if it == nil {
 		return errItemNotFound.with("no such item")
 	}
-	if it.Publisher != who && !n.isOwner(who) {
+	if it.Publisher != who && !s.manages(n, who) {
 		return errForbidden.with("only the publisher or an owner retracts an item")
 	}
 	n.Items = append(n.Items[:i], n.Items[i+1:]...)

@@ -435,6 +435,25 @@ func (n *Node) isOwner(who string) bool {
 	return who == n.Service || n.affiliation(who) == Owner
 }
 
+// manages says whether the bare JID may do what n's owners do: its owners,
+// and on the service (not on anyone's PEP nodes) the hub's admins, as
+// Prosody's administrators may. So a node whose owners were all removed is
+// never stranded.
+func (s *Service) manages(n *Node, who string) bool {
+	if n.isOwner(who) {
+		return true
+	}
+	if n.Service != s.cfg.Host {
+		return false
+	}
+	local, domain, ok := cutJID(who)
+	if !ok || domain != s.accounts.Domain() {
+		return false
+	}
+	a, ok := s.accounts.Get(local)
+	return ok && a.Role == devices.RoleAdmin
+}
+
 func randomID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
