@@ -1,4 +1,5 @@
-// Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners, stream
+// Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners (TCP,
+// and XMPP over WebSocket, RFC 7395, as an http.Handler), stream
 // negotiation with mellium, sessions, the router that delivers stanzas between
 // full and bare JIDs and stamps their from, presence, rosters, offline
 // messages, service discovery, ping and version, and the limits that keep one
@@ -26,8 +27,9 @@
 //     sends is stamped by the router (wire.AppendStamped).
 //  9. No limits: negConn bounds the bytes read during negotiation, the
 //     session's scanner bounds stanza size and depth.
-//  10. The websocket package frames badly: the hub does not serve WebSocket
-//     yet; when it does, it will frame each stanza itself.
+//  10. The websocket package frames badly: WebSocketHandler (RFC 7395) uses
+//     coder/websocket, and wsConn frames each element the hub writes as
+//     one message itself, so mellium and the session see a plain stream.
 //  11. Legacy session, stream management, ...: the session request is
 //     answered; nothing else from that list is advertised.
 //

@@ -39,12 +39,24 @@ type negotiation struct {
 	bound      jid.JID
 	ss         *session // registered at bind, held until negotiation ends
 	deadline   time.Time
+
+	directTLS bool // XEP-0368: TLS before the stream
+	// webSocket: RFC 7395 through WebSocketHandler. STARTTLS is never
+	// offered; secure says the HTTP layer has TLS, plainOK that SASL may
+	// run without it.
+	webSocket, secure, plainOK bool
 }
 
 // serveConn negotiates a new connection and, on success, hands it to a
 // session. It runs on the accepting goroutine; the session's read loop gets
 // a fresh goroutine so that the stack grown during TLS and SASL is freed.
 func (s *Server) serveConn(raw net.Conn, directTLS bool) {
+	s.serve(raw, &negotiation{srv: s, directTLS: directTLS})
+}
+
+// serve negotiates raw as n says and hands it to a session, for any
+// transport.
+func (s *Server) serve(raw net.Conn, n *negotiation) {
 	ip := remoteIP(raw)
 	if err := s.limiter.admit(ip); err != nil {
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
@@ -58,8 +70,8 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 		s.limiter.release(ip)
 		return
 	}
-	n := &negotiation{srv: s, ip: ip}
-	err := n.run(raw, directTLS)
+	n.ip = ip
+	err := n.run(raw)
 	s.track(raw, false)
 	if err != nil {
 		n.answer(err)
@@ -78,7 +90,7 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 }
 
 // run negotiates the stream up to a bound, registered session.
-func (n *negotiation) run(raw net.Conn, directTLS bool) (err error) {
+func (n *negotiation) run(raw net.Conn) (err error) {
 	s := n.srv
 	// The deadline is set on the connection, not given to mellium as a
 	// context deadline: mellium enforces that by setting a deadline in the
@@ -87,7 +99,10 @@ func (n *negotiation) run(raw net.Conn, directTLS bool) (err error) {
 	raw.SetDeadline(n.deadline)
 	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
 	var state xmpp.SessionState
-	if directTLS {
+	if n.webSocket && n.secure {
+		state = xmpp.Secure
+	}
+	if n.directTLS {
 		tc := tls.Server(raw, s.directTLS)
 		if err := tc.Handshake(); err != nil {
 			n.answered = true
@@ -139,7 +154,11 @@ func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmp
 	}
 	secure := sess.State()&xmpp.Secure != 0
 	var features []xmpp.StreamFeature
-	if !secure && s.cfg.TLS != nil {
+	switch {
+	case n.webSocket && !secure && !n.plainOK:
+		n.abort("policy-violation", "XMPP over plain ws:// is served to loopback clients only; use wss://")
+		return xmpp.StreamConfig{}
+	case !secure && s.cfg.TLS != nil && !n.webSocket:
 		features = append(features, n.startTLS())
 	}
 	features = append(features, n.saslFeature(secure))
@@ -203,7 +222,7 @@ func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
 		mechs = append(mechs, sasl.Plain)
 	}
 	f := xmpp.SASLServer(n.permitPlain, mechs...)
-	if n.srv.cfg.AllowPlain {
+	if n.srv.cfg.AllowPlain || n.plainOK {
 		f.Necessary = 0
 	}
 	inner := f.Negotiate
