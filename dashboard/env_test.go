@@ -3,12 +3,14 @@ package dashboard_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -297,13 +299,20 @@ func (c *client) status(t testing.TB, want int, method, path string, body any) r
 
 // featureCollection is the part of GeoJSON the tests read.
 type featureCollection struct {
-	Type     string `json:"type"`
-	Features []struct {
-		Type     string         `json:"type"`
-		ID       any            `json:"id"`
-		Geometry map[string]any `json:"geometry"`
-		Props    map[string]any `json:"properties"`
-	} `json:"features"`
+	Type     string       `json:"type"`
+	Features []geoFeature `json:"features"`
+}
+
+type geoFeature struct {
+	Type     string         `json:"type"`
+	ID       any            `json:"id"`
+	Geometry map[string]any `json:"geometry"`
+	Props    map[string]any `json:"properties"`
+}
+
+// sortByID orders the features by their ID, for answers in no set order.
+func (fc featureCollection) sortByID() {
+	slices.SortFunc(fc.Features, func(a, b geoFeature) int { return strings.Compare(fmt.Sprint(a.ID), fmt.Sprint(b.ID)) })
 }
 
 func (fc featureCollection) ids() []string {
