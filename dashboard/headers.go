@@ -48,14 +48,15 @@ func contentPolicy(tileURL string) string {
 // compress gzips answers for clients that accept it: the UI's bundles
 // shrink to a third and the fleet's positions to a fifth. Level 1 costs
 // the least CPU for most of the gain. The live stream is left alone (each
-// event must leave at once), and so is /metrics, which compresses itself.
+// event must leave at once), and so is /metrics, which compresses itself,
+// and the XMPP WebSocket, whose handler takes the connection over.
 func compress() echo.MiddlewareFunc {
 	return middleware.GzipWithConfig(middleware.GzipConfig{
 		Level:     1,
 		MinLength: 1024,
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
-			return p == "/api/stream" || p == "/metrics"
+			return p == "/api/stream" || p == "/metrics" || p == xmppWebSocketPath
 		},
 	})
 }

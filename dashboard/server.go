@@ -63,6 +63,11 @@ type Config struct {
 	// StreamInterval is the shortest time between two updates a stream
 	// client gets; 0 means 250 ms.
 	StreamInterval time.Duration
+
+	// XMPPWebSocket, when set, serves XMPP over WebSocket (RFC 7395) at
+	// /xmpp-websocket, announced by /.well-known/host-meta(.json)
+	// (XEP-0156).
+	XMPPWebSocket http.Handler
 }
 
 // CookiePolicy says when the session cookie carries the Secure attribute,
@@ -159,6 +164,11 @@ func New(cfg Config) (*Server, error) {
 	})
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	e.GET("/api/openapi.json", serveOpenAPI)
+	if cfg.XMPPWebSocket != nil {
+		e.GET(xmppWebSocketPath, echo.WrapHandler(cfg.XMPPWebSocket))
+		e.GET("/.well-known/host-meta", hostMeta)
+		e.GET("/.well-known/host-meta.json", hostMetaJSON)
+	}
 	if api {
 		s.check = cfg.FenceCheck
 		if s.check == nil {

@@ -284,7 +284,8 @@ func serve(args []string) error {
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
-			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure)})
+			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
+			XMPPWebSocket: h.WebSocketHandler()})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

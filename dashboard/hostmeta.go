@@ -1,0 +1,63 @@
+package dashboard
+
+import (
+	"encoding/xml"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// xmppWebSocketPath is where Config.XMPPWebSocket is mounted.
+const xmppWebSocketPath = "/xmpp-websocket"
+
+// relWebSocket names the WebSocket endpoint among a host's alternative
+// XMPP connection methods (XEP-0156 §3).
+const relWebSocket = "urn:xmpp:alt-connections:websocket"
+
+// xmppWebSocketURL is the WebSocket URL of this server as the client
+// reached it: wss:// when it came over TLS (or through a proxy that says
+// so), ws:// otherwise. The header is anyone's to write, but it changes
+// only the answer to the one who wrote it.
+func xmppWebSocketURL(r *http.Request) string {
+	scheme := "ws"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "wss"
+	}
+	return scheme + "://" + r.Host + xmppWebSocketPath
+}
+
+type xrdLink struct {
+	Rel  string `xml:"rel,attr" json:"rel"`
+	Href string `xml:"href,attr" json:"href"`
+}
+
+// hostMeta answers /.well-known/host-meta: an XRD document (RFC 6415)
+// naming the XMPP WebSocket endpoint, which web clients such as Converse.js
+// and xmpp.js look up from the domain alone (XEP-0156 §3.1).
+func hostMeta(c echo.Context) error {
+	doc := struct {
+		XMLName xml.Name  `xml:"http://docs.oasis-open.org/ns/xri/xrd-1.0 XRD"`
+		Links   []xrdLink `xml:"Link"`
+	}{Links: []xrdLink{{relWebSocket, xmppWebSocketURL(c.Request())}}}
+	b, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	allowAnyOrigin(c)
+	return c.Blob(http.StatusOK, "application/xrd+xml; charset=utf-8", append([]byte(xml.Header), append(b, '\n')...))
+}
+
+// hostMetaJSON answers /.well-known/host-meta.json, the same in JSON
+// (RFC 6415 Appendix A).
+func hostMetaJSON(c echo.Context) error {
+	allowAnyOrigin(c)
+	return c.JSON(http.StatusOK, map[string][]xrdLink{"links": {{relWebSocket, xmppWebSocketURL(c.Request())}}})
+}
+
+// allowAnyOrigin lets web clients served from other origins read the
+// answer with CORS, as they must to discover the endpoint from a domain:
+// it holds nothing private.
+func allowAnyOrigin(c echo.Context) {
+	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
+}

@@ -1,0 +1,104 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/xml"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/geohub/geohub/dashboard"
+)
+
+// xmppEcho stands in for the hub's WebSocket handler: it accepts
+// subprotocol xmpp and echoes one message.
+var xmppEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"xmpp"}, InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	typ, b, err := c.Read(ctx)
+	if err == nil {
+		c.Write(ctx, typ, b)
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+})
+
+func withXMPPWebSocket(c *dashboard.Config) { c.XMPPWebSocket = xmppEcho }
+
+// XEP-0156: host-meta and host-meta.json name the WebSocket endpoint as
+// the client reached the server, readable from any origin.
+func TestHostMeta(t *testing.T) {
+	e := newEnv(t, withXMPPWebSocket)
+	host := strings.TrimPrefix(e.ts.URL, "http://")
+	for _, tc := range []struct {
+		forwarded, want string
+	}{
+		{"", "ws://" + host + "/xmpp-websocket"},
+		{"https", "wss://" + host + "/xmpp-websocket"}, // behind a TLS proxy
+	} {
+		c := e.anon()
+		c.headers = map[string]string{"X-Forwarded-Proto": tc.forwarded}
+		r := c.must(http.StatusOK, "GET", "/.well-known/host-meta", nil)
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/xrd+xml") {
+			t.Errorf("host-meta Content-Type %q, want application/xrd+xml", ct)
+		}
+		if o := r.header.Get("Access-Control-Allow-Origin"); o != "*" {
+			t.Errorf("host-meta Access-Control-Allow-Origin %q, want *", o)
+		}
+		var xrd struct {
+			XMLName xml.Name
+			Links   []struct {
+				Rel  string `xml:"rel,attr"`
+				Href string `xml:"href,attr"`
+			} `xml:"http://docs.oasis-open.org/ns/xri/xrd-1.0 Link"`
+		}
+		if err := xml.Unmarshal(r.body, &xrd); err != nil {
+			t.Fatalf("host-meta %s: %v", r.body, err)
+		}
+		if xrd.XMLName.Space != "http://docs.oasis-open.org/ns/xri/xrd-1.0" || xrd.XMLName.Local != "XRD" ||
+			len(xrd.Links) != 1 || xrd.Links[0].Rel != "urn:xmpp:alt-connections:websocket" || xrd.Links[0].Href != tc.want {
+			t.Errorf("host-meta:\n%s\nwant one XRD Link rel urn:xmpp:alt-connections:websocket href %s", r.body, tc.want)
+		}
+
+		r = c.must(http.StatusOK, "GET", "/.well-known/host-meta.json", nil)
+		var doc struct {
+			Links []struct{ Rel, Href string }
+		}
+		r.json(t, &doc)
+		if len(doc.Links) != 1 || doc.Links[0].Rel != "urn:xmpp:alt-connections:websocket" || doc.Links[0].Href != tc.want {
+			t.Errorf("host-meta.json %s, want one link to %s", r.body, tc.want)
+		}
+		if o := r.header.Get("Access-Control-Allow-Origin"); o != "*" {
+			t.Errorf("host-meta.json Access-Control-Allow-Origin %q, want *", o)
+		}
+	}
+}
+
+// The upgrade goes through the dashboard's middleware (gzip, security
+// headers) untouched, even for a client that accepts gzip.
+func TestXMPPWebSocketMounted(t *testing.T) {
+	e := newEnv(t, withXMPPWebSocket)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ts.URL, "http")+"/xmpp-websocket", &websocket.DialOptions{
+		Subprotocols: []string{"xmpp"},
+		HTTPHeader:   http.Header{"Accept-Encoding": {"gzip"}},
+	})
+	if err != nil {
+		t.Fatalf("WebSocket through the dashboard: %v", err)
+	}
+	defer c.CloseNow()
+	msg := "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := c.Read(ctx); err != nil || string(b) != msg {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+}
