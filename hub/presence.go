@@ -73,13 +73,16 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		ss.presEl.Raw = ss.presence
 		if initial {
 			// Stored messages first, then live ones: see storeOffline.
+			// They are queued before the resource counts as available,
+			// so a live message on the unlocked path (toAvailable)
+			// cannot overtake them.
 			s.offline.mu.Lock()
+			if priority(el) >= 0 {
+				s.deliverOffline(ss)
+			}
 		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
 		if initial {
-			if ss.deliverable() {
-				s.deliverOffline(ss)
-			}
 			s.offline.mu.Unlock()
 		}
 	} else {
