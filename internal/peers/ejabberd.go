@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/geohub/geohub/internal/tlscert"
@@ -62,25 +61,6 @@ const ejabberdStartTimeout = 60 * time.Second
 // ejabberdUser is the system user the Debian package makes; ejabberdctl
 // runs only as root (switching to it) or as it.
 const ejabberdUser = "ejabberd"
-
-// StartEjabberd runs an ejabberd until the test ends. It requires the
-// peer "ejabberd" itself (skipping or failing the test like Require).
-func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
-	t.Helper()
-	Require(t, "ejabberd")
-	e, err := RunEjabberd(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.stop()
-		if t.Failed() {
-			t.Logf("ejabberd output:\n%s\nejabberd log:\n%s", e.Output(), e.Log())
-		}
-		os.RemoveAll(e.Dir)
-	})
-	return e
-}
 
 // RunEjabberd starts an ejabberd in a new temporary folder and returns
 // once it accepts clients and its users are registered. ejabberd must be
