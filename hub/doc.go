@@ -1,7 +1,8 @@
 // Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners (TCP,
 // and XMPP over WebSocket, RFC 7395, as an http.Handler), stream
 // negotiation with mellium, sessions, the router that delivers stanzas between
-// full and bare JIDs and stamps their from, presence, rosters, offline
+// full and bare JIDs and stamps their from, presence (with the resources of
+// accounts online through another transport: SetRemotePresence), rosters, offline
 // messages, service discovery, ping and version, and the limits that keep one
 // bad peer from hurting the others. It knows nothing about geometry.
 //

@@ -26,6 +26,7 @@ func (s *Server) accountChanged(c devices.Change) {
 	}
 	gone := without(before, after)
 	if c.Kind == devices.Removed {
+		s.forgetRemote(name, before)
 		for _, p := range before {
 			s.sendPresenceOf(name, p, false)
 		}

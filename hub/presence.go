@@ -126,10 +126,12 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 			other.presenceTo(ss)
 		}
 	}
+	s.remotePresenceTo(ss.local, ss, true)
 	for _, c := range contacts {
 		for _, src := range s.router.sessions(c) {
 			src.presenceTo(ss)
 		}
+		s.remotePresenceTo(c, ss, true)
 	}
 	s.rosters.deliverPending(ss)
 }
@@ -203,9 +205,15 @@ func (s *Server) presenceToJID(target string, el *wire.Element, fromAttr []byte)
 }
 
 // sendPresenceOf tells every available resource of to about every available
-// resource of from: their presence, or that they are gone.
+// resource of from, remote ones included: their presence, or that they are
+// gone.
 func (s *Server) sendPresenceOf(from, to string, available bool) {
 	dsts := s.router.sessions(to)
+	for _, dst := range dsts {
+		if dst.available() {
+			s.remotePresenceTo(from, dst, available)
+		}
+	}
 	for _, src := range s.router.sessions(from) {
 		if !src.available() {
 			continue
@@ -271,6 +279,7 @@ func (s *Server) probe(ss *session, to addr) {
 			src.presenceTo(ss)
 		}
 	}
+	s.remotePresenceTo(contact, ss, true)
 }
 
 // unavailableEl is the presence broadcast for a session that ends without

@@ -129,6 +129,7 @@ type Server struct {
 	alertsDone chan struct{}
 	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
 	stats      counters    // for Stats
+	remote     remotes     // resources online through other transports: remote.go
 
 	mu        sync.Mutex
 	listeners []net.Listener
