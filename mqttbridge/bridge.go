@@ -41,6 +41,7 @@ type Bridge struct {
 	wg       sync.WaitGroup
 	limiter  logLimiter
 	provMu   sync.Mutex // one provisioning at a time: PBKDF2 is costly, and races are pointless
+	live     liveness   // MQTT devices held online: online.go
 }
 
 // conn is one broker connection.
@@ -96,6 +97,7 @@ func New(cfg Config, d Deps) (*Bridge, error) {
 	}
 	b := &Bridge{p: p, hub: d.Hub, accounts: d.Accounts, geo: d.Geo, log: log.With("component", "mqtt"),
 		seed: maphash.MakeSeed(), stop: make(chan struct{})}
+	b.live.held, b.live.leaving = map[string]time.Time{}, map[string]string{}
 	b.limiter.every = 10 * time.Second
 	b.limiter.burst = 20
 	for range p.Workers {
@@ -204,6 +206,10 @@ func (b *Bridge) Start() {
 		b.log.Info("connecting", "broker", c.name, "client_id", b.p.ClientID, "clean_session", b.p.CleanSession)
 	}
 	b.wg.Go(b.logStats)
+	if b.p.OfflineAfter > 0 {
+		b.wg.Go(b.expire)
+	}
+	b.accounts.Watch(b.accountChanged)
 	b.watch()
 }
 
@@ -233,7 +239,8 @@ func (b *Bridge) logStats() {
 
 // Close says the hub is going offline, disconnects and stops the workers.
 // Messages not yet stored are not acknowledged: the broker sends them again
-// to the next session. Call it before the hub and its committer close.
+// to the next session. The devices it held online go offline. Call it
+// before the hub and its committer close.
 func (b *Bridge) Close() {
 	if !b.stopped.CompareAndSwap(false, true) {
 		return
@@ -247,6 +254,7 @@ func (b *Bridge) Close() {
 		}
 	}
 	b.wg.Wait() // the ack loops flush what is stored
+	b.releaseAll(viaStopped)
 	for _, c := range b.conns {
 		c.client.Disconnect(250)
 	}
@@ -359,8 +367,9 @@ func (b *Bridge) watch() {
 			if a, ok := b.accounts.Get(name); !ok || a.Role != devices.RoleDevice {
 				return // operators' presence is theirs
 			}
+			via := b.via(name, online)
 			for _, c := range b.conns {
-				c.out.status(name, online, "xmpp")
+				c.out.status(name, online, via)
 			}
 		})
 	}

@@ -143,7 +143,11 @@ func TestAlertsPositionsAndPresenceGoOut(t *testing.T) {
 	if st := s.next("geohub/car/status", nil).JSON(t); st["online"] != false {
 		t.Errorf("status after logout: %v", st)
 	}
-	// An OwnTracks last will says the tracker is gone.
+	// An OwnTracks tracker is online from its first fix; its last will
+	// says it is gone.
+	if st := s.next("geohub/van/status", nil).JSON(t); st["online"] != true || st["via"] != "mqtt" {
+		t.Errorf("status after the first fix: %v", st)
+	}
 	pub(t, e.broker, "owntracks/van/phone", fmt.Sprintf(`{"_type":"lwt","tst":%d}`, now))
 	if st := s.next("geohub/van/status", nil).JSON(t); st["online"] != false || st["via"] != "mqtt-lwt" {
 		t.Errorf("status after last will: %v", st)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Config says which brokers the bridge uses and how topics map to devices.
@@ -78,6 +79,10 @@ type Config struct {
 	// Workers is the number of goroutines turning messages into publishes;
 	// 0 means one per CPU.
 	Workers int
+	// OfflineAfter is how long an MQTT device the bridge holds online may
+	// stay silent before it goes offline; 0 means never by time (a last
+	// will, the removal of the account or the bridge closing still do).
+	OfflineAfter time.Duration
 }
 
 // DefaultJSONFields is the default mapping of generic JSON locations.
@@ -110,8 +115,15 @@ func DefaultConfig() Config {
 		OutPrefix:     "geohub",
 		Out:           []string{OutPositions, OutStatus, OutAlerts},
 		OutFormat:     "geohub",
+		OfflineAfter:  DefaultOfflineAfter,
 	}
 }
+
+// DefaultOfflineAfter is the default Config.OfflineAfter. A tracker that
+// stays connected but reports less often (a parked phone in OwnTracks'
+// significant-changes mode) shows offline between its reports: raise it,
+// or set 0 and rely on last wills, for such fleets.
+const DefaultOfflineAfter = 15 * time.Minute
 
 // ConfigError is one problem with a Config. Option names the setting the
 // way geohub serve's flags spell it ("mqtt-qos"), so that a message points
@@ -253,6 +265,9 @@ func (c Config) compile() (*plan, error) {
 	case "geohub", "owntracks":
 	default:
 		bad("mqtt-out-format", c.OutFormat, "want geohub or owntracks")
+	}
+	if c.OfflineAfter < 0 {
+		bad("mqtt-offline-after", c.OfflineAfter.String(), "cannot be negative (0: never by time)")
 	}
 	if c.Workers < 0 {
 		bad("mqtt-workers", fmt.Sprint(c.Workers), "cannot be negative")

@@ -12,7 +12,9 @@
 // see MQTT devices exactly like XMPP ones. Numeric readings (OwnTracks batt,
 // a JSON telemetry topic) go to the XEP-0323 node urn:xmpp:iot:sensordata
 // the same way. The bridge keeps no state of its own: accounts are the
-// device store's, positions the geo engine's.
+// device store's, positions the geo engine's, online state the store's
+// (the bridge only remembers when it last heard each device it holds
+// online; see online.go).
 //
 // Each message is acknowledged to the broker (QoS 1 and 2, manual
 // acknowledgement) only once what it carried is durable, or once it is

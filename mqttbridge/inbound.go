@@ -87,9 +87,13 @@ func (b *Bridge) handle(j job) {
 	}
 	if d.offline {
 		c.st.lwt.Add(1)
-		if b.p.OutPrefix != "" && b.p.out[OutStatus] {
+		// The status topic hears of it through the online watcher, unless
+		// the bridge held nothing (it restarted since, or the device was
+		// silent too long): then it is said here, unless XMPP sessions
+		// keep the device online.
+		if !b.release(d.name, viaLWT, nil) && b.p.OutPrefix != "" && b.p.out[OutStatus] && !b.accounts.Online(d.name) {
 			for _, oc := range b.conns {
-				oc.out.status(d.name, false, "mqtt-lwt")
+				oc.out.status(d.name, false, viaLWT)
 			}
 		}
 		c.acks.push(j.msg)
@@ -109,6 +113,11 @@ func (b *Bridge) handle(j job) {
 	if t.n.Load() == 0 {
 		c.acks.push(j.msg) // nothing to store
 		return
+	}
+	if !j.msg.Retained() {
+		// A retained message is the broker's memory, replayed because the
+		// bridge subscribed: no sign that the device is there now.
+		b.heard(d.name)
 	}
 	at := j.at
 	if d.geo != nil {

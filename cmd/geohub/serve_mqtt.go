@@ -56,6 +56,7 @@ func mqttFlags(fs *flag.FlagSet, c *mqttbridge.Config) {
 	fs.Var(outFlag{&c.Out}, "mqtt-out", "what the hub publishes: positions, status, alerts (comma-separated), or none")
 	fs.StringVar(&c.OutFormat, "mqtt-out-format", c.OutFormat, "JSON of published positions: geohub, or owntracks (OwnTracks location messages)")
 	fs.Var(qosFlag{&c.PositionQoS}, "mqtt-position-qos", "QoS of published positions (retained; each replaces the last)")
+	fs.DurationVar(&c.OfflineAfter, "mqtt-offline-after", c.OfflineAfter, "an MQTT device goes offline after this long without a message (its last will or the hub stopping also do); 0: never by time")
 }
 
 // brokersFlag collects --mqtt: each use, and each space-separated word of

@@ -16,12 +16,15 @@ import (
 
 // geohub serve --mqtt bridges a broker: once /metrics says the bridge is
 // connected, an OwnTracks fix that mosquitto_pub sends shows in geohub
-// where, a malformed one is counted in /metrics, and when the hub dies its
-// last will marks it offline.
+// where and makes the tracker online on the dashboard's API until its
+// last will, a malformed one is counted in /metrics, and when the hub dies
+// its last will marks it offline.
 func TestServeBridgesAnMQTTBroker(t *testing.T) {
 	broker := peers.StartMosquitto(t)
 	data := t.TempDir()
-	r := startServe(t, data, "--mqtt", broker.URL, "--mqtt-owntracks-name", "{user}-{device}")
+	mustGeohub(t, "device", "add", "op", "--role", "operator", "--group", "mqtt", "--data", data)
+	opToken := strings.TrimSpace(mustGeohub(t, "token", "add", "script", "--account", "op", "--data", data))
+	r := startServe(t, data, "--mqtt", broker.URL, "--mqtt-owntracks-name", "{user}-{device}", "--mqtt-offline-after", "1h")
 	host, port, _ := net.SplitHostPort(broker.Addr)
 	metrics := func() string {
 		res, err := http.Get("http://" + r.http + "/metrics")
@@ -63,6 +66,17 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 			strings.Contains(m, `geohub_mqtt_messages_received_total{`+label+`} 2`) &&
 			strings.Contains(m, `geohub_mqtt_connected{`+label+`} 1`)
 	})
+	online := func() bool {
+		code, body := api(t, http.DefaultClient, "http://"+r.http, opToken, "GET", "/api/devices/ann-phone")
+		var d struct{ Online bool }
+		if code != 200 || json.Unmarshal([]byte(body), &d) != nil {
+			t.Fatalf("/api/devices/ann-phone: %d %s", code, body)
+		}
+		return d.Online
+	}
+	until("ann-phone online", online)
+	pubMQTT("owntracks/ann/phone", `{"_type":"lwt","tst":1764000000}`)
+	until("ann-phone offline after its last will", func() bool { return !online() })
 	out, err := geohub(t, nil, "where", "--data", data, "--format", "json", "ann-phone")
 	var got []struct {
 		Lat, Lon float64
@@ -94,12 +108,12 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 }
 
 func TestMQTTFlagsAreCheckedAndShown(t *testing.T) {
-	out, err := geohub(t, []string{"GEOHUB_MQTT_QOS=5", "GEOHUB_MQTT=tcp://127.0.0.1:1883 gopher://x"}, "serve", "--check-config",
+	out, err := geohub(t, []string{"GEOHUB_MQTT_QOS=5", "GEOHUB_MQTT=tcp://127.0.0.1:1883 gopher://x", "GEOHUB_MQTT_OFFLINE_AFTER=-1m"}, "serve", "--check-config",
 		"--mqtt-unknown", "maybe", "--mqtt-json", "sensors/#", "--mqtt-out", "positions,gossip")
 	if err == nil {
 		t.Fatal("bad MQTT configuration accepted")
 	}
-	for _, want := range []string{"--mqtt \"gopher://x\"", "--mqtt-qos", "--mqtt-unknown", "--mqtt-json", "--mqtt-out \"gossip\""} {
+	for _, want := range []string{"--mqtt \"gopher://x\"", "--mqtt-qos", "--mqtt-unknown", "--mqtt-json", "--mqtt-out \"gossip\"", "--mqtt-offline-after \"-1m0s\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("error does not name %s: %q", want, out)
 		}
@@ -109,7 +123,8 @@ func TestMQTTFlagsAreCheckedAndShown(t *testing.T) {
 		t.Errorf("good configuration: %q", out)
 	}
 	help := mustGeohub(t, "serve", "--help")
-	for _, want := range []string{"--mqtt  [GEOHUB_MQTT]", "--mqtt-password  [GEOHUB_MQTT_PASSWORD]", "--mqtt-owntracks-name  [GEOHUB_MQTT_OWNTRACKS_NAME]"} {
+	for _, want := range []string{"--mqtt  [GEOHUB_MQTT]", "--mqtt-password  [GEOHUB_MQTT_PASSWORD]", "--mqtt-owntracks-name  [GEOHUB_MQTT_OWNTRACKS_NAME]",
+		"--mqtt-offline-after  [GEOHUB_MQTT_OFFLINE_AFTER]"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help does not show %s", want)
 		}
