@@ -36,6 +36,7 @@ dashboard/web/node_modules/.package-lock.json: dashboard/web/package-lock.json d
 ## detector on); what tests keep (the dashboard's browser screenshot) lands
 ## in test-output/_artifacts
 test: peers ui
+	mkdir -p test-output
 	GEOHUB_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 30m -artifacts -outputdir $(CURDIR)/test-output ./...
 
 ## peers: install slixmpp, @xmpp/client, ... (Debian packages and npm)
