@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +252,38 @@ func TestOnlyAdminsManageAccounts(t *testing.T) {
 	alice.status(t, 403, "DELETE", "/api/tokens/t1", nil)
 	if _, ok := e.accounts.Get("car9"); ok {
 		t.Error("an operator created an account")
+	}
+}
+
+// X-Forwarded-For counts only from a trusted proxy: without one, changing
+// it does not escape the login limit; behind one, each client has its own.
+func TestLoginLimitAndProxies(t *testing.T) {
+	attempt := func(e *env, client string) resp {
+		c := e.anon()
+		c.headers = map[string]string{"X-Forwarded-For": client}
+		return c.do("POST", "/api/login", `{"username":"alice","password":"guess"}`)
+	}
+	direct := newEnv(t, func(c *dashboard.Config) { c.LoginBurst, c.LoginEvery = 2, time.Hour })
+	attempt(direct, "198.51.100.1")
+	attempt(direct, "198.51.100.2")
+	if r := attempt(direct, "198.51.100.3"); r.code != 429 {
+		t.Errorf("a forged X-Forwarded-For escaped the limit: %s", r)
+	}
+
+	proxied := newEnv(t, func(c *dashboard.Config) {
+		c.LoginBurst, c.LoginEvery = 2, time.Hour
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	attempt(proxied, "198.51.100.1")
+	attempt(proxied, "198.51.100.1")
+	if r := attempt(proxied, "198.51.100.1"); r.code != 429 {
+		t.Errorf("third attempt of one client behind the proxy: %s", r)
+	}
+	if r := attempt(proxied, "198.51.100.2"); r.code != 401 {
+		t.Errorf("another client behind the proxy: %s, want 401", r)
+	}
+	// A client cannot pass for a trusted proxy by naming one.
+	if r := attempt(proxied, "198.51.100.1, 127.0.0.1"); r.code != 429 {
+		t.Errorf("client naming the proxy in X-Forwarded-For: %s, want 429", r)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -68,6 +69,12 @@ type Config struct {
 	// /xmpp-websocket, announced by /.well-known/host-meta(.json)
 	// (XEP-0156).
 	XMPPWebSocket http.Handler
+
+	// TrustedProxies are the reverse proxies in front of the hub: from
+	// them, X-Forwarded-For names the client, whose address then counts
+	// for the login limit and the WebSocket rules. Empty: the connection's
+	// address counts, whatever the headers say.
+	TrustedProxies []netip.Prefix
 }
 
 // CookiePolicy says when the session cookie carries the Secure attribute,
@@ -146,10 +153,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The client's address is the connection's: headers such as
-	// X-Forwarded-For are anyone's to write, and the login limit counts
-	// per address.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The client's address is the connection's, unless that is a trusted
+	// proxy: X-Forwarded-For is anyone's to write, and the login limit
+	// counts per address.
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.recover, securityHeaders(contentPolicy(cfg.TileURL)), compress())
 	s.e = e
@@ -165,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	e.GET("/api/openapi.json", serveOpenAPI)
 	if cfg.XMPPWebSocket != nil {
-		e.GET(xmppWebSocketPath, echo.WrapHandler(cfg.XMPPWebSocket))
+		e.GET(xmppWebSocketPath, s.xmppWebSocket)
 		e.GET("/.well-known/host-meta", hostMeta)
 		e.GET("/.well-known/host-meta.json", hostMetaJSON)
 	}

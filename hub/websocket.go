@@ -84,14 +84,38 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	secure := r.TLS != nil
+	if f, ok := r.Context().Value(forwardedKey{}).(forwarded); ok {
+		// The client's leg is the proxy's to report; the address rules
+		// below (limits, loopback) apply to the client.
+		r2 := *r
+		r2.RemoteAddr = netip.AddrPortFrom(f.ip, 0).String()
+		r, secure = &r2, f.secure
+	}
 	c := newWSConn(ws, r, s.cfg.Limits.MaxStanzaSize, s.domain, s.log.Info)
 	ip := remoteIP(c)
 	s.serve(c, &negotiation{
 		srv:       s,
 		webSocket: true,
-		secure:    r.TLS != nil,
+		secure:    secure,
 		plainOK:   s.cfg.AllowPlain || ip.IsLoopback(),
 	})
+}
+
+type forwardedKey struct{}
+
+type forwarded struct {
+	ip     netip.Addr
+	secure bool
+}
+
+// Forwarded marks a WebSocket request as passed on by a trusted reverse
+// proxy: the client is at ip, and reached the proxy over TLS when secure.
+// The handler then applies its per-address limits and its loopback rule
+// to the client and counts the stream as secure when the client's leg is.
+// Only a caller that knows the proxy is trusted may call it.
+func Forwarded(r *http.Request, ip netip.Addr, secure bool) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), forwardedKey{}, forwarded{ip, secure}))
 }
 
 func offersXMPP(r *http.Request) bool {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -494,6 +495,34 @@ func TestWebSocketPlainFromElsewhere(t *testing.T) {
 	pw := h2.Account(t, "browser", devices.RoleOperator)
 	w2 := wsDial(t, url2, nil)
 	w2.login("browser", pw, "tab")
+}
+
+// Behind a trusted proxy the client's address and TLS leg count, not the
+// proxy's: a client elsewhere over plain HTTP is refused although the proxy
+// is on loopback, and one that reached the proxy over TLS gets PLAIN.
+func TestWebSocketBehindAProxy(t *testing.T) {
+	via := func(secure bool) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, hub.Forwarded(r, netip.MustParseAddr("192.0.2.7"), secure))
+			})
+		}
+	}
+	h := hubtest.Start(t)
+	url, _ := wsServe(t, h, false, via(false))
+	w := wsDial(t, url, nil)
+	w.send(`<open xmlns='%s' to='localhost' version='1.0'/>`, nsFraming)
+	w.expect(nsFraming, "open")
+	w.expectEnd("policy-violation")
+
+	url2, _ := wsServe(t, h, false, via(true))
+	pw := h.Account(t, "browser", devices.RoleOperator)
+	w2 := wsDial(t, url2, nil)
+	if got := mechanisms(w2.open()); !strings.Contains(strings.Join(got, ","), "PLAIN") {
+		t.Fatalf("mechanisms for a client on TLS to the proxy: %v, want PLAIN among them", got)
+	}
+	w2.send(`<auth xmlns='%s' mechanism='PLAIN'>%s</auth>`, nsSASL, base64.StdEncoding.EncodeToString([]byte("\x00browser\x00"+pw)))
+	w2.expect(nsSASL, "success")
 }
 
 // The per-address limits and timeouts of TCP apply.

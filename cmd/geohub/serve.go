@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -36,6 +37,8 @@ type serveConfig struct {
 	httpTLS                         bool
 	cookieSecure                    string
 	mapTiles, mapAttribution        string
+	trustedProxies                  string // parsed into proxies by validate
+	proxies                         []netip.Prefix
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
 }
@@ -53,6 +56,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
 	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
+	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
+		"from them X-Forwarded-For names the client (login limit, WebSocket rules) and X-Forwarded-Proto says whether a WebSocket client used TLS")
 	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
@@ -151,6 +156,11 @@ func (c *serveConfig) validate() error {
 	if err := checkTileURL(c.mapTiles); err != nil {
 		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
 	}
+	if p, err := parsePrefixes(c.trustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--http-trusted-proxies: %w", err))
+	} else {
+		c.proxies = p
+	}
 	if c.mapAttribution != "" && c.mapTiles == "" {
 		errs = append(errs, errors.New("--map-attribution needs --map-tiles"))
 	}
@@ -168,6 +178,29 @@ func (c *serveConfig) validate() error {
 	}
 	errs = append(errs, c.mqtt.Validate())
 	return errors.Join(errs...)
+}
+
+// parsePrefixes reads addresses and CIDR ranges separated by commas; an
+// address is a range of one.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR range", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // checkTileURL accepts an empty URL or an http(s) tile template.
@@ -285,7 +318,7 @@ func serve(args []string) error {
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
-			XMPPWebSocket: h.WebSocketHandler()})
+			XMPPWebSocket: h.WebSocketHandler(), TrustedProxies: c.proxies})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}
