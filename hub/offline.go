@@ -110,11 +110,20 @@ func (s *Server) deliverOffline(ss *session) {
 		s.log.Error("reading offline messages", "account", ss.local, "err", err)
 		return
 	}
+	if len(msgs) == 0 {
+		return
+	}
+	var batch []byte
 	for _, m := range msgs {
 		delay := []byte("<delay xmlns='" + nsDelay + "'")
 		delay = xmlesc.Attr(delay, "from", s.domain)
 		delay = xmlesc.Attr(delay, "stamp", m.At.Format("2006-01-02T15:04:05.000Z"))
 		delay = append(delay, ">Offline Storage</delay>"...)
-		ss.send(wire.AppendWithChild(nil, []byte(m.Raw), m.StartEnd, m.Empty, delay))
+		batch = wire.AppendWithChild(batch, []byte(m.Raw), m.StartEnd, m.Empty, delay)
 	}
+	// The store is bounded by --offline-bytes, which may be as large as
+	// --max-pending: the batch does not count against the slow-reader
+	// limit as it is queued, or a full store would cut the client off and
+	// lose it.
+	ss.sendAllowing(batch, len(batch), len(msgs))
 }

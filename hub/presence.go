@@ -71,18 +71,18 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		ss.presence = append(ss.presence[:0], el.Raw...)
 		ss.presEl = *el
 		ss.presEl.Raw = ss.presence
-		if initial {
-			// Stored messages first, then live ones: see storeOffline.
-			// They are queued before the resource counts as available,
-			// so a live message on the unlocked path (toAvailable)
-			// cannot overtake them.
+		// A resource that starts taking messages for the bare JID (its
+		// first presence, or a negative priority made non-negative) gets
+		// the stored ones first, then live ones: see storeOffline. They
+		// are queued before it counts as deliverable, so a live message
+		// on the unlocked path (toAvailable) cannot overtake them.
+		opens := priority(el) >= 0 && !ss.deliverable()
+		if opens {
 			s.offline.mu.Lock()
-			if priority(el) >= 0 {
-				s.deliverOffline(ss)
-			}
+			s.deliverOffline(ss)
 		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
-		if initial {
+		if opens {
 			s.offline.mu.Unlock()
 		}
 	} else {

@@ -1,6 +1,8 @@
 package hub_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -223,4 +225,64 @@ func TestRepliesKeepOddIDsWellFormed(t *testing.T) {
 	if n := c.Next(); n.Attr("id") != "a'b" || n.ErrorCondition() != "service-unavailable" {
 		t.Errorf("error reply: %s", n)
 	}
+}
+
+// A resource that raises its priority from negative to non-negative starts
+// taking messages for the bare JID, the stored ones first.
+func TestOfflineMessagesReachAResourceThatRaisesItsPriority(t *testing.T) {
+	h := hubtest.Start(t)
+	alice := h.Login(t, "alice", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	bob.Send("<presence><priority>-1</priority></presence>")
+	bob.Sync()
+	alice.Send("<message to='bob@localhost' type='chat' id='s1'><body>stored</body></message>")
+	alice.Sync()
+	for _, n := range bob.Drain() {
+		if isMessage(n) {
+			t.Fatalf("a negative-priority resource got a message for the bare JID: %s", n)
+		}
+	}
+	bob.Send("<presence><priority>1</priority></presence>")
+	alice.Send("<message to='bob@localhost' type='chat' id='l1'><body>live</body></message>")
+	var bodies []string
+	for len(bodies) < 2 {
+		m := bob.WaitFor("message", isMessage)
+		bodies = append(bodies, m.Child("", "body").Text)
+	}
+	if strings.Join(bodies, ",") != "stored,live" {
+		t.Errorf("got %v, want stored, then live", bodies)
+	}
+}
+
+// A full offline store is delivered whole even when it is as large as the
+// slow-reader limit: queuing it does not cut the client off.
+func TestAFullOfflineStoreIsDelivered(t *testing.T) {
+	limits := func(c *hub.Config) {
+		c.Limits.MaxPending, c.Limits.OfflineBytes, c.OfflineCap = 32<<10, 32<<10, 1000
+	}
+	h := hubtest.Start(t, limits)
+	alice := h.Login(t, "alice", devices.RoleOperator)
+	pw := h.Account(t, "bob", devices.RoleOperator)
+	text := strings.Repeat("x", 1000)
+	stored := 0
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("m%d", i)
+		alice.Send("<message to='bob@localhost' type='chat' id='%s'><body>%s</body></message>", id, text)
+		alice.Sync()
+		if errs := slices.ContainsFunc(alice.Drain(), func(n *xmpptest.Node) bool { return n.Attr("type") == "error" }); errs {
+			break
+		}
+		stored++
+	}
+	if stored < 25 {
+		t.Fatalf("only %d messages stored", stored)
+	}
+	bob := xmpptest.Dial(t, h.Options(), "bob", pw)
+	bob.Send("<presence/>")
+	got := 0
+	for got < stored {
+		bob.WaitFor("stored message", isMessage)
+		got++
+	}
+	bob.Sync() // still connected
 }

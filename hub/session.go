@@ -60,6 +60,7 @@ type session struct {
 
 	omu      sync.Mutex
 	out      []byte
+	exempt   int // bytes of out the slow-reader limit does not count: stored messages
 	flushing bool
 	closed   bool
 
@@ -234,7 +235,11 @@ func putBuf(b []byte) {
 
 // send queues a complete stanza for the client. It reports false when the
 // session is closed.
-func (ss *session) send(b []byte) bool {
+func (ss *session) send(b []byte) bool { return ss.sendAllowing(b, 0, 1) }
+
+// sendAllowing queues n complete stanzas b, of which allow bytes do not
+// count against the slow-reader limit until they are written.
+func (ss *session) sendAllowing(b []byte, allow, n int) bool {
 	ss.omu.Lock()
 	if ss.closed {
 		ss.omu.Unlock()
@@ -244,7 +249,8 @@ func (ss *session) send(b []byte) bool {
 		ss.out = getBuf()
 	}
 	ss.out = append(ss.out, b...)
-	ss.srv.stats.out.Add(1)
+	ss.exempt += allow
+	ss.srv.stats.out.Add(uint64(n))
 	return ss.queued()
 }
 
@@ -267,7 +273,7 @@ func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
 // queued starts a flusher if none runs, or cuts the client off when it has
 // fallen too far behind. ss.omu is held on entry and released.
 func (ss *session) queued() bool {
-	if len(ss.out) > ss.srv.cfg.Limits.MaxPending {
+	if len(ss.out)-ss.exempt > ss.srv.cfg.Limits.MaxPending {
 		ss.omu.Unlock()
 		go ss.closeWithError(streamErr{"policy-violation", "too slow to read what is sent to you"})
 		return false
@@ -298,7 +304,7 @@ func (ss *session) flush() {
 			putBuf(spare)
 			return
 		}
-		ss.out = spare
+		ss.out, ss.exempt = spare, 0
 		ss.omu.Unlock()
 
 		ss.wmu.Lock()
