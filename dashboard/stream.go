@@ -44,8 +44,17 @@ const (
 type streamEvent struct {
 	kind   string        // presence, alert, ack, fence, fence-removed
 	device string        // bare JID: who may see it
-	fence  *geoloc.Fence // or, for fence events, the fence
+	fence  *geoloc.Fence // or, for fence events, the fence they may read
+	unless *geoloc.Fence // and, if set, may not read this one
 	data   []byte
+}
+
+// shownTo reports whether the viewer gets the event.
+func (e *streamEvent) shownTo(v *viewer) bool {
+	if e.fence == nil {
+		return v.seesJID(e.device)
+	}
+	return fenceVisible(v, e.fence) && (e.unless == nil || !fenceVisible(v, e.unless))
 }
 
 // feature is one changed position, encoded.
@@ -127,16 +136,20 @@ func (b *broker) acked(a geoloc.Alert) {
 
 // fenceChanged tells the viewers of a fence that it was stored or removed,
 // so that every map shows what another operator, the CLI or a script did.
+// A fence replaced by one a viewer may no longer read is removed for them.
 func (b *broker) fenceChanged(fc geoloc.FenceChange) {
+	removed, _ := json.Marshal(struct {
+		ID string `json:"id"`
+	}{fc.Fence.ID})
 	if fc.Removed {
-		data, _ := json.Marshal(struct {
-			ID string `json:"id"`
-		}{fc.Fence.ID})
-		b.event(streamEvent{kind: "fence-removed", fence: fc.Fence, data: data})
+		b.event(streamEvent{kind: "fence-removed", fence: fc.Fence, data: removed})
 		return
 	}
 	data, _ := json.Marshal(fc.Fence.Feature())
 	b.event(streamEvent{kind: "fence", fence: fc.Fence, data: data})
+	if fc.Old != nil {
+		b.event(streamEvent{kind: "fence-removed", fence: fc.Old, unless: fc.Fence, data: removed})
+	}
 }
 
 type presenceOut struct {
@@ -274,7 +287,7 @@ func (c *client) offer(feats []feature, events []streamEvent) {
 		}
 	}
 	for _, e := range events {
-		if e.fence != nil && fenceVisible(v, e.fence) || e.fence == nil && v.seesJID(e.device) {
+		if e.shownTo(v) {
 			c.events = append(c.events, e)
 			n++
 		}

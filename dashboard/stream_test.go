@@ -279,13 +279,26 @@ func TestStreamTellsOfFenceChanges(t *testing.T) {
 	if ev := alice.next(t, "fence", 2*time.Second); !strings.Contains(ev.data, `"North depot"`) {
 		t.Errorf("after the update alice got %s", ev.data)
 	}
-	// Removals in the other order: bob's first is still his own fence.
+	// Moved to the south group: alice loses it, bob gains it.
+	root.must(200, "PUT", "/api/fences/depot", strings.Replace(renamed, `"groups":["north"]`, `"groups":["south"]`, 1))
+	if ev := alice.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"depot"}` {
+		t.Errorf("alice, the fence moved away from her: %s", ev.data)
+	}
+	if ev := bob.next(t, "fence", 2*time.Second); !strings.Contains(ev.data, `"id":"depot"`) {
+		t.Errorf("bob, the fence moved to him: %s", ev.data)
+	}
+	root.must(200, "PUT", "/api/fences/depot", renamed) // back to the north
+	if ev := bob.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"depot"}` {
+		t.Errorf("bob, the fence moved back away from him: %s", ev.data)
+	}
+
+	// Removals in the other order: bob's next is still his own fence.
 	root.must(204, "DELETE", "/api/fences/depot", nil)
 	root.must(204, "DELETE", "/api/fences/yard", nil)
 	if ev := alice.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"depot"}` {
 		t.Errorf("alice's first removal: %s", ev.data)
 	}
 	if ev := bob.next(t, "fence-removed", 2*time.Second); ev.data != `{"id":"yard"}` {
-		t.Errorf("bob's first removal: %s", ev.data)
+		t.Errorf("bob's next removal: %s", ev.data)
 	}
 }

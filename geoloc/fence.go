@@ -396,11 +396,15 @@ func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, 
 	}
 	s.fenceWrite.Lock()
 	defer s.fenceWrite.Unlock()
+	olds := make([]*Fence, len(fences))
+	for i, f := range fences {
+		olds[i], _ = s.Fence(f.ID) // nil for a new fence (or one without an ID yet)
+	}
 	if err := s.storeFences(fences); err != nil {
 		return nil, err
 	}
-	for _, f := range fences {
-		s.fenceChanged(FenceChange{Fence: f})
+	for i, f := range fences {
+		s.fenceChanged(FenceChange{Fence: f, Old: olds[i]})
 	}
 	return fences, nil
 }
@@ -436,6 +440,7 @@ func (s *Store) storeFences(fences []*Fence) error {
 // FenceChange tells of a fence stored (added or replaced) or removed.
 type FenceChange struct {
 	Fence   *Fence
+	Old     *Fence // the version replaced, if any
 	Removed bool
 }
 
@@ -543,6 +548,6 @@ func (s *Store) SetNotified(id, jid string, on bool) (*Fence, error) {
 	if err := s.storeFences([]*Fence{&f}); err != nil {
 		return nil, err
 	}
-	s.fenceChanged(FenceChange{Fence: &f})
+	s.fenceChanged(FenceChange{Fence: &f, Old: old})
 	return &f, nil
 }
