@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -34,15 +36,49 @@ func securityHeaders(csp string) echo.MiddlewareFunc {
 // library writes for markers and panes.
 func contentPolicy(tileURL string) string {
 	img := "'self' data: blob:"
-	if u, err := url.Parse(strings.NewReplacer("{z}", "0", "{x}", "0", "{y}", "0", "{s}", "a").Replace(tileURL)); tileURL != "" && err == nil && u.Host != "" {
-		host := u.Host
-		if strings.HasPrefix(tileURL, u.Scheme+"://{s}.") {
-			host = "*." + strings.TrimPrefix(host, "a.")
-		}
-		img += " " + u.Scheme + "://" + host
+	if origin, err := tileOrigin(tileURL); err == nil && origin != "" {
+		img += " " + origin
 	}
 	return "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src " + img +
 		"; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+}
+
+// CheckTileURL accepts an empty URL or an http(s) tile template with {z},
+// {x} and {y}, and optionally {s} (a subdomain) and {r} (retina).
+func CheckTileURL(template string) error {
+	if template == "" {
+		return nil
+	}
+	if _, err := tileOrigin(template); err != nil {
+		return err
+	}
+	for _, p := range []string{"{z}", "{x}", "{y}"} {
+		if !strings.Contains(template, p) {
+			return fmt.Errorf("no %s in the template", p)
+		}
+	}
+	return nil
+}
+
+// tileOrigin is the origin the tiles of a template come from, as a CSP
+// source: a {s} subdomain becomes a wildcard label. Empty for no template.
+func tileOrigin(template string) (string, error) {
+	if template == "" {
+		return "", nil
+	}
+	u, err := url.Parse(strings.NewReplacer("{z}", "0", "{x}", "0", "{y}", "0", "{r}", "", "{s}", "a").Replace(template))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", errors.New("want an http or https URL")
+	}
+	host := u.Host
+	if _, after, _ := strings.Cut(template, "://"); strings.Contains(strings.SplitN(after, "/", 2)[0], "{s}") {
+		_, rest, ok := strings.Cut(host, ".")
+		if !ok {
+			return "", errors.New("{s} must be in a subdomain")
+		}
+		host = "*." + rest
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // compress gzips answers for clients that accept it: the UI's bundles
@@ -55,8 +91,11 @@ func compress() echo.MiddlewareFunc {
 		Level:     1,
 		MinLength: 1024,
 		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return p == "/api/stream" || p == "/metrics" || p == xmppWebSocketPath
+			r := c.Request()
+			p := r.URL.Path
+			// A range of a file must not be gzipped: its Content-Range
+			// counts the uncompressed bytes.
+			return p == "/api/stream" || p == "/metrics" || p == xmppWebSocketPath || r.Header.Get("Range") != ""
 		},
 	})
 }

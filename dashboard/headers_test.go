@@ -94,3 +94,33 @@ func TestHashedBundlesAreImmutable(t *testing.T) {
 		}
 	}
 }
+
+// Tile templates with a {s} subdomain are accepted, and the policy admits
+// every subdomain; templates that are not http(s) URLs are refused.
+func TestTileTemplates(t *testing.T) {
+	for _, tc := range []struct{ url, err string }{
+		{"https://tile.openstreetmap.org/{z}/{x}/{y}.png", ""},
+		{"https://{s}.tile.example.org/{z}/{x}/{y}{r}.png", ""},
+		{"HTTPS://tiles.example/{z}/{x}/{y}.png", ""},
+		{"ftp://tiles.example/{z}/{x}/{y}.png", "http or https"},
+		{"https://tiles.example/{z}/{x}.png", "no {y}"},
+		{"https://{s}/{z}/{x}/{y}.png", "subdomain"},
+	} {
+		err := dashboard.CheckTileURL(tc.url)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("CheckTileURL(%q) = %v, want %q", tc.url, err, tc.err)
+		}
+	}
+}
+
+// A range of a bundle comes as asked, not gzipped.
+func TestRangesAreNotCompressed(t *testing.T) {
+	ui := fstest.MapFS{"index.html": {Data: []byte("<p>ui</p>")}, "app-AVLAV7OK.js": {Data: []byte(strings.Repeat("console.log(1);", 200))}}
+	e := newEnv(t, func(c *dashboard.Config) { c.UI = ui })
+	c := e.anon()
+	c.headers = map[string]string{"Accept-Encoding": "gzip", "Range": "bytes=0-9"}
+	r := c.must(206, "GET", "/app-AVLAV7OK.js", nil)
+	if ce := r.header.Get("Content-Encoding"); ce != "" || string(r.body) != "console.lo" {
+		t.Errorf("range: Content-Encoding %q, body %q", ce, r.body)
+	}
+}

@@ -16,12 +16,11 @@ const xmppWebSocketPath = "/xmpp-websocket"
 const relWebSocket = "urn:xmpp:alt-connections:websocket"
 
 // xmppWebSocketURL is the WebSocket URL of this server as the client
-// reached it: wss:// when it came over TLS (or through a proxy that says
-// so), ws:// otherwise. The header is anyone's to write, but it changes
-// only the answer to the one who wrote it.
-func xmppWebSocketURL(r *http.Request) string {
+// reached it: wss:// when it came over TLS, or through a trusted proxy that
+// says so, ws:// otherwise.
+func (s *Server) xmppWebSocketURL(r *http.Request) string {
 	scheme := "ws"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if r.TLS != nil || s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "wss"
 	}
 	return scheme + "://" + r.Host + xmppWebSocketPath
@@ -35,11 +34,11 @@ type xrdLink struct {
 // hostMeta answers /.well-known/host-meta: an XRD document (RFC 6415)
 // naming the XMPP WebSocket endpoint, which web clients such as Converse.js
 // and xmpp.js look up from the domain alone (XEP-0156 §3.1).
-func hostMeta(c echo.Context) error {
+func (s *Server) hostMeta(c echo.Context) error {
 	doc := struct {
 		XMLName xml.Name  `xml:"http://docs.oasis-open.org/ns/xri/xrd-1.0 XRD"`
 		Links   []xrdLink `xml:"Link"`
-	}{Links: []xrdLink{{relWebSocket, xmppWebSocketURL(c.Request())}}}
+	}{Links: []xrdLink{{relWebSocket, s.xmppWebSocketURL(c.Request())}}}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -50,14 +49,17 @@ func hostMeta(c echo.Context) error {
 
 // hostMetaJSON answers /.well-known/host-meta.json, the same in JSON
 // (RFC 6415 Appendix A).
-func hostMetaJSON(c echo.Context) error {
+func (s *Server) hostMetaJSON(c echo.Context) error {
 	allowAnyOrigin(c)
-	return c.JSON(http.StatusOK, map[string][]xrdLink{"links": {{relWebSocket, xmppWebSocketURL(c.Request())}}})
+	return c.JSON(http.StatusOK, map[string][]xrdLink{"links": {{relWebSocket, s.xmppWebSocketURL(c.Request())}}})
 }
 
 // allowAnyOrigin lets web clients served from other origins read the
 // answer with CORS, as they must to discover the endpoint from a domain:
-// it holds nothing private.
+// it holds nothing private. The answer depends on the Host and scheme
+// asked for, so caches must not hand it to others unchecked.
 func allowAnyOrigin(c echo.Context) {
-	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
+	h := c.Response().Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cache-Control", "no-cache")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -32,17 +33,24 @@ var xmppEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func withXMPPWebSocket(c *dashboard.Config) { c.XMPPWebSocket = xmppEcho }
 
 // XEP-0156: host-meta and host-meta.json name the WebSocket endpoint as
-// the client reached the server, readable from any origin.
+// the client reached the server, readable from any origin. X-Forwarded-Proto
+// counts only from a trusted proxy.
 func TestHostMeta(t *testing.T) {
-	e := newEnv(t, withXMPPWebSocket)
-	host := strings.TrimPrefix(e.ts.URL, "http://")
+	direct := newEnv(t, withXMPPWebSocket)
+	proxied := newEnv(t, withXMPPWebSocket, func(c *dashboard.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
 	for _, tc := range []struct {
+		e               *env
 		forwarded, want string
 	}{
-		{"", "ws://" + host + "/xmpp-websocket"},
-		{"https", "wss://" + host + "/xmpp-websocket"}, // behind a TLS proxy
+		{direct, "", "ws://"},
+		{direct, "https", "ws://"}, // anyone's header
+		{proxied, "", "ws://"},
+		{proxied, "https", "wss://"}, // behind a TLS proxy
 	} {
-		c := e.anon()
+		tc.want += strings.TrimPrefix(tc.e.ts.URL, "http://") + "/xmpp-websocket"
+		c := tc.e.anon()
 		c.headers = map[string]string{"X-Forwarded-Proto": tc.forwarded}
 		r := c.must(http.StatusOK, "GET", "/.well-known/host-meta", nil)
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/xrd+xml") {
@@ -50,6 +58,9 @@ func TestHostMeta(t *testing.T) {
 		}
 		if o := r.header.Get("Access-Control-Allow-Origin"); o != "*" {
 			t.Errorf("host-meta Access-Control-Allow-Origin %q, want *", o)
+		}
+		if cc := r.header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("host-meta Cache-Control %q, want no-cache", cc)
 		}
 		var xrd struct {
 			XMLName xml.Name

@@ -173,8 +173,8 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/api/openapi.json", serveOpenAPI)
 	if cfg.XMPPWebSocket != nil {
 		e.GET(xmppWebSocketPath, s.xmppWebSocket)
-		e.GET("/.well-known/host-meta", hostMeta)
-		e.GET("/.well-known/host-meta.json", hostMetaJSON)
+		e.GET("/.well-known/host-meta", s.hostMeta)
+		e.GET("/.well-known/host-meta.json", s.hostMetaJSON)
 	}
 	if api {
 		s.check = cfg.FenceCheck

@@ -257,13 +257,14 @@ func elementEnd(b []byte) int {
 			return 0
 		}
 		var skip []byte // what ends a CDATA section, comment or processing instruction
+		from := 2       // where that end may start: after the opener
 		switch rest[1] {
 		case '!':
 			switch {
 			case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-				skip = []byte("]]>")
+				skip, from = []byte("]]>"), len("<![CDATA[")
 			case bytes.HasPrefix(rest, []byte("<!--")):
-				skip = []byte("-->")
+				skip, from = []byte("-->"), len("<!--")
 			case len(rest) < len("<![CDATA[") && (bytes.HasPrefix([]byte("<![CDATA["), rest) || bytes.HasPrefix([]byte("<!--"), rest)):
 				return 0
 			default:
@@ -295,11 +296,11 @@ func elementEnd(b []byte) int {
 			}
 			continue
 		}
-		j := bytes.Index(rest[2:], skip)
+		j := bytes.Index(rest[from:], skip)
 		if j < 0 {
 			return 0
 		}
-		i += 2 + j + len(skip)
+		i += from + j + len(skip)
 	}
 	return 0
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -153,7 +152,7 @@ func (c *serveConfig) validate() error {
 	if c.httpTLS && c.http == "" {
 		errs = append(errs, errors.New("--http-tls needs --http"))
 	}
-	if err := checkTileURL(c.mapTiles); err != nil {
+	if err := dashboard.CheckTileURL(c.mapTiles); err != nil {
 		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
 	}
 	if p, err := parsePrefixes(c.trustedProxies); err != nil {
@@ -201,23 +200,6 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
-}
-
-// checkTileURL accepts an empty URL or an http(s) tile template.
-func checkTileURL(s string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("want an http or https URL")
-	}
-	for _, p := range []string{"{z}", "{x}", "{y}"} {
-		if !strings.Contains(s, p) {
-			return fmt.Errorf("no %s in the template", p)
-		}
-	}
-	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
