@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -145,6 +146,7 @@ type wsConn struct {
 	in         chan wsIn
 	done       chan struct{} // closed by Close
 	closeOnce  sync.Once
+	keepAlive  atomic.Pointer[time.Timer] // WebSocket pings: see pingPeer
 	rdl, wdl   deadline
 	cur        []byte // the rest of the message Read is handing on
 	rerr       error  // once set, what Read returns
@@ -170,7 +172,34 @@ func newWSConn(ws *websocket.Conn, r *http.Request, limit int, domain string, lo
 	// that speaks: with a stream error rather than a bare close code.
 	ws.SetReadLimit(int64(limit) + 64)
 	go c.readMessages()
+	c.keepAlive.Store(time.AfterFunc(wsPingEvery, c.pingPeer))
 	return c
+}
+
+// wsPingEvery is how often the hub sends a WebSocket ping. Reverse proxies
+// close connections quiet for a minute (nginx's proxy_read_timeout), long
+// before the hub's XMPP ping of an idle client; the ping frames keep the
+// connection open through them. The browser answers by itself.
+const wsPingEvery = 30 * time.Second
+
+// pingPeer sends one WebSocket ping and arms the next. A missing pong is
+// left to the session's own idle rule.
+func (c *wsConn) pingPeer() {
+	ctx, cancel := context.WithTimeout(context.Background(), wsPingEvery)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c.ws.Ping(ctx)
+	select {
+	case <-c.done:
+	default:
+		c.keepAlive.Load().Reset(wsPingEvery)
+	}
 }
 
 func tcpAddr(a any) net.Addr {
@@ -303,6 +332,7 @@ func (c *wsConn) send(msg []byte) error {
 // and nobody should wait for a peer that has gone.
 func (c *wsConn) Close() error {
 	c.closeOnce.Do(func() {
+		c.keepAlive.Load().Stop()
 		close(c.done)
 		go c.ws.Close(websocket.StatusNormalClosure, "")
 	})
