@@ -286,3 +286,25 @@ func TestAFullOfflineStoreIsDelivered(t *testing.T) {
 	}
 	bob.Sync() // still connected
 }
+
+// A client that stops reading is cut off with a stream error once more than
+// --max-pending bytes wait for it, and the hub goes on for the others.
+func TestASlowReaderIsCutOff(t *testing.T) {
+	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.MaxPending = 64 << 10 })
+	alice := h.Login(t, "alice", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	bob.Send("<presence/>")
+	bob.Sync()
+	bob.StopReading()
+	body := strings.Repeat("x", 100<<10)
+	// The kernel's socket buffers take a few megabytes before the hub's
+	// outbox grows; 400 messages of 100 KiB are far more.
+	for i := 0; i < 400 && h.Accounts.Online("bob"); i++ {
+		alice.Send("<message to='bob@localhost/%s' type='chat'><body>%s</body></message>", bob.JID.Resourcepart(), body)
+		if i%20 == 19 {
+			alice.Drain() // errors for messages after the cut-off come back here
+		}
+	}
+	waitFor(t, "bob cut off", func() bool { return !h.Accounts.Online("bob") })
+	alice.Sync() // the sender is unaffected
+}

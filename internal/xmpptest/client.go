@@ -48,6 +48,9 @@ type Client struct {
 	err     error
 	wmu     sync.Mutex
 	ids     atomic.Uint64
+	paused  atomic.Bool   // StopReading
+	closing chan struct{} // closed by Close
+	once    sync.Once
 }
 
 // Dial logs in as user@domain with password or fails the test.
@@ -109,7 +112,7 @@ func DialErr(t testing.TB, o Options, user, password string) (*Client, error) {
 		conn.Close()
 		return nil, err
 	}
-	c := &Client{t: t, Session: sess, JID: sess.LocalAddr(), conn: sess.Conn(), in: make(chan *Node, 1024), done: make(chan struct{})}
+	c := &Client{t: t, Session: sess, JID: sess.LocalAddr(), conn: sess.Conn(), in: make(chan *Node, 1024), done: make(chan struct{}), closing: make(chan struct{})}
 	go c.read()
 	t.Cleanup(c.Close)
 	return c, nil
@@ -120,6 +123,10 @@ func (c *Client) read() {
 	defer close(c.in)
 	d := xml.NewTokenDecoder(c.Session.TokenReader())
 	for {
+		if c.paused.Load() {
+			<-c.closing
+			return
+		}
 		tok, err := d.Token()
 		if err != nil {
 			c.err = err
@@ -137,6 +144,10 @@ func (c *Client) read() {
 		c.in <- n
 	}
 }
+
+// StopReading makes the client stop reading from the hub after the stanza
+// it is reading now, like a client too slow to keep up, until Close.
+func (c *Client) StopReading() { c.paused.Store(true) }
 
 // Send writes raw XML to the stream, formatted like fmt.Sprintf.
 func (c *Client) Send(format string, args ...any) {
@@ -259,6 +270,7 @@ func (c *Client) Ended() error {
 
 // Close ends the stream and the connection.
 func (c *Client) Close() {
+	c.once.Do(func() { close(c.closing) })
 	c.wmu.Lock()
 	io.WriteString(c.conn, "</stream:stream>")
 	c.wmu.Unlock()
