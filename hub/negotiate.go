@@ -341,6 +341,10 @@ func (n *negotiation) bindFeature() xmpp.StreamFeature {
 			return jid.JID{}, errors.New("the hub is shutting down")
 		}
 		n.bound = j
+		if wc, ok := n.conn.Conn.(*wsConn); ok {
+			// Before the client hears of the bind and sends stanzas.
+			wc.bound(n.srv.cfg.Limits.MaxStanzaSize)
+		}
 		return j, nil
 	})
 }

@@ -140,8 +140,8 @@ type wsConn struct {
 	ws         *websocket.Conn
 	local      net.Addr
 	remote     net.Addr
-	limit      int    // bytes in one message
-	domain     string // for a stream header, if an error comes before ours
+	limit      atomic.Int64 // bytes in one message: small until the session is bound
+	domain     string       // for a stream header, if an error comes before ours
 	logf       func(msg string, args ...any)
 	in         chan wsIn
 	done       chan struct{} // closed by Close
@@ -163,7 +163,7 @@ type wsIn struct {
 
 func newWSConn(ws *websocket.Conn, r *http.Request, limit int, domain string, logf func(string, ...any)) *wsConn {
 	c := &wsConn{
-		ws: ws, limit: limit, domain: domain, logf: logf,
+		ws: ws, domain: domain, logf: logf,
 		in: make(chan wsIn), done: make(chan struct{}),
 		local:  tcpAddr(r.Context().Value(http.LocalAddrContextKey)),
 		remote: tcpAddr(r.RemoteAddr),
@@ -171,10 +171,21 @@ func newWSConn(ws *websocket.Conn, r *http.Request, limit int, domain string, lo
 	// The library's own limit stays above ours, so that ours is the one
 	// that speaks: with a stream error rather than a bare close code.
 	ws.SetReadLimit(int64(limit) + 64)
+	c.limit.Store(int64(min(limit, wsNegotiationMessage)))
 	go c.readMessages()
 	c.keepAlive.Store(time.AfterFunc(wsPingEvery, c.pingPeer))
 	return c
 }
+
+// wsNegotiationMessage bounds a message before the session is bound: SASL
+// and bind need a few hundred bytes, and an unauthenticated client should
+// not make the hub hold its full stanza size (as a TCP client cannot: its
+// whole negotiation is read through a 2 KiB buffer).
+const wsNegotiationMessage = 16 << 10
+
+// bound lifts the message limit to the stanza size once the session is
+// bound.
+func (c *wsConn) bound(limit int) { c.limit.Store(int64(limit)) }
 
 // wsPingEvery is how often the hub sends a WebSocket ping. Reverse proxies
 // close connections quiet for a minute (nginx's proxy_read_timeout), long
@@ -224,12 +235,13 @@ func (c *wsConn) readMessages() {
 			return
 		}
 		var m wsIn
+		limit := c.limit.Load()
 		if typ != websocket.MessageText {
 			m.fail = &streamErr{"unsupported-encoding", "XMPP over WebSocket uses text messages only (RFC 7395 §3.2)"}
-		} else if b, err := io.ReadAll(io.LimitReader(r, int64(c.limit)+1)); err != nil {
+		} else if b, err := io.ReadAll(io.LimitReader(r, limit+1)); err != nil {
 			return
-		} else if len(b) > c.limit {
-			m.fail = &streamErr{"policy-violation", fmt.Sprintf("a message larger than %d bytes", c.limit)}
+		} else if int64(len(b)) > limit {
+			m.fail = &streamErr{"policy-violation", fmt.Sprintf("a message larger than %d bytes", limit)}
 		} else if m.data, err = frameIn(nil, b); err != nil {
 			m.fail = &streamErr{"not-well-formed", err.Error()}
 		} else if len(m.data) == 0 {

@@ -525,6 +525,29 @@ func TestWebSocketBehindAProxy(t *testing.T) {
 	w2.expect(nsSASL, "success")
 }
 
+// Before its session is bound a client may send small messages only: an
+// unauthenticated client cannot make the hub hold its full stanza size. The
+// full size applies from the bind on.
+func TestWebSocketSmallMessagesBeforeLogin(t *testing.T) {
+	h := hubtest.Start(t) // 256 KiB stanzas
+	url, _ := wsServe(t, h, false)
+	w := wsDial(t, url, nil)
+	w.open()
+	w.send(`<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>`, nsSASL, strings.Repeat("A", 20<<10))
+	w.expectEnd("policy-violation")
+
+	pw := h.Account(t, "browser", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	bob.Send("<presence/>")
+	bob.Sync()
+	w2 := wsDial(t, url, nil)
+	w2.login("browser", pw, "tab")
+	w2.send(`<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>%s</body></message>`, strings.Repeat("y", 100<<10))
+	if m := bob.WaitFor("the large message", isMessage); len(m.Child("", "body").Text) != 100<<10 {
+		t.Errorf("bob got a body of %d bytes", len(m.Child("", "body").Text))
+	}
+}
+
 // The per-address limits and timeouts of TCP apply.
 func TestWebSocketLimits(t *testing.T) {
 	t.Run("connections per address", func(t *testing.T) {
