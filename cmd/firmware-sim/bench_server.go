@@ -232,13 +232,23 @@ var prosodySettings = []string{
 	`default_iteration_count = 4096`,
 }
 
-type prosodyServer struct {
-	p       *peers.Prosody
-	devices []firmwaresim.Account
-	sub     firmwaresim.Account
+// refServer is a reference server from internal/peers.
+type refServer interface {
+	PID() int
+	Output() string
+	Log() string
+	Stop() error
 }
 
-func startProsody(n int, progress func(string)) (*prosodyServer, error) {
+// peerServer is Prosody or ejabberd as a benchmarked server.
+type peerServer struct {
+	srv               refServer
+	address, certFile string
+	devices           []firmwaresim.Account
+	sub               firmwaresim.Account
+}
+
+func startProsody(n int, progress func(string)) (*peerServer, error) {
 	sub := firmwaresim.Account{JID: subName + "@localhost", Password: randomPassword()}
 	// On Prosody's pubsub component only administrators create nodes.
 	p, err := peers.RunProsody(peers.ProsodyOptions{Users: map[string]string{subName: sub.Password},
@@ -252,24 +262,10 @@ func startProsody(n int, progress func(string)) (*prosodyServer, error) {
 		p.Stop()
 		return nil, err
 	}
-	return &prosodyServer{p: p, devices: accountList(users, n), sub: sub}, nil
+	return &peerServer{srv: p, address: p.Addr, certFile: p.CertFile, devices: accountList(users, n), sub: sub}, nil
 }
 
-func (s *prosodyServer) addr() string                    { return s.p.Addr }
-func (s *prosodyServer) cert() string                    { return s.p.CertFile }
-func (s *prosodyServer) pid() int                        { return s.p.PID() }
-func (s *prosodyServer) accounts() []firmwaresim.Account { return s.devices }
-func (s *prosodyServer) subscriber() firmwaresim.Account { return s.sub }
-func (s *prosodyServer) logTail() string                 { return tail(s.p.Output()+s.p.Log(), 20) }
-func (s *prosodyServer) stop() error                     { return s.p.Stop() }
-
-type ejabberdServer struct {
-	e       *peers.Ejabberd
-	devices []firmwaresim.Account
-	sub     firmwaresim.Account
-}
-
-func startEjabberd(n int, progress func(string)) (*ejabberdServer, error) {
+func startEjabberd(n int, progress func(string)) (*peerServer, error) {
 	sub := firmwaresim.Account{JID: subName + "@localhost", Password: randomPassword()}
 	e, err := peers.RunEjabberd(peers.EjabberdOptions{})
 	if err != nil {
@@ -282,16 +278,16 @@ func startEjabberd(n int, progress func(string)) (*ejabberdServer, error) {
 		e.Stop()
 		return nil, err
 	}
-	return &ejabberdServer{e: e, devices: accountList(users, n), sub: sub}, nil
+	return &peerServer{srv: e, address: e.Addr, certFile: e.CertFile, devices: accountList(users, n), sub: sub}, nil
 }
 
-func (s *ejabberdServer) addr() string                    { return s.e.Addr }
-func (s *ejabberdServer) cert() string                    { return s.e.CertFile }
-func (s *ejabberdServer) pid() int                        { return s.e.PID() }
-func (s *ejabberdServer) accounts() []firmwaresim.Account { return s.devices }
-func (s *ejabberdServer) subscriber() firmwaresim.Account { return s.sub }
-func (s *ejabberdServer) logTail() string                 { return tail(s.e.Output()+s.e.Log(), 20) }
-func (s *ejabberdServer) stop() error                     { return s.e.Stop() }
+func (s *peerServer) addr() string                    { return s.address }
+func (s *peerServer) cert() string                    { return s.certFile }
+func (s *peerServer) pid() int                        { return s.srv.PID() }
+func (s *peerServer) accounts() []firmwaresim.Account { return s.devices }
+func (s *peerServer) subscriber() firmwaresim.Account { return s.sub }
+func (s *peerServer) logTail() string                 { return tail(s.srv.Output()+s.srv.Log(), 20) }
+func (s *peerServer) stop() error                     { return s.srv.Stop() }
 
 // procStat is what /proc says about a process.
 type procStat struct {
