@@ -68,6 +68,7 @@ type deviceJSON struct {
 	Online   bool                      `json:"online"`
 	LastSeen *time.Time                `json:"last_seen"`
 	Demo     bool                      `json:"demo"`
+	MQTT     bool                      `json:"mqtt"`
 	Position *map[string]any           `json:"position"`
 	Readings map[string]map[string]any `json:"readings"`
 	Password string                    `json:"password"`
@@ -148,6 +149,19 @@ func TestAdminsCreateChangeAndDeleteAccounts(t *testing.T) {
 		t.Error("the password shown does not log in")
 	}
 	root.status(t, 201, "POST", "/api/devices", map[string]any{"name": "ops2", "role": "operator"})
+	// A chosen password is taken and not repeated; one too short is refused, naming the field.
+	var chosen deviceJSON
+	root.must(201, "POST", "/api/devices", map[string]any{"name": "ops3", "role": "operator", "password": "correct horse"}).json(t, &chosen)
+	if chosen.Password != "" || chosen.Role != "operator" || chosen.MQTT {
+		t.Errorf("created with a password: %+v", chosen)
+	}
+	if !e.accounts.Authenticate("ops3", "correct horse") {
+		t.Error("the chosen password does not log in")
+	}
+	if msg := root.status(t, 400, "POST", "/api/devices", map[string]any{"name": "ops4", "password": "short"}).errorMessage(t); !strings.Contains(msg, "password") {
+		t.Errorf("short password: %s", msg)
+	}
+	root.status(t, 404, "GET", "/api/devices/ops4", nil)
 	if r := root.status(t, 409, "POST", "/api/devices", map[string]any{"name": "truck-7"}); !strings.Contains(r.errorMessage(t), "exists") {
 		t.Errorf("duplicate: %s", r)
 	}
@@ -177,6 +191,7 @@ func TestAdminsCreateChangeAndDeleteAccounts(t *testing.T) {
 	}
 	root.status(t, 400, "PATCH", "/api/devices/truck-7", map[string]any{"role": "king"})
 	root.status(t, 400, "PATCH", "/api/devices/truck-7", map[string]any{"name": "other"})
+	root.status(t, 400, "PATCH", "/api/devices/truck-7", map[string]any{"password": "correct horse"})
 	root.status(t, 404, "PATCH", "/api/devices/nope", map[string]any{"groups": []string{}})
 	root.status(t, 400, "PATCH", "/api/devices/root", map[string]any{"role": "operator"})
 	root.status(t, 200, "PATCH", "/api/devices/root", map[string]any{"role": "admin", "groups": []string{"ops", "hq"}})

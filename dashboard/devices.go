@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
@@ -23,6 +24,7 @@ type deviceOut struct {
 	Online   bool                  `json:"online"`
 	LastSeen *time.Time            `json:"last_seen"`
 	Demo     bool                  `json:"demo"`
+	MQTT     bool                  `json:"mqtt"` // provisioned by the MQTT bridge
 	Position *positionOut          `json:"position"`
 	Readings map[string]readingOut `json:"readings"`
 	Password string                `json:"password,omitempty"` // once, when made
@@ -46,7 +48,7 @@ type readingOut struct {
 func (s *Server) deviceOf(a devices.Account) deviceOut {
 	jid := s.cfg.Accounts.JID(a.Name)
 	d := deviceOut{Name: a.Name, JID: jid, Role: string(a.Role), Groups: nonNil(a.Groups),
-		Online: s.cfg.Accounts.Online(a.Name), Demo: a.Demo, Readings: map[string]readingOut{}}
+		Online: s.cfg.Accounts.Online(a.Name), Demo: a.Demo, MQTT: a.MQTT, Readings: map[string]readingOut{}}
 	if !a.LastSeen.IsZero() {
 		t := a.LastSeen
 		d.LastSeen = &t
@@ -104,10 +106,14 @@ func (s *Server) getDevice(c echo.Context) error {
 }
 
 type deviceIn struct {
-	Name   string    `json:"name"`
-	Groups *[]string `json:"groups"`
-	Role   *string   `json:"role"`
+	Name     string    `json:"name"`
+	Groups   *[]string `json:"groups"`
+	Role     *string   `json:"role"`
+	Password string    `json:"password"` // on create only; empty: generated
 }
+
+// Bounds of a password an admin chooses; generated ones have 26 characters.
+const minPassword, maxPassword = 8, 1024
 
 // accountError maps the account store's errors to answers.
 func accountError(err error) error {
@@ -128,7 +134,10 @@ func (s *Server) createDevice(c echo.Context) error {
 	if in.Name == "" {
 		return apiError(http.StatusBadRequest, "name: required")
 	}
-	req := devices.NewAccount{Name: in.Name}
+	if n := utf8.RuneCountInString(in.Password); in.Password != "" && (n < minPassword || n > maxPassword) {
+		return apiError(http.StatusBadRequest, "password: %d to %d characters, or none for a generated one", minPassword, maxPassword)
+	}
+	req := devices.NewAccount{Name: in.Name, Password: in.Password}
 	if in.Groups != nil {
 		req.Groups = *in.Groups
 	}
@@ -140,7 +149,9 @@ func (s *Server) createDevice(c echo.Context) error {
 		return accountError(err)
 	}
 	d := s.deviceOf(created[0].Account)
-	d.Password = created[0].Password
+	if in.Password == "" {
+		d.Password = created[0].Password // the caller chose none: shown this once
+	}
 	s.log.Info("account created", "account", d.Name, "role", d.Role, "by", viewerOf(c).acct.Name)
 	return c.JSON(http.StatusCreated, d)
 }
@@ -153,6 +164,9 @@ func (s *Server) updateDevice(c echo.Context) error {
 	name := c.Param("name")
 	if in.Name != "" {
 		return apiError(http.StatusBadRequest, "name: an account cannot be renamed")
+	}
+	if in.Password != "" {
+		return apiError(http.StatusBadRequest, "password: cannot be patched; POST /api/devices/{name}/password makes a new one")
 	}
 	v := viewerOf(c)
 	if a, ok := s.cfg.Accounts.Get(name); ok && a.Name == v.acct.Name && in.Role != nil {
