@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,15 +56,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := xmpptest.Dial(t, xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}, "probe", probePassword)
-	publish := func(lat, lon float64) {
-		t.Helper()
-		res := probe.IQ(fmt.Sprintf("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>"+
-			"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>%f</lat><lon>%f</lon><accuracy>5</accuracy><speed>4</speed><bearing>90</bearing>"+
-			"<timestamp>%s</timestamp></geoloc></item></publish></pubsub></iq>", lat, lon, time.Now().UTC().Format(time.RFC3339Nano)))
-		if res.Attr("type") != "result" {
-			t.Fatalf("probe publish: %s", res)
-		}
-	}
+	publish := func(lat, lon float64) { publishFix(t, probe, lat, lon) }
 	publish(probeLat, probeLon)
 
 	screenshot := filepath.Join(t.ArtifactDir(), "dashboard.png")
@@ -117,6 +110,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("no screenshot: %v", err)
 	}
 	t.Logf("screenshot: %s", screenshot)
+}
+
+// publishFix publishes a geoloc fix for c's account and fails the test
+// unless the hub takes it.
+func publishFix(t *testing.T, c *xmpptest.Client, lat, lon float64) {
+	t.Helper()
+	res := c.IQ(fmt.Sprintf("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>"+
+		"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>%f</lat><lon>%f</lon><accuracy>5</accuracy><speed>4</speed><bearing>90</bearing>"+
+		"<timestamp>%s</timestamp></geoloc></item></publish></pubsub></iq>", lat, lon, time.Now().UTC().Format(time.RFC3339Nano)))
+	if res.Attr("type") != "result" {
+		t.Fatalf("publish: %s", res)
+	}
 }
 
 // buildUI builds the web UI unless dist/index.html exists (make ui keeps
@@ -195,4 +200,120 @@ func startHub(t *testing.T, bin, data string, extra ...string) hub {
 	}
 	t.Fatalf("geohub serve ended before it was ready: %v\n%s", cmd.Wait(), strings.Join(log, "\n"))
 	return h
+}
+
+// TestAdminInBrowser drives the Admin tab (dashboard/web/e2e/admin.mjs)
+// against a real `geohub serve --demo 1`: an admin adds the device account
+// truck-9 and reads its password, shown once; this test logs truck-9 in
+// over XMPP with it and publishes a fix, which the admin sees on the map.
+// The admin makes a new password (the old one stops working, the new one
+// works), creates an API token, which this test uses (200), and revokes
+// it (401); an operator who logs in has no Admin tab.
+func TestAdminInBrowser(t *testing.T) {
+	peers.Require(t, "chromium")
+	root := peers.Root(t)
+	web := filepath.Join(root, "dashboard", "web")
+	buildUI(t, web)
+
+	bin := filepath.Join(t.TempDir(), "geohub")
+	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
+
+	data := filepath.Join(t.TempDir(), "data")
+	rootPassword := addAccount(t, bin, data, "root", "--role", "admin", "--group", "ops")
+	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
+	hub := startHub(t, bin, data, "--demo", "1")
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmpp := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	const device, lat, lon = "truck-9", 52.4100, 13.0700
+
+	// get calls the API with a bearer token and returns the status.
+	get := func(path, token string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+hub.http+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	screenshot := filepath.Join(t.ArtifactDir(), "admin.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	node := exec.CommandContext(ctx, "node", "admin.mjs")
+	node.Dir = filepath.Join(web, "e2e")
+	node.Env = append(os.Environ(),
+		"GEOHUB_URL=http://"+hub.http,
+		"ADMIN_USER=root", "ADMIN_PASSWORD="+rootPassword,
+		"OPERATOR_USER=alice", "OPERATOR_PASSWORD="+alicePassword,
+		"NEW_DEVICE="+device, fmt.Sprintf("DEVICE_LAT=%f", lat), fmt.Sprintf("DEVICE_LON=%f", lon),
+		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	stdin, err := node.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := node.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	answer := func(step string) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, step+"\n"); err != nil {
+			t.Fatalf("telling the browser script %q: %v", step, err)
+		}
+	}
+	var steps []string
+	var password, token string
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		t.Logf("browser: %s", lines.Text())
+		var s struct{ Step, Password, Token string }
+		if json.Unmarshal(lines.Bytes(), &s) != nil {
+			continue
+		}
+		steps = append(steps, s.Step)
+		switch s.Step {
+		case "account-added": // the password the page showed logs in
+			password = s.Password
+			publishFix(t, xmpptest.Dial(t, xmpp, device, password), lat, lon)
+		case "password-reset": // the old password no longer does, the new one does
+			if c, err := xmpptest.DialErr(t, xmpp, device, password); err == nil {
+				c.Close()
+				t.Errorf("the old password of %s still logs in", device)
+			}
+			xmpptest.Dial(t, xmpp, device, s.Password).Close()
+			answer("password-checked")
+		case "token-created":
+			token = s.Token
+			if code := get("/api/positions", token); code != http.StatusOK {
+				t.Errorf("GET /api/positions with the new token: %d", code)
+			}
+			answer("token-checked")
+		case "token-revoked":
+			if code := get("/api/positions", token); code != http.StatusUnauthorized {
+				t.Errorf("GET /api/positions with the revoked token: %d, want 401", code)
+			}
+		}
+	}
+	if err := node.Wait(); err != nil {
+		t.Fatalf("browser script: %v (steps done: %v)\n%s", err, steps, stderr.String())
+	}
+	if len(steps) == 0 || steps[len(steps)-1] != "done" {
+		t.Fatalf("browser script ended after steps %v\n%s", steps, stderr.String())
+	}
+	t.Logf("screenshot: %s", screenshot)
 }

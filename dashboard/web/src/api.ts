@@ -11,7 +11,7 @@ export interface Position { lat: number; lon: number; time?: string; speed?: num
 export interface Reading { value: number; unit?: string; time?: string }
 
 export interface DeviceInfo {
-  name: string; jid: string; role?: string; groups?: string[] | null; online: boolean; last_seen?: string | null; demo?: boolean;
+  name: string; jid: string; role?: string; groups?: string[] | null; online: boolean; last_seen?: string | null; demo?: boolean; mqtt?: boolean;
   position: Position | null; readings?: Record<string, Reading> | null;
 }
 
@@ -43,6 +43,10 @@ export interface BridgeBroker {
   looped?: number; ignored?: number; provisioned?: number; published?: number; dropped?: number;
 }
 export interface BridgeStatus { state: 'disabled' | 'connecting' | 'connected' | 'disconnected'; brokers: BridgeBroker[] }
+
+export interface NewAccount { name: string; role: string; groups: string[]; password?: string }
+export interface AccountChange { role?: string; groups?: string[] }
+export interface Token { id: string; name: string; account: string; created: string; last_used?: string | null }
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
@@ -106,4 +110,12 @@ export const api = {
   sensors: (name: string) => call<SensorLatest[]>('GET', `/api/devices/${seg(name)}/telemetry`),
   series: (name: string, sensor: string, from: string, to: string) =>
     call<Series>('GET', `/api/devices/${seg(name)}/telemetry${q({ sensor, from, to })}`),
+  // Admins only: accounts and API tokens. Passwords and token secrets are in these answers once.
+  createAccount: (a: NewAccount) => call<DeviceInfo & { password?: string }>('POST', '/api/devices', a),
+  updateAccount: (name: string, c: AccountChange) => call<DeviceInfo>('PATCH', `/api/devices/${seg(name)}`, c),
+  deleteAccount: (name: string) => call<unknown>('DELETE', `/api/devices/${seg(name)}`),
+  resetPassword: (name: string) => call<{ password: string }>('POST', `/api/devices/${seg(name)}/password`),
+  tokens: () => call<Token[]>('GET', '/api/tokens'),
+  createToken: (name: string, account: string) => call<Token & { token: string }>('POST', '/api/tokens', { name, account }),
+  revokeToken: (id: string) => call<unknown>('DELETE', `/api/tokens/${seg(id)}`),
 };

@@ -1,5 +1,5 @@
 // The dashboard once logged in: a header, a side panel with tabs (devices,
-// fences, alerts) and the map. This file wires the parts together; each
+// fences, alerts, and for admins accounts and tokens) and the map. This file wires the parts together; each
 // part lives in its own module.
 
 import L from './leaflet';
@@ -13,9 +13,10 @@ import { Alerts } from './alerts';
 import { openStream } from './stream';
 import { createMap } from './map';
 import { BridgeState } from './bridge';
+import { Admin } from './admin';
 import { h } from './dom';
 
-type Tab = 'devices' | 'fences' | 'alerts';
+type Tab = 'devices' | 'fences' | 'alerts' | 'admin';
 
 export async function startApp(root: HTMLElement, user: User) {
   const config: Config = await api.config().catch(() => ({}));
@@ -32,7 +33,11 @@ export async function startApp(root: HTMLElement, user: User) {
   const tabs = new Map<Tab, { button: HTMLButtonElement; panel: HTMLElement }>();
   const tabList = h('div', { role: 'tablist', 'aria-label': 'Panels', class: 'tabs' });
   const panels = h('div', { class: 'panels' });
-  for (const [id, label] of [['devices', 'Devices'], ['fences', 'Fences'], ['alerts', 'Alerts']] as [Tab, string][]) {
+  const isAdmin = user.role === 'admin';
+  const order: Tab[] = isAdmin ? ['devices', 'fences', 'alerts', 'admin'] : ['devices', 'fences', 'alerts'];
+  const labels: Record<Tab, string> = { devices: 'Devices', fences: 'Fences', alerts: 'Alerts', admin: 'Admin' };
+  for (const id of order) {
+    const label = labels[id];
     const button = h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`, onclick: () => selectTab(id) }, label, id === 'alerts' && badge);
     const panel = h('div', { role: 'tabpanel', id: `panel-${id}`, 'aria-labelledby': `tab-${id}`, tabindex: '0' });
     tabList.append(button);
@@ -40,26 +45,32 @@ export async function startApp(root: HTMLElement, user: User) {
     tabs.set(id, { button, panel });
   }
   tabList.addEventListener('keydown', (e) => {
-    const order: Tab[] = ['devices', 'fences', 'alerts'];
     const i = order.findIndex((t) => tabs.get(t)!.button === document.activeElement);
     if (i < 0 || (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft')) return;
     const next = order[(i + (e.key === 'ArrowRight' ? 1 : order.length - 1)) % order.length];
     selectTab(next);
     tabs.get(next)!.button.focus();
   });
+  let admin: Admin | null = null;
+  const side = h('aside', { class: 'side' }, tabList, panels);
   function selectTab(id: Tab) {
     for (const [t, { button, panel }] of tabs) {
       button.setAttribute('aria-selected', String(t === id));
       button.tabIndex = t === id ? 0 : -1;
       panel.hidden = t !== id;
     }
+    // The account tables need room; the map keeps the rest.
+    side.classList.toggle('wide', id === 'admin');
+    if (id === 'admin') admin?.load();
   }
 
   const mapEl = h('div', { id: 'map', role: 'application', 'aria-label': 'Map of devices and fences' });
-  root.replaceChildren(header, h('div', { class: 'body' }, h('aside', { class: 'side' }, tabList, panels), h('main', { class: 'map-wrap' }, mapEl)));
+  root.replaceChildren(header, h('div', { class: 'body' }, side, h('main', { class: 'map-wrap' }, mapEl)));
   selectTab('devices');
 
   const map = createMap(mapEl, config);
+  // Leaflet watches the window only; the side panel widens for the admin tab.
+  new ResizeObserver(() => map.invalidateSize()).observe(mapEl);
   const store = new DeviceStore();
   let popup: L.Popup | null = null;
   let popupJid: string | null = null;
@@ -118,6 +129,11 @@ export async function startApp(root: HTMLElement, user: User) {
   tabs.get('alerts')!.panel.append(alerts.el);
 
   const loadDevices = async () => store.load(await api.devices());
+  if (isAdmin) {
+    // Accounts added, changed or deleted here show in the device list at once.
+    admin = new Admin(user, () => { loadDevices().catch(() => {}); });
+    tabs.get('admin')!.panel.append(admin.el);
+  }
   await Promise.all([
     loadDevices().catch((e) => { live.textContent = `Could not load devices: ${(e as Error).message}`; }),
     fences.load(),
