@@ -1,9 +1,11 @@
 package hub_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/hub/hubtest"
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/xmpptest"
@@ -40,5 +42,26 @@ func TestLoginMechanisms(t *testing.T) {
 				t.Errorf("ping: %s", res)
 			}
 		})
+	}
+}
+
+// The resource mqtt is the MQTT bridge's remote one (hub.RemoteResource):
+// a client asking for it gets a generated resource, so that its session
+// and the bridge's presence are not taken for each other. Others get what
+// they ask for.
+func TestBindReservedResource(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "car", devices.RoleDevice)
+	for _, res := range []string{"phone", hub.RemoteResource} {
+		r := xmpptest.DialRaw(t, h.Addr)
+		r.StartTLS("localhost", h.ClientTLS)
+		r.AuthPlain("car", pw)
+		r.Open("localhost")
+		r.Send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + res + "</resource></bind></iq>")
+		out := r.ReadUntil("</iq>")
+		bound := strings.Contains(out, "<jid>car@localhost/"+res+"</jid>")
+		if want := res != hub.RemoteResource; bound != want || !strings.Contains(out, "<jid>car@localhost/") {
+			t.Errorf("asked for %q: %s", res, out)
+		}
 	}
 }

@@ -319,7 +319,7 @@ func (n *negotiation) permitPlain(neg *sasl.Negotiator) bool {
 
 // bindFeature binds a resource for the authenticated user, whatever the
 // client claimed in its stream header (trap 1). An empty or invalid resource
-// gets a generated one (trap 6). The session is registered before the client
+// gets a generated one (trap 6), and so does RemoteResource. The session is registered before the client
 // learns its JID, so nothing sent to that JID afterwards is misrouted; what
 // arrives for it waits in its outbox until negotiation is over.
 func (n *negotiation) bindFeature() xmpp.StreamFeature {
@@ -328,7 +328,9 @@ func (n *negotiation) bindFeature() xmpp.StreamFeature {
 			return jid.JID{}, errNotBound
 		}
 		j, err := jid.New(n.user, n.srv.domain, res)
-		if res == "" || err != nil {
+		if res == "" || err != nil || j.Resourcepart() == RemoteResource {
+			// RemoteResource is the MQTT bridge's: a session bound to it
+			// would be mistaken for the remote one, and the other way round.
 			j, err = jid.New(n.user, n.srv.domain, randomResource())
 		}
 		if err != nil {

@@ -59,10 +59,16 @@ func (e *PublishError) Error() string {
 }
 
 // Refused reports whether the publish itself was at fault (a bad payload,
-// no such account, not allowed), so that sending it again would fail
-// again. Otherwise the hub failed to store it and a retry may succeed.
+// no such account, not allowed, a limit of the account reached such as
+// its number of PEP nodes: resource-constraint), so that sending it again
+// would fail again. Otherwise the hub failed to store it (a wait error
+// other than resource-constraint, internal-server-error) and a retry may
+// succeed.
 func (e *PublishError) Refused() bool {
-	return e.Type != "wait" && e.Condition != "internal-server-error"
+	if e.Condition == "internal-server-error" {
+		return false
+	}
+	return e.Type != "wait" || e.Condition == "resource-constraint"
 }
 
 // publishOutcome reads pubsub's answer to a publish.

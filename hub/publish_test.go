@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/geohub/geohub/devices"
@@ -55,5 +56,25 @@ func TestPublishPEPIsLikeTheDevicePublishing(t *testing.T) {
 		if isEventFrom("tracker@localhost")(n) {
 			t.Errorf("a refused publish was notified: %s", n)
 		}
+	}
+}
+
+// An account at its limit of PEP nodes gets resource-constraint (of type
+// wait) for a new node: a refusal, which sending again would not fix.
+func TestPublishPEPTooManyNodesIsRefused(t *testing.T) {
+	h := hubtest.Start(t)
+	h.Account(t, "tracker", devices.RoleDevice)
+	publish := func(node string) error {
+		done := make(chan error, 1)
+		h.PublishPEP("tracker", node, "1", []byte("<x xmlns='"+node+"'/>"), func(err error) { done <- err })
+		return <-done
+	}
+	var err error
+	for i := 0; err == nil && i < 1000; i++ {
+		err = publish(fmt.Sprintf("urn:example:n%d", i))
+	}
+	var pe *hub.PublishError
+	if !errors.As(err, &pe) || pe.Condition != "resource-constraint" || !pe.Refused() {
+		t.Fatalf("publishing to ever more nodes: %v", err)
 	}
 }

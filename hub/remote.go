@@ -19,6 +19,10 @@ import (
 // chat goes to the bare JID, which stores it offline; other types get
 // service-unavailable), and so is an IQ (service-unavailable).
 
+// RemoteResource is the resource under which the MQTT bridge shows its
+// trackers. A client asking to bind it gets a generated resource instead.
+const RemoteResource = "mqtt"
+
 // remotes holds the remote resources of accounts.
 type remotes struct {
 	// set serializes SetRemotePresence and the forgetting of a removed
