@@ -5,7 +5,11 @@ import (
 	"errors"
 	"hash/maphash"
 	"log/slog"
+	"math"
+	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,22 +45,32 @@ type Bridge struct {
 	wg       sync.WaitGroup
 	limiter  logLimiter
 	provMu   sync.Mutex // one provisioning at a time: PBKDF2 is costly, and races are pointless
+	provRate rateLimit  // provisionings a second
 	live     liveness   // MQTT devices held online: online.go
+	heardQ   heardQueue // devices stored from, to bring online: online.go
+
+	// The hub's publish and the store's account creation; tests replace
+	// them to fail as a database would.
+	publishPEP func(account, node, itemID string, payload []byte, done func(error))
+	provision  func(...devices.NewAccount) ([]devices.Created, error)
 }
 
 // conn is one broker connection.
 type conn struct {
-	b       *Bridge
-	name    string // its URLs, without passwords
-	client  mqtt.Client
-	filters map[string]byte // subscriptions
-	st      counters
-	acks    ackQueue
-	out     outbox
-	store   *resumeStore
+	b        *Bridge
+	name     string // its URLs, without passwords
+	clientID string
+	client   mqtt.Client
+	filters  map[string]byte // subscriptions
+	st       counters
+	acks     ackQueue
+	out      outbox
+	store    *resumeStore
+	gen      atomic.Uint64 // network connections dialed
 
 	mu        sync.Mutex
-	connected bool // and subscribed
+	nc        net.Conn // the latest network connection, number gen
+	connected bool     // and subscribed
 	lastErr   string
 	lastErrAt time.Time
 	connects  uint64
@@ -67,6 +81,7 @@ type job struct {
 	c   *conn
 	msg mqtt.Message
 	at  time.Time
+	gen uint64 // the network connection it came on
 }
 
 // queueLen is the capacity of each worker's queue: enough to keep a worker
@@ -97,7 +112,12 @@ func New(cfg Config, d Deps) (*Bridge, error) {
 	}
 	b := &Bridge{p: p, hub: d.Hub, accounts: d.Accounts, geo: d.Geo, log: log.With("component", "mqtt"),
 		seed: maphash.MakeSeed(), stop: make(chan struct{})}
-	b.live.held, b.live.leaving = map[string]time.Time{}, map[string]string{}
+	b.publishPEP, b.provision = d.Hub.PublishPEP, d.Accounts.Add
+	b.provRate.rate = p.ProvisionRate
+	b.provRate.burst = max(1, math.Ceil(2*p.ProvisionRate))
+	b.provRate.tokens = b.provRate.burst
+	b.heardQ.wake = make(chan struct{}, 1)
+	b.live.held, b.live.leaving, b.live.gone = map[string]time.Time{}, map[string]string{}, map[string]time.Time{}
 	b.limiter.every = 10 * time.Second
 	b.limiter.burst = 20
 	for range p.Workers {
@@ -114,7 +134,7 @@ func New(cfg Config, d Deps) (*Bridge, error) {
 	if p.telemetry != nil {
 		filters[p.telemetry.filter] = p.QoS
 	}
-	for _, servers := range p.servers {
+	for i, servers := range p.servers {
 		var names []string
 		for _, u := range servers {
 			names = append(names, u.Redacted())
@@ -123,6 +143,13 @@ func New(cfg Config, d Deps) (*Bridge, error) {
 		c.acks.wake = make(chan struct{}, 1)
 		c.out.init()
 		c.store = newResumeStore()
+		c.clientID = p.ClientID
+		if i > 0 {
+			// One client ID per connection: brokers of one cluster behind
+			// two entries would otherwise take each for the other's
+			// reconnect and cut the older one off, over and over.
+			c.clientID += "-" + strconv.Itoa(i+1)
+		}
 		c.client = mqtt.NewClient(b.options(c, servers))
 		b.conns = append(b.conns, c)
 	}
@@ -135,7 +162,7 @@ func (b *Bridge) options(c *conn, servers []*url.URL) *mqtt.ClientOptions {
 	for _, u := range servers {
 		o.AddBroker(u.String())
 	}
-	o.SetClientID(p.ClientID)
+	o.SetClientID(c.clientID)
 	if p.Username != "" {
 		o.SetUsername(p.Username)
 		o.SetPassword(p.Password)
@@ -143,16 +170,27 @@ func (b *Bridge) options(c *conn, servers []*url.URL) *mqtt.ClientOptions {
 	if p.tls != nil {
 		o.SetTLSConfig(p.tls.Clone())
 	}
-	o.SetCustomOpenConnectionFn(dial)
+	o.SetCustomOpenConnectionFn(func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		nc, err := dial(u, o)
+		if err == nil {
+			c.mu.Lock()
+			c.nc = nc
+			c.gen.Add(1)
+			c.mu.Unlock()
+		}
+		return nc, err
+	})
 	o.SetCleanSession(p.CleanSession)
 	o.SetStore(c.store)
 	o.SetConnectionAttemptHandler(func(_ *url.URL, t *tls.Config) *tls.Config {
 		// Before each dial: publishing stops until this connection is up
 		// and, with a persistent session, resumed (see resumeStore).
+		// The attempt first: an onConnect of the previous attempt that
+		// has not set connected yet no longer will.
+		c.store.attempt()
 		c.mu.Lock()
 		c.connected = false
 		c.mu.Unlock()
-		c.store.attempt()
 		return t
 	})
 	o.SetAutoReconnect(true)
@@ -203,9 +241,10 @@ func (b *Bridge) Start() {
 		b.wg.Go(c.ackLoop)
 		b.wg.Go(c.publishLoop)
 		c.client.Connect() // retries in the background (ConnectRetry)
-		b.log.Info("connecting", "broker", c.name, "client_id", b.p.ClientID, "clean_session", b.p.CleanSession)
+		b.log.Info("connecting", "broker", c.name, "client_id", c.clientID, "clean_session", b.p.CleanSession)
 	}
 	b.wg.Go(b.logStats)
+	b.wg.Go(b.heardLoop)
 	if b.p.OfflineAfter > 0 {
 		b.wg.Go(b.expire)
 	}
@@ -266,29 +305,12 @@ func (b *Bridge) Close() {
 // messages no longer has. paho runs it on a goroutine of its own.
 func (c *conn) onConnect(client mqtt.Client) {
 	b := c.b
-	if !c.store.waitResumed(b.stop) {
+	attempt, ok := c.store.waitResumed(b.stop)
+	if !ok {
 		return // stopping, or this connection is gone already
 	}
-	if len(c.filters) > 0 {
-		t := client.SubscribeMultiple(c.filters, nil)
-		if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-			err := t.Error()
-			if err == nil {
-				err = errors.New("no answer to SUBSCRIBE within 30s")
-			}
-			c.failed(err)
-			b.log.Error("subscribing", "broker", c.name, "err", err)
-			return
-		}
-		if st, ok := t.(*mqtt.SubscribeToken); ok {
-			for topic, qos := range st.Result() {
-				if qos == 0x80 {
-					c.failed(errors.New("the broker refused the subscription " + topic))
-					b.log.Error("subscription refused", "broker", c.name, "topic", topic)
-					return
-				}
-			}
-		}
+	if len(c.filters) > 0 && !c.subscribe(client, attempt) {
+		return
 	}
 	if b.p.OutPrefix != "" {
 		client.Publish(b.p.OutPrefix+"/status", b.p.QoS, true, hubStatus(b.p.Origin, true))
@@ -297,12 +319,93 @@ func (c *conn) onConnect(client mqtt.Client) {
 		}
 	}
 	c.mu.Lock()
+	if !c.store.current(attempt) {
+		c.mu.Unlock()
+		return // a later attempt began: its own onConnect says when it is up
+	}
 	c.connected = true
 	c.connects++
 	n := c.connects
 	c.mu.Unlock()
 	c.out.signal() // what waited for the connection goes out now
 	b.log.Info("connected", "broker", c.name, "connects", n, "topics", len(c.filters))
+}
+
+// Subscription retries: after a failed or refused SUBSCRIBE the bridge
+// waits subscribeFirst, then twice as long each time up to subscribeMax.
+var (
+	subscribeFirst = time.Second
+	subscribeMax   = time.Minute
+)
+
+// subscribe makes the bridge's subscriptions, trying again (a broker's
+// ACLs may be fixed meanwhile) until they are all granted, the connection
+// of attempt is gone or the bridge stops; it reports whether they were
+// granted. Meanwhile the connection counts as down.
+func (c *conn) subscribe(client mqtt.Client, attempt uint64) bool {
+	b := c.b
+	wait := subscribeFirst
+	for {
+		err := c.subscribeOnce(client)
+		if err == nil {
+			return true
+		}
+		c.failed(err)
+		b.log.Error("subscribing; trying again", "broker", c.name, "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-b.stop:
+			return false
+		}
+		if !c.store.current(attempt) || !client.IsConnectionOpen() {
+			return false // the next connection subscribes
+		}
+		wait = min(2*wait, subscribeMax)
+	}
+}
+
+func (c *conn) subscribeOnce(client mqtt.Client) error {
+	t := client.SubscribeMultiple(c.filters, nil)
+	if !t.WaitTimeout(30 * time.Second) {
+		return errors.New("no answer to SUBSCRIBE within 30s")
+	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	if st, ok := t.(*mqtt.SubscribeToken); ok {
+		var refused []string
+		for topic, qos := range st.Result() {
+			if qos == 0x80 {
+				refused = append(refused, topic)
+			}
+		}
+		if len(refused) > 0 {
+			slices.Sort(refused)
+			return errors.New("the broker refused the subscription to " + strings.Join(refused, ", "))
+		}
+	}
+	return nil
+}
+
+// forceReconnect drops the network connection number gen, if it is
+// still the current one, so that paho reconnects and the broker sends
+// again what the bridge has not acknowledged: a message it failed to store
+// and gave up retrying. A broker sends an unacknowledged message again
+// only to a new connection, and until then the message holds one slot of
+// its in-flight window.
+func (c *conn) forceReconnect(gen uint64) {
+	c.mu.Lock()
+	nc := c.nc
+	current := c.gen.Load() == gen
+	c.mu.Unlock()
+	if nc == nil || !current {
+		return // reconnected since: the broker has sent it again
+	}
+	c.b.log.Warn("dropping the connection so that the broker sends unstored messages again", "broker", c.name)
+	// Not Close: paho's reader takes "use of closed network connection"
+	// for a disconnect of its own and never reconnects. A read deadline in
+	// the past makes its read fail like a dead network does.
+	nc.SetReadDeadline(time.Now())
 }
 
 func (c *conn) onLost(_ mqtt.Client, err error) {

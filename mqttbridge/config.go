@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -60,6 +61,17 @@ type Config struct {
 	// "refuse" counts and drops it.
 	Unknown string
 	Group   string
+	// ProvisionRate bounds the accounts provisioned a second (with a
+	// burst of twice as many): each costs a PBKDF2 derivation, and anyone
+	// who may publish on the broker can make up names. A message of an
+	// unknown device over the rate is refused; the device's next one tries
+	// again. 0 means no limit.
+	ProvisionRate float64
+	// Accept says which existing accounts take input from MQTT: "devices"
+	// (every device account, XMPP ones included) or "mqtt" (only those
+	// the bridge provisioned). Anyone who may publish on the mapped
+	// topics at the broker may move an accepted device.
+	Accept string
 
 	// OutPrefix is the prefix of everything the bridge publishes. Empty
 	// turns publishing off.
@@ -93,6 +105,12 @@ const DefaultJSONFields = "lat=lat,lon=lon,time=time,accuracy=accuracy,alt=alt,a
 // seconds, or milliseconds when it is above 10^11).
 var jsonFieldNames = []string{"lat", "lon", "time", "accuracy", "alt", "altaccuracy", "speed", "bearing", "text"}
 
+// Accept values.
+const (
+	AcceptDevices = "devices"
+	AcceptMQTT    = "mqtt"
+)
+
 // Out kinds.
 const (
 	OutPositions = "positions"
@@ -112,12 +130,17 @@ func DefaultConfig() Config {
 		JSONFields:    DefaultJSONFields,
 		Unknown:       "provision",
 		Group:         "mqtt",
+		ProvisionRate: DefaultProvisionRate,
+		Accept:        AcceptDevices,
 		OutPrefix:     "geohub",
 		Out:           []string{OutPositions, OutStatus, OutAlerts},
 		OutFormat:     "geohub",
 		OfflineAfter:  DefaultOfflineAfter,
 	}
 }
+
+// DefaultProvisionRate is the default Config.ProvisionRate.
+const DefaultProvisionRate = 10
 
 // DefaultOfflineAfter is the default Config.OfflineAfter. A tracker that
 // stays connected but reports less often (a parked phone in OwnTracks'
@@ -241,6 +264,16 @@ func (c Config) compile() (*plan, error) {
 	case "provision", "refuse":
 	default:
 		bad("mqtt-unknown", c.Unknown, "want provision or refuse")
+	}
+	switch c.Accept {
+	case "":
+		p.Accept = AcceptDevices
+	case AcceptDevices, AcceptMQTT:
+	default:
+		bad("mqtt-accept", c.Accept, "want %s or %s", AcceptDevices, AcceptMQTT)
+	}
+	if c.ProvisionRate < 0 || math.IsNaN(c.ProvisionRate) || math.IsInf(c.ProvisionRate, 0) {
+		bad("mqtt-provision-rate", fmt.Sprint(c.ProvisionRate), "want accounts a second, 0 for no limit")
 	}
 	if c.Unknown == "provision" && (c.Group == "" || len(c.Group) > 64 || strings.ContainsAny(c.Group, ",\x00\n\r\t")) {
 		bad("mqtt-group", c.Group, "provisioned devices need a group name: 1 to 64 characters, no comma")

@@ -52,10 +52,21 @@ func TestTemplates(t *testing.T) {
 		}
 	}
 	segs, err := parseName("t-{user}.{device}")
-	if err != nil || renderName(segs, "ann", "phone") != "t-ann.phone" {
-		t.Errorf("name: %v %q", err, renderName(segs, "ann", "phone"))
+	if name, rerr := renderName(segs, "ann", "phone"); err != nil || rerr != nil || name != "t-ann.phone" {
+		t.Errorf("name: %v %v %q", err, rerr, name)
 	}
-	for _, bad := range []string{"fixed", "{usr}", "{user"} {
+	// With {user}-{device}, alice/bob-phone and alice-bob/phone would both
+	// be alice-bob-phone: a level holding the separator is refused.
+	segs, _ = parseName("{user}-{device}")
+	for _, levels := range [][2]string{{"alice", "bob-phone"}, {"alice-bob", "phone"}} {
+		if name, err := renderName(segs, levels[0], levels[1]); err == nil {
+			t.Errorf("%s/%s became %q", levels[0], levels[1], name)
+		}
+	}
+	if name, err := renderName(segs, "alice", "bob_phone"); err != nil || name != "alice-bob_phone" {
+		t.Errorf("alice/bob_phone: %q %v", name, err)
+	}
+	for _, bad := range []string{"fixed", "{usr}", "{user", "{user}{device}"} {
 		if _, err := parseName(bad); err == nil {
 			t.Errorf("name %q accepted", bad)
 		}

@@ -68,6 +68,13 @@ func start(t testing.TB, configure func(*mqttbridge.Config), conf ...string) *en
 
 func startBridge(t testing.TB, h *hubtest.Hub, broker *peers.Mosquitto, configure func(*mqttbridge.Config)) (*mqttbridge.Bridge, *logBuffer) {
 	t.Helper()
+	return startHooked(t, h, broker, configure, mqttbridge.Hooks{})
+}
+
+// startHooked is startBridge with hooks into the bridge's calls to the
+// hub and the account store.
+func startHooked(t testing.TB, h *hubtest.Hub, broker *peers.Mosquitto, configure func(*mqttbridge.Config), hooks mqttbridge.Hooks) (*mqttbridge.Bridge, *logBuffer) {
+	t.Helper()
 	cfg := mqttbridge.DefaultConfig()
 	cfg.Brokers = []string{broker.URL}
 	cfg.ClientID = "geohub-test"
@@ -75,8 +82,8 @@ func startBridge(t testing.TB, h *hubtest.Hub, broker *peers.Mosquitto, configur
 		configure(&cfg)
 	}
 	log := &logBuffer{}
-	b, err := mqttbridge.New(cfg, mqttbridge.Deps{Hub: h.Server, Accounts: h.Accounts, Geo: h.Geo,
-		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	b, err := mqttbridge.NewHooked(cfg, mqttbridge.Deps{Hub: h.Server, Accounts: h.Accounts, Geo: h.Geo,
+		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
 )
 
 // Online state of MQTT devices. A device the bridge hears from (a fix or
@@ -23,7 +24,7 @@ import (
 
 // Presence of an MQTT device to XMPP watchers.
 const (
-	mqttResource = "mqtt"
+	mqttResource = hub.RemoteResource
 	mqttStatus   = "via MQTT"
 )
 
@@ -34,7 +35,7 @@ const (
 	viaXMPP    = "xmpp"         // an XMPP session came or the last one went
 	viaLWT     = "mqtt-lwt"     // the tracker's last will
 	viaTimeout = "mqtt-timeout" // silent for OfflineAfter
-	viaRemoved = "mqtt-removed" // the account was removed
+	viaRemoved = "removed"      // the account was removed
 	viaStopped = "mqtt-stopped" // the bridge closed
 )
 
@@ -51,15 +52,66 @@ type liveness struct {
 	mu      sync.Mutex
 	held    map[string]time.Time // by account: when it was last heard (monotonic)
 	leaving map[string]string    // by account, while it goes offline: why
+	// gone is when the bridge last let each device go: a message that
+	// arrived before (stored after its last will was handled) is no sign
+	// of life.
+	gone map[string]time.Time
 }
 
-// heard records that the bridge heard from the device name; the first
-// time, the device comes online. It runs on the workers, in each device's
-// message order.
-func (b *Bridge) heard(name string) {
+// heardQueue holds the devices whose messages were stored, for heardLoop
+// to bring online. push never blocks: it runs on the committer's and
+// pubsub's goroutines, which the presence broadcast must not hold up.
+type heardQueue struct {
+	mu    sync.Mutex
+	items []heardItem
+	wake  chan struct{}
+}
+
+type heardItem struct {
+	name string
+	at   time.Time // when the message arrived
+}
+
+func (q *heardQueue) push(name string, at time.Time) {
+	q.mu.Lock()
+	q.items = append(q.items, heardItem{name, at})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// heardLoop brings online the devices the bridge stored messages of.
+func (b *Bridge) heardLoop() {
+	var batch []heardItem
+	for {
+		select {
+		case <-b.heardQ.wake:
+		case <-b.stop:
+			return
+		}
+		b.heardQ.mu.Lock()
+		batch, b.heardQ.items = b.heardQ.items, batch[:0]
+		b.heardQ.mu.Unlock()
+		for _, h := range batch {
+			b.heard(h.name, h.at)
+		}
+	}
+}
+
+// heard records that the bridge stored a message of the device name that
+// arrived at; the first time, the device comes online. A message that
+// arrived before the bridge last let the device go (its last will, its
+// silence) does not bring it back.
+func (b *Bridge) heard(name string, at time.Time) {
 	l := &b.live
 	now := time.Now()
 	l.mu.Lock()
+	if g, ok := l.gone[name]; ok && !at.After(g) {
+		l.mu.Unlock()
+		return
+	}
 	if _, ok := l.held[name]; ok {
 		l.held[name] = now
 		l.mu.Unlock()
@@ -73,6 +125,11 @@ func (b *Bridge) heard(name string) {
 		return // a removed account stays gone; a closed bridge holds nothing
 	}
 	l.mu.Lock()
+	if g, ok := l.gone[name]; ok && !at.After(g) {
+		l.mu.Unlock()
+		return
+	}
+	delete(l.gone, name)
 	_, ok := l.held[name]
 	l.held[name] = now
 	l.mu.Unlock()
@@ -95,12 +152,19 @@ func (b *Bridge) release(name, why string, expired func(last time.Time) bool) bo
 	defer l.change.Unlock()
 	l.mu.Lock()
 	last, ok := l.held[name]
+	if expired == nil {
+		// Let go for good (a last will, the account removed, the bridge
+		// closing), held or not: a message stored later but received
+		// before does not bring the device back.
+		l.gone[name] = time.Now().UTC()
+	}
 	if !ok || expired != nil && !expired(last) {
 		l.mu.Unlock()
 		return false
 	}
 	delete(l.held, name)
 	l.leaving[name] = why
+	l.gone[name] = time.Now().UTC()
 	l.mu.Unlock()
 	// A removed account's presence is the hub's to end: it knows who
 	// watched the account, which the store has forgotten by now.
@@ -178,9 +242,25 @@ func (b *Bridge) releaseAll(why string) {
 	}
 }
 
-// accountChanged gives back the session of a removed device.
+// accountChanged gives back the session of a removed device and, for any
+// removed device, MQTT or XMPP, says on its status topic that it is
+// offline and clears its retained location: the online watcher no longer
+// finds the account by then.
 func (b *Bridge) accountChanged(c devices.Change) {
-	if c.Kind == devices.Removed && c.Before != nil {
-		b.release(c.Before.Name, viaRemoved, nil)
+	if c.Kind != devices.Removed || c.Before == nil || b.stopped.Load() {
+		return
+	}
+	name := c.Before.Name
+	b.release(name, viaRemoved, nil)
+	if c.Before.Role != devices.RoleDevice || b.p.OutPrefix == "" {
+		return
+	}
+	for _, oc := range b.conns {
+		if b.p.out[OutStatus] {
+			oc.out.status(name, false, viaRemoved)
+		}
+		if b.p.out[OutPositions] {
+			oc.out.removed(b.accounts.JID(name))
+		}
 	}
 }

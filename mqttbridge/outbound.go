@@ -19,6 +19,7 @@ type outbox struct {
 	mu        sync.Mutex
 	positions map[string]geoloc.Position // by device JID
 	presence  map[string]presence        // by account name
+	cleared   map[string]bool            // device JIDs whose retained location to clear
 	events    []geoloc.Event
 	wake      chan struct{}
 	dropped   uint64 // alerts dropped because the queue was full
@@ -36,6 +37,7 @@ const maxQueuedAlerts = 10_000
 func (o *outbox) init() {
 	o.positions = map[string]geoloc.Position{}
 	o.presence = map[string]presence{}
+	o.cleared = map[string]bool{}
 	o.wake = make(chan struct{}, 1)
 }
 
@@ -49,6 +51,17 @@ func (o *outbox) signal() {
 func (o *outbox) position(p geoloc.Position) {
 	o.mu.Lock()
 	o.positions[p.Device] = p
+	delete(o.cleared, p.Device)
+	o.mu.Unlock()
+	o.signal()
+}
+
+// removed queues the clearing of a removed device's retained location (an
+// empty retained message deletes it at the broker).
+func (o *outbox) removed(device string) {
+	o.mu.Lock()
+	delete(o.positions, device)
+	o.cleared[device] = true
 	o.mu.Unlock()
 	o.signal()
 }
@@ -93,7 +106,7 @@ func (o *outbox) status(name string, online bool, via string) {
 // snapshot of positions at each connect replaces what a broker lost.
 func (c *conn) publishLoop() {
 	b, o := c.b, &c.out
-	positions, pres := map[string]geoloc.Position{}, map[string]presence{}
+	positions, pres, cleared := map[string]geoloc.Position{}, map[string]presence{}, map[string]bool{}
 	var events []geoloc.Event
 	var buf []byte
 	for {
@@ -111,6 +124,7 @@ func (c *conn) publishLoop() {
 		o.mu.Lock()
 		positions, o.positions = o.positions, positions
 		pres, o.presence = o.presence, pres
+		cleared, o.cleared = o.cleared, cleared
 		events, o.events = o.events, events[:0]
 		o.mu.Unlock()
 		prefix, origin := b.p.OutPrefix, b.p.Origin
@@ -119,6 +133,10 @@ func (c *conn) publishLoop() {
 			c.publish(prefix+"/"+topicLevel(local(p.Device))+"/location", b.p.PositionQoS, true, buf)
 		}
 		clear(positions)
+		for device := range cleared {
+			c.publish(prefix+"/"+topicLevel(local(device))+"/location", b.p.PositionQoS, true, nil)
+		}
+		clear(cleared)
 		for name, s := range pres {
 			buf = statusJSON(buf[:0], b.accounts.JID(name), s, origin)
 			c.publish(prefix+"/"+topicLevel(name)+"/status", b.p.QoS, true, buf)

@@ -21,8 +21,8 @@ type Counts struct {
 	Readings    uint64 `json:"readings"`    // telemetry messages stored
 	Acked       uint64 `json:"acked"`       // messages acknowledged to the broker
 	Malformed   uint64 `json:"malformed"`   // refused for their payload: not JSON, no or bad coordinates, wrong types
-	Refused     uint64 `json:"refused"`     // refused for their device: unknown with provisioning off, invalid name, not a device
-	Failed      uint64 `json:"failed"`      // not stored for the hub's fault; left unacknowledged, so sent again
+	Refused     uint64 `json:"refused"`     // refused for their device: unknown with provisioning off or over its rate, a name not as written or not provisionable, not an accepted device, an account at a limit
+	Failed      uint64 `json:"failed"`      // failed attempts to store, for the hub's fault: retried, then left unacknowledged and the connection dropped, so sent again
 	Looped      uint64 `json:"looped"`      // the bridge's own publications, not ingested
 	Ignored     uint64 `json:"ignored"`     // messages without a position or reading (OwnTracks cards, waypoints, ...)
 	LWT         uint64 `json:"lwt"`         // OwnTracks last wills: trackers that went offline

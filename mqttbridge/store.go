@@ -67,28 +67,36 @@ func (s *resumeStore) Reset() {
 }
 
 // waitResumed waits until paho has resumed the session of the latest
-// connection attempt, which is the one onConnect runs for. It returns
-// false when stop closes or another attempt begins first (that connection
-// was lost; the next one's onConnect takes over).
-func (s *resumeStore) waitResumed(stop <-chan struct{}) bool {
+// connection attempt, which is the one onConnect runs for, and returns
+// that attempt's number. It returns false when stop closes or another
+// attempt begins first (that connection was lost; the next one's
+// onConnect takes over).
+func (s *resumeStore) waitResumed(stop <-chan struct{}) (uint64, bool) {
 	s.mu.Lock()
 	attempt := s.attempts
 	for {
 		switch {
 		case s.listed >= attempt:
 			s.mu.Unlock()
-			return true
+			return attempt, true
 		case s.attempts != attempt:
 			s.mu.Unlock()
-			return false
+			return attempt, false
 		}
 		changed := s.changed
 		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-stop:
-			return false
+			return attempt, false
 		}
 		s.mu.Lock()
 	}
+}
+
+// current reports whether attempt is still the latest connection attempt.
+func (s *resumeStore) current(attempt uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts == attempt
 }

@@ -2,6 +2,7 @@ package mqttbridge
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -70,6 +71,8 @@ type segment struct {
 	part string // "user", "device" or "" for literal text
 }
 
+// parseName parses an account name template. Two placeholders need
+// literal text between them, else the name is ambiguous.
 func parseName(s string) ([]segment, error) {
 	var out []segment
 	placeholders := 0
@@ -88,6 +91,9 @@ func parseName(s string) ([]segment, error) {
 		}
 		switch name := s[i+1 : i+j]; name {
 		case "user", "device":
+			if n := len(out); n > 0 && out[n-1].part != "" {
+				return nil, errors.New("{user} and {device} need literal text between them")
+			}
 			out = append(out, segment{part: name})
 			placeholders++
 		default:
@@ -101,13 +107,36 @@ func parseName(s string) ([]segment, error) {
 	return out, nil
 }
 
-func renderName(segs []segment, user, device string) string {
+// separators returns the characters of the literal text between
+// placeholders of a name template: with {user}-{device}, "-".
+func separators(segs []segment) string {
+	var seps strings.Builder
+	for i := 1; i+1 < len(segs); i++ {
+		if segs[i].part == "" && segs[i-1].part != "" && segs[i+1].part != "" {
+			seps.WriteString(segs[i].lit)
+		}
+	}
+	return seps.String()
+}
+
+// renderName makes an account name from a topic's user and device levels.
+// With a template of two placeholders, a level holding a character of the
+// text between them is an error: with {user}-{device}, alice/bob-phone
+// and alice-bob/phone would both be alice-bob-phone, so neither may be.
+func renderName(segs []segment, user, device string) (string, error) {
 	if len(segs) == 1 {
 		switch segs[0].part { // the common cases, without building
 		case "user":
-			return user
+			return user, nil
 		case "device":
-			return device
+			return device, nil
+		}
+	}
+	if seps := separators(segs); seps != "" {
+		for _, l := range []string{user, device} {
+			if strings.ContainsAny(l, seps) {
+				return "", fmt.Errorf("topic level %q holds %q, which separates {user} from {device} in the account name", l, seps)
+			}
 		}
 	}
 	var b strings.Builder
@@ -121,7 +150,7 @@ func renderName(segs []segment, user, device string) string {
 			b.WriteString(s.lit)
 		}
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // ownTracksTopic splits <prefix>/<user>/<device>[/event].

@@ -52,6 +52,8 @@ func mqttFlags(fs *flag.FlagSet, c *mqttbridge.Config) {
 	fs.StringVar(&c.TelemetryTopic, "mqtt-telemetry", c.TelemetryTopic, "topic template of numeric readings, e.g. sensors/{device}/telemetry: each number in the object, or {\"value\":n,\"unit\":\"..\"}, is a sensor; empty: off")
 	fs.StringVar(&c.Unknown, "mqtt-unknown", c.Unknown, "a tracker without an account: provision (an MQTT-only device in --mqtt-group) or refuse")
 	fs.StringVar(&c.Group, "mqtt-group", c.Group, "group of provisioned MQTT devices")
+	fs.Float64Var(&c.ProvisionRate, "mqtt-provision-rate", c.ProvisionRate, "at most this many MQTT devices provisioned a second (bursts of twice as many); a message of an unknown device over the rate is refused; 0: no limit")
+	fs.StringVar(&c.Accept, "mqtt-accept", c.Accept, "existing accounts that take MQTT input: devices (every device account, XMPP ones too) or mqtt (only those the bridge provisioned)")
 	fs.StringVar(&c.OutPrefix, "mqtt-out-prefix", c.OutPrefix, "prefix of what the hub publishes: <prefix>/<device>/location, <prefix>/<device>/status, <prefix>/alerts/<fence>, <prefix>/status; empty: publish nothing")
 	fs.Var(outFlag{&c.Out}, "mqtt-out", "what the hub publishes: positions, status, alerts (comma-separated), or none")
 	fs.StringVar(&c.OutFormat, "mqtt-out-format", c.OutFormat, "JSON of published positions: geohub, or owntracks (OwnTracks location messages)")
