@@ -37,15 +37,7 @@ const (
 // appears without a reload. The screenshot lands in the test's artifact
 // folder (go test -artifacts keeps it; the log names it).
 func TestDashboardInBrowser(t *testing.T) {
-	peers.Require(t, "chromium")
-	root := peers.Root(t)
-	web := filepath.Join(root, "dashboard", "web")
-	buildUI(t, web)
-
-	bin := filepath.Join(t.TempDir(), "geohub")
-	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
-
-	data := filepath.Join(t.TempDir(), "data")
+	web, bin, data := browserSetup(t)
 	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
 	probePassword := addAccount(t, bin, data, "probe", "--group", "demo")
 	broker := peers.StartMosquitto(t) // the header shows the MQTT bridge's state
@@ -122,6 +114,19 @@ func publishFix(t *testing.T, c *xmpptest.Client, lat, lon float64) {
 	if res.Attr("type") != "result" {
 		t.Fatalf("publish: %s", res)
 	}
+}
+
+// browserSetup requires Chromium, builds the web UI and the hub, and
+// returns the UI's folder, the hub binary and a fresh data folder.
+func browserSetup(t *testing.T) (web, bin, data string) {
+	t.Helper()
+	peers.Require(t, "chromium")
+	root := peers.Root(t)
+	web = filepath.Join(root, "dashboard", "web")
+	buildUI(t, web)
+	bin = filepath.Join(t.TempDir(), "geohub")
+	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
+	return web, bin, filepath.Join(t.TempDir(), "data")
 }
 
 // buildUI builds the web UI unless dist/index.html exists (make ui keeps
@@ -210,15 +215,7 @@ func startHub(t *testing.T, bin, data string, extra ...string) hub {
 // works), creates an API token, which this test uses (200), and revokes
 // it (401); an operator who logs in has no Admin tab.
 func TestAdminInBrowser(t *testing.T) {
-	peers.Require(t, "chromium")
-	root := peers.Root(t)
-	web := filepath.Join(root, "dashboard", "web")
-	buildUI(t, web)
-
-	bin := filepath.Join(t.TempDir(), "geohub")
-	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
-
-	data := filepath.Join(t.TempDir(), "data")
+	web, bin, data := browserSetup(t)
 	rootPassword := addAccount(t, bin, data, "root", "--role", "admin", "--group", "ops")
 	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
 	hub := startHub(t, bin, data, "--demo", "1")
