@@ -61,6 +61,7 @@ func BenchmarkInbound(b *testing.B) {
 func benchInbound(b *testing.B, drain bool, inflight int, out bool) {
 	const devices, publishers, window, maxAhead = 1000, 8, 64, 20_000
 	configure := func(c *mqttbridge.Config) {
+		c.ProvisionRate = 0 // the warm-up provisions every device at once
 		if !out {
 			c.Out = []string{"none"}
 		}
