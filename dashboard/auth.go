@@ -1,11 +1,7 @@
 package dashboard
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"mime"
@@ -14,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/geohub/geohub/devices"
@@ -217,7 +212,10 @@ func (s *Server) login(c echo.Context) error {
 	if !a.Role.Watches() {
 		return apiError(http.StatusForbidden, "devices cannot log in: %s is a device account", a.Name)
 	}
-	cookieValue, sess := s.sessions.create(a)
+	cookieValue, sess, err := s.sessions.create(a)
+	if err != nil {
+		return fmt.Errorf("storing a login: %w", err)
+	}
 	http.SetCookie(c.Response(), &http.Cookie{
 		Name: sessionCookie, Value: cookieValue, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionTTL.Seconds()),
@@ -290,89 +288,6 @@ type configOut struct {
 
 func (s *Server) config(c echo.Context) error {
 	return c.JSON(http.StatusOK, configOut{TileURL: s.cfg.TileURL, TileAttribution: s.cfg.TileAttribution, Domain: s.cfg.Accounts.Domain()})
-}
-
-// session is one browser's login.
-type session struct {
-	key     string // SHA-256 of the cookie value: what the map holds
-	account string
-	created time.Time // the account's creation: a new account of the same name is not this login's
-	csrf    string
-	expires time.Time
-	dead    atomic.Bool // logged out or expired: its live streams end
-}
-
-// sessions are kept in memory: a restart logs everyone out.
-type sessions struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]*session
-}
-
-// maxSessionsPerAccount bounds the logins one account keeps; the oldest
-// goes first.
-const maxSessionsPerAccount = 100
-
-func newSessions(ttl time.Duration) *sessions {
-	return &sessions{ttl: ttl, m: map[string]*session{}}
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashKey(v string) string {
-	h := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(h[:])
-}
-
-// create starts a session for a and returns the cookie's value.
-func (ss *sessions) create(a devices.Account) (string, *session) {
-	value := randomToken(32)
-	now := time.Now()
-	sess := &session{key: hashKey(value), account: a.Name, created: a.Created, csrf: randomToken(24), expires: now.Add(ss.ttl)}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	var mine []*session
-	for k, o := range ss.m {
-		if now.After(o.expires) {
-			o.dead.Store(true)
-			delete(ss.m, k)
-		} else if o.account == a.Name {
-			mine = append(mine, o)
-		}
-	}
-	if len(mine) >= maxSessionsPerAccount {
-		slices.SortFunc(mine, func(x, y *session) int { return x.expires.Compare(y.expires) })
-		for _, o := range mine[:len(mine)-maxSessionsPerAccount+1] {
-			o.dead.Store(true)
-			delete(ss.m, o.key)
-		}
-	}
-	ss.m[sess.key] = sess
-	return value, sess
-}
-
-func (ss *sessions) get(value string) *session {
-	key := hashKey(value)
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	sess := ss.m[key]
-	if sess != nil && time.Now().After(sess.expires) {
-		sess.dead.Store(true)
-		delete(ss.m, key)
-		return nil
-	}
-	return sess
-}
-
-func (ss *sessions) drop(sess *session) {
-	sess.dead.Store(true)
-	ss.mu.Lock()
-	delete(ss.m, sess.key)
-	ss.mu.Unlock()
 }
 
 // loginLimiter is a token bucket per client address.

@@ -287,3 +287,26 @@ func TestLoginLimitAndProxies(t *testing.T) {
 		t.Errorf("client naming the proxy in X-Forwarded-For: %s, want 429", r)
 	}
 }
+
+// Logins survive a restart of the hub: they are stored (by the hash of the
+// cookie, with their expiry); a logout is stored as well.
+func TestLoginsSurviveARestart(t *testing.T) {
+	e := newEnv(t)
+	alice := e.login("alice")
+	bob := e.login("bob")
+	bob.must(204, "POST", "/api/logout", nil)
+	e.restart()
+	var me struct {
+		User struct{ Name string }
+		CSRF string
+	}
+	alice.must(200, "GET", "/api/me", nil).json(t, &me)
+	if me.User.Name != "alice" || me.CSRF != alice.csrf {
+		t.Errorf("after a restart: %+v, want alice with csrf %q", me, alice.csrf)
+	}
+	alice.must(201, "POST", "/api/fences", `{"type":"Feature","properties":{"name":"After restart","groups":["north"],"radius":50},"geometry":{"type":"Point","coordinates":[13.4,52.5]}}`)
+	bob.status(t, 401, "GET", "/api/me", nil)
+	alice.must(204, "POST", "/api/logout", nil)
+	e.restart()
+	alice.status(t, 401, "GET", "/api/me", nil)
+}

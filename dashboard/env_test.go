@@ -43,6 +43,7 @@ type env struct {
 	tokens   *dashboard.Tokens
 	srv      *dashboard.Server
 	ts       *httptest.Server
+	cfg      dashboard.Config
 }
 
 // envIterations is the PBKDF2 count of the env's accounts; benchmarks that
@@ -100,20 +101,36 @@ func newEnv(t testing.TB, configure ...func(*dashboard.Config)) *env {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	srv, err := dashboard.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
-	e.ts = httptest.NewServer(srv.Handler())
+	e.cfg = cfg
+	e.serve()
 	t.Cleanup(func() {
-		srv.Close()
+		e.srv.Close()
 		e.ts.Close()
 		commit.Close()
 		accounts.Close()
 		db.Close()
 	})
 	return e
+}
+
+// serve starts a dashboard server on the env's stores.
+func (e *env) serve() {
+	e.t.Helper()
+	srv, err := dashboard.New(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv = srv
+	e.ts = httptest.NewServer(srv.Handler())
+}
+
+// restart replaces the server by a new one on the same database, as a
+// restart of the hub does; the address changes.
+func (e *env) restart() {
+	e.t.Helper()
+	e.srv.Close()
+	e.ts.Close()
+	e.serve()
 }
 
 func jid(name string) string { return name + "@localhost" }

@@ -181,7 +181,9 @@ func New(cfg Config) (*Server, error) {
 		if s.check == nil {
 			s.check = FenceCheck(cfg.Accounts)
 		}
-		s.sessions = newSessions(cfg.SessionTTL)
+		if s.sessions, err = openSessions(cfg.Tokens.db, cfg.SessionTTL, s.log); err != nil {
+			return nil, fmt.Errorf("dashboard: reading logins: %w", err)
+		}
 		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)
 		s.stream = newBroker(s)
 		s.routes()
