@@ -3,9 +3,11 @@ package dashboard
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/geohub/geohub/hub"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -206,5 +208,24 @@ func (c bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(bridgeProvisioned, b.Provisioned, b.Broker)
 		counter(bridgePublished, b.Published, b.Broker)
 		counter(bridgeDropped, b.Dropped, b.Broker)
+	}
+}
+
+// metricsAccess lets a scrape through when /metrics is open, or when it
+// carries a valid API token.
+func (s *Server) metricsAccess(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.cfg.MetricsToken {
+			return next(c)
+		}
+		tok, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if !ok || s.cfg.Tokens == nil {
+			c.Response().Header().Set("WWW-Authenticate", "Bearer")
+			return apiError(http.StatusUnauthorized, "/metrics needs an API token: Authorization: Bearer gh_... (geohub token add)")
+		}
+		if _, _, ok := s.cfg.Tokens.authenticate(strings.TrimSpace(tok)); !ok {
+			return apiError(http.StatusUnauthorized, "invalid or revoked API token")
+		}
+		return next(c)
 	}
 }

@@ -100,3 +100,18 @@ func TestMetricsWithoutHubOrBridge(t *testing.T) {
 		t.Errorf("/api/bridge without a bridge: %+v", st)
 	}
 }
+
+// With MetricsToken, /metrics wants an API token, as Prometheus sends it.
+func TestMetricsBehindAToken(t *testing.T) {
+	e := newEnv(t, func(c *dashboard.Config) { c.MetricsToken = true })
+	r := e.anon().status(t, 401, "GET", "/metrics", nil)
+	if r.header.Get("WWW-Authenticate") != "Bearer" || !strings.Contains(r.errorMessage(t), "API token") {
+		t.Errorf("without a token: %s %v", r, r.header)
+	}
+	(&client{e: e, bearer: "gh_forged_secret"}).status(t, 401, "GET", "/metrics", nil)
+	if r := e.token("alice").must(200, "GET", "/metrics", nil); !strings.Contains(string(r.body), "geohub_sessions_connected") {
+		t.Errorf("with a token: %.200s", r.body)
+	}
+	// A logged-in browser is not a scraper: the cookie does not do.
+	e.login("alice").status(t, 401, "GET", "/metrics", nil)
+}

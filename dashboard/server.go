@@ -43,6 +43,9 @@ type Config struct {
 	Commit *store.Committer // ingest batch latency
 	Hub    HubStats         // sessions, stanzas, alerts delivered
 	Bridge Bridge           // the MQTT bridge's state (also GET /api/bridge); nil: disabled
+	// MetricsToken makes /metrics ask for an API token (Authorization:
+	// Bearer, as Prometheus sends it); without it /metrics is open.
+	MetricsToken bool
 
 	// UI is the built web UI, served at / with index.html for paths it
 	// does not hold; nil serves a page that says how to build it.
@@ -169,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()), s.metricsAccess)
 	e.GET("/api/openapi.json", serveOpenAPI)
 	if cfg.XMPPWebSocket != nil {
 		e.GET(xmppWebSocketPath, s.xmppWebSocket)
