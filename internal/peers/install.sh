@@ -29,13 +29,14 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto chromium)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
 	prosody) apt_install prosody ;;
 	ejabberd) apt_install ejabberd ;;
 	mosquitto) apt_install mosquitto mosquitto-clients ;;
+	nginx) apt_install nginx-light ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;

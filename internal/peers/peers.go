@@ -66,6 +66,7 @@ var checks = map[string]func(root string) bool{
 		return err == nil
 	},
 	"mosquitto": func(string) bool { return mosquittoBinary() != "" },
+	"nginx":     func(string) bool { return nginxBinary() != "" },
 	"chromium": func(root string) bool {
 		if _, err := os.Stat(Chromium); err != nil {
 			return false
