@@ -31,8 +31,9 @@ func hubTarget(h *hubtest.Hub) slixTarget { return slixTarget{h.Addr, h.CertFile
 
 func prosodyTarget(p *peers.Prosody) slixTarget { return slixTarget{p.Addr, p.CertFile} }
 
-// runSlixmppOn runs testdata/slixmpp/script against srv like runSlixmpp,
-// with more time: the pubsub scripts go through several phases.
+// runSlixmppOn runs testdata/slixmpp/script against srv and fails the
+// test, showing the script's output, unless it exits 0 with only JSON lines
+// on stdout. The pubsub scripts go through several phases: 90 s in all.
 func runSlixmppOn(t *testing.T, srv slixTarget, script string, args ...string) slixOutput {
 	t.Helper()
 	host, port, err := net.SplitHostPort(srv.addr)
@@ -44,7 +45,7 @@ func runSlixmppOn(t *testing.T, srv slixTarget, script string, args ...string) s
 	argv := append([]string{filepath.Join("testdata", "slixmpp", script),
 		"--host", host, "--port", port, "--cafile", srv.certFile}, args...)
 	cmd := exec.CommandContext(ctx, peers.Python, argv...)
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // no __pycache__ in testdata
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -6,16 +6,8 @@ package hub_test
 // together with what a Go client on the same hub sees.
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub/hubtest"
@@ -70,39 +62,7 @@ func runSlixmpp(t *testing.T, h *hubtest.Hub, script string, args ...string) sli
 			addr = h.TLSAddr
 		}
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	argv := append([]string{filepath.Join("testdata", "slixmpp", script),
-		"--host", host, "--port", port, "--cafile", h.CertFile}, args...)
-	cmd := exec.CommandContext(ctx, peers.Python, argv...)
-	// No __pycache__ in testdata.
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	out := slixOutput{stdout: stdout.String(), stderr: stderr.String()}
-	if err != nil {
-		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", script, err, out.stdout, out.stderr)
-	}
-	for _, raw := range strings.Split(strings.TrimSpace(out.stdout), "\n") {
-		if raw == "" {
-			continue
-		}
-		var l slixLine
-		if err := json.Unmarshal([]byte(raw), &l); err != nil {
-			t.Fatalf("%s printed %q, not JSON: %v\nstderr:\n%s", script, raw, err, out.stderr)
-		}
-		out.lines = append(out.lines, l)
-	}
-	t.Logf("%s printed:\n%s", script, out.stdout)
-	if os.Getenv("GEOHUB_TEST_LOG") != "" {
-		t.Logf("%s logged:\n%s", script, out.stderr)
-	}
-	return out
+	return runSlixmppOn(t, slixTarget{addr, h.CertFile}, script, args...)
 }
 
 func TestSlixmppLogin(t *testing.T) {
