@@ -162,7 +162,7 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 // folders, run as the ejabberd user.
 func (e *Ejabberd) ejabberdctl(args ...string) *exec.Cmd {
 	argv := append([]string{"--config-dir", e.Dir, "--config", e.Config, "--spool", e.spool, "--logs", e.logs}, args...)
-	cmd := exec.Command(ejabberdctlBinary(), argv...)
+	cmd := exec.Command(sbinBinary("ejabberdctl"), argv...)
 	cmd.Dir = e.Dir
 	// Started as the ejabberd user directly (not through su or runuser,
 	// whose PAM session would lower the open-files limit to 1024).
@@ -250,18 +250,6 @@ EJABBERD_PID_PATH=%s
 EJABBERD_BYPASS_WARNINGS=true
 CONTRIB_MODULES_PATH=%s
 `, distPort, filepath.Join(e.Dir, "ejabberd.pid"), filepath.Join(e.Dir, "contrib"))
-}
-
-// ejabberdctlBinary finds ejabberdctl: the Debian package puts it in
-// /usr/sbin, which a user's PATH may lack.
-func ejabberdctlBinary() string {
-	if p, err := exec.LookPath("ejabberdctl"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/ejabberdctl"); err == nil {
-		return "/usr/sbin/ejabberdctl"
-	}
-	return ""
 }
 
 // waitReady polls the client port and the pid file until ejabberd accepts

@@ -24,18 +24,6 @@ type Mosquitto struct {
 	done chan struct{}
 }
 
-// mosquittoBinary finds the broker: the Debian package puts it in /usr/sbin,
-// which a user's PATH may lack.
-func mosquittoBinary() string {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return "/usr/sbin/mosquitto"
-	}
-	return ""
-}
-
 // StartMosquitto runs a broker until the test ends. It requires the peer
 // "mosquitto" (skipping or failing the test like Require). conf lines are
 // added to its configuration after the defaults (a later line wins), such as
@@ -108,7 +96,7 @@ func (m *Mosquitto) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := exec.Command(mosquittoBinary(), "-c", m.conf)
+	cmd := exec.Command(sbinBinary("mosquitto"), "-c", m.conf)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -117,21 +105,8 @@ func (m *Mosquitto) start(t testing.TB) {
 	done := make(chan struct{})
 	m.cmd, m.done = cmd, done
 	go func() { cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", m.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			t.Fatalf("mosquitto exited: %v\n%s", cmd.ProcessState, m.Output())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not open %s within 30s\n%s", m.Addr, m.Output())
-		}
+	if err := waitListening(m.Addr, done); err != nil {
+		t.Fatalf("%v\n%s", err, m.Output())
 	}
 }
 

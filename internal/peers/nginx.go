@@ -22,18 +22,6 @@ type Nginx struct {
 	done chan struct{}
 }
 
-// nginxBinary finds nginx: the Debian package puts it in /usr/sbin, which a
-// user's PATH may lack.
-func nginxBinary() string {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	return ""
-}
-
 // NginxLocations is the proxy configuration of the README ("Behind
 // nginx"), for the backend at %[1]s. Keep the two the same.
 const NginxLocations = `
@@ -91,7 +79,7 @@ http {
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(nginxBinary(), "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", file)
+	n.cmd = exec.Command(sbinBinary("nginx"), "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", file)
 	out, err := os.Create(filepath.Join(dir, "nginx.out"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,22 +103,10 @@ http {
 			t.Logf("nginx log:\n%s", n.log())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", n.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return n
-		}
-		select {
-		case <-n.done:
-			t.Fatalf("nginx exited: %v\n%s", n.cmd.ProcessState, n.log())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not open %s within 30s\n%s", n.Addr, n.log())
-		}
+	if err := waitListening(n.Addr, n.done); err != nil {
+		t.Fatalf("%v\n%s", err, n.log())
 	}
+	return n
 }
 
 func (n *Nginx) log() string {

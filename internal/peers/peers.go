@@ -6,6 +6,8 @@
 package peers
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Root returns the repository's root folder (where go.mod is).
@@ -42,6 +45,45 @@ const Python = "/usr/bin/python3"
 // drives with playwright-core (dashboard/web/e2e).
 const Chromium = "/usr/bin/chromium"
 
+// sbinBinary finds a program a Debian package puts in /usr/sbin, which a
+// user's PATH may lack; "" when it is not installed.
+func sbinBinary(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if p := "/usr/sbin/" + name; fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+// waitListening polls until something accepts connections on addr, and
+// says why not when the process (done closes when it ends) exits first or
+// 30 s pass.
+func waitListening(addr string, done <-chan struct{}) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("the server exited before it opened %s", addr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing opened %s within 30s", addr)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // checks says how to tell that a peer is present.
 var checks = map[string]func(root string) bool{
 	"slixmpp": func(string) bool { return exec.Command(Python, "-c", "import slixmpp").Run() == nil },
@@ -57,7 +99,7 @@ var checks = map[string]func(root string) bool{
 		return err == nil
 	},
 	"ejabberd": func(string) bool {
-		if ejabberdctlBinary() == "" {
+		if sbinBinary("ejabberdctl") == "" {
 			return false
 		}
 		// The package's system user: ejabberdctl runs only as it (or as
@@ -65,8 +107,8 @@ var checks = map[string]func(root string) bool{
 		_, err := user.Lookup("ejabberd")
 		return err == nil
 	},
-	"mosquitto": func(string) bool { return mosquittoBinary() != "" },
-	"nginx":     func(string) bool { return nginxBinary() != "" },
+	"mosquitto": func(string) bool { return sbinBinary("mosquitto") != "" },
+	"nginx":     func(string) bool { return sbinBinary("nginx") != "" },
 	"chromium": func(root string) bool {
 		if _, err := os.Stat(Chromium); err != nil {
 			return false
