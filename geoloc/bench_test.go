@@ -26,20 +26,7 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 func benchIngest(b *testing.B, fences int) {
-	d, err := store.Lock(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Unlock()
-	db, err := d.Open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	s, err := OpenStore(db, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, db := openDurable(b)
 	r := rand.New(rand.NewPCG(5, 6))
 	var fs []*Fence
 	for i := range fences {
@@ -198,6 +185,27 @@ func BenchmarkMemory(b *testing.B) {
 		commit.Close()
 		db.Close()
 	}
+}
+
+// openDurable opens a store in a data folder as geohub serve does (the
+// folder's lock, the hub's BuntDB settings), closed when the benchmark ends.
+func openDurable(b *testing.B) (*Store, *buntdb.DB) {
+	b.Helper()
+	d, err := store.Lock(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Unlock() })
+	db, err := d.Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s, err := OpenStore(db, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, db
 }
 
 func openMem(b testing.TB) *buntdb.DB {

@@ -28,20 +28,7 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 }
 
 func benchTelemetry(b *testing.B, rules int) {
-	d, err := store.Lock(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Unlock()
-	db, err := d.Open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	s, err := OpenStore(db, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, db := openDurable(b)
 	all := []*Rule{
 		{Name: "Low battery", Sensor: "battery", Below: f64(15), Hysteresis: 2},
 		{Name: "Cold chain", Sensor: "temperature", Below: f64(2), Above: f64(8), Hysteresis: 0.5},
