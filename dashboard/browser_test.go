@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/internal/peers"
+	"github.com/geohub/geohub/internal/servetest"
 	"github.com/geohub/geohub/internal/xmpptest"
 )
 
@@ -41,13 +42,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
 	probePassword := addAccount(t, bin, data, "probe", "--group", "demo")
 	broker := peers.StartMosquitto(t) // the header shows the MQTT bridge's state
-	hub := startHub(t, bin, data, "--demo", "1", "--mqtt", broker.URL)
+	hub := servetest.Start(t, bin, data, "--c2s-tls", "", "--demo", "1", "--mqtt", broker.URL)
 
 	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := xmpptest.Dial(t, xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}, "probe", probePassword)
+	probe := xmpptest.Dial(t, xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}, "probe", probePassword)
 	publish := func(lat, lon float64) { publishFix(t, probe, lat, lon) }
 	publish(probeLat, probeLon)
 
@@ -57,7 +58,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	node := exec.CommandContext(ctx, "node", "dashboard.mjs")
 	node.Dir = filepath.Join(web, "e2e")
 	node.Env = append(os.Environ(),
-		"GEOHUB_URL=http://"+hub.http,
+		"GEOHUB_URL=http://"+hub.HTTP,
 		"GEOHUB_USER=alice", "GEOHUB_PASSWORD="+alicePassword,
 		"DEMO_DEVICE=demo-1", "PROBE_DEVICE=probe",
 		fmt.Sprintf("TARGET_LAT=%f", targetLat), fmt.Sprintf("TARGET_LON=%f", targetLon),
@@ -164,49 +165,6 @@ func addAccount(t *testing.T, bin, data, name string, args ...string) string {
 	return f[1]
 }
 
-type hub struct{ c2s, http string }
-
-// startHub runs geohub serve on loopback ports the kernel picks and waits
-// until its log says it is ready. The process is killed when the test ends.
-func startHub(t *testing.T, bin, data string, extra ...string) hub {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "",
-		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	var h hub
-	var log []string
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		log = append(log, lines.Text())
-		var rec struct{ Msg, Addr, Service string }
-		json.Unmarshal(lines.Bytes(), &rec)
-		switch {
-		case rec.Msg == "listening" && (rec.Service == "http" || rec.Service == "https"):
-			h.http = rec.Addr
-		case rec.Msg == "listening":
-			h.c2s = rec.Addr
-		case rec.Msg == "geohub ready":
-			if h.c2s == "" || h.http == "" {
-				t.Fatalf("geohub serve is ready without its listeners:\n%s", strings.Join(log, "\n"))
-			}
-			go io.Copy(io.Discard, stderr)
-			return h
-		}
-	}
-	t.Fatalf("geohub serve ended before it was ready: %v\n%s", cmd.Wait(), strings.Join(log, "\n"))
-	return h
-}
-
 // TestAdminInBrowser drives the Admin tab (dashboard/web/e2e/admin.mjs)
 // against a real `geohub serve --demo 1`: an admin adds the device account
 // truck-9 and reads its password, shown once; this test logs truck-9 in
@@ -218,18 +176,18 @@ func TestAdminInBrowser(t *testing.T) {
 	web, bin, data := browserSetup(t)
 	rootPassword := addAccount(t, bin, data, "root", "--role", "admin", "--group", "ops")
 	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
-	hub := startHub(t, bin, data, "--demo", "1")
+	hub := servetest.Start(t, bin, data, "--c2s-tls", "", "--demo", "1")
 	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	xmpp := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	xmpp := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	const device, lat, lon = "truck-9", 52.4100, 13.0700
 
 	// get calls the API with a bearer token and returns the status.
 	get := func(path, token string) int {
 		t.Helper()
-		req, err := http.NewRequest("GET", "http://"+hub.http+path, nil)
+		req, err := http.NewRequest("GET", "http://"+hub.HTTP+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +207,7 @@ func TestAdminInBrowser(t *testing.T) {
 	node := exec.CommandContext(ctx, "node", "admin.mjs")
 	node.Dir = filepath.Join(web, "e2e")
 	node.Env = append(os.Environ(),
-		"GEOHUB_URL=http://"+hub.http,
+		"GEOHUB_URL=http://"+hub.HTTP,
 		"ADMIN_USER=root", "ADMIN_PASSWORD="+rootPassword,
 		"OPERATOR_USER=alice", "OPERATOR_PASSWORD="+alicePassword,
 		"NEW_DEVICE="+device, fmt.Sprintf("DEVICE_LAT=%f", lat), fmt.Sprintf("DEVICE_LON=%f", lon),

@@ -3,16 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/servetest"
 	"github.com/geohub/geohub/internal/store"
 )
 
@@ -49,49 +47,6 @@ func command(t *testing.T, name string, args ...string) []byte {
 	return out
 }
 
-// serve starts geohub on data with a loopback client port; it returns the
-// port's address and a function that stops the hub with SIGTERM.
-func serve(t *testing.T, data string) (addr string, stop func()) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "geohub"), "serve", "--data", data, "--c2s", "127.0.0.1:0",
-		"--c2s-tls", "", "--http", "", "--log-format", "json")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	stop = func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("geohub serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			t.Error("geohub serve did not stop after SIGTERM")
-		}
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		var rec struct{ Msg, Addr string }
-		json.Unmarshal(lines.Bytes(), &rec)
-		switch rec.Msg {
-		case "listening":
-			addr = rec.Addr
-		case "geohub ready":
-			go func() { io.Copy(io.Discard, stderr); done <- cmd.Wait() }()
-			return addr, stop
-		}
-	}
-	t.Fatalf("geohub serve ended before it was ready: %v", cmd.Wait())
-	return "", nil
-}
-
 const scenarioYAML = `seed: 7
 groups:
   - name: van
@@ -119,11 +74,14 @@ func TestEveryAcknowledgedFixIsStored(t *testing.T) {
 	if err := os.WriteFile(scenario, []byte(scenarioYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr, stop := serve(t, data)
+	hub := servetest.Start(t, filepath.Join(bin, "geohub"), data, "--c2s-tls", "", "--http", "")
+	addr := hub.C2S
 	record, summaryFile := filepath.Join(dir, "acked.jsonl"), filepath.Join(dir, "summary.json")
 	command(t, "firmware-sim", "--accounts", accounts, "--hub", addr, "--ca", filepath.Join(data, "tls", "cert.pem"),
 		"--scenario", scenario, "--duration", "6s", "--login-rate", "500", "--record", record, "--summary", summaryFile)
-	stop()
+	if err := hub.Stop(); err != nil {
+		t.Errorf("geohub serve: %v", err)
+	}
 
 	var sum struct {
 		Devices         int               `json:"devices"`

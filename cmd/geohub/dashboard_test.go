@@ -50,7 +50,7 @@ func TestTokenCommandsAndTheAPIOfARunningHub(t *testing.T) {
 	}
 
 	hub := startServe(t, data, "--map-tiles", "https://tile.example/{z}/{x}/{y}.png", "--map-attribution", "© Example")
-	base := "http://" + hub.http
+	base := "http://" + hub.HTTP
 	// Through the hub's admin socket.
 	var made struct{ ID, Token, Account string }
 	if err := json.Unmarshal([]byte(mustGeohub(t, "token", "add", "other", "--account", "op", "--format", "json", "--data", data)), &made); err != nil || made.Account != "op" {
@@ -73,7 +73,7 @@ func TestTokenCommandsAndTheAPIOfARunningHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	car := xmpptest.Dial(t, xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}, "car-1", carPassword)
+	car := xmpptest.Dial(t, xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}, "car-1", carPassword)
 	res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>" +
 		"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>52.5163</lat><lon>13.3777</lon><speed>8.5</speed></geoloc></item></publish></pubsub></iq>")
 	if res.Attr("type") != "result" {
@@ -134,7 +134,7 @@ func TestServeDashboardFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: xmpptest.TrustPEM(cert).RootCAs, ServerName: "localhost"}}}
-	if code, body := api(t, c, "https://"+hub.http, "", "GET", "/healthz"); code != 200 || body != "ok\n" {
+	if code, body := api(t, c, "https://"+hub.HTTP, "", "GET", "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("healthz over HTTPS: %d %q", code, body)
 	}
 }

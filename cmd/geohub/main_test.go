@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/servetest"
 	"github.com/geohub/geohub/internal/xmpptest"
 )
 
@@ -60,51 +58,11 @@ func mustGeohub(t *testing.T, args ...string) string {
 	return out
 }
 
-// running is a geohub serve process.
-type running struct {
-	cmd               *exec.Cmd
-	c2s, c2sTLS, http string
-}
-
-func startServe(t *testing.T, data string, extra ...string) *running {
+// startServe runs the built geohub serve on loopback ports the kernel
+// picks.
+func startServe(t *testing.T, data string, extra ...string) *servetest.Hub {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &running{cmd: cmd}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		var rec struct {
-			Msg       string `json:"msg"`
-			Addr      string `json:"addr"`
-			DirectTLS *bool  `json:"direct_tls"`
-			Service   string `json:"service"`
-		}
-		json.Unmarshal(lines.Bytes(), &rec)
-		switch {
-		case rec.Msg == "listening" && rec.Service == "http":
-			r.http = rec.Addr
-		case rec.Msg == "listening" && rec.DirectTLS != nil && *rec.DirectTLS:
-			r.c2sTLS = rec.Addr
-		case rec.Msg == "listening":
-			r.c2s = rec.Addr
-		case rec.Msg == "geohub ready":
-			go io.Copy(io.Discard, stderr)
-			return r
-		}
-	}
-	t.Fatalf("geohub serve ended before it was ready: %v", cmd.Wait())
-	return nil
+	return servetest.Start(t, binary, data, extra...)
 }
 
 func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
@@ -143,13 +101,13 @@ func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	o := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	op := xmpptest.Dial(t, o, "op", opPassword)
 	roster := op.IQ("<iq type='get' id='ID'><query xmlns='jabber:iq:roster'/></iq>")
 	if item := roster.Find("query/item"); item == nil || item.Attr("jid") != "car-17@localhost" || item.Attr("subscription") != "both" {
 		t.Errorf("operator roster: %s", roster)
 	}
-	o.Addr, o.DirectTLS = hub.c2sTLS, true
+	o.Addr, o.DirectTLS = hub.C2STLS, true
 	car := xmpptest.Dial(t, o, "car-17", carPassword)
 	res := car.IQ("<iq type='set' id='ID'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/geoloc'><item>" +
 		"<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>52.5163</lat><lon>13.3777</lon><speed>8.5</speed></geoloc></item></publish></pubsub></iq>")
@@ -176,28 +134,20 @@ func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
 		t.Errorf("device list: %+v", list)
 	}
 	newPassword := strings.Fields(mustGeohub(t, "device", "passwd", "bus-1", "--data", data))[1]
-	o = xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	o = xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	xmpptest.Dial(t, o, "bus-1", newPassword)
 	mustGeohub(t, "device", "remove", "bus-2", "--data", data)
 	if _, err := xmpptest.DialErr(t, o, "bus-2", rows[2][1]); err == nil {
 		t.Error("a removed account can still log in")
 	}
 
-	resp, err := http.Get("http://" + hub.http + "/healthz")
+	resp, err := http.Get("http://" + hub.HTTP + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("healthz: %v %v", err, resp)
 	}
 
-	hub.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- hub.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("geohub serve exited with %v after SIGTERM", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("geohub serve did not stop after SIGTERM")
+	if err := hub.Stop(); err != nil {
+		t.Fatalf("geohub serve after SIGTERM: %v", err)
 	}
 	// The folder is free again, and the data is still there.
 	out, err = geohub(t, []string{"GEOHUB_DATA=" + data}, "device", "list", "--role", "operator")
@@ -286,7 +236,7 @@ func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	o := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	op := xmpptest.Dial(t, o, "op", opPassword)
 	op.Send("<presence/>")
 	car := xmpptest.Dial(t, o, "car-1", carPassword)
@@ -365,8 +315,7 @@ func TestDemoVehiclesMoveAndLeaveWithTheFlag(t *testing.T) {
 	if out := mustGeohub(t, "device", "list", "--data", data); strings.Count(out, "device (demo)") != 3 || !strings.Contains(out, "car-1@localhost") {
 		t.Errorf("device list: %q", out)
 	}
-	hub.cmd.Process.Signal(syscall.SIGTERM)
-	if err := hub.cmd.Wait(); err != nil {
+	if err := hub.Stop(); err != nil {
 		t.Fatalf("serve --demo: %v", err)
 	}
 	startServe(t, data)

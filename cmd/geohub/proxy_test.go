@@ -21,7 +21,7 @@ func TestBehindNginx(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	pw := strings.Fields(mustGeohub(t, "device", "add", "alice", "--role", "operator", "--group", "demo", "--data", data))[1]
 	hub := startServe(t, data, "--http-trusted-proxies", "127.0.0.1", "--demo", "1")
-	proxy := peers.StartNginx(t, hub.http)
+	proxy := peers.StartNginx(t, hub.HTTP)
 	base := "http://" + proxy.Addr
 	hc := &http.Client{Timeout: 10 * time.Second}
 

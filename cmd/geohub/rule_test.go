@@ -54,7 +54,7 @@ func TestRuleCommandsSensorDataAndWhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := xmpptest.Options{Addr: hub.c2s, TLS: xmpptest.TrustPEM(cert)}
+	o := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	op := xmpptest.Dial(t, o, "op", opPassword)
 	op.Send("<presence/>")
 	car := xmpptest.Dial(t, o, "car-1", carPassword)

@@ -27,7 +27,7 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 	r := startServe(t, data, "--mqtt", broker.URL, "--mqtt-owntracks-name", "{user}-{device}", "--mqtt-offline-after", "1h")
 	host, port, _ := net.SplitHostPort(broker.Addr)
 	metrics := func() string {
-		res, err := http.Get("http://" + r.http + "/metrics")
+		res, err := http.Get("http://" + r.HTTP + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 			strings.Contains(m, `geohub_mqtt_connected{`+label+`} 1`)
 	})
 	online := func() bool {
-		code, body := api(t, http.DefaultClient, "http://"+r.http, opToken, "GET", "/api/devices/ann-phone")
+		code, body := api(t, http.DefaultClient, "http://"+r.HTTP, opToken, "GET", "/api/devices/ann-phone")
 		var d struct{ Online bool }
 		if code != 200 || json.Unmarshal([]byte(body), &d) != nil {
 			t.Fatalf("/api/devices/ann-phone: %d %s", code, body)
@@ -96,8 +96,7 @@ func TestServeBridgesAnMQTTBroker(t *testing.T) {
 	if s := hubStatus(); s != `{"online":true,"_geohub":"localhost"}` {
 		t.Errorf("hub status while running: %q", s)
 	}
-	r.cmd.Process.Kill()
-	r.cmd.Wait()
+	r.Kill()
 	deadline := time.Now().Add(20 * time.Second)
 	for s := hubStatus(); s != `{"online":false,"_geohub":"localhost"}`; s = hubStatus() {
 		if time.Now().After(deadline) {

@@ -25,8 +25,8 @@ func TestServeXMPPWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: xmpptest.TrustPEM(cert).RootCAs, ServerName: "localhost"}}}
-	want := "wss://" + hub.http + "/xmpp-websocket"
-	if code, body := api(t, hc, "https://"+hub.http, "", "GET", "/.well-known/host-meta.json"); code != 200 || !strings.Contains(body, `"href":"`+want+`"`) {
+	want := "wss://" + hub.HTTP + "/xmpp-websocket"
+	if code, body := api(t, hc, "https://"+hub.HTTP, "", "GET", "/.well-known/host-meta.json"); code != 200 || !strings.Contains(body, `"href":"`+want+`"`) {
 		t.Errorf("host-meta.json: %d %s, want a link to %s", code, body, want)
 	}
 
