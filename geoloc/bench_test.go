@@ -46,52 +46,30 @@ func benchIngest(b *testing.B, fences int) {
 	s.AddSink(func(es []Event) { events.Add(int64(len(es))) })
 	commit := store.NewCommitter(db)
 	defer commit.Close()
-	const devices, producers, window = 10_000, 4, 2048
+	const devices = 10_000
 	start := time.Now().Add(-time.Hour)
-	b.ReportAllocs()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for w := range producers {
-		wg.Go(func() {
-			sem := make(chan struct{}, window/producers)
-			var done sync.WaitGroup
-			r := rand.New(rand.NewPCG(uint64(w), 1))
-			// Each device drives: about 20 m between fixes, bouncing off
-			// the edges of the square.
-			type car struct{ lat, lon, dlat, dlon float64 }
-			cars := map[int]*car{}
-			for i := w; i < b.N; i += producers {
-				sem <- struct{}{}
-				done.Add(1)
-				c := cars[i%devices]
-				if c == nil {
-					c = &car{52 + r.Float64(), 13 + r.Float64(), (r.Float64() - 0.5) * 0.0004, (r.Float64() - 0.5) * 0.0006}
-					cars[i%devices] = c
-				}
-				c.lat, c.lon = c.lat+c.dlat, c.lon+c.dlon
-				if c.lat < 52 || c.lat > 53 {
-					c.dlat = -c.dlat
-				}
-				if c.lon < 13 || c.lon > 14 {
-					c.dlon = -c.dlon
-				}
-				p := Position{Device: fmt.Sprintf("dev%d@localhost", i%devices), Lat: c.lat, Lon: c.lon,
-					Time: start.Add(time.Duration(i) * time.Millisecond), Received: start}
-				write, then, err := s.Stage(p)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				commit.Submit(write, func(err error) {
-					then(err)
-					<-sem
-					done.Done()
-				})
+	// Each device drives: about 20 m between fixes, bouncing off the
+	// edges of the square.
+	type car struct{ lat, lon, dlat, dlon float64 }
+	produce(b, commit, 1, func(r *rand.Rand) stageFunc {
+		cars := map[int]*car{}
+		return func(i int) (store.Write, func(error), error) {
+			c := cars[i%devices]
+			if c == nil {
+				c = &car{52 + r.Float64(), 13 + r.Float64(), (r.Float64() - 0.5) * 0.0004, (r.Float64() - 0.5) * 0.0006}
+				cars[i%devices] = c
 			}
-			done.Wait()
-		})
-	}
-	wg.Wait()
+			c.lat, c.lon = c.lat+c.dlat, c.lon+c.dlon
+			if c.lat < 52 || c.lat > 53 {
+				c.dlat = -c.dlat
+			}
+			if c.lon < 13 || c.lon > 14 {
+				c.dlon = -c.dlon
+			}
+			return s.Stage(Position{Device: fmt.Sprintf("dev%d@localhost", i%devices), Lat: c.lat, Lon: c.lon,
+				Time: start.Add(time.Duration(i) * time.Millisecond), Received: start})
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fixes/s")
 	b.ReportMetric(float64(events.Load())/float64(b.N), "events/fix")
 }
@@ -185,6 +163,43 @@ func BenchmarkMemory(b *testing.B) {
 		commit.Close()
 		db.Close()
 	}
+}
+
+// stageFunc stages the i-th write of a benchmark.
+type stageFunc func(i int) (store.Write, func(error), error)
+
+// produce stages writes 0 to b.N-1 from four producers, as sessions would,
+// each keeping up to 512 in flight, and submits them to commit; it returns
+// once all are durable. Each producer gets its own stageFunc from newStage,
+// with its own random source (seeded by seed and the producer).
+func produce(b *testing.B, commit *store.Committer, seed uint64, newStage func(*rand.Rand) stageFunc) {
+	const producers, window = 4, 2048
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range producers {
+		wg.Go(func() {
+			stage := newStage(rand.New(rand.NewPCG(uint64(w), seed)))
+			sem := make(chan struct{}, window/producers)
+			var done sync.WaitGroup
+			for i := w; i < b.N; i += producers {
+				sem <- struct{}{}
+				done.Add(1)
+				write, then, err := stage(i)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				commit.Submit(write, func(err error) {
+					then(err)
+					<-sem
+					done.Done()
+				})
+			}
+			done.Wait()
+		})
+	}
+	wg.Wait()
 }
 
 // openDurable opens a store in a data folder as geohub serve does (the

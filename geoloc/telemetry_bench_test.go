@@ -40,44 +40,22 @@ func benchTelemetry(b *testing.B, rules int) {
 	s.AddSink(func(es []Event) { events.Add(int64(len(es))) })
 	commit := store.NewCommitter(db)
 	defer commit.Close()
-	const devices, producers, window, perItem = 10_000, 4, 2048, 4
+	const devices, perItem = 10_000, 4
 	start := time.Now().Add(-time.Hour)
-	b.ReportAllocs()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for w := range producers {
-		wg.Go(func() {
-			sem := make(chan struct{}, window/producers)
-			var done sync.WaitGroup
-			r := rand.New(rand.NewPCG(uint64(w), 2))
-			for i := w; i < b.N; i += producers {
-				sem <- struct{}{}
-				done.Add(1)
-				at := start.Add(time.Duration(i) * time.Millisecond).UTC().Format(time.RFC3339Nano)
-				item := fmt.Appendf(nil, `<fields xmlns='urn:xmpp:iot:sensordata' seqnr='%d' done='true'><node nodeId='dev%d'><timestamp value='%s'>`+
-					`<numeric name='battery' momentary='true' value='%.1f' unit='%%'/><numeric name='temperature' momentary='true' value='%.2f' unit='°C'/>`+
-					`<numeric name='humidity' value='%.1f' unit='%%'/><numeric name='voltage' value='%.3f' unit='V'/></timestamp></node></fields>`,
-					i, i%devices, at, 5+r.Float64()*90, r.Float64()*10, 30+r.Float64()*40, 11.5+r.Float64())
-				n, err := xmlnode.Parse(item, "")
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				write, then, err := s.HandleSensorData(fmt.Sprintf("dev%d@localhost", i%devices), "pep", n, time.Now())
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				commit.Submit(write, func(err error) {
-					then(err)
-					<-sem
-					done.Done()
-				})
+	produce(b, commit, 2, func(r *rand.Rand) stageFunc {
+		return func(i int) (store.Write, func(error), error) {
+			at := start.Add(time.Duration(i) * time.Millisecond).UTC().Format(time.RFC3339Nano)
+			item := fmt.Appendf(nil, `<fields xmlns='urn:xmpp:iot:sensordata' seqnr='%d' done='true'><node nodeId='dev%d'><timestamp value='%s'>`+
+				`<numeric name='battery' momentary='true' value='%.1f' unit='%%'/><numeric name='temperature' momentary='true' value='%.2f' unit='°C'/>`+
+				`<numeric name='humidity' value='%.1f' unit='%%'/><numeric name='voltage' value='%.3f' unit='V'/></timestamp></node></fields>`,
+				i, i%devices, at, 5+r.Float64()*90, r.Float64()*10, 30+r.Float64()*40, 11.5+r.Float64())
+			n, err := xmlnode.Parse(item, "")
+			if err != nil {
+				return nil, nil, err
 			}
-			done.Wait()
-		})
-	}
-	wg.Wait()
+			return s.HandleSensorData(fmt.Sprintf("dev%d@localhost", i%devices), "pep", n, time.Now())
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(float64(b.N*perItem)/b.Elapsed().Seconds(), "readings/s")
 	b.ReportMetric(float64(events.Load())/float64(b.N), "alerts/item")
