@@ -683,4 +683,3 @@ func TestBOSHCORS(t *testing.T) {
 		t.Errorf("GET: %d, want 405", res.StatusCode)
 	}
 }
-
