@@ -366,7 +366,8 @@ func (ss *boshSession) end(cond string) {
 }
 
 // endLocked ends the session: held requests get the terminate body (the
-// first with what the hub had still for the client), the stream the hub
+// first with what the hub had still for the client, unless the client
+// ended it), the stream the hub
 // reads ends, and the sid is forgotten. ss.mu is held.
 func (ss *boshSession) endLocked(cond, why string) {
 	if ss.ended {
@@ -374,6 +375,11 @@ func (ss *boshSession) endLocked(cond, why string) {
 	}
 	ss.ended = true
 	ss.endCond = cond
+	if ss.terminating && cond == "" {
+		// XEP-0124 §13: the answer to the client's terminate is empty;
+		// what came for the client since it ended is not wanted.
+		ss.out = nil
+	}
 	ss.endBody = terminateBody(cond, ss.out)
 	ss.out = nil
 	ss.idleGen++

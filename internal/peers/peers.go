@@ -120,6 +120,10 @@ var checks = map[string]func(root string) bool{
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil
 	},
+	"boshjs": func(root string) bool {
+		_, err := os.Stat(filepath.Join(root, "hub/testdata/bosh/node_modules/stanza/package.json"))
+		return err == nil
+	},
 }
 
 var (
