@@ -86,25 +86,9 @@ func (r boshResp) terminated() (string, bool) {
 
 // postRaw posts raw and returns the answer, checking the HTTP layer.
 func (e *boshEnv) postRaw(raw string) boshResp {
-	req, err := http.NewRequest("POST", e.url, strings.NewReader(raw))
+	b, err := e.postBytes(raw)
 	if err != nil {
-		return boshResp{err: err}
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	res, err := e.hc.Do(req)
-	if err != nil {
-		return boshResp{err: err}
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return boshResp{err: err}
-	}
-	if res.StatusCode != http.StatusOK {
-		return boshResp{raw: string(b), err: fmt.Errorf("HTTP %d: %s", res.StatusCode, b)}
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "text/xml; charset=utf-8" {
-		return boshResp{raw: string(b), err: fmt.Errorf("Content-Type %q", ct)}
+		return boshResp{raw: string(b), err: err}
 	}
 	var n xmpptest.Node
 	if err := xml.Unmarshal(b, &n); err != nil {
@@ -114,6 +98,32 @@ func (e *boshEnv) postRaw(raw string) boshResp {
 		return boshResp{raw: string(b), err: fmt.Errorf("answer %q is not an httpbind <body/>", b)}
 	}
 	return boshResp{body: &n, raw: string(b)}
+}
+
+// postBytes posts raw and returns the answer unparsed, checking the HTTP
+// layer.
+func (e *boshEnv) postBytes(raw string) ([]byte, error) {
+	req, err := http.NewRequest("POST", e.url, strings.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	res, err := e.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("HTTP %d: %s", res.StatusCode, b)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "text/xml; charset=utf-8" {
+		return b, fmt.Errorf("Content-Type %q", ct)
+	}
+	return b, nil
 }
 
 // must fails the test on an error of the HTTP or BOSH layer.
