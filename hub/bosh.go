@@ -338,7 +338,8 @@ func parseBOSHBody(raw []byte) (*boshBody, error) {
 			if depth == 1 && len(bytes.TrimSpace(t)) > 0 {
 				return b, errBodyText
 			}
-		case xml.Directive:
+		case xml.Directive, xml.Comment, xml.ProcInst:
+			// Restricted XML (RFC 6120 §11.1).
 			return b, errBodyNotXML
 		}
 	}

@@ -492,6 +492,7 @@ func TestBOSHBadRequests(t *testing.T) {
 		{"no rid", "<body xmlns='" + nsHTTPBind + "' to='localhost' wait='60' hold='1'/>", "bad-request"},
 		{"no wait", "<body xmlns='" + nsHTTPBind + "' rid='1' to='localhost' hold='1'/>", "bad-request"},
 		{"bad rid", "<body xmlns='" + nsHTTPBind + "' rid='x' to='localhost' wait='60' hold='1'/>", "bad-request"},
+		{"comment", "<body xmlns='" + nsHTTPBind + "' rid='1' to='localhost' wait='60' hold='1'><!-- hi --></body>", "bad-request"},
 		{"text in body", "<body xmlns='" + nsHTTPBind + "' rid='1' to='localhost' wait='60' hold='1'>text</body>", "bad-request"},
 		{"wrong host", "<body xmlns='" + nsHTTPBind + "' rid='1' to='example.org' wait='60' hold='1'/>", "host-unknown"},
 		{"unknown sid", "<body xmlns='" + nsHTTPBind + "' rid='1' sid='nosuchsession'/>", "item-not-found"},
