@@ -38,7 +38,7 @@ for peer in "${peers[@]}"; do
 	mosquitto) apt_install mosquitto mosquitto-clients ;;
 	nginx) apt_install nginx-light ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
-	# StanzaJS, the BOSH client (XEP-0124, XEP-0206).
+	# StanzaJS and strophe.js, the BOSH clients (XEP-0124, XEP-0206).
 	boshjs) npm_ci hub/testdata/bosh ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;

@@ -121,8 +121,12 @@ var checks = map[string]func(root string) bool{
 		return err == nil
 	},
 	"boshjs": func(root string) bool {
-		_, err := os.Stat(filepath.Join(root, "hub/testdata/bosh/node_modules/stanza/package.json"))
-		return err == nil
+		for _, pkg := range []string{"stanza", "strophe.js", "@xmldom/xmldom"} {
+			if _, err := os.Stat(filepath.Join(root, "hub/testdata/bosh/node_modules", pkg, "package.json")); err != nil {
+				return false
+			}
+		}
+		return true
 	},
 }
 
