@@ -59,4 +59,7 @@ func TestXMPPBOSHMounted(t *testing.T) {
 	if !strings.HasPrefix(string(b), "OPTIONS") {
 		t.Errorf("OPTIONS /http-bind did not reach the handler: %d %q", res.StatusCode, b)
 	}
+	if r := c.do("GET", "/http-bind", nil); !strings.HasPrefix(string(r.body), "GET") {
+		t.Errorf("GET /http-bind did not reach the handler (the UI took it?): %s", r)
+	}
 }

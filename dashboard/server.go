@@ -181,7 +181,8 @@ func New(cfg Config) (*Server, error) {
 		e.GET(xmppWebSocketPath, s.toHub(cfg.XMPPWebSocket))
 	}
 	if cfg.XMPPBOSH != nil {
-		e.Match([]string{http.MethodPost, http.MethodOptions}, xmppBOSHPath, s.toHub(cfg.XMPPBOSH))
+		// Every method: the handler explains itself to a GET.
+		e.Any(xmppBOSHPath, s.toHub(cfg.XMPPBOSH))
 	}
 	if cfg.XMPPWebSocket != nil || cfg.XMPPBOSH != nil {
 		e.GET("/.well-known/host-meta", s.hostMeta)
