@@ -41,7 +41,8 @@ type boshSession struct {
 	held        []*boshReq         // processed, not answered, oldest first
 	recent      map[int64]*boshReq // the last `requests` processed, for replays
 	open        int                // requests being served
-	idleGen     int                // invalidates an inactivity timer that is no longer wanted
+	idle        *time.Timer        // the inactivity period, while no request is open
+	idleAt      time.Time          // when it ends
 	pause       time.Duration      // the next idle period, when the client paused
 	flushAll    bool               // answer every held request now (pause)
 	in          []byte             // stream bytes for Read
@@ -141,7 +142,9 @@ func (ss *boshSession) enqueue(body *boshBody) boshTurn {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.open++
-	ss.idleGen++ // the inactivity timer, if any, is void
+	if ss.idle != nil {
+		ss.idle.Stop()
+	}
 	if ss.ended {
 		return boshTurn{rec: ss.ending()}
 	}
@@ -241,15 +244,23 @@ func (ss *boshSession) left() {
 	if ss.pause > 0 {
 		d, ss.pause = ss.pause, 0
 	}
-	ss.idleGen++
-	gen := ss.idleGen
-	time.AfterFunc(d, func() {
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		if ss.idleGen == gen && !ss.ended {
-			ss.endLocked("", "inactivity")
-		}
-	})
+	ss.idleAt = time.Now().Add(d)
+	if ss.idle == nil {
+		ss.idle = time.AfterFunc(d, ss.expire)
+	} else {
+		ss.idle.Reset(d)
+	}
+}
+
+// expire ends the session when its inactivity period is over. A timer
+// that fired as a request came in, or before a later period, finds a
+// request open or its end not yet reached.
+func (ss *boshSession) expire() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.open == 0 && !ss.ended && !time.Now().Before(ss.idleAt) {
+		ss.endLocked("", "inactivity")
+	}
 }
 
 // processParked processes the parked requests whose turn has come, in rid
@@ -382,7 +393,9 @@ func (ss *boshSession) endLocked(cond, why string) {
 	}
 	ss.endBody = terminateBody(cond, ss.out)
 	ss.out = nil
-	ss.idleGen++
+	if ss.idle != nil {
+		ss.idle.Stop()
+	}
 	for _, rec := range ss.held {
 		rec.answer(ss.endReply())
 	}
