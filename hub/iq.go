@@ -38,12 +38,12 @@ type iqHandler func(ss *session, req *iqRequest)
 // account, and the features they add to disco#info.
 func (s *Server) iqRoutes() map[xml.Name]iqHandler {
 	return map[xml.Name]iqHandler{
-		{Space: nsDiscoInfo, Local: "query"}:  s.discoInfo,
-		{Space: nsDiscoItems, Local: "query"}: s.discoItems,
-		{Space: nsPing, Local: "ping"}:        pong,
-		{Space: nsVersion, Local: "query"}:    s.version,
-		{Space: nsSession, Local: "session"}:  pong,
-		{Space: nsRoster, Local: "query"}:     s.rosters.handleIQ,
+		{Space: nsDiscoInfo, Local: "query"}:    s.discoInfo,
+		{Space: nsDiscoItems, Local: "query"}:   s.discoItems,
+		{Space: nsPing, Local: "ping"}:          pong,
+		{Space: nsVersion, Local: "query"}:      s.version,
+		{Space: nsSession, Local: "session"}:    pong,
+		{Space: nsRoster, Local: "query"}:       s.rosters.handleIQ,
 		{Space: nsBlocking, Local: "blocklist"}: s.blocking.handleIQ,
 		{Space: nsBlocking, Local: "block"}:     s.blocking.handleIQ,
 		{Space: nsBlocking, Local: "unblock"}:   s.blocking.handleIQ,
