@@ -373,19 +373,20 @@ func (s *Server) refuseOut(ss *session, el *wire.Element, to addr) bool {
 // blocks src (§3.3): an IQ request or a chat or normal message gets
 // service-unavailable, as if the account were offline; anything else is
 // dropped.
-func (s *Server) blockedIn(src *session, el *wire.Element, dst *session) bool {
-	return dst.blocks.Load() != nil && s.refuseIn(src, el, dst.blocks.Load(), dst.local)
+func blockedIn(src *session, el *wire.Element, dst *session) bool {
+	set := dst.blocks.Load()
+	return set != nil && refuseIn(src, el, set, dst.local)
 }
 
 // blockedInAccount is blockedIn for a stanza to an account's bare JID
 // that the hub handles or stores for it.
 func (s *Server) blockedInAccount(src *session, el *wire.Element, local string) bool {
 	set := s.blocking.of(local)
-	return set != nil && s.refuseIn(src, el, set, local)
+	return set != nil && refuseIn(src, el, set, local)
 }
 
-func (s *Server) refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool {
-	if src.local == local || !blockMatch(set, src.local, s.domain, src.resource) {
+func refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool {
+	if src.local == local || !blockMatch(set, src.local, src.srv.domain, src.resource) {
 		return false
 	}
 	switch typ := string(el.Value(el.Type)); {

@@ -22,7 +22,7 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			if !s.blockedIn(ss, el, dst) {
+			if !blockedIn(ss, el, dst) {
 				dst.sendStamped(el, ss.fromAttr)
 			}
 			return
@@ -65,7 +65,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	delivered := false
 	for _, dst := range s.router.sessionsB(local) {
 		if dst.deliverable() {
-			if s.blockedIn(ss, el, dst) { // the account's resources share one list
+			if blockedIn(ss, el, dst) { // the account's resources share one list
 				return
 			}
 			dst.sendStamped(el, ss.fromAttr)
@@ -138,7 +138,7 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			if !s.blockedIn(ss, el, dst) {
+			if !blockedIn(ss, el, dst) {
 				dst.sendStamped(el, ss.fromAttr)
 			}
 			return
