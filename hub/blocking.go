@@ -426,3 +426,26 @@ func (s *Server) presenceBlocked(ss *session, el *wire.Element, to addr, typ str
 	}
 	return (to.kind == addrBare || to.kind == addrFull) && s.blockedInAccount(ss, el, string(to.local))
 }
+
+// blockedNotification reports whether a pubsub notification (from the
+// service or a PEP owner) to the account at to is between entities one of
+// which blocks the other.
+func (s *Server) blockedNotification(to addr, stanza []byte) bool {
+	if s.blocking.n.Load() == 0 || to.kind != addrBare && to.kind != addrFull {
+		return false
+	}
+	el, _, err := wire.NewScanner(wire.Limits{}, "jabber:client").Next(stanza)
+	if err != nil || !el.Has(el.From) {
+		return false
+	}
+	var scratch []byte
+	from, err := s.parseAddr(el.Value(el.From), &scratch)
+	if err != nil || string(from.local) == string(to.local) && from.kind != addrRemote {
+		return false
+	}
+	if blockMatch(s.blocking.of(string(to.local)), from.local, from.domain, from.resource) {
+		return true
+	}
+	return from.kind != addrRemote && len(from.local) > 0 &&
+		blockMatch(s.blocking.of(string(from.local)), to.local, to.domain, to.resource)
+}

@@ -369,3 +369,49 @@ func TestBlocklistSurvivesRestart(t *testing.T) {
 		t.Errorf("message from a JID blocked before the restart: %s", e)
 	}
 }
+
+// PEP events from a blocked account stop, whether they come through caps
+// (+notify: dave) or an explicit subscription (alice).
+func TestBlockingStopsPEPEvents(t *testing.T) {
+	h := hubtest.Start(t)
+	alice := h.Login(t, "alice", devices.RoleOperator, "fleet")
+	dave := h.Login(t, "dave", devices.RoleOperator, "fleet")
+	bob := h.Login(t, "bob", devices.RoleDevice, "fleet")
+	carol := h.Login(t, "carol", devices.RoleDevice, "fleet")
+	announceCaps(t, dave, nsGeoloc+"+notify")
+	alice.Send("<presence/>")
+	for _, dev := range []string{"bob", "carol"} {
+		c := map[string]*xmpptest.Client{"bob": bob, "carol": carol}[dev]
+		mustResult(t, dev+" makes a node", publishGeoloc(c, "first", 1, 1))
+		mustResult(t, "subscribe to "+dev, alice.IQ("<iq type='set' id='ID' to='"+dev+"@localhost'><pubsub xmlns='"+nsPubSub+"'><subscribe node='"+nsGeoloc+"' jid='alice@localhost'/></pubsub></iq>"))
+	}
+	// A publish is answered once its events are queued: carol's then
+	// marks the end of what bob published before.
+	bobEvents := func() map[string]int {
+		t.Helper()
+		mustResult(t, "carol publishes", publishGeoloc(carol, "mark", 2, 2))
+		n := map[string]int{}
+		for _, c := range []*xmpptest.Client{alice, dave} {
+			c.WaitFor("carol's event", func(m *xmpptest.Node) bool {
+				return isEventFrom("carol@localhost")(m) && m.Find("event/items/item").Attr("id") == "mark"
+			})
+			for _, m := range c.Drain() {
+				if isEventFrom("bob@localhost")(m) {
+					n[c.JID.Localpart()]++
+				}
+			}
+		}
+		return n
+	}
+	bobEvents()
+	mustResult(t, "bob publishes", publishGeoloc(bob, "a", 1, 1))
+	if n := bobEvents(); n["alice"] != 1 || n["dave"] != 1 {
+		t.Fatalf("events before blocking: %v, want one each", n)
+	}
+	mustResult(t, "alice blocks", blockIQ(alice, "block", "bob@localhost"))
+	mustResult(t, "dave blocks", blockIQ(dave, "block", "bob@localhost"))
+	mustResult(t, "bob publishes", publishGeoloc(bob, "b", 1, 1))
+	if n := bobEvents(); len(n) != 0 {
+		t.Errorf("events from a blocked account: %v", n)
+	}
+}

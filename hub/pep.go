@@ -142,7 +142,7 @@ func (d pubsubDirectory) Deliver(to string, stanza []byte) {
 	s := d.s
 	var scratch []byte
 	a, err := s.parseAddr([]byte(to), &scratch)
-	if err != nil {
+	if err != nil || s.blockedNotification(a, stanza) {
 		return
 	}
 	switch a.kind {
