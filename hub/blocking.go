@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -80,10 +81,13 @@ func (b *blockSet) sorted() []string {
 // start (only accounts that block someone have keys), so no stanza path
 // reads the database.
 type blocklists struct {
-	s    *Server
-	mu   sync.RWMutex
-	sets map[string]*blockSet // by localpart; absent: blocks nobody
-	n    atomic.Int32         // len(sets), read without the lock
+	s *Server
+	// write serializes changes, across their database write; mu guards
+	// sets and is never held across one, as stanza paths read sets.
+	write sync.Mutex
+	mu    sync.RWMutex
+	sets  map[string]*blockSet // by localpart; absent: blocks nobody
+	n     atomic.Int32         // len(sets), read without the lock
 }
 
 func newBlocklists(s *Server) *blocklists {
@@ -125,8 +129,10 @@ func (b *blocklists) attach(ss *session) {
 }
 
 // publish makes next the blocklist of local, in memory and on every bound
-// session of the account. b.mu is held.
+// session of the account.
 func (b *blocklists) publish(local string, next *blockSet) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if next == nil {
 		delete(b.sets, local)
 	} else {
@@ -140,8 +146,8 @@ func (b *blocklists) publish(local string, next *blockSet) {
 
 // forget drops a removed account's blocklist.
 func (b *blocklists) forget(local string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.write.Lock()
+	defer b.write.Unlock()
 	err := b.s.db.Update(func(tx *buntdb.Tx) error { return deletePrefix(tx, blockPrefix+local+":") })
 	if err != nil {
 		b.s.log.Error("forgetting a blocklist", "account", local, "err", err)
@@ -165,10 +171,6 @@ func deletePrefix(tx *buntdb.Tx, prefix string) error {
 
 // handleIQ answers blocklist get, block and unblock (XEP-0191 §3).
 func (b *blocklists) handleIQ(ss *session, req *iqRequest) {
-	if req.to.kind == addrBare && string(req.to.local) != ss.local {
-		ss.send(errorReply(ss, req.el, errForbidden))
-		return
-	}
 	switch {
 	case req.payload.Local == "blocklist" && !req.set:
 		ss.blocklistWanted.Store(true)
@@ -220,8 +222,9 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		return
 	}
 
-	b.mu.Lock()
-	old := b.sets[ss.local]
+	b.write.Lock()
+	defer b.write.Unlock()
+	old := b.of(ss.local)
 	next := &blockSet{jids: map[string]struct{}{}}
 	if old != nil && (block || len(items) > 0) {
 		for j := range old.jids {
@@ -236,8 +239,7 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		}
 	}
 	if len(next.jids) > maxBlocked {
-		b.mu.Unlock()
-		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "resource-constraint", "a blocklist holds at most 1000 JIDs"}))
+		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "resource-constraint", fmt.Sprintf("a blocklist holds at most %d JIDs", maxBlocked)}))
 		return
 	}
 	prefix := blockPrefix + ss.local + ":"
@@ -259,7 +261,6 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		return nil
 	})
 	if err != nil {
-		b.mu.Unlock()
 		b.s.log.Error("saving a blocklist", "account", ss.local, "err", err)
 		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "internal-server-error", ""}))
 		return
@@ -268,7 +269,6 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		next = nil
 	}
 	b.publish(ss.local, next)
-	b.mu.Unlock()
 
 	ss.send(iqResult(ss, req.el, nil))
 	b.push(ss.local, req.payload.Local, items)
