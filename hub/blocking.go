@@ -308,6 +308,7 @@ func (s *Server) blockPresence(local string, old, next *blockSet) {
 	contacts := s.rosters.related(local, ro, subscription.hasTo)
 	s.rosters.mu.Unlock()
 	own := s.router.sessions(local)
+	s.directedGone(own, old, next)
 	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(subscribers), contacts...)))) {
 		toContact := slices.Contains(subscribers, c)
 		toUser := slices.Contains(contacts, c)
@@ -330,6 +331,32 @@ func (s *Server) blockPresence(local string, old, next *blockSet) {
 					presenceOrGone(dst, src, !now)
 				}
 			}
+		}
+	}
+}
+
+// directedGone sends unavailable presence from local's resources to the
+// entities they sent directed presence to that next blocks and old did
+// not, and forgets them (RFC 6121 §4.6: they would hear of it at logout).
+func (s *Server) directedGone(own []*session, old, next *blockSet) {
+	for _, src := range own {
+		var gone []string
+		src.pmu.Lock()
+		for target := range src.directed {
+			bare, resource, _ := strings.Cut(target, "/")
+			local, domain, ok := strings.Cut(bare, "@")
+			if !ok {
+				local, domain = "", bare
+			}
+			if blockMatch(next, local, domain, resource) && !blockMatch(old, local, domain, resource) {
+				gone = append(gone, target)
+				delete(src.directed, target)
+			}
+		}
+		src.pmu.Unlock()
+		for _, target := range gone {
+			el := unavailableEl
+			s.presenceToJID(target, &el, src.fromAttr)
 		}
 	}
 }

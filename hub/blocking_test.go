@@ -292,7 +292,7 @@ func TestBlockingPresence(t *testing.T) {
 	// Presence changes and PEP events no longer cross.
 	alice.Send("<presence><status>busy</status></presence>")
 	bob.Send("<presence><status>driving</status></presence>")
-	barrier(t, h.Login(t, "carol", devices.RoleOperator), bob, "after presence")
+	barrier(t, h.Login(t, "dave", devices.RoleOperator), bob, "after presence")
 	for _, n := range bob.Drain() {
 		if n.Name() == "presence" && strings.HasPrefix(n.Attr("from"), "alice@localhost") {
 			t.Errorf("presence of a user who blocked bob: %s", n)
@@ -303,6 +303,15 @@ func TestBlockingPresence(t *testing.T) {
 			t.Errorf("presence of a blocked contact: %s", n)
 		}
 	}
+
+	// One who got directed presence hears of the block too.
+	carol := h.Login(t, "carol", devices.RoleOperator)
+	carol.Send("<presence/>")
+	carol.Sync()
+	alice.Send("<presence to='carol@localhost'/>")
+	carol.WaitFor("directed presence", isPresenceFrom(alice.JID.String(), ""))
+	mustResult(t, "block carol", blockIQ(alice, "block", "carol@localhost"))
+	carol.WaitFor("alice unavailable", isPresenceFrom(alice.JID.String(), "unavailable"))
 
 	mustResult(t, "unblock", blockIQ(alice, "unblock", "bob@localhost"))
 	p := bob.WaitFor("alice's presence again", isPresenceFrom(alice.JID.String(), ""))
