@@ -60,19 +60,6 @@ func pushItems(n *xmpptest.Node, action string) []string {
 	return out
 }
 
-func TestBlockingAdvertised(t *testing.T) {
-	h := hubtest.Start(t)
-	alice := h.Login(t, "alice", devices.RoleOperator)
-	res := alice.IQ("<iq type='get' id='ID' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
-	found := false
-	for _, f := range res.Find("query").All("feature") {
-		found = found || f.Attr("var") == nsBlocking
-	}
-	if !found {
-		t.Errorf("disco#info of the domain lacks %s: %s", nsBlocking, res)
-	}
-}
-
 // Block and unblock answer, change the list, and are pushed to the
 // resources that asked for the list, and only to them (§3.3).
 func TestBlocklistPushes(t *testing.T) {
