@@ -65,23 +65,19 @@ func refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool 
 	return true
 }
 
-// blockedEither reports whether account a's list blocks b or b's list
-// blocks a (bare JIDs and domains; for presence and notifications that go
-// to whole accounts).
-func (s *Server) blockedEither(a, b string) bool {
-	if s.blocking.n.Load() == 0 || a == b {
-		return false
-	}
-	return blockMatch(s.blocking.of(a), b, s.domain, "") || blockMatch(s.blocking.of(b), a, s.domain, "")
-}
-
-// unblocked returns the accounts of list that neither block local nor are
-// blocked by it (a new slice when any goes).
-func (s *Server) unblocked(local string, list []string) []string {
+// unblocked returns the accounts of list that neither block local (or its
+// resource, if given) nor are blocked by local, for presence and
+// notifications that go to whole accounts (a new slice when any goes). An
+// item naming one resource of such an account stops only stanzas routed
+// to that resource, not these.
+func (s *Server) unblocked(local, resource string, list []string) []string {
 	if s.blocking.n.Load() == 0 {
 		return list
 	}
-	return slices.DeleteFunc(slices.Clone(list), func(c string) bool { return s.blockedEither(local, c) })
+	own := s.blocking.of(local)
+	return slices.DeleteFunc(slices.Clone(list), func(c string) bool {
+		return c != local && (blockMatch(s.blocking.of(c), local, s.domain, resource) || blockMatch(own, c, s.domain, ""))
+	})
 }
 
 // presenceBlocked stops presence with a to address between ss and an

@@ -411,3 +411,30 @@ func TestBlockingStopsPEPEvents(t *testing.T) {
 		t.Errorf("events from a blocked account: %v", n)
 	}
 }
+
+// A contact that blocks one resource of the user stops hearing that
+// resource's presence, and still hears the others'.
+func TestBlockingOneResourcePresence(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "alice", devices.RoleOperator, "fleet")
+	desk := xmpptest.Dial(t, h.Options(), "alice", pw)
+	phone := xmpptest.Dial(t, h.Options(), "alice", pw)
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	car.Send("<presence/>")
+	car.Sync()
+	for _, c := range []*xmpptest.Client{desk, phone} {
+		c.Send("<presence/>")
+		car.WaitFor("presence of "+c.JID.String(), isPresenceFrom(c.JID.String(), ""))
+	}
+	mustResult(t, "block the desk", blockIQ(car, "block", desk.JID.String()))
+	car.WaitFor("the desk unavailable", isPresenceFrom(desk.JID.String(), "unavailable"))
+	desk.Send("<presence><status>desk</status></presence>")
+	desk.Sync()
+	phone.Send("<presence><status>phone</status></presence>")
+	car.WaitFor("the phone's new presence", isPresenceFrom(phone.JID.String(), ""))
+	for _, n := range car.Drain() {
+		if n.Attr("from") == desk.JID.String() {
+			t.Errorf("presence of a blocked resource: %s", n)
+		}
+	}
+}
