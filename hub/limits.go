@@ -22,6 +22,7 @@ type addrState struct {
 	refilled  time.Time
 	fails     int
 	failSince time.Time
+	authing   int // SASL exchanges started and not ended (authlimit.go)
 }
 
 var (
@@ -103,23 +104,33 @@ func (l *limiter) release(ip netip.Addr) {
 	}
 }
 
-// authFailed counts a failed login and returns how long to wait before
+// failed counts a failed login of a and returns how long to wait before
 // answering it: 100 ms doubling with each failure in the window, up to 5 s.
-func (l *limiter) authFailed(ip netip.Addr) time.Duration {
-	ip = key(ip)
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.addrs[ip]
-	if a == nil {
-		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: now}
-		l.addrs[ip] = a
-	}
-	if a.fails == 0 || now.Sub(a.failSince) > l.lim.AuthFailureWindow {
-		a.fails, a.failSince = 0, now
+// l.mu is held.
+func (l *limiter) failed(a *addrState, now time.Time) time.Duration {
+	l.expire(a, now)
+	if a.fails == 0 {
+		a.failSince = now
 	}
 	a.fails++
 	return min(100*time.Millisecond<<min(a.fails-1, 6), 5*time.Second)
+}
+
+// expire forgets a's failures once their window is over; l.mu is held.
+func (l *limiter) expire(a *addrState, now time.Time) {
+	if a.fails > 0 && now.Sub(a.failSince) > l.lim.AuthFailureWindow {
+		a.fails = 0
+	}
+}
+
+// state is the state of ip, a key, made if need be; l.mu is held.
+func (l *limiter) state(ip netip.Addr) *addrState {
+	a := l.addrs[ip]
+	if a == nil {
+		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: time.Now()}
+		l.addrs[ip] = a
+	}
+	return a
 }
 
 // sweep drops state that no longer limits anything.

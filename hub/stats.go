@@ -8,6 +8,8 @@ type Stats struct {
 	StanzasIn       uint64 // stanzas read from clients since start
 	StanzasOut      uint64 // stanzas queued for clients since start
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
+	AuthFailures    uint64 // wrong passwords or proofs, counted against their address
+	AuthRefused     uint64 // logins refused unchecked: the address was locked out
 }
 
 // counters are bumped on the hot paths: each on its own cache line, since
@@ -18,6 +20,9 @@ type counters struct {
 	out    atomic.Uint64
 	_      [56]byte
 	alerts atomic.Uint64
+	// Rare events: no padding.
+	authFailures atomic.Uint64
+	authRefused  atomic.Uint64
 }
 
 // Stats returns the counts so far. It is cheap and safe to call at any time.
@@ -27,5 +32,7 @@ func (s *Server) Stats() Stats {
 		StanzasIn:       s.stats.in.Load(),
 		StanzasOut:      s.stats.out.Load(),
 		AlertsDelivered: s.stats.alerts.Load(),
+		AuthFailures:    s.stats.authFailures.Load(),
+		AuthRefused:     s.stats.authRefused.Load(),
 	}
 }
