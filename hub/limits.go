@@ -14,6 +14,7 @@ type limiter struct {
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrState
 	ops   int
+	total int // connections admitted and not released, all addresses
 }
 
 type addrState struct {
@@ -29,6 +30,7 @@ var (
 	errTooManyConns    = errors.New("too many connections from your address")
 	errConnRate        = errors.New("connecting too fast from your address")
 	errTooManyFailures = errors.New("too many failed logins from your address; try again later")
+	errOverCap         = errors.New("the server is at its connection limit; try again later")
 )
 
 func newLimiter(lim Limits) *limiter {
@@ -61,6 +63,9 @@ func (l *limiter) admit(ip netip.Addr) error {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.lim.MaxConns > 0 && l.total >= l.lim.MaxConns {
+		return errOverCap
+	}
 	l.ops++
 	if l.ops%4096 == 0 {
 		l.sweep(now)
@@ -88,7 +93,15 @@ func (l *limiter) admit(ip netip.Addr) error {
 		a.tokens--
 	}
 	a.conns++
+	l.total++
 	return nil
+}
+
+// open returns the connections admitted now and the cap on them (0: none).
+func (l *limiter) open() (n, limit int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, l.lim.MaxConns
 }
 
 // release forgets a connection counted by admit.
@@ -97,6 +110,7 @@ func (l *limiter) release(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a := l.addrs[ip]; a != nil {
+		l.total--
 		a.conns--
 		if a.conns <= 0 && a.fails == 0 && l.lim.ConnRate == 0 {
 			delete(l.addrs, ip)

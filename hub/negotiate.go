@@ -60,6 +60,10 @@ func (s *Server) serveConn(raw net.Conn, directTLS bool) {
 func (s *Server) serve(raw net.Conn, n *negotiation) {
 	ip := remoteIP(raw)
 	if err := s.limiter.admit(ip); err != nil {
+		if err == errOverCap {
+			s.refuseOverCap(raw, n)
+			return
+		}
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
 		lingerClose(raw)

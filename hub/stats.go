@@ -10,6 +10,10 @@ type Stats struct {
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
 	AuthFailures    uint64 // wrong passwords or proofs, counted against their address
 	AuthRefused     uint64 // logins refused unchecked: the address was locked out
+	AcceptErrors    uint64 // failed accepts on the XMPP listeners (e.g. out of descriptors)
+	OverCap         uint64 // connections refused at the connection cap (Limits.MaxConns)
+	Conns           int    // connections and sessions open now, all transports
+	ConnCap         int    // Limits.MaxConns; 0 = none
 }
 
 // counters are bumped on the hot paths: each on its own cache line, since
@@ -23,11 +27,18 @@ type counters struct {
 	// Rare events: no padding.
 	authFailures atomic.Uint64
 	authRefused  atomic.Uint64
+	acceptErrors atomic.Uint64
+	overCap      atomic.Uint64
 }
 
 // Stats returns the counts so far. It is cheap and safe to call at any time.
 func (s *Server) Stats() Stats {
+	open, limit := s.limiter.open()
 	return Stats{
+		Conns:           open,
+		ConnCap:         limit,
+		AcceptErrors:    s.stats.acceptErrors.Load(),
+		OverCap:         s.stats.overCap.Load(),
 		Sessions:        s.router.count(),
 		StanzasIn:       s.stats.in.Load(),
 		StanzasOut:      s.stats.out.Load(),

@@ -262,7 +262,7 @@ func serve(args []string) error {
 	commit := store.NewCommitter(db)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:    tlscert.ServerConfig(cert),
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo,
 	}, db, accounts)
@@ -296,9 +296,9 @@ func serve(args []string) error {
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			webTLS = tlscert.ServerConfig(cert)
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken})
