@@ -38,7 +38,14 @@ func (s *Server) accept(ln net.Listener, directTLS bool) {
 		c, err := ln.Accept()
 		if err == nil {
 			delay = 0
-			s.wg.Go(func() { s.serveConn(c, directTLS) })
+			// Checked here, not on the connection's goroutine: a flood
+			// must not pile up accepted descriptors faster than those
+			// goroutines get to close them.
+			if !s.limiter.take() {
+				s.refuseOverCap(c, &negotiation{directTLS: directTLS})
+				continue
+			}
+			s.wg.Go(func() { s.serve(c, &negotiation{srv: s, directTLS: directTLS, slot: true}) })
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {
@@ -92,6 +99,8 @@ func (s *Server) Ready() error {
 	}
 	return nil
 }
+
+var errOverCap = errors.New("the server is at its connection limit; try again later")
 
 // refuseOverCap closes a connection beyond Limits.MaxConns at once, before
 // TLS: its descriptor is what the cap saves. A plain TCP stream gets a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +15,7 @@ type limiter struct {
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrState
 	ops   int
-	total int // connections admitted and not released, all addresses
+	total atomic.Int64 // connections holding a slot (take), all addresses
 }
 
 type addrState struct {
@@ -30,7 +31,6 @@ var (
 	errTooManyConns    = errors.New("too many connections from your address")
 	errConnRate        = errors.New("connecting too fast from your address")
 	errTooManyFailures = errors.New("too many failed logins from your address; try again later")
-	errOverCap         = errors.New("the server is at its connection limit; try again later")
 )
 
 func newLimiter(lim Limits) *limiter {
@@ -63,9 +63,6 @@ func (l *limiter) admit(ip netip.Addr) error {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lim.MaxConns > 0 && l.total >= l.lim.MaxConns {
-		return errOverCap
-	}
 	l.ops++
 	if l.ops%4096 == 0 {
 		l.sweep(now)
@@ -93,24 +90,35 @@ func (l *limiter) admit(ip netip.Addr) error {
 		a.tokens--
 	}
 	a.conns++
-	l.total++
 	return nil
 }
 
-// open returns the connections admitted now and the cap on them (0: none).
-func (l *limiter) open() (n, limit int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, l.lim.MaxConns
+// take reserves a slot under Limits.MaxConns for a new connection, of any
+// transport, before anything else is spent on it; false when none is left.
+// The slot is given back by release, or by give if admit refuses.
+func (l *limiter) take() bool {
+	if n := l.total.Add(1); l.lim.MaxConns > 0 && n > int64(l.lim.MaxConns) {
+		l.total.Add(-1)
+		return false
+	}
+	return true
 }
 
-// release forgets a connection counted by admit.
+// give returns a slot that take reserved for a connection admit refused.
+func (l *limiter) give() { l.total.Add(-1) }
+
+// open returns the connections holding a slot and the cap (0: none).
+func (l *limiter) open() (n, limit int) {
+	return int(l.total.Load()), l.lim.MaxConns
+}
+
+// release forgets a connection counted by admit, and its slot.
 func (l *limiter) release(ip netip.Addr) {
 	ip = key(ip)
+	l.total.Add(-1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a := l.addrs[ip]; a != nil {
-		l.total--
 		a.conns--
 		if a.conns <= 0 && a.fails == 0 && l.lim.ConnRate == 0 {
 			delete(l.addrs, ip)

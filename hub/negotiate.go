@@ -42,28 +42,25 @@ type negotiation struct {
 	deadline   time.Time
 
 	directTLS bool // XEP-0368: TLS before the stream
+	slot      bool // the accept loop took the connection's slot (limiter.take)
 	// overHTTP: WebSocket (RFC 7395) or BOSH (XEP-0206) through the HTTP
 	// listener. STARTTLS is never offered; secure says the HTTP layer has
 	// TLS, plainOK that SASL may run without it.
 	overHTTP, secure, plainOK bool
 }
 
-// serveConn negotiates a new connection and, on success, hands it to a
-// session. It runs on the accepting goroutine; the session's read loop gets
-// a fresh goroutine so that the stack grown during TLS and SASL is freed.
-func (s *Server) serveConn(raw net.Conn, directTLS bool) {
-	s.serve(raw, &negotiation{srv: s, directTLS: directTLS})
-}
-
 // serve negotiates raw as n says and hands it to a session, for any
-// transport.
+// transport. It runs on the connection's own goroutine; the session's read
+// loop gets a fresh goroutine so that the stack grown during TLS and SASL is
+// freed.
 func (s *Server) serve(raw net.Conn, n *negotiation) {
+	if !n.slot && !s.limiter.take() {
+		s.refuseOverCap(raw, n)
+		return
+	}
 	ip := remoteIP(raw)
 	if err := s.limiter.admit(ip); err != nil {
-		if err == errOverCap {
-			s.refuseOverCap(raw, n)
-			return
-		}
+		s.limiter.give()
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
 		lingerClose(raw)

@@ -10,7 +10,6 @@ import (
 	"github.com/geohub/geohub/internal/xmpptest"
 )
 
-
 // readSASLAnswer reads the hub's next SASL element.
 func readSASLAnswer(r *xmpptest.Raw) string {
 	var out string
