@@ -102,18 +102,26 @@ func (s *Server) Ready() error {
 
 var errOverCap = errors.New("the server is at its connection limit; try again later")
 
-// refuseOverCap closes a connection beyond Limits.MaxConns at once, before
-// TLS: its descriptor is what the cap saves. A plain TCP stream gets a
-// policy-violation stream error if the socket takes it without waiting.
+// refuseOverCap refuses a connection beyond Limits.MaxConns, before TLS:
+// a TCP one at once, since its descriptor is what the cap saves, with a
+// policy-violation stream error if the socket takes it without waiting (a
+// direct TLS one without); a WebSocket or BOSH one with that stream error
+// through its framing, as other refusals.
 func (s *Server) refuseOverCap(c net.Conn, n *negotiation) {
 	s.stats.overCap.Add(1)
-	if !n.directTLS && !n.overHTTP {
+	if now := time.Now().UnixNano(); s.overCapLogged.Load()+int64(acceptLogEvery) < now {
+		s.overCapLogged.Store(now)
+		s.log.Warn("connection refused: at the connection cap", "cap", s.cfg.Limits.MaxConns, "refused_so_far", s.stats.overCap.Load())
+	}
+	switch {
+	case n.overHTTP:
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, streamHeader(s.domain)+streamError("policy-violation", errOverCap.Error()))
+		lingerClose(c)
+		return
+	case !n.directTLS:
 		c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
 		io.WriteString(c, streamHeader(s.domain)+streamError("policy-violation", errOverCap.Error()))
 	}
 	c.Close()
-	if now := time.Now(); s.overCapLogged.Load()+int64(acceptLogEvery) < now.UnixNano() {
-		s.overCapLogged.Store(now.UnixNano())
-		s.log.Warn("connection refused: at the connection cap", "cap", s.cfg.Limits.MaxConns, "refused_so_far", s.stats.overCap.Load())
-	}
 }
