@@ -36,7 +36,7 @@ func dialSCRAM(addr, user, password string) (*scramConn, error) {
 	if err := sc.send(xmpptest.Header("localhost")); err != nil {
 		return sc, err
 	}
-	_, err = sc.readUntil("</stream:features>")
+	_, err = sc.readUntil(xmpptest.Timeout, "</stream:features>")
 	return sc, err
 }
 
@@ -46,9 +46,9 @@ func (sc *scramConn) send(s string) error {
 	return err
 }
 
-func (sc *scramConn) readUntil(want ...string) (string, error) {
+func (sc *scramConn) readUntil(wait time.Duration, want ...string) (string, error) {
 	buf := make([]byte, 4096)
-	sc.conn.SetReadDeadline(time.Now().Add(xmpptest.Timeout))
+	sc.conn.SetReadDeadline(time.Now().Add(wait))
 	for {
 		for _, w := range want {
 			if i := strings.Index(sc.got, w); i >= 0 {
@@ -76,7 +76,7 @@ func (sc *scramConn) first() (string, error) {
 		base64.StdEncoding.EncodeToString(msg) + "</auth>"); err != nil {
 		return "", err
 	}
-	return sc.readUntil("</challenge>", "</failure>")
+	return sc.readUntil(xmpptest.Timeout, "</challenge>", "</failure>")
 }
 
 // final answers the challenge with the right proof, or a wrong one, and
@@ -99,7 +99,9 @@ func (sc *scramConn) final(challenge string, right bool) (string, error) {
 		base64.StdEncoding.EncodeToString(msg) + "</response>"); err != nil {
 		return "", err
 	}
-	return sc.readUntil("</success>", "</failure>")
+	// A failure comes after a delay of up to 5 s, on a hub answering 200
+	// connections at once.
+	return sc.readUntil(3*xmpptest.Timeout, "</success>", "</failure>")
 }
 
 // TestParallelSCRAMGuessesAreBounded attacks the lockout with 200

@@ -113,32 +113,34 @@ const DefaultOfflineCap = 100
 
 // Server is a running hub.
 type Server struct {
-	cfg           Config
-	domain        string
-	log           *slog.Logger
-	db            *buntdb.DB
-	accounts      *devices.Store
-	router        *router
-	rosters       *rosters
-	blocking      *blocklists
-	offline       *offline
-	limiter       *limiter
-	iqHandlers    map[xml.Name]iqHandler
-	pubsub        *pubsub.Service
-	caps          capsCache
-	pendingMu     sync.Mutex
-	pending       map[string]pendingIQ // IQs the hub sent, by id
-	geo           *geoloc.Store
-	sweepStop     chan struct{} // ends the dwell sweep
-	sweepDone     chan struct{}
-	alerts        chan []geoloc.Event // to the alert delivery goroutine
-	alertsDone    chan struct{}
-	directTLS     *tls.Config   // cfg.TLS with ALPN xmpp-client (XEP-0368)
-	stats         counters      // for Stats
+	cfg        Config
+	domain     string
+	log        *slog.Logger
+	db         *buntdb.DB
+	accounts   *devices.Store
+	router     *router
+	rosters    *rosters
+	blocking   *blocklists
+	offline    *offline
+	limiter    *limiter
+	iqHandlers map[xml.Name]iqHandler
+	pubsub     *pubsub.Service
+	caps       capsCache
+	pendingMu  sync.Mutex
+	pending    map[string]pendingIQ // IQs the hub sent, by id
+	geo        *geoloc.Store
+	sweepStop  chan struct{} // ends the dwell sweep
+	sweepDone  chan struct{}
+	alerts     chan []geoloc.Event // to the alert delivery goroutine
+	alertsDone chan struct{}
+	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
+	stats      counters    // for Stats
+	remote     remotes     // resources online through other transports: remote.go
+
+	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
-	acceptHealth  acceptHealth  // accept.go
-	overCapLogged atomic.Int64  // unix ns of the last "at the connection cap" log line
-	remote        remotes       // resources online through other transports: remote.go
+	acceptHealth  acceptHealth
+	overCapLogged atomic.Int64 // unix ns of the last "at the connection cap" log line
 
 	mu        sync.Mutex
 	listeners []net.Listener

@@ -35,15 +35,15 @@ type counters struct {
 func (s *Server) Stats() Stats {
 	open, limit := s.limiter.open()
 	return Stats{
-		Conns:           open,
-		ConnCap:         limit,
-		AcceptErrors:    s.stats.acceptErrors.Load(),
-		OverCap:         s.stats.overCap.Load(),
 		Sessions:        s.router.count(),
 		StanzasIn:       s.stats.in.Load(),
 		StanzasOut:      s.stats.out.Load(),
 		AlertsDelivered: s.stats.alerts.Load(),
 		AuthFailures:    s.stats.authFailures.Load(),
 		AuthRefused:     s.stats.authRefused.Load(),
+		AcceptErrors:    s.stats.acceptErrors.Load(),
+		OverCap:         s.stats.overCap.Load(),
+		Conns:           open,
+		ConnCap:         limit,
 	}
 }

@@ -69,6 +69,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.MaxAuthFailures, "max-auth-failures", d.MaxAuthFailures, "failed logins per address within --auth-failure-window before it is refused")
 	fs.DurationVar(&c.limits.AuthFailureWindow, "auth-failure-window", d.AuthFailureWindow, "window for --max-auth-failures")
 	fs.IntVar(&c.limits.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "open connections per address (0: unlimited)")
+	fs.IntVar(&c.limits.MaxConns, "max-conns", 0, "open XMPP connections and sessions, all transports (0: the descriptor limit less max(64, 10%) in reserve; -1: unlimited)")
 	fs.Float64Var(&c.limits.ConnRate, "conn-rate", d.ConnRate, "new connections per second per address (0: unlimited)")
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
@@ -128,6 +129,9 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.limits.MaxConns < -1 {
+		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
 	}
 	if c.demo < 0 || c.demo > 10_000 {
 		errs = append(errs, errors.New("--demo must be between 0 and 10000"))
