@@ -145,7 +145,10 @@ func (term *terminal) waitScreen(want string) {
 	}
 }
 
-func (term *terminal) typeLine(s string) { term.tmux("send-keys", "-l", s); term.tmux("send-keys", "Enter") }
+func (term *terminal) typeLine(s string) {
+	term.tmux("send-keys", "-l", s)
+	term.tmux("send-keys", "Enter")
+}
 
 // mcabber (loudmouth, STARTTLS with Debian's default tls = 1) logs in as an
 // operator, shows the roster with the group's device, and runs a chat
