@@ -126,13 +126,14 @@ func (s *Server) watchers() []string {
 	return out
 }
 
-// sendAsServer delivers a message the hub itself sends, like a message to
+// sendAsServer delivers a message from the hub's JID, like a message to
 // that address from a client: to the resource, else to the account's
-// available resources, else into offline storage.
+// available resources, else into offline storage; nowhere when the
+// account blocks the hub's JID.
 func (s *Server) sendAsServer(to string, stanza []byte) {
 	var scratch []byte
 	a, err := s.parseAddr([]byte(to), &scratch)
-	if err != nil {
+	if err != nil || s.hubBlocked(string(a.local)) {
 		return
 	}
 	switch a.kind {

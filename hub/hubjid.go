@@ -86,10 +86,21 @@ func (s *Server) hubPresence(ss *session, available bool) []byte {
 	return append(b, "</status></presence>"...)
 }
 
+// hubBlocked reports whether the account local blocks the hub's JID
+// (XEP-0191): then it gets neither the hub's presence nor its alerts.
+func (s *Server) hubBlocked(local string) bool {
+	return blockMatch(s.blocking.of(local), s.hub.local, s.domain, hubResource)
+}
+
+// hubSees reports whether the session ss hears of the hub's presence.
+func (s *Server) hubSees(ss *session) bool {
+	return ss.available() && s.hubWatcher(ss.local) && !s.hubBlocked(ss.local)
+}
+
 // hubPresenceTo tells an available session of a watcher that the hub is
 // online: at its first presence, and when it probes.
 func (s *Server) hubPresenceTo(ss *session) {
-	if ss.available() && s.hubWatcher(ss.local) {
+	if s.hubSees(ss) {
 		ss.send(s.hubPresence(ss, true))
 	}
 }
@@ -98,8 +109,24 @@ func (s *Server) hubPresenceTo(ss *session) {
 // offline; Close calls it before it ends the sessions.
 func (s *Server) hubGone() {
 	for _, ss := range s.router.all() {
-		if ss.available() && s.hubWatcher(ss.local) {
+		if s.hubSees(ss) {
 			ss.send(s.hubPresence(ss, false))
+		}
+	}
+}
+
+// hubBlockChanged follows a blocklist change of local with the hub's
+// presence, as blockPresence does for contacts: unavailable once local
+// blocks the hub's JID, available once it no longer does.
+func (s *Server) hubBlockChanged(local string, old, next *blockSet) {
+	was := blockMatch(old, s.hub.local, s.domain, hubResource)
+	now := blockMatch(next, s.hub.local, s.domain, hubResource)
+	if was == now || !s.hubWatcher(local) {
+		return
+	}
+	for _, ss := range s.router.sessions(local) {
+		if ss.available() {
+			ss.send(s.hubPresence(ss, was))
 		}
 	}
 }
@@ -120,6 +147,9 @@ func (s *Server) hubRoleChanged(c devices.Change) {
 	r.mu.Lock()
 	r.push(name, r.get(name), s.hub.bare)
 	r.mu.Unlock()
+	if s.hubBlocked(name) {
+		return
+	}
 	for _, ss := range s.router.sessions(name) {
 		if ss.available() {
 			ss.send(s.hubPresence(ss, is))

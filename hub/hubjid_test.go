@@ -224,3 +224,38 @@ func TestHubNameIsReservedAndConfigurable(t *testing.T) {
 		t.Errorf("roster after a restart without a name: %v", items)
 	}
 }
+
+// An operator who blocks the hub's JID (XEP-0191) sees it go offline, gets
+// no alerts from it and may not send it commands, until it unblocks it.
+func TestBlockingTheHubJID(t *testing.T) {
+	h := hubtest.Start(t)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	addFence(t, h, `{"type":"Feature","properties":{"name":"Yard","radius":100,"events":["enter","exit"],"notify":["op@localhost"]},
+		"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
+	ok(t, "subscribe to alerts", ps(op, "set", nsPubSub, "<subscribe node='alerts' jid='op@localhost'/>"))
+	op.Send("<presence/>")
+	op.WaitFor("hub presence", isPresenceFrom(hubFull, ""))
+
+	mustResult(t, "block", blockIQ(op, "block", hubBare))
+	op.WaitFor("hub unavailable after the block", isPresenceFrom(hubFull, "unavailable"))
+	if m := askAt(op, hubBare, "help"); !blockedError(m) {
+		t.Errorf("a command to the blocked hub: %s", m)
+	}
+	ok(t, "inside", publishGeoloc(car, "f1", 52.51, 13.40))
+	// The alert's pubsub item follows its chat message: once it is here,
+	// a message would be too.
+	op.WaitFor("enter item", isEventFrom("pubsub.localhost"))
+	for _, n := range op.Drain() {
+		if isAlertMessage(n) || n.Attr("from") == hubFull {
+			t.Errorf("the blocked hub sent %s", n)
+		}
+	}
+
+	mustResult(t, "unblock", blockIQ(op, "unblock", hubBare))
+	op.WaitFor("hub presence after the unblock", isPresenceFrom(hubFull, ""))
+	ok(t, "outside", publishGeoloc(car, "f2", 52.52, 13.40))
+	if m := op.WaitFor("exit alert", isAlertMessage); m.Attr("from") != hubFull || alertOf(m).Attr("event") != "exit" {
+		t.Errorf("alert after the unblock: %s", m)
+	}
+}
