@@ -85,7 +85,8 @@ func tileOrigin(template string) (string, error) {
 // shrink to a third and the fleet's positions to a fifth. Level 1 costs
 // the least CPU for most of the gain. The live stream is left alone (each
 // event must leave at once), and so is /metrics, which compresses itself,
-// and the XMPP WebSocket, whose handler takes the connection over.
+// the XMPP WebSocket, whose handler takes the connection over, and BOSH,
+// whose answers mix secrets with text others choose (BREACH).
 func compress() echo.MiddlewareFunc {
 	return middleware.GzipWithConfig(middleware.GzipConfig{
 		Level:     1,
@@ -95,7 +96,7 @@ func compress() echo.MiddlewareFunc {
 			p := r.URL.Path
 			// A range of a file must not be gzipped: its Content-Range
 			// counts the uncompressed bytes.
-			return p == "/api/stream" || p == "/metrics" || p == xmppWebSocketPath || r.Header.Get("Range") != ""
+			return p == "/api/stream" || p == "/metrics" || p == xmppWebSocketPath || p == xmppBOSHPath || r.Header.Get("Range") != ""
 		},
 	})
 }

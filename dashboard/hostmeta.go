@@ -11,19 +11,33 @@ import (
 // xmppWebSocketPath is where Config.XMPPWebSocket is mounted.
 const xmppWebSocketPath = "/xmpp-websocket"
 
-// relWebSocket names the WebSocket endpoint among a host's alternative
-// XMPP connection methods (XEP-0156 §3).
-const relWebSocket = "urn:xmpp:alt-connections:websocket"
+// xmppBOSHPath is where Config.XMPPBOSH is mounted.
+const xmppBOSHPath = "/http-bind"
 
-// xmppWebSocketURL is the WebSocket URL of this server as the client
-// reached it: wss:// when it came over TLS, or through a trusted proxy that
-// says so, ws:// otherwise.
-func (s *Server) xmppWebSocketURL(r *http.Request) string {
-	scheme := "ws"
-	if r.TLS != nil || s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "wss"
+// relWebSocket and relBOSH name the WebSocket and BOSH endpoints among a
+// host's alternative XMPP connection methods (XEP-0156 §3).
+const (
+	relWebSocket = "urn:xmpp:alt-connections:websocket"
+	relBOSH      = "urn:xmpp:alt-connections:xbosh"
+)
+
+// xmppLinks are the XMPP endpoints of this server as the client reached
+// it: wss:// and https:// when it came over TLS, or through a trusted
+// proxy that says so, ws:// and http:// otherwise.
+func (s *Server) xmppLinks(r *http.Request) []xrdLink {
+	secure := r.TLS != nil || s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	ws, web := "ws://", "http://"
+	if secure {
+		ws, web = "wss://", "https://"
 	}
-	return scheme + "://" + r.Host + xmppWebSocketPath
+	var links []xrdLink
+	if s.cfg.XMPPWebSocket != nil {
+		links = append(links, xrdLink{relWebSocket, ws + r.Host + xmppWebSocketPath})
+	}
+	if s.cfg.XMPPBOSH != nil {
+		links = append(links, xrdLink{relBOSH, web + r.Host + xmppBOSHPath})
+	}
+	return links
 }
 
 type xrdLink struct {
@@ -32,13 +46,13 @@ type xrdLink struct {
 }
 
 // hostMeta answers /.well-known/host-meta: an XRD document (RFC 6415)
-// naming the XMPP WebSocket endpoint, which web clients such as Converse.js
-// and xmpp.js look up from the domain alone (XEP-0156 §3.1).
+// naming the XMPP WebSocket and BOSH endpoints, which web clients such as
+// Converse.js and xmpp.js look up from the domain alone (XEP-0156 §3.1).
 func (s *Server) hostMeta(c echo.Context) error {
 	doc := struct {
 		XMLName xml.Name  `xml:"http://docs.oasis-open.org/ns/xri/xrd-1.0 XRD"`
 		Links   []xrdLink `xml:"Link"`
-	}{Links: []xrdLink{{relWebSocket, s.xmppWebSocketURL(c.Request())}}}
+	}{Links: s.xmppLinks(c.Request())}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -51,7 +65,7 @@ func (s *Server) hostMeta(c echo.Context) error {
 // (RFC 6415 Appendix A).
 func (s *Server) hostMetaJSON(c echo.Context) error {
 	allowAnyOrigin(c)
-	return c.JSON(http.StatusOK, map[string][]xrdLink{"links": {{relWebSocket, s.xmppWebSocketURL(c.Request())}}})
+	return c.JSON(http.StatusOK, map[string][]xrdLink{"links": s.xmppLinks(c.Request())})
 }
 
 // allowAnyOrigin lets web clients served from other origins read the

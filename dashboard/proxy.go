@@ -43,17 +43,20 @@ func (s *Server) fromTrustedProxy(r *http.Request) bool {
 	return false
 }
 
-// xmppWebSocket hands a WebSocket upgrade to the hub; from a trusted proxy
-// it passes on the client's address and whether the client reached the
-// proxy over TLS (X-Forwarded-Proto), so that the hub's rules apply to the
-// client rather than to the proxy.
-func (s *Server) xmppWebSocket(c echo.Context) error {
-	r := c.Request()
-	if s.fromTrustedProxy(r) {
-		if ip, err := netip.ParseAddr(c.RealIP()); err == nil {
-			r = hub.Forwarded(r, ip.Unmap(), strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+// toHub hands an XMPP transport request (a WebSocket upgrade, a BOSH
+// request) to the hub; from a trusted proxy it passes on the client's
+// address and whether the client reached the proxy over TLS
+// (X-Forwarded-Proto), so that the hub's rules apply to the client rather
+// than to the proxy.
+func (s *Server) toHub(h http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if s.fromTrustedProxy(r) {
+			if ip, err := netip.ParseAddr(c.RealIP()); err == nil {
+				r = hub.Forwarded(r, ip.Unmap(), strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+			}
 		}
+		h.ServeHTTP(c.Response(), r)
+		return nil
 	}
-	s.cfg.XMPPWebSocket.ServeHTTP(c.Response(), r)
-	return nil
 }

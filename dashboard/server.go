@@ -72,6 +72,9 @@ type Config struct {
 	// /xmpp-websocket, announced by /.well-known/host-meta(.json)
 	// (XEP-0156).
 	XMPPWebSocket http.Handler
+	// XMPPBOSH, when set, serves XMPP over BOSH (XEP-0124, XEP-0206) at
+	// /http-bind, announced there too.
+	XMPPBOSH http.Handler
 
 	// TrustedProxies are the reverse proxies in front of the hub: from
 	// them, X-Forwarded-For names the client, whose address then counts
@@ -175,7 +178,13 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()), s.metricsAccess)
 	e.GET("/api/openapi.json", serveOpenAPI)
 	if cfg.XMPPWebSocket != nil {
-		e.GET(xmppWebSocketPath, s.xmppWebSocket)
+		e.GET(xmppWebSocketPath, s.toHub(cfg.XMPPWebSocket))
+	}
+	if cfg.XMPPBOSH != nil {
+		// Every method: the handler explains itself to a GET.
+		e.Any(xmppBOSHPath, s.toHub(cfg.XMPPBOSH))
+	}
+	if cfg.XMPPWebSocket != nil || cfg.XMPPBOSH != nil {
 		e.GET("/.well-known/host-meta", s.hostMeta)
 		e.GET("/.well-known/host-meta.json", s.hostMetaJSON)
 	}

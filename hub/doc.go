@@ -1,5 +1,6 @@
 // Package hub is GeoHub's XMPP server (RFC 6120, RFC 6121): listeners (TCP,
-// and XMPP over WebSocket, RFC 7395, as an http.Handler), stream
+// XMPP over WebSocket, RFC 7395, and over BOSH, XEP-0124 and XEP-0206, each
+// as an http.Handler), stream
 // negotiation with mellium, sessions, the router that delivers stanzas between
 // full and bare JIDs and stamps their from, presence (with the resources of
 // accounts online through another transport: SetRemotePresence), rosters, offline
@@ -33,8 +34,10 @@
 //  10. The websocket package frames badly: WebSocketHandler (RFC 7395) uses
 //     coder/websocket, and wsConn frames each element the hub writes as
 //     one message itself, so mellium and the session see a plain stream.
-//  11. Legacy session, stream management, ...: the session request is
-//     answered; nothing else from that list is advertised.
+//  11. Legacy session, stream management, BOSH, ...: the session request
+//     is answered; BOSHHandler serves BOSH itself, and boshSession presents
+//     each BOSH session as a net.Conn, as wsConn does for WebSocket;
+//     nothing else from that list is advertised.
 //  12. Feature negotiation fails on whitespace between top-level elements
 //     (RFC 6120 §11.7 allows it; go-xmpp clients write a newline after
 //     their header, <starttls/> and </auth>): negConn drops it before

@@ -110,13 +110,20 @@ func (r *jsRun) Write(p []byte) (int, error) {
 // the test log.
 func startXmppjs(t *testing.T, h *hubtest.Hub, script string, env ...string) *jsRun {
 	t.Helper()
+	return startNode(t, h, "hub/testdata/xmppjs", script, env...)
+}
+
+// startNode runs script in dir (from the repository's root) the same way,
+// for the other JavaScript clients.
+func startNode(t *testing.T, h *hubtest.Hub, dir, script string, env ...string) *jsRun {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is needed to run @xmpp/client: %v", err)
+		t.Fatalf("node is needed to run %s: %v", script, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), xmppjsTimeout)
 	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = filepath.Join(peers.Root(t), "hub/testdata/xmppjs")
+	cmd.Dir = filepath.Join(peers.Root(t), dir)
 	cmd.Env = append(os.Environ(),
 		"NODE_EXTRA_CA_CERTS="+h.CertFile,
 		"XMPP_SERVICE=xmpp://"+h.Addr,

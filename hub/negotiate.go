@@ -41,10 +41,10 @@ type negotiation struct {
 	deadline   time.Time
 
 	directTLS bool // XEP-0368: TLS before the stream
-	// webSocket: RFC 7395 through WebSocketHandler. STARTTLS is never
-	// offered; secure says the HTTP layer has TLS, plainOK that SASL may
-	// run without it.
-	webSocket, secure, plainOK bool
+	// overHTTP: WebSocket (RFC 7395) or BOSH (XEP-0206) through the HTTP
+	// listener. STARTTLS is never offered; secure says the HTTP layer has
+	// TLS, plainOK that SASL may run without it.
+	overHTTP, secure, plainOK bool
 }
 
 // serveConn negotiates a new connection and, on success, hands it to a
@@ -99,7 +99,7 @@ func (n *negotiation) run(raw net.Conn) (err error) {
 	raw.SetDeadline(n.deadline)
 	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
 	var state xmpp.SessionState
-	if n.webSocket && n.secure {
+	if n.overHTTP && n.secure {
 		state = xmpp.Secure
 	}
 	if n.directTLS {
@@ -156,10 +156,10 @@ func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmp
 	secure := sess.State()&xmpp.Secure != 0
 	var features []xmpp.StreamFeature
 	switch {
-	case n.webSocket && !secure && !n.plainOK:
-		n.abort("policy-violation", "XMPP over plain ws:// is served to loopback clients only; use wss://")
+	case n.overHTTP && !secure && !n.plainOK:
+		n.abort("policy-violation", "XMPP over plain HTTP (ws://, http://) is served to loopback clients only; use wss:// or https://")
 		return xmpp.StreamConfig{}
-	case !secure && s.cfg.TLS != nil && !n.webSocket:
+	case !secure && s.cfg.TLS != nil && !n.overHTTP:
 		features = append(features, n.startTLS())
 	}
 	features = append(features, n.saslFeature(secure))
@@ -356,9 +356,10 @@ func (n *negotiation) bindFeature() xmpp.StreamFeature {
 			return jid.JID{}, errors.New("the hub is shutting down")
 		}
 		n.bound = j
-		if wc, ok := n.conn.Conn.(*wsConn); ok {
-			// Before the client hears of the bind and sends stanzas.
-			wc.bound(n.srv.cfg.Limits.MaxStanzaSize)
+		if hc, ok := n.conn.Conn.(interface{ bound(limit int) }); ok {
+			// WebSocket and BOSH: before the client hears of the bind
+			// and sends stanzas.
+			hc.bound(n.srv.cfg.Limits.MaxStanzaSize)
 		}
 		return j, nil
 	})

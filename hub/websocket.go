@@ -96,10 +96,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c := newWSConn(ws, r, s.cfg.Limits.MaxStanzaSize, s.domain, s.log.Info)
 	ip := remoteIP(c)
 	s.serve(c, &negotiation{
-		srv:       s,
-		webSocket: true,
-		secure:    secure,
-		plainOK:   s.cfg.AllowPlain || ip.IsLoopback(),
+		srv:      s,
+		overHTTP: true,
+		secure:   secure,
+		plainOK:  s.cfg.AllowPlain || ip.IsLoopback(),
 	})
 }
 

@@ -16,7 +16,8 @@ import (
 // The README's nginx configuration in front of geohub serve
 // --http-trusted-proxies: host-meta names the proxy's URL (and the
 // client's own X-Forwarded-Proto does not count), a login works, the live
-// stream's events come through unbuffered, and XMPP over WebSocket passes.
+// stream's events come through unbuffered, and XMPP over WebSocket and
+// BOSH pass.
 func TestBehindNginx(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	pw := strings.Fields(mustGeohub(t, "device", "add", "alice", "--role", "operator", "--group", "demo", "--data", data))[1]
@@ -91,6 +92,20 @@ func TestBehindNginx(t *testing.T) {
 	}
 	if !strings.HasPrefix(got[0], "<open ") || !strings.Contains(got[1], "SCRAM-SHA-256") {
 		t.Errorf("through nginx: %q, want <open/> and the SCRAM features", got)
+	}
+
+	// BOSH: announced at the proxy's URL; the client's leg (plain HTTP
+	// from loopback) counts, so SCRAM is offered and PLAIN is not.
+	if want := `"href":"http://` + proxy.Addr + `/http-bind"`; !strings.Contains(body, want) {
+		t.Errorf("host-meta.json through nginx: %s, want %s", body, want)
+	}
+	res, err = hc.Post(base+"/http-bind", "text/xml; charset=utf-8", strings.NewReader(
+		"<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' rid='1' to='localhost' wait='10' hold='1' xmpp:version='1.0'/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := readAll(t, res); res.StatusCode != 200 || !strings.Contains(f, "sid=") || !strings.Contains(f, "SCRAM-SHA-256") || strings.Contains(f, "PLAIN") {
+		t.Errorf("BOSH session creation through nginx: %d %q, want a sid and SCRAM features without PLAIN", res.StatusCode, f)
 	}
 }
 

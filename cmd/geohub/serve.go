@@ -60,7 +60,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
-		"from them X-Forwarded-For names the client (login limit, WebSocket rules) and X-Forwarded-Proto says whether a WebSocket client used TLS")
+		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules) and X-Forwarded-Proto says whether a WebSocket or BOSH client used TLS")
 	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
@@ -315,7 +315,7 @@ func serve(args []string) error {
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
-			XMPPWebSocket: h.WebSocketHandler(), TrustedProxies: c.proxies, MetricsToken: c.metricsToken})
+			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

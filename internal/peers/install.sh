@@ -29,7 +29,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium gosendxmpp mcabber)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium gosendxmpp mcabber)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -41,6 +41,8 @@ for peer in "${peers[@]}"; do
 	# a terminal client, driven in tmux as a person would
 	mcabber) apt_install mcabber tmux ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
+	# StanzaJS and strophe.js, the BOSH clients (XEP-0124, XEP-0206).
+	boshjs) npm_ci hub/testdata/bosh ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;
 	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;

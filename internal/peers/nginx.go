@@ -42,6 +42,14 @@ const NginxLocations = `
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_read_timeout 1h;
     }
+    location = /http-bind {
+        proxy_pass http://%[1]s;
+        proxy_http_version 1.1;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_read_timeout 90s;
+    }
 `
 
 // StartNginx runs nginx in front of backend (host:port) until the test

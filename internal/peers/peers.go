@@ -132,6 +132,14 @@ var checks = map[string]func(root string) bool{
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil
 	},
+	"boshjs": func(root string) bool {
+		for _, pkg := range []string{"stanza", "strophe.js", "@xmldom/xmldom"} {
+			if _, err := os.Stat(filepath.Join(root, "hub/testdata/bosh/node_modules", pkg, "package.json")); err != nil {
+				return false
+			}
+		}
+		return true
+	},
 }
 
 var (

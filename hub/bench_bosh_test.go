@@ -1,0 +1,212 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/hub/hubtest"
+	"github.com/geohub/geohub/internal/scram"
+	"github.com/geohub/geohub/internal/xmpptest"
+	"mellium.im/sasl"
+)
+
+// Logins and messages over BOSH and WebSocket, to set beside
+// BenchmarkLogin and BenchmarkRouteMessage (TCP). Both HTTP transports run
+// over plain HTTP on loopback (no TLS handshake, unlike the TCP login),
+// with the clients in the same process; the SCRAM clients keep their
+// salted passwords as BenchmarkLogin's does.
+
+// BenchmarkBOSHLogin measures full logins over BOSH: session creation,
+// SCRAM-SHA-256, restart, bind, initial presence and its echo, terminate.
+func BenchmarkBOSHLogin(b *testing.B) {
+	h := hubtest.Start(b)
+	e := boshServe(b, h, hub.BOSHConfig{}, false)
+	e.hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	pw := h.Account(b, "car", devices.RoleDevice)
+	cache := &scram.SaltCache{}
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, _ := boshCreateSession(b, e, 60)
+			if r := boshSCRAM(b, c, cache, "car", pw); !strings.HasPrefix(r, "<success") {
+				b.Fatalf("login: %s", r)
+			}
+			c.restartAndBind("car", fmt.Sprintf("r%d", n.Add(1)))
+			// The echo of its presence, among those of the account's
+			// other resources logging in at the same time.
+			for r := c.post("", "<presence xmlns='jabber:client'/>"); !strings.Contains(r.raw, "<presence from='"+c.jid+"'"); {
+				r = c.post("", "")
+			}
+			if _, ok := c.post(" type='terminate'", "").terminated(); !ok {
+				b.Fatal("terminate not answered with a terminate body")
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// boshSCRAM authenticates c with SCRAM-SHA-256 from the cache and returns
+// the hub's last SASL element.
+func boshSCRAM(b testing.TB, c *boshClient, cache *scram.SaltCache, user, pw string) string {
+	sc := sasl.NewClient(scram.ClientMechanism(scram.SHA256, cache), sasl.Credentials(func() ([]byte, []byte, []byte) {
+		return []byte(user), []byte(pw), nil
+	}))
+	_, resp, err := sc.Step(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := `<auth xmlns='` + nsSASL + `' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(resp) + `</auth>`
+	for {
+		r := c.post("", payload)
+		if len(r.body.Nodes) != 1 {
+			b.Fatalf("during SASL: %s", r)
+		}
+		n := r.body.Nodes[0]
+		if n.XMLName.Local != "challenge" {
+			out, _ := xml.Marshal(n)
+			return string(out)
+		}
+		data, _ := base64.StdEncoding.DecodeString(n.Text)
+		if _, resp, err = sc.Step(data); err != nil {
+			b.Fatal(err)
+		}
+		payload = `<response xmlns='` + nsSASL + `'>` + base64.StdEncoding.EncodeToString(resp) + `</response>`
+	}
+}
+
+// BenchmarkWebSocketLogin measures the same over WebSocket: handshake,
+// SCRAM-SHA-256, restart, bind, initial presence and its echo, close.
+func BenchmarkWebSocketLogin(b *testing.B) {
+	h := hubtest.Start(b)
+	mux := http.NewServeMux()
+	mux.Handle("/xmpp-websocket", h.WebSocketHandler())
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/xmpp-websocket"
+	pw := h.Account(b, "car", devices.RoleDevice)
+	cache := &scram.SaltCache{}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.SetReadLimit(-1)
+			write := func(s string) {
+				if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			read := func() string {
+				_, m, err := c.Read(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return string(m)
+			}
+			open := func() {
+				write(`<open xmlns='` + nsFraming + `' to='localhost' version='1.0'/>`)
+				read()
+				read()
+			}
+			open()
+			sc := sasl.NewClient(scram.ClientMechanism(scram.SHA256, cache), sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("car"), []byte(pw), nil }))
+			_, resp, _ := sc.Step(nil)
+			write(`<auth xmlns='` + nsSASL + `' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(resp) + `</auth>`)
+			var n xmpptest.Node
+			xml.Unmarshal([]byte(read()), &n)
+			ch, _ := base64.StdEncoding.DecodeString(n.Text)
+			_, resp, _ = sc.Step(ch)
+			write(`<response xmlns='` + nsSASL + `'>` + base64.StdEncoding.EncodeToString(resp) + `</response>`)
+			if s := read(); !strings.HasPrefix(s, "<success") {
+				b.Fatalf("login: %s", s)
+			}
+			open()
+			write(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+			bound := read()
+			jid := bound[strings.Index(bound, "<jid>")+5 : strings.Index(bound, "</jid>")]
+			write(`<presence xmlns='jabber:client'/>`)
+			for !strings.HasPrefix(read(), "<presence from='"+jid+"'") {
+			}
+			write(`<close xmlns='` + nsFraming + `'/>`)
+			for !strings.HasPrefix(read(), "<close") {
+			}
+			c.CloseNow()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// BenchmarkBOSHMessage measures messages routed from one BOSH client
+// through the hub to another, one message per request from the sender
+// (which keeps its two requests in flight, as hold=1 lets it), and as
+// many as have come per long-polling response to the receiver.
+func BenchmarkBOSHMessage(b *testing.B) {
+	h := hubtest.Start(b, func(c *hub.Config) { c.Limits.MaxPending = 64 << 20 })
+	e := boshServe(b, h, hub.BOSHConfig{}, false)
+	spw := h.Account(b, "sender", devices.RoleDevice)
+	rpw := h.Account(b, "receiver", devices.RoleOperator)
+	send, recv := boshLogin(b, e, "sender", spw, "s"), boshLogin(b, e, "receiver", rpw, "r")
+	msg := "<message xmlns='jabber:client' to='receiver@localhost/r' type='chat' id='m'><body>52.5200,13.4050 42km/h</body></message>"
+	end := []byte("</message>")
+	// The clients leave the answers unparsed, so that what is measured is
+	// mostly the hub's.
+	post := func(c *boshClient, attrs, payload string) <-chan error {
+		raw := c.body(attrs, payload)
+		ch := make(chan error, 1)
+		go func() { _, err := e.postBytes(raw); ch <- err }()
+		return ch
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	errc := make(chan error, 1)
+	go func() {
+		var prev <-chan error
+		for range b.N {
+			next := post(send, "", msg)
+			if prev != nil {
+				if err := <-prev; err != nil {
+					errc <- err
+					return
+				}
+			}
+			prev = next
+		}
+		// The last request is held until the next one releases it: the
+		// end of the session.
+		rel := post(send, " type='terminate'", "")
+		<-prev
+		<-rel
+		errc <- nil
+	}()
+	for got := 0; got < b.N; {
+		r, err := e.postBytes(recv.body("", ""))
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += bytes.Count(r, end)
+	}
+	b.StopTimer()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
