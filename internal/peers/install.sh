@@ -29,7 +29,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium converse)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -40,6 +40,8 @@ for peer in "${peers[@]}"; do
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;
+	# Converse.js in the same browser, with its own playwright-core.
+	converse) apt_install chromium && npm_ci hub/testdata/converse ;;
 	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;
 	esac
 done

@@ -116,6 +116,17 @@ var checks = map[string]func(root string) bool{
 		_, err := os.Stat(filepath.Join(root, "dashboard/web/e2e/node_modules/playwright-core/package.json"))
 		return err == nil
 	},
+	"converse": func(root string) bool {
+		if _, err := os.Stat(Chromium); err != nil {
+			return false
+		}
+		for _, pkg := range []string{"converse.js/dist/converse.min.js", "playwright-core/package.json"} {
+			if _, err := os.Stat(filepath.Join(root, "hub/testdata/converse/node_modules", pkg)); err != nil {
+				return false
+			}
+		}
+		return true
+	},
 	"xmppjs": func(root string) bool {
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
 		return err == nil

@@ -1,0 +1,206 @@
+package hub_test
+
+// Converse.js, the web client, in Debian's Chromium against a real
+// `geohub serve` over XMPP over WebSocket. testdata/converse/converse.mjs
+// drives the browser and reports each step as a JSON line; this test
+// provisions the accounts and fences, plays the device and the other
+// operator over TCP, and checks on the hub's side what Converse did.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/internal/peers"
+	"github.com/geohub/geohub/internal/servetest"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// The hub's own address, from which alerts and command answers come.
+const converseHubJID = "geohub@localhost"
+
+// TestConverseInChromium: the operator alice logs in with Converse.js over
+// ws://127.0.0.1 (SCRAM, as plain WebSocket allows from loopback), sets up
+// OMEMO (its device list and bundle land on her PEP nodes, read back here
+// over TCP), opens the chat with the hub from her roster, asks `help` and
+// gets the answer in that chat, gets there the two alerts of the device
+// car driving into two nested fences, and chats by JID with bob, an
+// operator of another group who is not in her roster: bob gets her
+// message and his reply shows in Converse. The page may not reach beyond
+// loopback; the screenshot lands in the test's artifact folder.
+func TestConverseInChromium(t *testing.T) {
+	peers.Require(t, "converse")
+	root := peers.Root(t)
+	bin := filepath.Join(t.TempDir(), "geohub")
+	converseRun(t, root, "go", "build", "-o", bin, "./cmd/geohub")
+	data := filepath.Join(t.TempDir(), "data")
+	account := func(name string, args ...string) string {
+		t.Helper()
+		out := converseRun(t, "", bin, append([]string{"device", "add", name, "--data", data}, args...)...)
+		f := strings.Fields(out)
+		if len(f) != 2 {
+			t.Fatalf("device add %s printed %q", name, out)
+		}
+		return f[1]
+	}
+	alicePW := account("alice", "--role", "operator", "--group", "fleet")
+	bobPW := account("bob", "--role", "operator", "--group", "ops")
+	carPW := account("car", "--group", "fleet")
+	// Two nested circles: driving in from the west enters both at once.
+	fences := filepath.Join(t.TempDir(), "fences.geojson")
+	if err := os.WriteFile(fences, []byte(`{"type":"FeatureCollection","features":[
+		{"type":"Feature","properties":{"name":"Depot","radius":300,"groups":["fleet"],"events":["enter"],"notify":["alice"]},
+		 "geometry":{"type":"Point","coordinates":[13.40,52.51]}},
+		{"type":"Feature","properties":{"name":"Depot gate","radius":100,"groups":["fleet"],"events":["enter"],"notify":["alice"]},
+		 "geometry":{"type":"Point","coordinates":[13.40,52.51]}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	converseRun(t, "", bin, "fence", "add", fences, "--data", data)
+
+	hub := servetest.Start(t, bin, data, "--c2s-tls", "")
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
+	car := xmpptest.Dial(t, tcp, "car", carPW)
+	ok(t, "car west of the depot", publishGeoloc(car, "fix-1", 52.51, 13.38)) // 1.4 km west
+	bob := xmpptest.Dial(t, tcp, "bob", bobPW)
+	bob.Send("<presence/>")
+
+	const peerText, replyText = "Hello bob, alice here, from Converse.js", "Hi alice, bob got it"
+	screenshot := filepath.Join(t.ArtifactDir(), "converse.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	node := exec.CommandContext(ctx, "node", "converse.mjs")
+	node.Dir = filepath.Join(root, "hub", "testdata", "converse")
+	node.Env = append(os.Environ(),
+		"WS_URL=ws://"+hub.HTTP+"/xmpp-websocket",
+		"XMPP_JID=alice@localhost", "XMPP_PASSWORD="+alicePW,
+		"HUB_JID="+converseHubJID, "PEER_JID=bob@localhost",
+		"PEER_TEXT="+peerText, "REPLY_TEXT="+replyText,
+		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
+	var stderr bytes.Buffer
+	node.Stderr = &stderr
+	stdin, err := node.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := node.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("converse.mjs stderr:\n%s", stderr.String())
+		}
+	}()
+	answer := func(step string) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, step+"\n"); err != nil {
+			t.Fatalf("telling the browser script %q: %v", step, err)
+		}
+	}
+
+	var steps []string
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		t.Logf("browser: %s", lines.Text())
+		var s struct {
+			Step, JID, DeviceID, Text string
+			Texts                     []string
+		}
+		if json.Unmarshal(lines.Bytes(), &s) != nil {
+			continue
+		}
+		steps = append(steps, s.Step)
+		switch s.Step {
+		case "logged-in":
+			if !strings.HasPrefix(s.JID, "alice@localhost/") {
+				t.Errorf("Converse bound %q, want alice@localhost/...", s.JID)
+			}
+		case "omemo":
+			checkOMEMOPublished(t, xmpptest.Dial(t, tcp, "alice", alicePW), s.DeviceID)
+			answer("omemo-checked")
+		case "help":
+			if !strings.Contains(s.Text, "where") || !strings.Contains(s.Text, "fences") {
+				t.Errorf("the answer to help in Converse: %q", s.Text)
+			}
+		case "waiting-for-alerts":
+			ok(t, "car in the depot", publishGeoloc(car, "fix-2", 52.51, 13.40))
+		case "alerts":
+			if len(s.Texts) != 2 || !strings.Contains(strings.Join(s.Texts, "\n"), "car entered Depot at ") ||
+				!strings.Contains(strings.Join(s.Texts, "\n"), "car entered Depot gate at ") {
+				t.Errorf("the alerts in Converse: %q", s.Texts)
+			}
+		case "sent-to-peer":
+			got := bob.WaitFor("alice's message", func(n *xmpptest.Node) bool {
+				return n.Name() == "message" && n.Find("body") != nil && n.Find("body").Text == peerText
+			})
+			if !strings.HasPrefix(got.Attr("from"), "alice@localhost/") || got.Attr("type") != "chat" {
+				t.Errorf("bob got %s", got)
+			}
+			bob.Send("<message to='%s' type='chat' id='bob-1'><body>%s</body></message>", got.Attr("from"), replyText)
+		}
+	}
+	if err := node.Wait(); err != nil {
+		t.Fatalf("browser script: %v (steps done: %v)", err, steps)
+	}
+	if len(steps) == 0 || steps[len(steps)-1] != "done" {
+		t.Fatalf("browser script ended after steps %v", steps)
+	}
+	t.Logf("screenshot: %s", screenshot)
+}
+
+// checkOMEMOPublished reads, as another resource of the account, the OMEMO
+// device list and the bundle of device id from the account's PEP nodes.
+func checkOMEMOPublished(t *testing.T, c *xmpptest.Client, id string) {
+	t.Helper()
+	const omemo = "eu.siacs.conversations.axolotl"
+	items := func(node string) *xmpptest.Node {
+		t.Helper()
+		res := c.IQ(fmt.Sprintf("<iq type='get' id='ID' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='%s'/></pubsub></iq>",
+			c.JID.Bare(), node))
+		if res.Attr("type") != "result" {
+			t.Fatalf("items of %s: %s", node, res)
+		}
+		return res
+	}
+	list := items(omemo + ".devicelist")
+	found := false
+	if l := list.Find("pubsub/items/item/list"); l != nil {
+		for _, d := range l.All("device") {
+			found = found || d.Attr("id") == id
+		}
+	}
+	if !found {
+		t.Errorf("device %s is not in the published device list: %s", id, list)
+	}
+	bundle := items(omemo + ".bundles:" + id).Find("pubsub/items/item/bundle")
+	if bundle == nil || bundle.Find("identityKey") == nil || bundle.Find("signedPreKeyPublic") == nil || bundle.Find("prekeys/preKeyPublic") == nil {
+		t.Errorf("the bundle of device %s: %v", id, bundle)
+	}
+}
+
+func converseRun(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
