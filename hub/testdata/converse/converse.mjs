@@ -118,7 +118,7 @@ await context.addInitScript((settings) => { window.geohubConverse = settings; },
   play_sounds: false,
   show_desktop_notifications: false,
   render_media: false,
-  loglevel: 'info',
+  loglevel: process.env.CONVERSE_LOGLEVEL ?? 'info',
 });
 
 const page = context.pages()[0] ?? (await context.newPage());
@@ -192,6 +192,11 @@ try {
   await page.screenshot({ path: env('SCREENSHOT') });
   if (problems.length) throw new Error(problems.join('\n'));
   step('done');
+} catch (e) {
+  // What the page showed and what went wrong, for the Go test's log.
+  await page.screenshot({ path: env('SCREENSHOT') }).catch(() => {});
+  process.stderr.write(`problems:\n${problems.join('\n')}\n`);
+  throw e;
 } finally {
   await context.close();
   server.close();
