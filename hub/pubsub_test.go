@@ -331,7 +331,7 @@ func TestPEPLimits(t *testing.T) {
 	if res.ErrorCondition() != "resource-constraint" {
 		t.Errorf("65th PEP node: %s", res)
 	}
-	res = car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSubOwner + "'><configure node='urn:n:0'>" + configForm(map[string]string{"max_items": "max"}) + "</configure></pubsub></iq>")
+	res = car.IQ("<iq type='set' id='ID'><pubsub xmlns='" + nsPubSubOwner + "'><configure node='urn:n:0'>" + configForm(map[string]string{"max_items": "1000"}) + "</configure></pubsub></iq>")
 	if res.ErrorCondition() != "not-acceptable" {
 		t.Errorf("a PEP node keeping 1000 items: %s", res)
 	}

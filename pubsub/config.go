@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -52,12 +53,36 @@ const (
 	maxPEPMaxItems = 32
 )
 
-// checkLimits refuses a configuration beyond what its service allows.
-func checkLimits(service string, c NodeConfig) *Error {
-	if strings.IndexByte(service, '@') >= 0 && c.MaxItems > maxPEPMaxItems {
-		return errInvalidOptions.with(fmt.Sprintf("a PEP node keeps at most %d items", maxPEPMaxItems))
+// maxItemsOf is the most items a node of service may keep: what
+// pubsub#max_items "max" means there (XEP-0060 §16.4.3, integer-or-max).
+func maxItemsOf(service string) int {
+	if strings.IndexByte(service, '@') >= 0 {
+		return maxPEPMaxItems
 	}
-	return nil
+	return maxItemsLimit
+}
+
+// optionError is a submitted option the service does not have or a value
+// it does not take; other errors from apply are about the form itself.
+type optionError struct {
+	field string // the field's var
+	app   string // the pubsub#errors condition, if XEP-0060 names one
+	msg   string
+}
+
+func (e *optionError) Error() string { return e.field + ": " + e.msg }
+
+// configError is the reply to a configuration form apply refused
+// (XEP-0060 §8.1.3, §8.2.5): not-acceptable for an option, bad-request for
+// the form.
+func configError(err error) *Error {
+	var oe *optionError
+	if errors.As(err, &oe) {
+		e := errNotAcceptable.with(oe.Error())
+		e.App = oe.app
+		return e
+	}
+	return errBadRequest.with(err.Error())
 }
 
 // ServiceDefaults is the configuration of a new node on the pubsub service.
@@ -108,43 +133,64 @@ type configField struct {
 	kind    string // data form field type
 	label   string
 	options []string
+	app     string // pubsub#errors condition for a value refused
 	get     func(*NodeConfig) []string
 	set     func(*NodeConfig, []string) error
 }
 
-func boolValue(v []string) (bool, error) {
-	if len(v) != 1 {
-		return false, fmt.Errorf("expected one value")
+// single returns the one value of a single-valued field, and false for a
+// blank one, which leaves the option as it is: clients that read a form
+// and send it back (Converse) send options shown without a value that way.
+func single(v []string) (string, bool, error) {
+	switch {
+	case len(v) == 0 || len(v) == 1 && v[0] == "":
+		return "", false, nil
+	case len(v) > 1:
+		return "", false, fmt.Errorf("expected one value")
 	}
-	switch strings.ToLower(v[0]) {
-	case "1", "true":
-		return true, nil
-	case "0", "false":
-		return false, nil
-	}
-	return false, fmt.Errorf("%q is not a boolean", v[0])
-}
-
-func oneOf(v []string, options ...string) (string, error) {
-	if len(v) != 1 || !slices.Contains(options, v[0]) {
-		return "", fmt.Errorf("expected one of %s", strings.Join(options, ", "))
-	}
-	return v[0], nil
+	return v[0], true, nil
 }
 
 func boolField(name, label string, p func(*NodeConfig) *bool) configField {
 	return configField{name: name, kind: "boolean", label: label,
 		get: func(c *NodeConfig) []string { return []string{strconv.FormatBool(*p(c))} },
-		set: func(c *NodeConfig, v []string) (err error) { *p(c), err = boolValue(v); return err },
+		set: func(c *NodeConfig, v []string) error {
+			s, ok, err := single(v)
+			if !ok {
+				return err
+			}
+			switch strings.ToLower(s) {
+			case "1", "true":
+				*p(c) = true
+			case "0", "false":
+				*p(c) = false
+			default:
+				return fmt.Errorf("%q is not a boolean", s)
+			}
+			return nil
+		},
 	}
 }
 
 func choiceField(name, label string, options []string, p func(*NodeConfig) *string) configField {
 	return configField{name: name, kind: "list-single", label: label, options: options,
 		get: func(c *NodeConfig) []string { return []string{*p(c)} },
-		set: func(c *NodeConfig, v []string) (err error) { *p(c), err = oneOf(v, options...); return err },
+		set: func(c *NodeConfig, v []string) error {
+			s, ok, err := single(v)
+			if !ok {
+				return err
+			}
+			if !slices.Contains(options, s) {
+				return fmt.Errorf("%q is not one of %s", s, strings.Join(options, ", "))
+			}
+			*p(c) = s
+			return nil
+		},
 	}
 }
+
+// maxItemsMax is what max_items "max" sets until apply knows the service.
+const maxItemsMax = -1
 
 // configFields are the options a node has, in the order forms show them.
 var configFields = []configField{
@@ -157,23 +203,23 @@ var configFields = []configField{
 			c.Title = strings.Join(v, "")
 			return nil
 		}},
-	choiceField("access_model", "Who may subscribe and retrieve items",
-		[]string{AccessOpen, AccessPresence, AccessRoster, AccessWhitelist}, func(c *NodeConfig) *string { return &c.AccessModel }),
+	accessModelField,
 	choiceField("publish_model", "Who may publish",
 		[]string{PublishPublishers, PublishSubscribers, PublishOpen}, func(c *NodeConfig) *string { return &c.PublishModel }),
-	{name: "max_items", kind: "text-single", label: "How many items to keep",
+	{name: "max_items", kind: "text-single", label: "How many items to keep, or max",
 		get: func(c *NodeConfig) []string { return []string{strconv.Itoa(c.MaxItems)} },
 		set: func(c *NodeConfig, v []string) error {
-			if len(v) != 1 {
-				return fmt.Errorf("expected one value")
+			s, ok, err := single(v)
+			if !ok {
+				return err
 			}
-			if v[0] == "max" {
-				c.MaxItems = maxItemsLimit
+			if s == "max" {
+				c.MaxItems = maxItemsMax
 				return nil
 			}
-			n, err := strconv.Atoi(v[0])
-			if err != nil || n < 1 || n > maxItemsLimit {
-				return fmt.Errorf("expected a number from 1 to %d, or max", maxItemsLimit)
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return fmt.Errorf("expected a positive number or max")
 			}
 			c.MaxItems = n
 			return nil
@@ -185,8 +231,29 @@ var configFields = []configField{
 	choiceField("send_last_published_item", "When to send the last published item",
 		[]string{SendLastNever, SendLastOnSub, SendLastOnSubAndPresence}, func(c *NodeConfig) *string { return &c.SendLastPublishedItem }),
 	{name: "roster_groups_allowed", kind: "list-multi", label: "Roster groups allowed to subscribe",
-		get: func(c *NodeConfig) []string { return c.RosterGroupsAllowed },
-		set: func(c *NodeConfig, v []string) error { c.RosterGroupsAllowed = slices.Clone(v); return nil }},
+		get: func(c *NodeConfig) []string { return groupSet(c.RosterGroupsAllowed) },
+		set: func(c *NodeConfig, v []string) error { c.RosterGroupsAllowed = groupSet(v); return nil }},
+}
+
+// accessModelField names the XEP-0060 condition for a model it lacks.
+var accessModelField = func() configField {
+	f := choiceField("access_model", "Who may subscribe and retrieve items",
+		[]string{AccessOpen, AccessPresence, AccessRoster, AccessWhitelist}, func(c *NodeConfig) *string { return &c.AccessModel })
+	f.app = "unsupported-access-model"
+	return f
+}()
+
+// groupSet is a set of roster groups in one order, so that two lists of
+// the same groups compare equal; blank values name no group.
+func groupSet(v []string) []string {
+	var out []string
+	for _, g := range v {
+		if g != "" {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func lookupField(v string) (configField, bool) {
@@ -202,9 +269,10 @@ func lookupField(v string) (configField, bool) {
 	return configField{}, false
 }
 
-// apply sets the options of a submitted node configuration form on c. An
-// unknown option or a bad value is an error naming the field.
-func (c *NodeConfig) apply(f *form, formType string) error {
+// apply sets the options of a submitted form on c; limit is the most items
+// a node of its service keeps. An option the service lacks or a value it
+// refuses is an *optionError; any other error is about the form.
+func (c *NodeConfig) apply(f *form, formType string, limit int) error {
 	if f.Type != "submit" {
 		return fmt.Errorf("the form must be of type submit")
 	}
@@ -217,28 +285,48 @@ func (c *NodeConfig) apply(f *form, formType string) error {
 		}
 		cf, ok := lookupField(fl.Var)
 		if !ok {
-			return fmt.Errorf("%s is not a supported option", fl.Var)
+			return &optionError{field: fl.Var, msg: "not an option of this service"}
 		}
 		if err := cf.set(c, fl.Values); err != nil {
-			return fmt.Errorf("%s: %v", fl.Var, err)
+			return &optionError{field: fl.Var, app: cf.app, msg: err.Error()}
 		}
+	}
+	switch {
+	case c.MaxItems == maxItemsMax:
+		c.MaxItems = limit
+	case c.MaxItems > limit:
+		return &optionError{field: "pubsub#max_items", msg: fmt.Sprintf("a node here keeps at most %d items (max)", limit)}
 	}
 	return nil
 }
 
-// matches reports the first publish-option that c does not satisfy
-// (XEP-0060 §7.1.5 preconditions), or "".
-func (c *NodeConfig) matches(f *form) (string, error) {
+// preconditionError is the reply to publish-options an existing node does
+// not meet (XEP-0060 §7.1.5): conflict with precondition-not-met, also for
+// an option the service lacks, which no node can meet; bad-request for a
+// broken form.
+func preconditionError(err error) *Error {
+	var oe *optionError
+	if errors.As(err, &oe) {
+		return errPrecondition.with(oe.Error())
+	}
+	return errBadRequest.with(err.Error())
+}
+
+// matches checks publish-options against c as preconditions (XEP-0060
+// §7.1.5): it returns the first option c does not satisfy, an option the
+// service lacks, or a value it never takes, as an *optionError; any other
+// error is about the form.
+func (c *NodeConfig) matches(f *form, limit int) error {
 	want := *c
-	if err := want.apply(f, formTypePublishOptions); err != nil {
-		return "", err
+	if err := want.apply(f, formTypePublishOptions, limit); err != nil {
+		return err
 	}
 	for _, cf := range configFields {
 		if !slices.Equal(cf.get(c), cf.get(&want)) {
-			return "pubsub#" + cf.name, nil
+			return &optionError{field: "pubsub#" + cf.name, msg: "the node's option is " + strings.Join(cf.get(c), ", ")}
 		}
 	}
-	return "", nil
+	return nil
 }
 
 // appendForm writes c as a data form of the given type and FORM_TYPE.

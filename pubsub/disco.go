@@ -16,7 +16,7 @@ const (
 var (
 	commonFeatures = []string{
 		"access-open", "access-presence", "access-roster", "access-whitelist",
-		"config-node", "create-and-configure", "create-nodes", "delete-items", "delete-nodes",
+		"config-node", "config-node-max", "create-and-configure", "create-nodes", "delete-items", "delete-nodes",
 		"item-ids", "last-published", "manage-subscriptions", "member-affiliation",
 		"modify-affiliations", "outcast-affiliation", "persistent-items", "publish",
 		"publish-options", "publisher-affiliation", "purge-nodes", "retract-items",

@@ -36,7 +36,6 @@ var (
 	errItemRequired      = Error{Type: "modify", Cond: "bad-request", App: "item-required"}
 	errInvalidPayload    = Error{Type: "modify", Cond: "bad-request", App: "invalid-payload"}
 	errPayloadRequired   = Error{Type: "modify", Cond: "bad-request", App: "payload-required"}
-	errInvalidOptions    = Error{Type: "modify", Cond: "not-acceptable", App: "invalid-options"}
 	errNotSubscribed     = Error{Type: "cancel", Cond: "unexpected-request", App: "not-subscribed"}
 	errServiceUnavail    = Error{Type: "cancel", Cond: "service-unavailable"}
 	errInternal          = Error{Type: "wait", Cond: "internal-server-error"}

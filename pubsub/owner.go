@@ -52,11 +52,8 @@ func (s *Service) configure(r *Request, ps *pubsubEl, reply func([]byte)) *Error
 		return nil
 	}
 	cfg := n.Config
-	if err := cfg.apply(f, formTypeNodeConfig); err != nil {
-		return errInvalidOptions.with(err.Error())
-	}
-	if e := checkLimits(n.Service, cfg); e != nil {
-		return e
+	if err := cfg.apply(f, formTypeNodeConfig, maxItemsOf(n.Service)); err != nil {
+		return configError(err)
 	}
 	n.Config = cfg
 	write := saveNode(n)

@@ -112,15 +112,12 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		}
 		n = &Node{Service: r.To, Name: name, Config: PEPDefaults(), Created: now, Creator: who,
 			Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
+		// The node takes the options, as create-and-configure would.
 		if options != nil {
-			if err := n.Config.apply(options, formTypePublishOptions); err != nil {
+			if err := n.Config.apply(options, formTypePublishOptions, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
-				return errInvalidOptions.with(err.Error())
+				return configError(err)
 			}
-		}
-		if e := checkLimits(n.Service, n.Config); e != nil {
-			s.mu.Unlock()
-			return e
 		}
 		s.addNode(n)
 		created = saveNode(n)
@@ -130,14 +127,9 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			return e
 		}
 		if options != nil {
-			field, err := n.Config.matches(options)
-			if err != nil {
+			if err := n.Config.matches(options, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
-				return errInvalidOptions.with(err.Error())
-			}
-			if field != "" {
-				s.mu.Unlock()
-				return errPrecondition.with(field + " of the node does not match the publish options")
+				return preconditionError(err)
 			}
 		}
 	}
@@ -194,12 +186,9 @@ func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		return errForbidden.with("only operators and admins create nodes on this service")
 	}
 	if ps.Configure != nil && ps.Configure.Form != nil {
-		if err := cfg.apply(ps.Configure.Form, formTypeNodeConfig); err != nil {
-			return errInvalidOptions.with(err.Error())
+		if err := cfg.apply(ps.Configure.Form, formTypeNodeConfig, maxItemsOf(r.To)); err != nil {
+			return configError(err)
 		}
-	}
-	if e := checkLimits(r.To, cfg); e != nil {
-		return e
 	}
 	instant := name == ""
 	if instant {
