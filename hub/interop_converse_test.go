@@ -73,6 +73,7 @@ func TestConverseInChromium(t *testing.T) {
 	}
 	tcp := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	car := xmpptest.Dial(t, tcp, "car", carPW)
+	car.Send("<presence/>") // online in alice's roster
 	ok(t, "car west of the depot", publishGeoloc(car, "fix-1", 52.51, 13.38)) // 1.4 km west
 	bob := xmpptest.Dial(t, tcp, "bob", bobPW)
 	bob.Send("<presence/>")
@@ -132,7 +133,9 @@ func TestConverseInChromium(t *testing.T) {
 				t.Errorf("Converse bound %q, want alice@localhost/...", s.JID)
 			}
 		case "omemo":
-			checkOMEMOPublished(t, xmpptest.Dial(t, tcp, "alice", alicePW), s.DeviceID)
+			other := xmpptest.Dial(t, tcp, "alice", alicePW)
+			checkOMEMOPublished(t, other, s.DeviceID)
+			other.Close()
 			answer("omemo-checked")
 		case "help":
 			if !strings.Contains(s.Text, "where") || !strings.Contains(s.Text, "fences") {
