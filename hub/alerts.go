@@ -10,7 +10,7 @@ import (
 )
 
 // Alerts (geofence and threshold events) reach people two ways: a chat
-// message from the hub to every JID the fence or rule notifies (stored for
+// message from the hub's own JID (hubjid.go) to every JID the fence or rule notifies (stored for
 // them when offline), and an item on the pubsub nodes alerts and
 // alerts/<fence or rule ID>, whitelist nodes whose members are the
 // operators and admins.
@@ -97,7 +97,7 @@ func (s *Server) deliverAlert(e geoloc.Event) {
 	el := e.Element()
 	for _, j := range e.Notify {
 		b := []byte("<message type='chat'")
-		b = xmlesc.Attr(b, "from", s.domain)
+		b = append(b, s.hub.fromAttr...)
 		b = xmlesc.Attr(b, "to", j)
 		b = xmlesc.Attr(b, "id", "alert-"+e.ID)
 		b = append(b, "><body>"...)

@@ -50,7 +50,7 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	msg := online.WaitFor("alert message", isAlertMessage)
 	a := alertOf(msg)
 	body := msg.Find("body").Text
-	if msg.Attr("from") != "localhost" || a.Attr("event") != "enter" || a.Attr("fence") != depot.ID ||
+	if msg.Attr("from") != "geohub@localhost/hub" || a.Attr("event") != "enter" || a.Attr("fence") != depot.ID ||
 		a.Attr("fence-name") != "Depot <North>" || a.Attr("device") != "car@localhost" ||
 		!strings.HasPrefix(body, "car entered Depot <North> at ") || !strings.HasSuffix(body, "52.5101 13.4001") {
 		t.Errorf("alert message: %s", msg)
