@@ -64,4 +64,5 @@ func (s *Server) forgetAccount(name string) {
 	}
 	r.mu.Unlock()
 	s.pubsub.ForgetAccount(bare)
+	s.blocking.forget(name)
 }

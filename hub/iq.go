@@ -38,18 +38,21 @@ type iqHandler func(ss *session, req *iqRequest)
 // account, and the features they add to disco#info.
 func (s *Server) iqRoutes() map[xml.Name]iqHandler {
 	return map[xml.Name]iqHandler{
-		{Space: nsDiscoInfo, Local: "query"}:  s.discoInfo,
-		{Space: nsDiscoItems, Local: "query"}: s.discoItems,
-		{Space: nsPing, Local: "ping"}:        pong,
-		{Space: nsVersion, Local: "query"}:    s.version,
-		{Space: nsSession, Local: "session"}:  pong,
-		{Space: nsRoster, Local: "query"}:     s.rosters.handleIQ,
+		{Space: nsDiscoInfo, Local: "query"}:    s.discoInfo,
+		{Space: nsDiscoItems, Local: "query"}:   s.discoItems,
+		{Space: nsPing, Local: "ping"}:          pong,
+		{Space: nsVersion, Local: "query"}:      s.version,
+		{Space: nsSession, Local: "session"}:    pong,
+		{Space: nsRoster, Local: "query"}:       s.rosters.handleIQ,
+		{Space: nsBlocking, Local: "blocklist"}: s.blocking.handleIQ,
+		{Space: nsBlocking, Local: "block"}:     s.blocking.handleIQ,
+		{Space: nsBlocking, Local: "unblock"}:   s.blocking.handleIQ,
 	}
 }
 
 // serverFeatures is exactly what disco#info on the domain advertises.
 var serverFeatures = []string{
-	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsRoster,
+	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsRoster, nsBlocking,
 	"msgoffline",                  // XEP-0160
 	"urn:xmpp:features:rosterver", // RFC 6121 §2.6
 }

@@ -29,6 +29,9 @@ func (s *Server) handlePresence(ss *session, el *wire.Element) {
 		s.replyError(ss, el, errJIDMalformed)
 		return
 	}
+	if s.presenceBlocked(ss, el, to, typ) {
+		return
+	}
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		s.subscriptionOut(ss, el, to, typ)
@@ -104,6 +107,7 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		contacts = s.rosters.related(ss.local, ro, subscription.hasTo)
 	}
 	s.rosters.mu.Unlock()
+	subscribers, contacts = s.unblocked(ss.local, subscribers), s.unblocked(ss.local, contacts)
 
 	s.presenceToAccount(ss.local, el, ss.fromAttr)
 	if !available {

@@ -15,11 +15,16 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 		s.replyError(ss, el, errJIDMalformed)
 		return
 	}
+	if s.blockedOut(ss, el, to) {
+		return
+	}
 	typ := el.Value(el.Type)
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			dst.sendStamped(el, ss.fromAttr)
+			if !blockedIn(ss, el, dst) {
+				dst.sendStamped(el, ss.fromAttr)
+			}
 			return
 		}
 		// §8.5.3.2.1: a chat follows the user to another resource or to
@@ -60,6 +65,9 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	delivered := false
 	for _, dst := range s.router.sessionsB(local) {
 		if dst.deliverable() {
+			if blockedIn(ss, el, dst) { // the account's resources share one list
+				return
+			}
 			dst.sendStamped(el, ss.fromAttr)
 			delivered = true
 		}
@@ -75,7 +83,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		s.replyError(ss, el, errServiceUnavailable)
 		return
 	}
-	if !storable(el) {
+	if !storable(el) || s.blockedInAccount(ss, el, name) {
 		return
 	}
 	stamped := wire.AppendStamped(nil, el, ss.fromAttr)
@@ -124,10 +132,15 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 		}
 		return
 	}
+	if s.blockedOut(ss, el, to) {
+		return
+	}
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			dst.sendStamped(el, ss.fromAttr)
+			if !blockedIn(ss, el, dst) {
+				dst.sendStamped(el, ss.fromAttr)
+			}
 			return
 		}
 		if request {
@@ -143,7 +156,7 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 		if request {
 			if string(to.local) == ss.local {
 				s.serverIQ(ss, el, to)
-			} else {
+			} else if !s.blockedInAccount(ss, el, string(to.local)) {
 				s.accountIQ(ss, el, to)
 			}
 		}

@@ -119,6 +119,7 @@ type Server struct {
 	accounts   *devices.Store
 	router     *router
 	rosters    *rosters
+	blocking   *blocklists
 	offline    *offline
 	limiter    *limiter
 	iqHandlers map[xml.Name]iqHandler
@@ -180,6 +181,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	s.router = newRouter()
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
+	s.blocking = newBlocklists(s)
 	s.offline = &offline{db: db, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost

@@ -49,6 +49,9 @@ type session struct {
 	// without locks on the message path.
 	pres atomic.Int32
 
+	blocks          atomic.Pointer[blockSet] // the account's blocklist (XEP-0191), nil if empty
+	blocklistWanted atomic.Bool              // asked for the blocklist: gets its pushes
+
 	pmu        sync.Mutex // guards the fields below
 	presence   []byte     // the last available presence the client sent
 	presEl     wire.Element
@@ -91,6 +94,7 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 	s.wg.Add(1)
 	old := s.router.add(ss)
 	s.mu.Unlock()
+	s.blocking.attach(ss)
 	if old != nil {
 		// RFC 6120 §7.7.2.2: the newer session takes over the resource.
 		// The old one may be stuck writing to a dead peer: do not wait.

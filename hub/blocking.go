@@ -1,0 +1,451 @@
+package hub
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/tidwall/buntdb"
+	"mellium.im/xmpp/jid"
+)
+
+// XEP-0191 Blocking Command: an account's list of JIDs it blocks, kept under
+// blk:<local>:<jid>, one key per blocked JID (a localpart has no ':').
+
+const (
+	nsBlocking       = "urn:xmpp:blocking"
+	nsBlockingErrors = "urn:xmpp:blocking:errors"
+	blockPrefix      = "blk:"
+	// maxBlocked bounds one account's blocklist.
+	maxBlocked = 1000
+)
+
+// blockSet is one account's blocklist. It is never changed once published:
+// a change makes a new set. An empty list is a nil *blockSet, so the router
+// pays one pointer load per stanza for accounts that block nobody.
+type blockSet struct {
+	jids map[string]struct{} // normalized: full, bare, domain/resource or domain
+}
+
+// blockMatch reports whether b blocks the entity local@domain/resource, by
+// the rules of XEP-0191 §5 (XEP-0016): the full JID, the bare JID, or the
+// domain (which covers every JID at it). A domain/resource item is the
+// full JID of a domain. Lookups do not allocate.
+func blockMatch[T string | []byte](b *blockSet, local, domain, resource T) bool {
+	if b == nil {
+		return false
+	}
+	var buf [256]byte
+	k := append(buf[:0], local...)
+	if len(local) > 0 {
+		k = append(k, '@')
+	}
+	k = append(k, domain...)
+	bare := len(k)
+	if len(resource) > 0 {
+		k = append(append(k, '/'), resource...)
+		if _, ok := b.jids[string(k)]; ok {
+			return true
+		}
+	}
+	if _, ok := b.jids[string(k[:bare])]; ok {
+		return true
+	}
+	if len(local) > 0 {
+		_, ok := b.jids[string(domain)]
+		return ok
+	}
+	return false
+}
+
+// sorted returns the blocked JIDs in order.
+func (b *blockSet) sorted() []string {
+	if b == nil {
+		return nil
+	}
+	out := make([]string, 0, len(b.jids))
+	for j := range b.jids {
+		out = append(out, j)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// blocklists holds every account's blocklist. All of them are read at
+// start (only accounts that block someone have keys), so no stanza path
+// reads the database.
+type blocklists struct {
+	s *Server
+	// write serializes changes, across their database write; mu guards
+	// sets and is never held across one, as stanza paths read sets.
+	write sync.Mutex
+	mu    sync.RWMutex
+	sets  map[string]*blockSet // by localpart; absent: blocks nobody
+	n     atomic.Int32         // len(sets), read without the lock
+}
+
+func newBlocklists(s *Server) *blocklists {
+	b := &blocklists{s: s, sets: map[string]*blockSet{}}
+	s.db.View(func(tx *buntdb.Tx) error {
+		return store.AscendPrefix(tx, blockPrefix, func(k, _ string) bool {
+			local, j, ok := strings.Cut(strings.TrimPrefix(k, blockPrefix), ":")
+			if ok {
+				set := b.sets[local]
+				if set == nil {
+					set = &blockSet{jids: map[string]struct{}{}}
+					b.sets[local] = set
+				}
+				set.jids[j] = struct{}{}
+			}
+			return true
+		})
+	})
+	b.n.Store(int32(len(b.sets)))
+	return b
+}
+
+// of returns the blocklist of an account, nil when it blocks nobody.
+func (b *blocklists) of(local string) *blockSet {
+	if b.n.Load() == 0 {
+		return nil
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.sets[local]
+}
+
+// attach gives a newly bound session its account's blocklist; publish
+// keeps it current (both under b.mu, so the latest set wins).
+func (b *blocklists) attach(ss *session) {
+	b.mu.RLock()
+	ss.blocks.Store(b.sets[ss.local])
+	b.mu.RUnlock()
+}
+
+// publish makes next the blocklist of local, in memory and on every bound
+// session of the account.
+func (b *blocklists) publish(local string, next *blockSet) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if next == nil {
+		delete(b.sets, local)
+	} else {
+		b.sets[local] = next
+	}
+	b.n.Store(int32(len(b.sets)))
+	for _, ss := range b.s.router.sessions(local) {
+		ss.blocks.Store(next)
+	}
+}
+
+// forget drops a removed account's blocklist.
+func (b *blocklists) forget(local string) {
+	b.write.Lock()
+	defer b.write.Unlock()
+	err := b.s.db.Update(func(tx *buntdb.Tx) error { return deletePrefix(tx, blockPrefix+local+":") })
+	if err != nil {
+		b.s.log.Error("forgetting a blocklist", "account", local, "err", err)
+	}
+	b.publish(local, nil)
+}
+
+func deletePrefix(tx *buntdb.Tx, prefix string) error {
+	var keys []string
+	store.AscendPrefix(tx, prefix, func(k, _ string) bool {
+		keys = append(keys, k)
+		return true
+	})
+	for _, k := range keys {
+		if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleIQ answers blocklist get, block and unblock (XEP-0191 §3).
+func (b *blocklists) handleIQ(ss *session, req *iqRequest) {
+	switch {
+	case req.payload.Local == "blocklist" && !req.set:
+		ss.blocklistWanted.Store(true)
+		list := []byte("<blocklist xmlns='" + nsBlocking + "'>")
+		for _, j := range b.of(ss.local).sorted() {
+			list = appendBlockItem(list, j)
+		}
+		ss.send(iqResult(ss, req.el, append(list, "</blocklist>"...)))
+	case req.payload.Local == "block" && req.set:
+		b.change(ss, req, true)
+	case req.payload.Local == "unblock" && req.set:
+		b.change(ss, req, false)
+	default:
+		ss.send(errorReply(ss, req.el, errBadRequest.withText("blocklist is read with get, block and unblock are set")))
+	}
+}
+
+func appendBlockItem(b []byte, j string) []byte {
+	b = append(b, "<item"...)
+	b = xmlesc.Attr(b, "jid", j)
+	return append(b, "/>"...)
+}
+
+// change blocks or unblocks the items of a request: all or nothing, stored
+// before the result, then pushed to the account's resources that asked for
+// the list, and presence follows (§3.3, §3.4).
+func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
+	var items []string
+	for _, c := range req.payload.Children {
+		if c.Local != "item" || c.Space != nsBlocking {
+			continue
+		}
+		raw := c.Attr("jid")
+		if raw == "" {
+			ss.send(errorReply(ss, req.el, errBadRequest.withText("an item needs a jid")))
+			return
+		}
+		j, err := jid.Parse(raw)
+		if err != nil {
+			ss.send(errorReply(ss, req.el, errJIDMalformed.withText("invalid jid "+raw)))
+			return
+		}
+		items = append(items, j.String())
+	}
+	slices.Sort(items)
+	items = slices.Compact(items)
+	if block && len(items) == 0 {
+		ss.send(errorReply(ss, req.el, errBadRequest.withText("block at least one item")))
+		return
+	}
+
+	b.write.Lock()
+	defer b.write.Unlock()
+	old := b.of(ss.local)
+	next := &blockSet{jids: map[string]struct{}{}}
+	if old != nil && (block || len(items) > 0) {
+		for j := range old.jids {
+			next.jids[j] = struct{}{}
+		}
+	}
+	for _, j := range items {
+		if block {
+			next.jids[j] = struct{}{}
+		} else {
+			delete(next.jids, j)
+		}
+	}
+	if len(next.jids) > maxBlocked {
+		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "resource-constraint", fmt.Sprintf("a blocklist holds at most %d JIDs", maxBlocked)}))
+		return
+	}
+	prefix := blockPrefix + ss.local + ":"
+	err := b.s.db.Update(func(tx *buntdb.Tx) error {
+		if !block && len(items) == 0 {
+			return deletePrefix(tx, prefix)
+		}
+		for _, j := range items {
+			var err error
+			if block {
+				_, _, err = tx.Set(prefix+j, "", nil)
+			} else if _, err = tx.Delete(prefix + j); err == buntdb.ErrNotFound {
+				err = nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.s.log.Error("saving a blocklist", "account", ss.local, "err", err)
+		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "internal-server-error", ""}))
+		return
+	}
+	if len(next.jids) == 0 {
+		next = nil
+	}
+	b.publish(ss.local, next)
+
+	ss.send(iqResult(ss, req.el, nil))
+	b.push(ss.local, req.payload.Local, items)
+	b.s.blockPresence(ss.local, old, next)
+}
+
+// push tells the account's resources that asked for the blocklist what
+// changed (§3.3): the items, or an empty unblock for unblock-all.
+func (b *blocklists) push(local, action string, items []string) {
+	payload := []byte("<" + action + " xmlns='" + nsBlocking + "'>")
+	for _, j := range items {
+		payload = appendBlockItem(payload, j)
+	}
+	payload = append(payload, "</"+action+">"...)
+	for _, dst := range b.s.router.sessions(local) {
+		if !dst.blocklistWanted.Load() {
+			continue
+		}
+		p := []byte("<iq type='set'")
+		p = append(p, dst.toAttr...)
+		p = xmlesc.Attr(p, "id", newID("block-"))
+		p = append(p, '>')
+		p = append(p, payload...)
+		dst.send(append(p, "</iq>"...))
+	}
+}
+
+// blockPresence follows a blocklist change of local with presence (§3.3,
+// §3.4): a contact's resource that just got blocked learns that the
+// account's resources are unavailable, one just unblocked gets their
+// current presence; the account's own resources hear the same of the
+// contact, whose stanzas they no longer get (or get again).
+func (s *Server) blockPresence(local string, old, next *blockSet) {
+	s.rosters.mu.Lock()
+	ro := s.rosters.get(local)
+	subscribers := s.rosters.related(local, ro, subscription.hasFrom)
+	contacts := s.rosters.related(local, ro, subscription.hasTo)
+	s.rosters.mu.Unlock()
+	own := s.router.sessions(local)
+	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(subscribers), contacts...)))) {
+		toContact := slices.Contains(subscribers, c)
+		toUser := slices.Contains(contacts, c)
+		for _, dst := range s.router.sessions(c) {
+			was, now := blockMatch(old, dst.local, s.domain, dst.resource), blockMatch(next, dst.local, s.domain, dst.resource)
+			if was == now || !dst.available() {
+				continue
+			}
+			if toContact {
+				s.remotePresenceTo(local, dst, !now)
+			}
+			for _, src := range own {
+				if !src.available() {
+					continue
+				}
+				if toContact {
+					presenceOrGone(src, dst, !now)
+				}
+				if toUser {
+					presenceOrGone(dst, src, !now)
+				}
+			}
+		}
+	}
+}
+
+// presenceOrGone sends src's current presence to dst, or unavailable.
+func presenceOrGone(src, dst *session, available bool) {
+	if available {
+		src.presenceTo(dst)
+	} else {
+		src.unavailableTo(dst)
+	}
+}
+
+// blockedOut stops a stanza from ss to an entity ss blocks and answers
+// not-acceptable with <blocked/> (§3.3). The hub itself and the account's
+// own resources are never blocked.
+func (s *Server) blockedOut(ss *session, el *wire.Element, to addr) bool {
+	return ss.blocks.Load() != nil && s.refuseOut(ss, el, to)
+}
+
+func (s *Server) refuseOut(ss *session, el *wire.Element, to addr) bool {
+	if to.kind == addrNone || to.kind == addrServer || to.kind != addrRemote && string(to.local) == ss.local {
+		return false
+	}
+	if !blockMatch(ss.blocks.Load(), to.local, to.domain, to.resource) {
+		return false
+	}
+	typ := string(el.Value(el.Type))
+	if typ == "error" || el.Kind == wire.KindIQ && typ == "result" {
+		return true
+	}
+	reply := errorReply(ss, el, stanzaErr{"cancel", "not-acceptable", "you have blocked this JID"})
+	// The application condition follows the text (RFC 6120 §8.3.2).
+	i := bytes.LastIndex(reply, []byte("</error>"))
+	reply = append(reply[:i:i], append([]byte("<blocked xmlns='"+nsBlockingErrors+"'/>"), reply[i:]...)...)
+	ss.send(reply)
+	return true
+}
+
+// blockedIn stops a stanza from src to dst, a resource of an account that
+// blocks src (§3.3): an IQ request or a chat or normal message gets
+// service-unavailable, as if the account were offline; anything else is
+// dropped.
+func blockedIn(src *session, el *wire.Element, dst *session) bool {
+	set := dst.blocks.Load()
+	return set != nil && refuseIn(src, el, set, dst.local)
+}
+
+// blockedInAccount is blockedIn for a stanza to an account's bare JID
+// that the hub handles or stores for it.
+func (s *Server) blockedInAccount(src *session, el *wire.Element, local string) bool {
+	set := s.blocking.of(local)
+	return set != nil && refuseIn(src, el, set, local)
+}
+
+func refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool {
+	if src.local == local || !blockMatch(set, src.local, src.srv.domain, src.resource) {
+		return false
+	}
+	switch typ := string(el.Value(el.Type)); {
+	case el.Kind == wire.KindIQ && (typ == "get" || typ == "set"),
+		el.Kind == wire.KindMessage && (typ == "" || typ == "normal" || typ == "chat"):
+		src.send(errorReply(src, el, errServiceUnavailable))
+	}
+	return true
+}
+
+// blockedEither reports whether account a's list blocks b or b's list
+// blocks a (bare JIDs and domains; for presence and notifications that go
+// to whole accounts).
+func (s *Server) blockedEither(a, b string) bool {
+	if s.blocking.n.Load() == 0 || a == b {
+		return false
+	}
+	return blockMatch(s.blocking.of(a), b, s.domain, "") || blockMatch(s.blocking.of(b), a, s.domain, "")
+}
+
+// unblocked returns the accounts of list that neither block local nor are
+// blocked by it (a new slice when any goes).
+func (s *Server) unblocked(local string, list []string) []string {
+	if s.blocking.n.Load() == 0 {
+		return list
+	}
+	return slices.DeleteFunc(slices.Clone(list), func(c string) bool { return s.blockedEither(local, c) })
+}
+
+// presenceBlocked stops presence with a to address between ss and an
+// entity one of them blocks: outbound with an error (but unsubscribe and
+// unsubscribed, which only take from the blocked entity, still go),
+// inbound silently (§3.3: no answer, no error).
+func (s *Server) presenceBlocked(ss *session, el *wire.Element, to addr, typ string) bool {
+	if typ != "unsubscribe" && typ != "unsubscribed" && s.blockedOut(ss, el, to) {
+		return true
+	}
+	return (to.kind == addrBare || to.kind == addrFull) && s.blockedInAccount(ss, el, string(to.local))
+}
+
+// blockedNotification reports whether a pubsub notification (from the
+// service or a PEP owner) to the account at to is between entities one of
+// which blocks the other.
+func (s *Server) blockedNotification(to addr, stanza []byte) bool {
+	if s.blocking.n.Load() == 0 || to.kind != addrBare && to.kind != addrFull {
+		return false
+	}
+	el, _, err := wire.NewScanner(wire.Limits{}, "jabber:client").Next(stanza)
+	if err != nil || !el.Has(el.From) {
+		return false
+	}
+	var scratch []byte
+	from, err := s.parseAddr(el.Value(el.From), &scratch)
+	if err != nil || string(from.local) == string(to.local) && from.kind != addrRemote {
+		return false
+	}
+	if blockMatch(s.blocking.of(string(to.local)), from.local, from.domain, from.resource) {
+		return true
+	}
+	return from.kind != addrRemote && len(from.local) > 0 &&
+		blockMatch(s.blocking.of(string(from.local)), to.local, to.domain, to.resource)
+}
