@@ -73,13 +73,13 @@ func TestConverseInChromium(t *testing.T) {
 	}
 	tcp := xmpptest.Options{Addr: hub.C2S, TLS: xmpptest.TrustPEM(cert)}
 	car := xmpptest.Dial(t, tcp, "car", carPW)
-	car.Send("<presence/>") // online in alice's roster
+	car.Send("<presence/>")                                                   // online in alice's roster
 	ok(t, "car west of the depot", publishGeoloc(car, "fix-1", 52.51, 13.38)) // 1.4 km west
 	bob := xmpptest.Dial(t, tcp, "bob", bobPW)
 	bob.Send("<presence/>")
 
 	const peerText, replyText = "Hello bob, alice here, from Converse.js", "Hi alice, bob got it"
-	screenshot := filepath.Join(t.ArtifactDir(), "converse.png")
+	shots := t.ArtifactDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	node := exec.CommandContext(ctx, "node", "converse.mjs")
@@ -89,7 +89,7 @@ func TestConverseInChromium(t *testing.T) {
 		"XMPP_JID=alice@localhost", "XMPP_PASSWORD="+alicePW,
 		"HUB_JID="+converseHubJID, "PEER_JID=bob@localhost",
 		"PEER_TEXT="+peerText, "REPLY_TEXT="+replyText,
-		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
+		"SCREENSHOTS="+shots, "PROFILE_DIR="+t.TempDir())
 	var stderr bytes.Buffer
 	node.Stderr = &stderr
 	stdin, err := node.StdinPipe()
@@ -120,8 +120,9 @@ func TestConverseInChromium(t *testing.T) {
 	for lines.Scan() {
 		t.Logf("browser: %s", lines.Text())
 		var s struct {
-			Step, JID, DeviceID, Text string
-			Texts                     []string
+			Step, JID, DeviceID string
+			Texts               []string
+			Tolerated           int
 		}
 		if json.Unmarshal(lines.Bytes(), &s) != nil {
 			continue
@@ -138,15 +139,30 @@ func TestConverseInChromium(t *testing.T) {
 			other.Close()
 			answer("omemo-checked")
 		case "help":
-			if !strings.Contains(s.Text, "where") || !strings.Contains(s.Text, "fences") {
-				t.Errorf("the answer to help in Converse: %q", s.Text)
+			if len(s.Texts) != 1 || !strings.HasPrefix(s.Texts[0], "Commands:\nhelp") || !strings.Contains(s.Texts[0], "\nfences") {
+				t.Errorf("the hub's messages in Converse after help: %q", s.Texts)
 			}
 		case "waiting-for-alerts":
 			ok(t, "car in the depot", publishGeoloc(car, "fix-2", 52.51, 13.40))
-		case "alerts":
-			if len(s.Texts) != 2 || !strings.Contains(strings.Join(s.Texts, "\n"), "car entered Depot at ") ||
-				!strings.Contains(strings.Join(s.Texts, "\n"), "car entered Depot gate at ") {
-				t.Errorf("the alerts in Converse: %q", s.Texts)
+		case "alerts": // two alerts, then the answer to fences
+			if len(s.Texts) != 3 {
+				t.Errorf("the hub's messages in Converse after the car drove in: %q, want two alerts and the fence list", s.Texts)
+				break
+			}
+			alerts := strings.Join(s.Texts[:2], "\n")
+			if !strings.Contains(alerts, "car entered Depot at ") || !strings.Contains(alerts, "car entered Depot gate at ") {
+				t.Errorf("the alerts in Converse: %q", s.Texts[:2])
+			}
+			if !strings.Contains(s.Texts[2], "✓ Depot (") || !strings.Contains(s.Texts[2], "✓ Depot gate (") {
+				t.Errorf("the answer to fences in Converse: %q", s.Texts[2])
+			}
+		case "reply-shown":
+			if len(s.Texts) != 1 || s.Texts[0] != replyText {
+				t.Errorf("bob's messages in Converse: %q, want his reply", s.Texts)
+			}
+		case "done":
+			if s.Tolerated > 0 { // see knownIssue in converse.mjs
+				t.Logf("KNOWN ISSUE: Converse logged %d errors on asking %s for its OMEMO devices (service-unavailable, not item-not-found)", s.Tolerated, converseHubJID)
 			}
 		case "sent-to-peer":
 			got := bob.WaitFor("alice's message", func(n *xmpptest.Node) bool {
@@ -164,7 +180,7 @@ func TestConverseInChromium(t *testing.T) {
 	if len(steps) == 0 || steps[len(steps)-1] != "done" {
 		t.Fatalf("browser script ended after steps %v", steps)
 	}
-	t.Logf("screenshot: %s", screenshot)
+	t.Logf("screenshots: %s", shots)
 }
 
 // checkOMEMOPublished reads, as another resource of the account, the OMEMO
