@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,9 +121,9 @@ func TestConverseInChromium(t *testing.T) {
 	for lines.Scan() {
 		t.Logf("browser: %s", lines.Text())
 		var s struct {
-			Step, JID, DeviceID string
-			Texts               []string
-			Tolerated           int
+			Step, JID, Mechanism, DeviceID string
+			Texts                          []string
+			Tolerated                      int
 		}
 		if json.Unmarshal(lines.Bytes(), &s) != nil {
 			continue
@@ -133,9 +134,22 @@ func TestConverseInChromium(t *testing.T) {
 			if !strings.HasPrefix(s.JID, "alice@localhost/") {
 				t.Errorf("Converse bound %q, want alice@localhost/...", s.JID)
 			}
+			if !strings.HasPrefix(s.Mechanism, "SCRAM-") {
+				t.Errorf("Converse authenticated with %q over ws://, want SCRAM", s.Mechanism)
+			}
 		case "omemo":
 			other := xmpptest.Dial(t, tcp, "alice", alicePW)
 			checkOMEMOPublished(t, other, s.DeviceID)
+			// The hub is in alice's roster; bob, whom she chats with
+			// later, is not.
+			roster := ok(t, "alice's roster", other.IQ("<iq type='get' id='ID'><query xmlns='jabber:iq:roster'/></iq>"))
+			var contacts []string
+			for _, it := range roster.Find("query").All("item") {
+				contacts = append(contacts, it.Attr("jid"))
+			}
+			if !slices.Contains(contacts, converseHubJID) || slices.Contains(contacts, "bob@localhost") {
+				t.Errorf("alice's roster: %v", contacts)
+			}
 			other.Close()
 			answer("omemo-checked")
 		case "help":

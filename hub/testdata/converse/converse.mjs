@@ -148,9 +148,12 @@ try {
 
   await page.goto(base);
   await page.waitForFunction(() => window.geohubAPI?.connection?.connected());
-  const jid = await page.evaluate(() => window.geohubAPI.connection.get().jid);
+  const { jid, mechanism } = await page.evaluate(() => {
+    const c = window.geohubAPI.connection.get();
+    return { jid: c.jid, mechanism: c._sasl_mechanism?.mechname };
+  });
   await page.locator('converse-roster').waitFor();
-  step('logged-in', { jid });
+  step('logged-in', { jid, mechanism });
 
   // OMEMO is ready once its bundle is published; the Go test reads the
   // device list and the bundle from the hub.
