@@ -17,7 +17,8 @@
 //
 // Input (environment): WS_URL, XMPP_JID, XMPP_PASSWORD, HUB_JID, PEER_JID,
 // PEER_TEXT (what to send the peer), REPLY_TEXT (the peer's answer),
-// SCREENSHOTS (a folder), PROFILE_DIR (a fresh Chromium user-data-dir).
+// SCREENSHOTS (a folder), PROFILE_DIR (a fresh Chromium user-data-dir);
+// CONVERSE_LOGLEVEL=debug logs every stanza to stderr.
 
 import { chromium } from 'playwright-core';
 import http from 'node:http';
