@@ -41,8 +41,9 @@ func Root(t testing.TB) string {
 // python3 on PATH may be another build.
 const Python = "/usr/bin/python3"
 
-// Chromium is Debian's browser, which the dashboard's end-to-end test
-// drives with playwright-core (dashboard/web/e2e).
+// Chromium is Debian's browser, which the end-to-end tests of the
+// dashboard (dashboard/web/e2e) and of Converse.js (hub/testdata/converse)
+// drive with playwright-core.
 const Chromium = "/usr/bin/chromium"
 
 // sbinBinary finds a program a Debian package puts in /usr/sbin, which a
