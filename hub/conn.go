@@ -25,23 +25,34 @@ var errNegotiationTooLong = errors.New("too much data during stream negotiation"
 // bind request is still in this buffer for the session to read.
 type negConn struct {
 	net.Conn
-	buf     []byte
-	r, w    int
-	read    int // bytes taken from the connection
-	limit   int
-	started bool // the first '<' has been read
+	buf      []byte
+	r, w     int
+	readSize int // how much one read from the connection may take
+	read     int // bytes taken from the connection
+	limit    int
+	started  bool // the first '<' has been read
+	space    spaceFilter
 }
 
 func newNegConn(c net.Conn, limit int) *negConn {
-	return &negConn{Conn: c, buf: make([]byte, 2048), limit: limit}
+	return &negConn{Conn: c, buf: make([]byte, 2048), readSize: 2048, limit: limit}
 }
 
 func (c *negConn) ReadByte() (byte, error) {
+	for {
+		b, err := c.readByte()
+		if err != nil || c.space.keep(b) {
+			return b, err
+		}
+	}
+}
+
+func (c *negConn) readByte() (byte, error) {
 	if c.r == c.w {
 		if c.read >= c.limit {
 			return 0, errNegotiationTooLong
 		}
-		n, err := c.Conn.Read(c.buf)
+		n, err := c.Conn.Read(c.buf[:c.readSize])
 		c.r, c.w = 0, n
 		c.read += n
 		if n == 0 {
@@ -89,8 +100,55 @@ func (c *negConn) ConnectionState() tls.ConnectionState {
 	return tls.ConnectionState{}
 }
 
+// finishElement reads the rest of the element the client's last start tag
+// opened, at most max bytes (the end tag of a <starttls></starttls>), and
+// drops buffered whitespace after it.
+func (c *negConn) finishElement(max int) error {
+	// A byte at a time: the TLS handshake may follow the end tag.
+	c.readSize = 1
+	defer func() { c.readSize = len(c.buf) }()
+	for i := 0; c.space.depth > 1 || c.space.state != inText; i++ {
+		if i == max {
+			return errors.New("<starttls> not closed")
+		}
+		if _, err := c.ReadByte(); err != nil {
+			return err
+		}
+	}
+	for c.r < c.w && isSpace(c.buf[c.r]) {
+		c.r++
+	}
+	return nil
+}
+
 // buffered returns what was read but not yet consumed.
 func (c *negConn) buffered() []byte { return c.buf[c.r:c.w] }
+
+// spaceSkipper drops whitespace before the first other byte read from the
+// connection: a STARTTLS client's newline after <starttls/> that arrives
+// after <proceed/> went out. No TLS record starts with whitespace.
+type spaceSkipper struct {
+	net.Conn
+	started bool
+}
+
+func (c *spaceSkipper) Read(p []byte) (int, error) {
+	for !c.started {
+		n, err := c.Conn.Read(p)
+		i := 0
+		for i < n && isSpace(p[i]) {
+			i++
+		}
+		if i < n {
+			c.started = true
+			return copy(p, p[i:n]), err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
 
 // Lingering on close: how long and how much to read after the last write.
 const (
@@ -118,10 +176,14 @@ func isReset(err error) bool {
 
 const nsStreams = "urn:ietf:params:xml:ns:xmpp-streams"
 
+// streamLang is the default language of the hub's streams (RFC 6120
+// §4.7.4): its error texts and answers are English.
+const streamLang = "en"
+
 // streamHeader opens a stream towards a client, for errors that happen before
 // mellium has sent its own header (RFC 6120 §4.9.1.2).
 func streamHeader(domain string) string {
-	return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='` +
+	return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='` + streamLang + `' from='` +
 		string(xmlesc.Text(nil, domain)) + `' id='` + randomResource() + `'>`
 }
 

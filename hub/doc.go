@@ -33,6 +33,16 @@
 //     one message itself, so mellium and the session see a plain stream.
 //  11. Legacy session, stream management, ...: the session request is
 //     answered; nothing else from that list is advertised.
+//  12. Feature negotiation fails on whitespace between top-level elements
+//     (RFC 6120 §11.7 allows it; go-xmpp clients write a newline after
+//     their header, <starttls/> and </auth>): negConn drops it before
+//     mellium reads it (spaceFilter), and whitespace after <starttls/> is
+//     skipped before the TLS handshake too. <starttls></starttls> with an
+//     end tag (loudmouth) is read to its end before the handshake; anything
+//     else sent before the handshake still ends the stream.
+//
+// The stream header carries xml:lang='en' from the first one on: mellium
+// writes a header with the configuration its negotiator was built with.
 //
 // mellium also enforces a context deadline by setting a past deadline and
 // clearing it at once, which a blocked read can miss, so the negotiation

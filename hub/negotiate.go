@@ -139,7 +139,8 @@ var errNotBound = errors.New("stream negotiated without a bound resource")
 // the features to offer on that stream.
 func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
 	if sess == nil {
-		return xmpp.StreamConfig{}
+		// The first stream header is written with this configuration.
+		return xmpp.StreamConfig{Lang: streamLang}
 	}
 	n.headerSent = true
 	s := n.srv
@@ -163,7 +164,7 @@ func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmp
 	}
 	features = append(features, n.saslFeature(secure))
 	features = append(features, n.bindFeature(), sessionFeature, rosterVerFeature)
-	return xmpp.StreamConfig{Lang: "en", Features: features}
+	return xmpp.StreamConfig{Lang: streamLang, Features: features}
 }
 
 // abort ends the stream with a stream error from inside mellium's
@@ -194,10 +195,18 @@ func (n *negotiation) startTLS() xmpp.StreamFeature {
 		if err != nil || rw == nil {
 			return mask, rw, err
 		}
+		// <starttls></starttls> is the same element as <starttls/>
+		// (loudmouth sends the former); whitespace after it is allowed
+		// (go-xmpp sends a newline). Anything else sent before the TLS
+		// handshake could be injected by a man in the middle and be
+		// taken as sent over TLS, so it ends the stream.
+		if err := n.conn.finishElement(maxStartTLSTail); err != nil {
+			return mask, nil, err
+		}
 		if len(n.conn.buffered()) > 0 {
 			return mask, nil, errors.New("data sent after <starttls/> before <proceed/>")
 		}
-		tc := tls.Server(n.conn.Conn, n.srv.cfg.TLS)
+		tc := tls.Server(&spaceSkipper{Conn: n.conn.Conn}, n.srv.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			n.answered = true
 			return mask, nil, fmt.Errorf("TLS handshake: %w", err)
@@ -209,6 +218,10 @@ func (n *negotiation) startTLS() xmpp.StreamFeature {
 	}
 	return f
 }
+
+// maxStartTLSTail bounds what may follow <starttls> to end it:
+// "</starttls>" with a prefix and some whitespace.
+const maxStartTLSTail = 64
 
 // saslFeature offers SCRAM-SHA-256 and SCRAM-SHA-1 always and PLAIN only on a
 // secure stream. *-PLUS variants are never offered: a client asking for one

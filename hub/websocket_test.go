@@ -147,8 +147,8 @@ func (w *wsClient) open() *xmpptest.Node {
 	w.t.Helper()
 	w.send(`<open xmlns='%s' to='localhost' version='1.0' xml:lang='en'/>`, nsFraming)
 	o := w.expect(nsFraming, "open")
-	if o.Attr("from") != "localhost" || o.Attr("version") != "1.0" || o.Attr("id") == "" {
-		w.t.Fatalf("open %s: want from localhost, version 1.0 and an id (RFC 7395 §3.4)", o)
+	if o.Attr("from") != "localhost" || o.Attr("version") != "1.0" || o.Attr("id") == "" || o.Attr("lang") != "en" {
+		w.t.Fatalf("open %s: want from localhost, version 1.0, an id and xml:lang en (RFC 7395 §3.4, RFC 6120 §4.7.4)", o)
 	}
 	return w.expect(nsStreams, "features")
 }

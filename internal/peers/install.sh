@@ -29,7 +29,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium converse)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -37,6 +37,9 @@ for peer in "${peers[@]}"; do
 	ejabberd) apt_install ejabberd ;;
 	mosquitto) apt_install mosquitto mosquitto-clients ;;
 	nginx) apt_install nginx-light ;;
+	gosendxmpp) apt_install go-sendxmpp ;;
+	# a terminal client, driven in tmux as a person would
+	mcabber) apt_install mcabber tmux ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;

@@ -110,6 +110,18 @@ var checks = map[string]func(root string) bool{
 	},
 	"mosquitto": func(string) bool { return sbinBinary("mosquitto") != "" },
 	"nginx":     func(string) bool { return sbinBinary("nginx") != "" },
+	"gosendxmpp": func(string) bool {
+		_, err := exec.LookPath("go-sendxmpp")
+		return err == nil
+	},
+	"mcabber": func(string) bool {
+		for _, cmd := range []string{"mcabber", "tmux"} {
+			if _, err := exec.LookPath(cmd); err != nil {
+				return false
+			}
+		}
+		return true
+	},
 	"chromium": func(root string) bool {
 		if _, err := os.Stat(Chromium); err != nil {
 			return false
