@@ -153,6 +153,17 @@ func TestNamesAreTakenAsWritten(t *testing.T) {
 	}
 }
 
+// The hub's own name (its JID sends alerts) is never provisioned: a tracker
+// that reports under it is refused, not retried.
+func TestHubNameIsNotProvisioned(t *testing.T) {
+	e := start(t, nil)
+	pub(t, e.broker, "owntracks/geohub/phone", otLoc(52, time.Now().Add(-time.Minute)))
+	waitFor(t, "the refusal", func() bool { return e.bridge.Stats().Total.Refused == 1 })
+	if _, ok := e.hub.Accounts.Get("geohub"); ok || e.bridge.Stats().Total.Provisioned != 0 {
+		t.Errorf("geohub provisioned: %+v", e.bridge.Stats().Total)
+	}
+}
+
 // Provisioning is rate limited, and a first telemetry message is checked
 // before its device is provisioned.
 func TestProvisioningLimits(t *testing.T) {
