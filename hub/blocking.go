@@ -1,14 +1,12 @@
 package hub
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/geohub/geohub/hub/internal/wire"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/tidwall/buntdb"
@@ -308,6 +306,7 @@ func (s *Server) blockPresence(local string, old, next *blockSet) {
 	contacts := s.rosters.related(local, ro, subscription.hasTo)
 	s.rosters.mu.Unlock()
 	own := s.router.sessions(local)
+	s.directedGone(own, old, next)
 	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(subscribers), contacts...)))) {
 		toContact := slices.Contains(subscribers, c)
 		toUser := slices.Contains(contacts, c)
@@ -334,6 +333,32 @@ func (s *Server) blockPresence(local string, old, next *blockSet) {
 	}
 }
 
+// directedGone sends unavailable presence from local's resources to the
+// entities they sent directed presence to that next blocks and old did
+// not, and forgets them (RFC 6121 §4.6: they would hear of it at logout).
+func (s *Server) directedGone(own []*session, old, next *blockSet) {
+	for _, src := range own {
+		var gone []string
+		src.pmu.Lock()
+		for target := range src.directed {
+			bare, resource, _ := strings.Cut(target, "/")
+			local, domain, ok := strings.Cut(bare, "@")
+			if !ok {
+				local, domain = "", bare
+			}
+			if blockMatch(next, local, domain, resource) && !blockMatch(old, local, domain, resource) {
+				gone = append(gone, target)
+				delete(src.directed, target)
+			}
+		}
+		src.pmu.Unlock()
+		for _, target := range gone {
+			el := unavailableEl
+			s.presenceToJID(target, &el, src.fromAttr)
+		}
+	}
+}
+
 // presenceOrGone sends src's current presence to dst, or unavailable.
 func presenceOrGone(src, dst *session, available bool) {
 	if available {
@@ -341,111 +366,4 @@ func presenceOrGone(src, dst *session, available bool) {
 	} else {
 		src.unavailableTo(dst)
 	}
-}
-
-// blockedOut stops a stanza from ss to an entity ss blocks and answers
-// not-acceptable with <blocked/> (§3.3). The hub itself and the account's
-// own resources are never blocked.
-func (s *Server) blockedOut(ss *session, el *wire.Element, to addr) bool {
-	return ss.blocks.Load() != nil && s.refuseOut(ss, el, to)
-}
-
-func (s *Server) refuseOut(ss *session, el *wire.Element, to addr) bool {
-	if to.kind == addrNone || to.kind == addrServer || to.kind != addrRemote && string(to.local) == ss.local {
-		return false
-	}
-	if !blockMatch(ss.blocks.Load(), to.local, to.domain, to.resource) {
-		return false
-	}
-	typ := string(el.Value(el.Type))
-	if typ == "error" || el.Kind == wire.KindIQ && typ == "result" {
-		return true
-	}
-	reply := errorReply(ss, el, stanzaErr{"cancel", "not-acceptable", "you have blocked this JID"})
-	// The application condition follows the text (RFC 6120 §8.3.2).
-	i := bytes.LastIndex(reply, []byte("</error>"))
-	reply = append(reply[:i:i], append([]byte("<blocked xmlns='"+nsBlockingErrors+"'/>"), reply[i:]...)...)
-	ss.send(reply)
-	return true
-}
-
-// blockedIn stops a stanza from src to dst, a resource of an account that
-// blocks src (§3.3): an IQ request or a chat or normal message gets
-// service-unavailable, as if the account were offline; anything else is
-// dropped.
-func blockedIn(src *session, el *wire.Element, dst *session) bool {
-	set := dst.blocks.Load()
-	return set != nil && refuseIn(src, el, set, dst.local)
-}
-
-// blockedInAccount is blockedIn for a stanza to an account's bare JID
-// that the hub handles or stores for it.
-func (s *Server) blockedInAccount(src *session, el *wire.Element, local string) bool {
-	set := s.blocking.of(local)
-	return set != nil && refuseIn(src, el, set, local)
-}
-
-func refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool {
-	if src.local == local || !blockMatch(set, src.local, src.srv.domain, src.resource) {
-		return false
-	}
-	switch typ := string(el.Value(el.Type)); {
-	case el.Kind == wire.KindIQ && (typ == "get" || typ == "set"),
-		el.Kind == wire.KindMessage && (typ == "" || typ == "normal" || typ == "chat"):
-		src.send(errorReply(src, el, errServiceUnavailable))
-	}
-	return true
-}
-
-// blockedEither reports whether account a's list blocks b or b's list
-// blocks a (bare JIDs and domains; for presence and notifications that go
-// to whole accounts).
-func (s *Server) blockedEither(a, b string) bool {
-	if s.blocking.n.Load() == 0 || a == b {
-		return false
-	}
-	return blockMatch(s.blocking.of(a), b, s.domain, "") || blockMatch(s.blocking.of(b), a, s.domain, "")
-}
-
-// unblocked returns the accounts of list that neither block local nor are
-// blocked by it (a new slice when any goes).
-func (s *Server) unblocked(local string, list []string) []string {
-	if s.blocking.n.Load() == 0 {
-		return list
-	}
-	return slices.DeleteFunc(slices.Clone(list), func(c string) bool { return s.blockedEither(local, c) })
-}
-
-// presenceBlocked stops presence with a to address between ss and an
-// entity one of them blocks: outbound with an error (but unsubscribe and
-// unsubscribed, which only take from the blocked entity, still go),
-// inbound silently (§3.3: no answer, no error).
-func (s *Server) presenceBlocked(ss *session, el *wire.Element, to addr, typ string) bool {
-	if typ != "unsubscribe" && typ != "unsubscribed" && s.blockedOut(ss, el, to) {
-		return true
-	}
-	return (to.kind == addrBare || to.kind == addrFull) && s.blockedInAccount(ss, el, string(to.local))
-}
-
-// blockedNotification reports whether a pubsub notification (from the
-// service or a PEP owner) to the account at to is between entities one of
-// which blocks the other.
-func (s *Server) blockedNotification(to addr, stanza []byte) bool {
-	if s.blocking.n.Load() == 0 || to.kind != addrBare && to.kind != addrFull {
-		return false
-	}
-	el, _, err := wire.NewScanner(wire.Limits{}, "jabber:client").Next(stanza)
-	if err != nil || !el.Has(el.From) {
-		return false
-	}
-	var scratch []byte
-	from, err := s.parseAddr(el.Value(el.From), &scratch)
-	if err != nil || string(from.local) == string(to.local) && from.kind != addrRemote {
-		return false
-	}
-	if blockMatch(s.blocking.of(string(to.local)), from.local, from.domain, from.resource) {
-		return true
-	}
-	return from.kind != addrRemote && len(from.local) > 0 &&
-		blockMatch(s.blocking.of(string(from.local)), to.local, to.domain, to.resource)
 }

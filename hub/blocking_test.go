@@ -60,19 +60,6 @@ func pushItems(n *xmpptest.Node, action string) []string {
 	return out
 }
 
-func TestBlockingAdvertised(t *testing.T) {
-	h := hubtest.Start(t)
-	alice := h.Login(t, "alice", devices.RoleOperator)
-	res := alice.IQ("<iq type='get' id='ID' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
-	found := false
-	for _, f := range res.Find("query").All("feature") {
-		found = found || f.Attr("var") == nsBlocking
-	}
-	if !found {
-		t.Errorf("disco#info of the domain lacks %s: %s", nsBlocking, res)
-	}
-}
-
 // Block and unblock answer, change the list, and are pushed to the
 // resources that asked for the list, and only to them (§3.3).
 func TestBlocklistPushes(t *testing.T) {
@@ -292,7 +279,7 @@ func TestBlockingPresence(t *testing.T) {
 	// Presence changes and PEP events no longer cross.
 	alice.Send("<presence><status>busy</status></presence>")
 	bob.Send("<presence><status>driving</status></presence>")
-	barrier(t, h.Login(t, "carol", devices.RoleOperator), bob, "after presence")
+	barrier(t, h.Login(t, "dave", devices.RoleOperator), bob, "after presence")
 	for _, n := range bob.Drain() {
 		if n.Name() == "presence" && strings.HasPrefix(n.Attr("from"), "alice@localhost") {
 			t.Errorf("presence of a user who blocked bob: %s", n)
@@ -303,6 +290,15 @@ func TestBlockingPresence(t *testing.T) {
 			t.Errorf("presence of a blocked contact: %s", n)
 		}
 	}
+
+	// One who got directed presence hears of the block too.
+	carol := h.Login(t, "carol", devices.RoleOperator)
+	carol.Send("<presence/>")
+	carol.Sync()
+	alice.Send("<presence to='carol@localhost'/>")
+	carol.WaitFor("directed presence", isPresenceFrom(alice.JID.String(), ""))
+	mustResult(t, "block carol", blockIQ(alice, "block", "carol@localhost"))
+	carol.WaitFor("alice unavailable", isPresenceFrom(alice.JID.String(), "unavailable"))
 
 	mustResult(t, "unblock", blockIQ(alice, "unblock", "bob@localhost"))
 	p := bob.WaitFor("alice's presence again", isPresenceFrom(alice.JID.String(), ""))
@@ -413,5 +409,32 @@ func TestBlockingStopsPEPEvents(t *testing.T) {
 	mustResult(t, "bob publishes", publishGeoloc(bob, "b", 1, 1))
 	if n := bobEvents(); len(n) != 0 {
 		t.Errorf("events from a blocked account: %v", n)
+	}
+}
+
+// A contact that blocks one resource of the user stops hearing that
+// resource's presence, and still hears the others'.
+func TestBlockingOneResourcePresence(t *testing.T) {
+	h := hubtest.Start(t)
+	pw := h.Account(t, "alice", devices.RoleOperator, "fleet")
+	desk := xmpptest.Dial(t, h.Options(), "alice", pw)
+	phone := xmpptest.Dial(t, h.Options(), "alice", pw)
+	car := h.Login(t, "car", devices.RoleDevice, "fleet")
+	car.Send("<presence/>")
+	car.Sync()
+	for _, c := range []*xmpptest.Client{desk, phone} {
+		c.Send("<presence/>")
+		car.WaitFor("presence of "+c.JID.String(), isPresenceFrom(c.JID.String(), ""))
+	}
+	mustResult(t, "block the desk", blockIQ(car, "block", desk.JID.String()))
+	car.WaitFor("the desk unavailable", isPresenceFrom(desk.JID.String(), "unavailable"))
+	desk.Send("<presence><status>desk</status></presence>")
+	desk.Sync()
+	phone.Send("<presence><status>phone</status></presence>")
+	car.WaitFor("the phone's new presence", isPresenceFrom(phone.JID.String(), ""))
+	for _, n := range car.Drain() {
+		if n.Attr("from") == desk.JID.String() {
+			t.Errorf("presence of a blocked resource: %s", n)
+		}
 	}
 }

@@ -26,7 +26,7 @@ func TestServerDiscoAdvertisesWhatIsImplemented(t *testing.T) {
 	}
 	want := []string{
 		"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
-		"jabber:iq:roster", "jabber:iq:version", "msgoffline", "urn:xmpp:features:rosterver", "urn:xmpp:ping",
+		"jabber:iq:roster", "jabber:iq:version", "msgoffline", "urn:xmpp:blocking", "urn:xmpp:features:rosterver", "urn:xmpp:ping",
 	}
 	if !slices.Equal(features, want) {
 		t.Errorf("features\n got %v\nwant %v", features, want)
@@ -36,6 +36,7 @@ func TestServerDiscoAdvertisesWhatIsImplemented(t *testing.T) {
 		"<query xmlns='http://jabber.org/protocol/disco#items'/>",
 		"<ping xmlns='urn:xmpp:ping'/>",
 		"<query xmlns='jabber:iq:version'/>",
+		"<blocklist xmlns='urn:xmpp:blocking'/>",
 	} {
 		if res := c.IQ("<iq type='get' id='ID' to='localhost'>" + q + "</iq>"); res.Attr("type") != "result" {
 			t.Errorf("%s: %s", q, res)

@@ -109,7 +109,7 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 	s.rosters.mu.Lock()
 	accounts := append(s.rosters.related(o, s.rosters.get(o), subscription.hasFrom), o)
 	s.rosters.mu.Unlock()
-	accounts = s.unblocked(o, accounts)
+	accounts = s.unblocked(o, "", accounts)
 	var out []string
 	for _, a := range accounts {
 		for _, ss := range s.router.sessions(a) {
@@ -174,7 +174,7 @@ func (s *Server) pepAvailable(ss *session) {
 	s.rosters.mu.Lock()
 	owners := s.rosters.related(ss.local, s.rosters.get(ss.local), subscription.hasTo)
 	s.rosters.mu.Unlock()
-	owners = s.unblocked(ss.local, owners)
+	owners = s.unblocked(ss.local, "", owners)
 	jids := make([]string, 0, len(owners)+1)
 	jids = append(jids, ss.bare)
 	for _, o := range owners {

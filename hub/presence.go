@@ -107,7 +107,7 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		contacts = s.rosters.related(ss.local, ro, subscription.hasTo)
 	}
 	s.rosters.mu.Unlock()
-	subscribers, contacts = s.unblocked(ss.local, subscribers), s.unblocked(ss.local, contacts)
+	subscribers, contacts = s.unblocked(ss.local, ss.resource, subscribers), s.unblocked(ss.local, ss.resource, contacts)
 
 	s.presenceToAccount(ss.local, el, ss.fromAttr)
 	if !available {

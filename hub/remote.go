@@ -111,7 +111,7 @@ func (s *Server) SetRemotePresence(name, resource string, available bool, status
 	s.rosters.mu.Lock()
 	subscribers := s.rosters.related(name, s.rosters.get(name), subscription.hasFrom)
 	s.rosters.mu.Unlock()
-	subscribers = s.unblocked(name, subscribers)
+	subscribers = s.unblocked(name, resource, subscribers)
 	s.presenceToAccount(name, &el, fromAttr)
 	for _, sub := range subscribers {
 		s.presenceToAccount(sub, &el, fromAttr)
