@@ -31,8 +31,8 @@ const converseHubJID = "geohub@localhost"
 
 // TestConverseInChromium: the operator alice logs in with Converse.js over
 // ws://127.0.0.1 (SCRAM, as plain WebSocket allows from loopback), sets up
-// OMEMO (its device list and bundle land on her PEP nodes, read back here
-// over TCP), opens the chat with the hub from her roster, asks `help` and
+// OMEMO (its device lists and bundles, 0.3 and 2, land on her PEP nodes,
+// read back here over TCP), opens the chat with the hub from her roster, asks `help` and
 // gets the answer in that chat, gets there the two alerts of the device
 // car driving into two nested fences, and chats by JID with bob, an
 // operator of another group who is not in her roster: bob gets her
@@ -208,33 +208,60 @@ func TestConverseInChromium(t *testing.T) {
 	t.Logf("screenshots: %s", shots)
 }
 
-// checkOMEMOPublished reads, as another resource of the account, the OMEMO
-// device list and the bundle of device id from the account's PEP nodes.
+// checkOMEMOPublished reads, as another resource of the account, the
+// device lists and the bundles of device id from the account's PEP nodes,
+// in OMEMO 0.3 (eu.siacs.conversations.axolotl, one bundle node per
+// device) and OMEMO 2 (one bundles node, published with
+// pubsub#max_items=max, an item per device).
 func checkOMEMOPublished(t *testing.T, c *xmpptest.Client, id string) {
 	t.Helper()
-	const omemo = "eu.siacs.conversations.axolotl"
-	items := func(node string) *xmpptest.Node {
-		t.Helper()
-		res := c.IQ(fmt.Sprintf("<iq type='get' id='ID' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='%s'/></pubsub></iq>",
-			c.JID.Bare(), node))
-		if res.Attr("type") != "result" {
-			t.Fatalf("items of %s: %s", node, res)
+	const legacy, v2 = "eu.siacs.conversations.axolotl", "urn:xmpp:omemo:2"
+	listed := func(list *xmpptest.Node) bool {
+		for _, d := range list.All("device") {
+			if d.Attr("id") == id {
+				return true
+			}
 		}
-		return res
+		return false
 	}
-	list := items(omemo + ".devicelist")
-	found := false
-	if l := list.Find("pubsub/items/item/list"); l != nil {
-		for _, d := range l.All("device") {
-			found = found || d.Attr("id") == id
+	if list := pepItem(t, c, legacy+".devicelist", "").Find("list"); list == nil || !listed(list) {
+		t.Errorf("device %s is not in the published OMEMO 0.3 device list: %v", id, list)
+	}
+	b := pepItem(t, c, legacy+".bundles:"+id, "").Find("bundle")
+	if b == nil || b.Find("identityKey") == nil || b.Find("signedPreKeyPublic") == nil || b.Find("prekeys/preKeyPublic") == nil {
+		t.Errorf("the OMEMO 0.3 bundle of device %s: %v", id, b)
+	}
+	if list := pepItem(t, c, v2+":devices", "").Find("devices"); list == nil || !listed(list) {
+		t.Errorf("device %s is not in the published OMEMO 2 device list: %v", id, list)
+	}
+	b = pepItem(t, c, v2+":bundles", id).Find("bundle")
+	if b == nil || b.Find("ik") == nil || b.Find("spk") == nil || b.Find("prekeys/pk") == nil {
+		t.Errorf("the OMEMO 2 bundle of device %s: %v", id, b)
+	}
+}
+
+// pepItem returns the item (the last one when id is "") of a node on c's
+// own PEP service, asking again for up to 10 s while there is none:
+// Converse publishes OMEMO 2 in the background.
+func pepItem(t *testing.T, c *xmpptest.Client, node, id string) *xmpptest.Node {
+	t.Helper()
+	want := ""
+	if id != "" {
+		want = fmt.Sprintf("<item id='%s'/>", id)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := c.IQ(fmt.Sprintf("<iq type='get' id='ID' to='%s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='%s'>%s</items></pubsub></iq>",
+			c.JID.Bare(), node, want))
+		items := res.Find("pubsub/items")
+		if res.Attr("type") == "result" && items != nil && len(items.All("item")) > 0 {
+			all := items.All("item")
+			return all[len(all)-1]
 		}
-	}
-	if !found {
-		t.Errorf("device %s is not in the published device list: %s", id, list)
-	}
-	bundle := items(omemo + ".bundles:" + id).Find("pubsub/items/item/bundle")
-	if bundle == nil || bundle.Find("identityKey") == nil || bundle.Find("signedPreKeyPublic") == nil || bundle.Find("prekeys/preKeyPublic") == nil {
-		t.Errorf("the bundle of device %s: %v", id, bundle)
+		if time.Now().After(deadline) {
+			t.Fatalf("no item %q on %s: %s", id, node, res)
+		}
+		time.Sleep(20 * time.Millisecond) // the poll's pace
 	}
 }
 
