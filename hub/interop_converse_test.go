@@ -131,6 +131,7 @@ func TestConverseInChromium(t *testing.T) {
 			Step, JID, Mechanism, DeviceID string
 			Texts                          []string
 			Tolerated                      int
+			Blocked                        *int
 		}
 		if json.Unmarshal(lines.Bytes(), &s) != nil {
 			continue
@@ -180,6 +181,9 @@ func TestConverseInChromium(t *testing.T) {
 				t.Errorf("the answer to fences in Converse: %q", s.Texts[2])
 			}
 		case "sent-to-peer":
+			if s.Blocked == nil || *s.Blocked != 0 {
+				t.Errorf("alice's blocklist in Converse: %v entries, want an empty list", s.Blocked)
+			}
 			got := bob.WaitFor("alice's message", func(n *xmpptest.Node) bool {
 				return n.Name() == "message" && n.Find("body") != nil && n.Find("body").Text == peerText
 			})

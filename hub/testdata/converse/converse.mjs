@@ -200,14 +200,16 @@ try {
   step('alerts', { texts: texts.slice(before) });
   await page.screenshot({ path: path.join(env('SCREENSHOTS'), 'converse-hub.png') });
 
-  // A chat with an operator outside the roster, opened by JID.
+  // A chat with an operator outside the roster, opened by JID. Converse
+  // opens it once it has the blocklist (XEP-0191).
+  const blocked = await evaluate('the blocklist', async () => (await window.geohubAPI.blocklist.get()).length);
   await page.locator('converse-roster .dropdown--contacts .dropdown-toggle').click();
   await page.locator('converse-roster .dropdown--contacts a.new-chat').click();
   const modal = page.locator('converse-new-chat-modal');
   await modal.locator('input[name="jid"]').fill(peerJID);
   await modal.locator('button[type="submit"]').click();
   await send(peerJID, env('PEER_TEXT'));
-  step('sent-to-peer');
+  step('sent-to-peer', { blocked });
   step('reply-shown', { texts: await received(peerJID, 1) });
   await page.screenshot({ path: path.join(env('SCREENSHOTS'), 'converse-peer.png') });
 
