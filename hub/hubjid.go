@@ -7,6 +7,7 @@ import (
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub/internal/wire"
 	"github.com/geohub/geohub/internal/xmlesc"
+	"github.com/geohub/geohub/pubsub"
 )
 
 // The hub's own contact. Alerts and the answers to chat commands come from
@@ -223,7 +224,15 @@ func (s *Server) hubIQ(ss *session, el *wire.Element, to addr) {
 		b := []byte("<query xmlns='" + nsVersion + "'><name>GeoHub</name><version>")
 		b = xmlesc.Text(b, s.cfg.Version)
 		ss.send(iqResult(ss, el, append(b, "</version></query>"...)))
+	case xml.Name{Space: pubsub.NS, Local: "pubsub"}, xml.Name{Space: nsVCard, Local: "vCard"}:
+		// The contact has no PEP nodes and no vCard. item-not-found says
+		// so; service-unavailable would be taken for a failure (Converse
+		// asks for its OMEMO device list again before every message).
+		ss.send(errorReply(ss, el, errItemNotFound))
 	default:
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 	}
 }
+
+// nsVCard is vcard-temp (XEP-0054).
+const nsVCard = "vcard-temp"

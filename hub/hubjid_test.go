@@ -170,8 +170,8 @@ func TestHubJIDAnswersDiscoPingVersion(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ what, iq, cond string }{
-		{"vCard", "<iq type='get' id='ID' to='" + hubBare + "'><vCard xmlns='vcard-temp'/></iq>", "service-unavailable"},
-		{"PEP items", "<iq type='get' id='ID' to='" + hubBare + "'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>", "service-unavailable"},
+		{"vCard", "<iq type='get' id='ID' to='" + hubBare + "'><vCard xmlns='vcard-temp'/></iq>", "item-not-found"},
+		{"PEP items", "<iq type='get' id='ID' to='" + hubBare + "'><pubsub xmlns='" + nsPubSub + "'><items node='" + nsGeoloc + "'/></pubsub></iq>", "item-not-found"},
 		{"roster", "<iq type='get' id='ID' to='" + hubBare + "'><query xmlns='jabber:iq:roster'/></iq>", "service-unavailable"},
 		{"a set", "<iq type='set' id='ID' to='" + hubFull + "'><query xmlns='jabber:iq:version'/></iq>", "service-unavailable"},
 		{"another resource", "<iq type='get' id='ID' to='" + hubBare + "/other'><ping xmlns='urn:xmpp:ping'/></iq>", "service-unavailable"},

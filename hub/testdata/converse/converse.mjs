@@ -88,13 +88,6 @@ const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), {
   viewport: { width: 1400, height: 900 },
 });
 const problems = [];
-// Converse asks the hub's JID for its OMEMO device list; the hub answers
-// service-unavailable, which Converse logs as an error (and asks again
-// before each message) where "item-not-found" would tell it there is none.
-// Tolerated, and reported to the Go test, until the hub answers so.
-const tolerated = [];
-const knownIssue = (text) => text === `Could not fetch OMEMO devices for ${hubJID}` ||
-  (text.startsWith('<iq ') && text.includes(`from="${hubJID}"`) && text.includes('<service-unavailable '));
 // Nothing leaves loopback: HTTP(S) requests and WebSockets elsewhere are
 // refused and recorded.
 await context.route('**/*', (route) => {
@@ -137,8 +130,7 @@ try {
   page.on('console', (m) => {
     process.stderr.write(`console ${m.type()}: ${m.text()}\n`);
     if (m.type() !== 'error') return;
-    if (knownIssue(m.text())) tolerated.push(m.text());
-    else problems.push(`console error: ${m.text()}`);
+    problems.push(`console error: ${m.text()}`);
   });
   // evaluate runs fn in the page with a deadline.
   const evaluate = (what, fn, arg, ms = 30_000) => {
@@ -214,7 +206,7 @@ try {
   await page.screenshot({ path: path.join(env('SCREENSHOTS'), 'converse-peer.png') });
 
   if (problems.length) throw new Error(problems.join('\n'));
-  step('done', { tolerated: tolerated.length });
+  step('done');
 } catch (e) {
   // What the page showed and what went wrong, for the Go test's log.
   await page.screenshot({ path: path.join(env('SCREENSHOTS'), 'converse-failed.png') }).catch(() => {});
