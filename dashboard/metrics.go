@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/tracking"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +18,12 @@ import (
 // it.
 type HubStats interface {
 	Stats() hub.Stats
+}
+
+// AlertStats is what /metrics reads of alert delivery; *tracking.App
+// implements it.
+type AlertStats interface {
+	Stats() tracking.Stats
 }
 
 // Bridge is what the dashboard shows of the MQTT bridge (/metrics and
@@ -105,9 +112,22 @@ func newMetrics(cfg Config) *metrics {
 			hubStat(func(s hub.Stats) float64 { return float64(s.StanzasIn) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_stanzas_out_total", Help: "Stanzas queued for XMPP clients."},
 			hubStat(func(s hub.Stats) float64 { return float64(s.StanzasOut) })),
+	)
+	alertStat := func(f func(tracking.Stats) float64) func() float64 {
+		return func() float64 {
+			if cfg.Alerts == nil {
+				return 0
+			}
+			return f(cfg.Alerts.Stats())
+		}
+	}
+	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_alerts_delivered_total",
 			Help: "Alerts the hub delivered (chat messages to the notified, pubsub items)."},
-			hubStat(func(s hub.Stats) float64 { return float64(s.AlertsDelivered) })),
+			alertStat(func(s tracking.Stats) float64 { return float64(s.AlertsDelivered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_alerts_dropped_total",
+			Help: "Alerts not delivered because the delivery queue was full."},
+			alertStat(func(s tracking.Stats) float64 { return float64(s.AlertsDropped) })),
 	)
 	if cfg.Geo != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_fixes_ingested_total",
