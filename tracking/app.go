@@ -47,8 +47,9 @@ func New(cfg Config) *App {
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
 		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
 	g := cfg.Geo
-	app.pubsub.Handle(geoloc.NS, g.HandlePayload)
-	app.pubsub.Handle(geoloc.NSSensorData, g.HandleSensorData)
+	var ingest geoloc.Ingester = g // pubsub stages each payload through it
+	app.pubsub.Handle(geoloc.NS, ingest.HandlePayload)
+	app.pubsub.Handle(geoloc.NSSensorData, ingest.HandleSensorData)
 	g.SetDirectory(cfg.Accounts)
 	g.AddSink(app.alert)
 	app.attachNodes()
