@@ -6,32 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/pubsub"
-	"github.com/tidwall/buntdb"
 )
 
 // Publish is the typed call beside the XMPP adapter: it returns once the
 // item is durable, and refusals are errors to compare, not reply stanzas.
 func TestPublishTyped(t *testing.T) {
-	db, err := buntdb.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	accounts, err := devices.Open(db, devices.Options{Domain: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer accounts.Close()
-	commit := store.NewCommitter(db)
-	ps, err := pubsub.New(pubsub.Config{Host: "pubsub.localhost"}, db, commit, accounts, nobody{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { commit.Close(); ps.Close() }()
+	ps, _ := newService(t)
 	refuse := func(ns string) func(string, string, *xmlnode.Node, time.Time) (store.Write, func(error), error) {
 		return func(string, string, *xmlnode.Node, time.Time) (store.Write, func(error), error) {
 			return nil, nil, errors.New("not for " + ns)
