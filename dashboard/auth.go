@@ -139,6 +139,12 @@ func (s *Server) authn(next echo.HandlerFunc) echo.HandlerFunc {
 			s.sessions.drop(sess)
 			return apiError(http.StatusUnauthorized, "the account of this session changed: log in again")
 		}
+		if cred, _ := s.cfg.Accounts.CredentialID(a.Name); cred != sess.cred {
+			// Changed while this hub did not hear of it (geohub device
+			// passwd on a stopped hub): WatchPasswords covers the rest.
+			s.sessions.drop(sess)
+			return apiError(http.StatusUnauthorized, "the password of this account changed: log in again")
+		}
 		if unsafeMethod(r.Method) {
 			got := r.Header.Get(csrfHeader)
 			if got == "" {
@@ -218,7 +224,8 @@ func (s *Server) login(c echo.Context) error {
 		}
 		return apiError(http.StatusUnauthorized, "wrong username or password")
 	}
-	cookieValue, sess, err := s.sessions.create(a)
+	cred, _ := s.cfg.Accounts.CredentialID(a.Name)
+	cookieValue, sess, err := s.sessions.create(a, cred)
 	if err != nil {
 		return fmt.Errorf("storing a login: %w", err)
 	}

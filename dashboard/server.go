@@ -207,6 +207,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)
 		s.stream = newBroker(s)
+		cfg.Accounts.WatchPasswords(s.passwordChanged)
+		cfg.Accounts.Watch(s.accountChanged)
 		s.routes()
 	}
 	// What /api does not know is a JSON 404 (or 405), not the UI's page.
