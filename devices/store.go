@@ -53,9 +53,10 @@ type Options struct {
 // Store is the account database. Everything is cached in memory (BuntDB
 // holds it in memory anyway); writes go through to BuntDB first.
 type Store struct {
-	db     *buntdb.DB
-	domain string
-	iter   int
+	db      *buntdb.DB
+	domain  string
+	iter    int
+	hubName string // reserved: hubname.go
 
 	// wmu serializes changes: each checks, writes and updates memory as
 	// one step, and watchers see changes in the order they happened.
@@ -107,6 +108,9 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 				return fmt.Errorf("invalid domain %q", opt.Domain)
 			}
 			s.domain = d.Domainpart()
+		}
+		if err := s.loadHubName(tx); err != nil {
+			return err
 		}
 		if g, err := tx.Get(genKey); err == nil {
 			s.gen, _ = strconv.ParseUint(g, 10, 64)
@@ -281,6 +285,9 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 	for _, c := range out {
 		if s.Exists(c.Account.Name) {
 			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrExists)
+		}
+		if c.Account.Name == s.HubName() {
+			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrReserved)
 		}
 	}
 	creds := s.deriveAll(out)

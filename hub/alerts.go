@@ -10,7 +10,7 @@ import (
 )
 
 // Alerts (geofence and threshold events) reach people two ways: a chat
-// message from the hub to every JID the fence or rule notifies (stored for
+// message from the hub's own JID (hubjid.go) to every JID the fence or rule notifies (stored for
 // them when offline), and an item on the pubsub nodes alerts and
 // alerts/<fence or rule ID>, whitelist nodes whose members are the
 // operators and admins.
@@ -97,7 +97,7 @@ func (s *Server) deliverAlert(e geoloc.Event) {
 	el := e.Element()
 	for _, j := range e.Notify {
 		b := []byte("<message type='chat'")
-		b = xmlesc.Attr(b, "from", s.domain)
+		b = append(b, s.hub.fromAttr...)
 		b = xmlesc.Attr(b, "to", j)
 		b = xmlesc.Attr(b, "id", "alert-"+e.ID)
 		b = append(b, "><body>"...)
@@ -126,13 +126,14 @@ func (s *Server) watchers() []string {
 	return out
 }
 
-// sendAsServer delivers a message the hub itself sends, like a message to
+// sendAsServer delivers a message from the hub's JID, like a message to
 // that address from a client: to the resource, else to the account's
-// available resources, else into offline storage.
+// available resources, else into offline storage; nowhere when the
+// account blocks the hub's JID.
 func (s *Server) sendAsServer(to string, stanza []byte) {
 	var scratch []byte
 	a, err := s.parseAddr([]byte(to), &scratch)
-	if err != nil {
+	if err != nil || s.hubBlocked(string(a.local)) {
 		return
 	}
 	switch a.kind {

@@ -17,8 +17,9 @@ import (
 )
 
 // Chat commands: an operator or admin who chats with the hub's own JID
-// (the domain) gets plain-text answers, positions as geo: URIs (RFC 5870)
-// that phones open in a map. Devices may not use them.
+// (hubjid.go; the domain too, as before there was one) gets plain-text
+// answers, positions as geo: URIs (RFC 5870) that phones open in a map.
+// Devices may not use them.
 
 const commandHelp = `Commands:
 help — this list
@@ -35,8 +36,9 @@ const (
 	maxRadius = 1_000_000 // metres
 )
 
-// serverMessage handles a message to the domain: a command from a chat.
-func (s *Server) serverMessage(ss *session, el *wire.Element) {
+// serverMessage handles a message to the hub's JID or the domain: a
+// command from a chat. The answer comes from the address written to.
+func (s *Server) serverMessage(ss *session, el *wire.Element, to addr) {
 	switch string(el.Value(el.Type)) {
 	case "error", "headline", "groupchat":
 		return
@@ -61,8 +63,12 @@ func (s *Server) serverMessage(ss *session, el *wire.Element) {
 	}
 	answer := s.command(a, strings.TrimSpace(body.Text))
 	b := []byte("<message type='chat'")
-	b = xmlesc.Attr(b, "from", s.domain)
-	b = xmlesc.Attr(b, "to", ss.full)
+	if to.kind == addrHub {
+		b = append(b, s.hub.fromAttr...)
+	} else {
+		b = xmlesc.Attr(b, "from", s.domain)
+	}
+	b = append(b, ss.toAttr...)
 	if id := el.Value(el.ID); len(id) > 0 {
 		b = xmlesc.Attr(b, "id", string(id))
 	}

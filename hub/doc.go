@@ -4,8 +4,10 @@
 // negotiation with mellium, sessions, the router that delivers stanzas between
 // full and bare JIDs and stamps their from, presence (with the resources of
 // accounts online through another transport: SetRemotePresence), rosters, offline
-// messages, service discovery, ping and version, and the limits that keep one
-// bad peer from hurting the others. It knows nothing about geometry.
+// messages, service discovery, ping and version, the hub's own contact (the
+// JID, geohub@<domain> by default, that sends alerts and answers chat
+// commands: hubjid.go), and the limits that keep one bad peer from hurting
+// the others. It knows nothing about geometry.
 //
 // # mellium as a server
 //

@@ -44,6 +44,7 @@ func (s *Server) accountChanged(c devices.Change) {
 		}
 	}
 	r.mu.Unlock()
+	s.hubRoleChanged(c)
 	if c.Kind == devices.Removed {
 		return
 	}

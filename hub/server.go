@@ -39,6 +39,10 @@ type Config struct {
 	// Geo, when set, takes the geolocation published over pubsub, and the
 	// hub delivers its geofence alerts.
 	Geo *geoloc.Store
+	// HubName is the localpart of the hub's own JID, which sends alerts
+	// and answers chat commands (hubjid.go); the account store reserves
+	// it. Empty means the name the store has, by default geohub.
+	HubName string
 }
 
 // Limits protect the hub from peers that send too much or too fast.
@@ -131,6 +135,7 @@ type Server struct {
 	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
 	stats      counters    // for Stats
 	remote     remotes     // resources online through other transports: remote.go
+	hub        hubJID      // the hub's own contact: hubjid.go
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -158,6 +163,10 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	hubName, err := accounts.SetHubName(cfg.HubName)
+	if err != nil {
+		return nil, fmt.Errorf("hub: hub name: %w", err)
+	}
 	s := &Server{
 		cfg:      cfg,
 		domain:   accounts.Domain(),
@@ -168,6 +177,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 		pending:  map[string]pendingIQ{},
 		caps:     capsCache{ver: map[string]features{}},
 	}
+	s.hub = newHubJID(hubName, s.domain)
 	s.router = newRouter()
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
@@ -293,6 +303,7 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.hubGone()
 	for _, ss := range s.router.all() {
 		ss.closeWithError(errSystemShutdown)
 	}

@@ -256,7 +256,7 @@ func TestFenceCommandsAndAlertToAnOperator(t *testing.T) {
 	publish("52.515", "13.405")
 	msg := op.WaitFor("alert message", func(n *xmpptest.Node) bool { return n.Name() == "message" && n.Child(geoloc.NSAlert, "alert") != nil })
 	alert := msg.Child(geoloc.NSAlert, "alert")
-	if msg.Attr("from") != "localhost" || alert.Attr("event") != "enter" || alert.Attr("fence") != id ||
+	if msg.Attr("from") != "geohub@localhost/hub" || alert.Attr("event") != "enter" || alert.Attr("fence") != id ||
 		!strings.Contains(msg.Find("body").Text, "car-1 entered Depot") {
 		t.Errorf("alert: %s", msg)
 	}

@@ -26,6 +26,7 @@ import (
 
 type serveConfig struct {
 	data, domain, c2s, c2sTLS, http string
+	hubName                         string
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
@@ -49,6 +50,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	d := hub.DefaultLimits
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
+	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
+		"(default: the one the data folder was set up with, else "+devices.DefaultHubName+")")
 	fs.StringVar(&c.c2s, "c2s", ":5222", "client listener with STARTTLS; empty disables it")
 	fs.StringVar(&c.c2sTLS, "c2s-tls", ":5223", "client listener with direct TLS (XEP-0368); empty disables it")
 	fs.StringVar(&c.http, "http", ":8080", "HTTP listener: dashboard, API, health checks, /metrics; empty disables it")
@@ -115,6 +118,11 @@ func (c *serveConfig) validate() error {
 	}
 	if c.c2s == "" && c.c2sTLS == "" {
 		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
+	}
+	if c.hubName != "" {
+		if _, err := devices.NormalizeName(c.hubName); err != nil {
+			errs = append(errs, fmt.Errorf("--hub-name: %w", err))
+		}
 	}
 	positive := []struct {
 		flag string
@@ -234,6 +242,9 @@ func serve(args []string) error {
 		return err
 	}
 	if c.checkConfig {
+		if err := checkHubName(c.data, c.hubName); err != nil {
+			return err
+		}
 		fmt.Println("configuration ok")
 		return nil
 	}
@@ -271,10 +282,13 @@ func serve(args []string) error {
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
-		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo,
+		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
+		if errors.Is(err, devices.ErrExists) {
+			return fmt.Errorf("--hub-name: %w", err)
+		}
 		return err
 	}
 	defer func() {
