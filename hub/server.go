@@ -191,6 +191,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 		s.directTLS.NextProtos = []string{"xmpp-client"}
 	}
 	accounts.Watch(s.accountChanged)
+	accounts.WatchPasswords(s.passwordChanged)
 	return s, nil
 }
 
