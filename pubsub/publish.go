@@ -96,7 +96,7 @@ func (s *Service) PublishAsync(req PublishRequest, done func(PublishResult, erro
 // publishIQ is the XMPP adapter over publish (XEP-0060 §7.1, XEP-0163 §3):
 // it reads the <publish/> and writes the reply.
 func (s *Service) publishIQ(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
-	if len(ps.Publish.Items) > 1 {
+	if len(ps.Publish.Items) > 1 && ps.Publish.Node != "" { // no node: publish says so first
 		return errBadRequest.with("publish one item at a time")
 	}
 	req := PublishRequest{Publisher: r.fromBare(), Service: r.To, Node: ps.Publish.Node, item: &itemEl{}}
