@@ -165,6 +165,9 @@ func TestAdminsCreateChangeAndDeleteAccounts(t *testing.T) {
 	if r := root.status(t, 409, "POST", "/api/devices", map[string]any{"name": "truck-7"}); !strings.Contains(r.errorMessage(t), "exists") {
 		t.Errorf("duplicate: %s", r)
 	}
+	if r := root.status(t, 409, "POST", "/api/devices", map[string]any{"name": "geohub", "role": "operator"}); !strings.Contains(r.errorMessage(t), "reserved") {
+		t.Errorf("the hub's own name: %s", r)
+	}
 	for _, body := range []any{
 		map[string]any{"name": "a b/c"}, map[string]any{"name": ""}, map[string]any{"groups": []string{"x"}},
 		map[string]any{"name": "x", "role": "king"}, map[string]any{"name": "x", "colour": "red"},

@@ -120,7 +120,7 @@ func accountError(err error) error {
 	switch {
 	case errors.Is(err, devices.ErrNotFound):
 		return apiError(http.StatusNotFound, "%v", err)
-	case errors.Is(err, devices.ErrExists):
+	case errors.Is(err, devices.ErrExists), errors.Is(err, devices.ErrReserved):
 		return apiError(http.StatusConflict, "%v", err)
 	}
 	return apiError(http.StatusBadRequest, "%v", err)

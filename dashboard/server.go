@@ -41,7 +41,8 @@ type Config struct {
 
 	// For /metrics; each may be nil.
 	Commit *store.Committer // ingest batch latency
-	Hub    HubStats         // sessions, stanzas, alerts delivered
+	Hub    HubStats         // sessions, stanzas
+	Alerts AlertStats       // alerts delivered and dropped
 	Bridge Bridge           // the MQTT bridge's state (also GET /api/bridge); nil: disabled
 	// MetricsToken makes /metrics ask for an API token (Authorization:
 	// Bearer, as Prometheus sends it); without it /metrics is open.
@@ -81,6 +82,12 @@ type Config struct {
 	// for the login limit and the WebSocket rules. Empty: the connection's
 	// address counts, whatever the headers say.
 	TrustedProxies []netip.Prefix
+
+	// PublicURL is where clients reach the HTTP listener, such as
+	// https://hub.example.org (ParsePublicURL); host-meta names the XMPP
+	// endpoints under it. Empty: through a trusted proxy, the Host it
+	// forwards; otherwise the address the connection reached.
+	PublicURL string
 }
 
 // CookiePolicy says when the session cookie carries the Secure attribute,
@@ -140,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CookieSecure, err = ParseCookiePolicy(string(cfg.CookieSecure)); err != nil {
 		return nil, err
 	}
+	if _, err := ParsePublicURL(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("dashboard: public URL %q: %w", cfg.PublicURL, err)
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
@@ -198,6 +208,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)
 		s.stream = newBroker(s)
+		cfg.Accounts.WatchPasswords(s.passwordChanged)
+		cfg.Accounts.Watch(s.accountChanged)
 		s.routes()
 	}
 	// What /api does not know is a JSON 404 (or 405), not the UI's page.

@@ -53,9 +53,10 @@ type Options struct {
 // Store is the account database. Everything is cached in memory (BuntDB
 // holds it in memory anyway); writes go through to BuntDB first.
 type Store struct {
-	db     *buntdb.DB
-	domain string
-	iter   int
+	db      *buntdb.DB
+	domain  string
+	iter    int
+	hubName string // reserved: hubname.go
 
 	// wmu serializes changes: each checks, writes and updates memory as
 	// one step, and watchers see changes in the order they happened.
@@ -73,6 +74,7 @@ type Store struct {
 	seen          map[string]time.Time // last-seen times not yet written
 	watchers      []func(Change)
 	onlineWatch   []func(name string, online bool)
+	passwordWatch []func(name string)
 	stop          chan struct{}
 	stopped       chan struct{}
 }
@@ -106,6 +108,9 @@ func Open(db *buntdb.DB, opt Options) (*Store, error) {
 				return fmt.Errorf("invalid domain %q", opt.Domain)
 			}
 			s.domain = d.Domainpart()
+		}
+		if err := s.loadHubName(tx); err != nil {
+			return err
 		}
 		if g, err := tx.Get(genKey); err == nil {
 			s.gen, _ = strconv.ParseUint(g, 10, 64)
@@ -281,6 +286,9 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 		if s.Exists(c.Account.Name) {
 			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrExists)
 		}
+		if c.Account.Name == s.HubName() {
+			return nil, fmt.Errorf("%s: %w", c.Account.Name, ErrReserved)
+		}
 	}
 	creds := s.deriveAll(out)
 	err := s.db.Update(func(tx *buntdb.Tx) error {
@@ -384,7 +392,11 @@ func (s *Store) unindex(a *Account) {
 // Get returns the account called name (normalized or not).
 func (s *Store) Get(name string) (Account, bool) {
 	s.mu.RLock()
+	var acc Account
 	a, ok := s.accounts[name]
+	if ok {
+		acc = *a // copied under the lock: setOnline writes LastSeen
+	}
 	s.mu.RUnlock()
 	if !ok {
 		if n, err := NormalizeName(name); err == nil && n != name {
@@ -392,7 +404,7 @@ func (s *Store) Get(name string) (Account, bool) {
 		}
 		return Account{}, false
 	}
-	return *a, true
+	return acc, true
 }
 
 // Exists reports whether the normalized name is an account.
@@ -473,7 +485,11 @@ func (s *Store) SetPassword(name, password string) (string, error) {
 	}
 	s.mu.Lock()
 	s.creds[a.Name] = cred
+	ws := s.passwordWatch
 	s.mu.Unlock()
+	for _, w := range ws {
+		w(a.Name)
+	}
 	return password, nil
 }
 

@@ -17,6 +17,7 @@ const (
 	addrBare                   // a local account's bare JID
 	addrFull                   // a local account's full JID
 	addrRemote                 // another domain
+	addrHub                    // the hub's own JID, bare or full: hubjid.go
 )
 
 // addr is a parsed, normalized to address. Its slices point into the
@@ -66,6 +67,8 @@ func (s *Server) parseAddr(raw []byte, scratch *[]byte) (addr, error) {
 		a.kind = addrRemote
 	case len(a.local) == 0:
 		a.kind = addrServer
+	case string(a.local) == s.hub.local:
+		a.kind = addrHub
 	case len(a.resource) == 0:
 		a.kind = addrBare
 	default:

@@ -50,7 +50,7 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	msg := online.WaitFor("alert message", isAlertMessage)
 	a := alertOf(msg)
 	body := msg.Find("body").Text
-	if msg.Attr("from") != "localhost" || a.Attr("event") != "enter" || a.Attr("fence") != depot.ID ||
+	if msg.Attr("from") != "geohub@localhost/hub" || a.Attr("event") != "enter" || a.Attr("fence") != depot.ID ||
 		a.Attr("fence-name") != "Depot <North>" || a.Attr("device") != "car@localhost" ||
 		!strings.HasPrefix(body, "car entered Depot <North> at ") || !strings.HasSuffix(body, "52.5101 13.4001") {
 		t.Errorf("alert message: %s", msg)
@@ -76,7 +76,7 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	late := xmpptest.Dial(t, h.Options(), "offline-op", offlinePW)
 	late.Send("<presence/>")
 	stored := late.WaitFor("stored alert", isAlertMessage)
-	if alertOf(stored).Attr("id") != a.Attr("id") || stored.Child("urn:xmpp:delay", "delay") == nil {
+	if alertOf(stored).Attr("id") != a.Attr("id") || stored.Child("urn:xmpp:delay", "delay") == nil || stored.Attr("from") != hubFull {
 		t.Errorf("stored alert: %s", stored)
 	}
 
@@ -126,12 +126,13 @@ func TestAlertsSurviveRestartAndFenceStateIsKept(t *testing.T) {
 	if len(got) != 2 || got[0].Kind != geo.Enter || got[1].Kind != geo.Exit {
 		t.Errorf("alerts after restart: %+v", got)
 	}
-	// The operator, offline all along, gets both.
+	// The operator, offline all along, gets both, from the hub's JID
+	// (the enter stored before the restart too).
 	c := xmpptest.Dial(t, h.Options(), "op", op)
 	c.Send("<presence/>")
 	for _, want := range []string{geo.Enter, geo.Exit} {
-		if m := c.WaitFor(want+" alert", isAlertMessage); alertOf(m).Attr("event") != want {
-			t.Errorf("want %s, got %s", want, m)
+		if m := c.WaitFor(want+" alert", isAlertMessage); alertOf(m).Attr("event") != want || m.Attr("from") != hubFull {
+			t.Errorf("want %s from %s, got %s", want, hubFull, m)
 		}
 	}
 }

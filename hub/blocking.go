@@ -307,6 +307,7 @@ func (s *Server) blockPresence(local string, old, next *blockSet) {
 	s.rosters.mu.Unlock()
 	own := s.router.sessions(local)
 	s.directedGone(own, old, next)
+	s.hubBlockChanged(local, old, next)
 	for _, c := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(subscribers), contacts...)))) {
 		toContact := slices.Contains(subscribers, c)
 		toUser := slices.Contains(contacts, c)

@@ -87,8 +87,8 @@ func TestSlixmppGeofenceAlerts(t *testing.T) {
 	msg := out.one(t, "alert_message", "op")
 	// Addressed to the bare JID the fence notifies, delivered to the
 	// operator's available resource (RFC 6121 §8.5.2.1.1).
-	if msg.str("from") != "localhost" || msg.str("to") != "op@localhost" || msg.str("type") != "chat" || !strings.HasPrefix(msg.str("id"), "alert-") {
-		t.Errorf("alert message: %v, want a chat from localhost to op@localhost", msg)
+	if msg.str("from") != "geohub@localhost/hub" || msg.str("to") != "op@localhost" || msg.str("type") != "chat" || !strings.HasPrefix(msg.str("id"), "alert-") {
+		t.Errorf("alert message: %v, want a chat from geohub@localhost/hub to op@localhost", msg)
 	}
 	wantBody := "car entered Depot <North> at " + fixTime.UTC().Format("15:04") + " UTC, 52.5101 13.4001"
 	if body := msg.str("body"); !strings.HasPrefix(body, "car entered Depot <North>") || body != wantBody {

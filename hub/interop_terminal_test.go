@@ -152,7 +152,8 @@ func (term *terminal) typeLine(s string) {
 
 // mcabber (loudmouth, STARTTLS with Debian's default tls = 1) logs in as an
 // operator, shows the roster with the group's device, and runs a chat
-// command whose answer it keeps in its history.
+// command, at the hub's own JID in its roster, whose answer it keeps in its
+// history.
 func TestMcabber(t *testing.T) {
 	peers.Require(t, "mcabber")
 	h := hubtest.Start(t)
@@ -180,6 +181,7 @@ set logging_dir = %s/
 	term.waitScreen("Connection established")
 	term.waitScreen("van-3@localhost")
 	term.waitScreen("fleet")
+	term.waitScreen("GeoHub") // the hub's contact, under its group
 	term.typeLine("/say_to " + commandJID + " help")
 	deadline := time.Now().Add(xmpptest.Timeout)
 	for {
@@ -194,5 +196,5 @@ set logging_dir = %s/
 	}
 }
 
-// commandJID is where operators send chat commands.
-const commandJID = "localhost"
+// commandJID is where operators send chat commands: the hub's own JID.
+const commandJID = hubBare

@@ -131,6 +131,7 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		}
 	}
 	s.remotePresenceTo(ss.local, ss, true)
+	s.hubPresenceTo(ss)
 	for _, c := range contacts {
 		for _, src := range s.router.sessions(c) {
 			src.presenceTo(ss)
@@ -271,6 +272,10 @@ func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
 // probe answers a client's presence probe with the current presence of the
 // contact's resources, if the client is subscribed to it (RFC 6121 §4.3).
 func (s *Server) probe(ss *session, to addr) {
+	if to.kind == addrHub {
+		s.hubPresenceTo(ss)
+		return
+	}
 	if to.kind != addrBare && to.kind != addrFull {
 		return
 	}

@@ -119,9 +119,10 @@ func (r *rosters) save(local string, ro *roster, it *rosterItem, remove bool) er
 	return nil
 }
 
-// version is the roster version string: stored changes and group changes.
+// version is the roster version string: stored changes, group changes,
+// and the hub's own contact (a new hub name changes every roster).
 func (r *rosters) version(ro *roster) string {
-	return strconv.FormatUint(ro.ver, 10) + "-" + strconv.FormatUint(r.s.accounts.Generation(), 10)
+	return strconv.FormatUint(ro.ver, 10) + "-" + strconv.FormatUint(r.s.accounts.Generation(), 10) + "-" + r.s.hub.local
 }
 
 // viewItem is a contact as the user sees it: stored and group-given
@@ -142,6 +143,9 @@ func (r *rosters) viewOf(local string, ro *roster, contact string) (viewItem, bo
 		v = viewItem{jid: it.JID, name: it.Name, groups: it.Groups, sub: it.Sub, ask: it.Ask}
 		ok = true
 	}
+	if contact == r.s.hub.bare {
+		return r.s.hubView(local, v, ok)
+	}
 	if peer, isLocal := r.localName(contact); isLocal && r.s.accounts.Peers(local, peer) {
 		v.jid, v.sub, v.ask, v.managed, ok = contact, subBoth, false, true, true
 		if len(v.groups) == 0 {
@@ -161,7 +165,7 @@ func (r *rosters) view(local string, ro *roster) []viewItem {
 			seen[c] = true
 		}
 	}
-	for _, p := range r.s.accounts.GroupPeers(local) {
+	for _, p := range append(r.s.accounts.GroupPeers(local), r.s.hub.local) {
 		c := r.s.accounts.JID(p)
 		if !seen[c] {
 			if v, ok := r.viewOf(local, ro, c); ok {

@@ -40,8 +40,8 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 		s.messageToBare(ss, el, to.local, typ)
 	case addrNone:
 		s.messageToBare(ss, el, []byte(ss.local), typ)
-	case addrServer:
-		s.serverMessage(ss, el)
+	case addrServer, addrHub:
+		s.serverMessage(ss, el, to)
 	case addrRemote:
 		if s.isPubSubHost(to) {
 			s.replyError(ss, el, errServiceUnavailable)
@@ -159,6 +159,10 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 			} else if !s.blockedInAccount(ss, el, string(to.local)) {
 				s.accountIQ(ss, el, to)
 			}
+		}
+	case addrHub:
+		if request {
+			s.hubIQ(ss, el, to)
 		}
 	case addrRemote:
 		switch {

@@ -24,6 +24,9 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 	case addrNone, addrServer:
 		s.replyError(ss, el, errBadRequest.withText("subscriptions are to accounts"))
 		return
+	case addrHub:
+		s.hubSubscription(ss, typ)
+		return
 	}
 	contact := to.bare()
 	if contact == ss.bare {

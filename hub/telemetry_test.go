@@ -48,7 +48,7 @@ func TestLowBatteryAlertFromSensorData(t *testing.T) {
 	msg := op.WaitFor("low battery alert", isAlertMessage)
 	a := alertOf(msg)
 	body := msg.Find("body").Text
-	if msg.Attr("from") != "localhost" || a.Attr("event") != "below" || a.Attr("rule") != id || a.Attr("rule-name") != "Low battery" ||
+	if msg.Attr("from") != "geohub@localhost/hub" || a.Attr("event") != "below" || a.Attr("rule") != id || a.Attr("rule-name") != "Low battery" ||
 		a.Attr("device") != "car@localhost" || a.Attr("sensor") != "battery" || a.Attr("value") != "12" || a.Attr("unit") != "%" ||
 		a.Attr("threshold") != "15" || !strings.HasPrefix(body, "car battery 12 % below 15 % (Low battery) at ") {
 		t.Errorf("alert message: %s", msg)

@@ -333,6 +333,9 @@ func (b *Bridge) device(name string, provision bool) (account string, created bo
 	if errors.Is(err, devices.ErrExists) {
 		return b.device(name, false) // made meanwhile, elsewhere
 	}
+	if errors.Is(err, devices.ErrReserved) {
+		return "", false, refuse("%v", err)
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("provisioning %s: %w", name, err)
 	}

@@ -48,6 +48,9 @@ func TestPermanentPublishErrorIsAcked(t *testing.T) {
 	}
 	pub(t, e.broker, "owntracks/other/phone", otLoc(52, tst))
 	waitFor(t, "another device's fix", func() bool { return stored(h, "other") })
+	// The other device's fix is stored a moment before its
+	// acknowledgement is counted.
+	waitFor(t, "every message acknowledged", func() bool { return e.bridge.Stats().Total.Acked >= n+1 })
 	st := e.bridge.Stats().Total
 	if st.Refused != n || st.Acked != n+1 || st.Failed != 0 {
 		t.Errorf("refused %d acked %d failed %d, want %d, %d, 0", st.Refused, st.Acked, st.Failed, n, n+1)
@@ -150,6 +153,17 @@ func TestNamesAreTakenAsWritten(t *testing.T) {
 	waitFor(t, "alice-phone's fix", func() bool { return stored(h, "alice-phone") })
 	if n := len(h.Accounts.List(devices.Filter{})); n != 1 {
 		t.Errorf("%d accounts", n)
+	}
+}
+
+// The hub's own name (its JID sends alerts) is never provisioned: a tracker
+// that reports under it is refused, not retried.
+func TestHubNameIsNotProvisioned(t *testing.T) {
+	e := start(t, nil)
+	pub(t, e.broker, "owntracks/geohub/phone", otLoc(52, time.Now().Add(-time.Minute)))
+	waitFor(t, "the refusal", func() bool { return e.bridge.Stats().Total.Refused == 1 })
+	if _, ok := e.hub.Accounts.Get("geohub"); ok || e.bridge.Stats().Total.Provisioned != 0 {
+		t.Errorf("geohub provisioned: %+v", e.bridge.Stats().Total)
 	}
 }
 

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -230,7 +231,12 @@ func (s *Service) reloadNode(service, name string) {
 			return true
 		})
 		return nil
-	}, func(error) {
+	}, func(err error) {
+		if errors.Is(err, store.ErrClosed) {
+			// Shutting down: nothing was read. Submit then calls back at
+			// once, on the caller's goroutine, which may hold s.mu.
+			return
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if n == nil {

@@ -116,6 +116,13 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			}
 			return featureCollection(fences), nil
 		},
+		"hub.name": func(raw json.RawMessage) (any, error) {
+			args, err := decode[hubNameArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			return accounts.CheckHubName(args.Name)
+		},
 		"fence.list": func(json.RawMessage) (any, error) {
 			return featureCollection(geo.Fences()), nil
 		},

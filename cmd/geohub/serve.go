@@ -22,10 +22,12 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/geohub/geohub/mqttbridge"
+	"github.com/geohub/geohub/tracking"
 )
 
 type serveConfig struct {
 	data, domain, c2s, c2sTLS, http string
+	hubName                         string
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
@@ -37,6 +39,7 @@ type serveConfig struct {
 	cookieSecure                    string
 	mapTiles, mapAttribution        string
 	trustedProxies                  string // parsed into proxies by validate
+	publicURL                       string
 	proxies                         []netip.Prefix
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
@@ -48,16 +51,21 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	d := hub.DefaultLimits
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
+	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
+		"(default: the one the data folder was set up with, else "+devices.DefaultHubName+")")
 	fs.StringVar(&c.c2s, "c2s", ":5222", "client listener with STARTTLS; empty disables it")
 	fs.StringVar(&c.c2sTLS, "c2s-tls", ":5223", "client listener with direct TLS (XEP-0368); empty disables it")
 	fs.StringVar(&c.http, "http", ":8080", "HTTP listener: dashboard, API, health checks, /metrics; empty disables it")
 	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
-	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https, or a loopback host; "+
+	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https from --http-trusted-proxies, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
 	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
-		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules) and X-Forwarded-Proto says whether a WebSocket or BOSH client used TLS")
+		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules), X-Forwarded-Proto says whether the client used TLS "+
+		"(login cookie, WebSocket and BOSH rules), and Host names the server in host-meta")
+	fs.StringVar(&c.publicURL, "http-public-url", "", "the URL clients reach --http at (e.g. https://hub.example.org); host-meta (XEP-0156) names the "+
+		"WebSocket and BOSH endpoints under it; empty: the Host a trusted proxy forwards, else the address the connection reached")
 	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
@@ -113,6 +121,11 @@ func (c *serveConfig) validate() error {
 	if c.c2s == "" && c.c2sTLS == "" {
 		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
 	}
+	if c.hubName != "" {
+		if _, err := devices.NormalizeName(c.hubName); err != nil {
+			errs = append(errs, fmt.Errorf("--hub-name: %w", err))
+		}
+	}
 	positive := []struct {
 		flag string
 		v    float64
@@ -164,6 +177,9 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--http-trusted-proxies: %w", err))
 	} else {
 		c.proxies = p
+	}
+	if _, err := dashboard.ParsePublicURL(c.publicURL); err != nil {
+		errs = append(errs, fmt.Errorf("--http-public-url %q: %w", c.publicURL, err))
 	}
 	if c.mapAttribution != "" && c.mapTiles == "" {
 		errs = append(errs, errors.New("--map-attribution needs --map-tiles"))
@@ -231,6 +247,9 @@ func serve(args []string) error {
 		return err
 	}
 	if c.checkConfig {
+		if err := checkHubName(c.data, c.hubName); err != nil {
+			return err
+		}
 		fmt.Println("configuration ok")
 		return nil
 	}
@@ -268,18 +287,24 @@ func serve(args []string) error {
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    tlscert.ServerConfig(cert),
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
-		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo,
+		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
+		if errors.Is(err, devices.ErrExists) {
+			return fmt.Errorf("--hub-name: %w", err)
+		}
 		return err
 	}
+	app := tracking.New(tracking.Config{Hub: h, Accounts: accounts, Geo: geo, Logger: log})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the notifications it causes go out.
+		// the alerts and notifications it causes go out.
 		commit.Close()
+		app.Drain()
 		h.Drain()
 	}()
+	defer app.Close()
 	if err := h.Start(); err != nil {
 		return err
 	}
@@ -303,9 +328,10 @@ func serve(args []string) error {
 			webTLS = tlscert.ServerConfig(cert)
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
-			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
+			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
-			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken})
+			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
+			PublicURL: c.publicURL})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

@@ -29,7 +29,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium gosendxmpp mcabber)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -45,6 +45,8 @@ for peer in "${peers[@]}"; do
 	boshjs) npm_ci hub/testdata/bosh ;;
 	# Debian's browser driven by playwright-core; playwright downloads no browser.
 	chromium) apt_install chromium && npm_ci dashboard/web/e2e ;;
+	# Converse.js in the same browser, with its own playwright-core.
+	converse) apt_install chromium && npm_ci hub/testdata/converse ;;
 	*) echo "install.sh: unknown peer $peer" >&2; exit 2 ;;
 	esac
 done

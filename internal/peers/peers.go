@@ -41,8 +41,9 @@ func Root(t testing.TB) string {
 // python3 on PATH may be another build.
 const Python = "/usr/bin/python3"
 
-// Chromium is Debian's browser, which the dashboard's end-to-end test
-// drives with playwright-core (dashboard/web/e2e).
+// Chromium is Debian's browser, which the end-to-end tests of the
+// dashboard (dashboard/web/e2e) and of Converse.js (hub/testdata/converse)
+// drive with playwright-core.
 const Chromium = "/usr/bin/chromium"
 
 // sbinBinary finds a program a Debian package puts in /usr/sbin, which a
@@ -127,6 +128,17 @@ var checks = map[string]func(root string) bool{
 		}
 		_, err := os.Stat(filepath.Join(root, "dashboard/web/e2e/node_modules/playwright-core/package.json"))
 		return err == nil
+	},
+	"converse": func(root string) bool {
+		if _, err := os.Stat(Chromium); err != nil {
+			return false
+		}
+		for _, pkg := range []string{"converse.js/dist/converse.min.js", "playwright-core/package.json"} {
+			if _, err := os.Stat(filepath.Join(root, "hub/testdata/converse/node_modules", pkg)); err != nil {
+				return false
+			}
+		}
+		return true
 	},
 	"xmppjs": func(root string) bool {
 		_, err := os.Stat(filepath.Join(root, "hub/testdata/xmppjs/node_modules/@xmpp/client/package.json"))
