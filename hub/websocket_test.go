@@ -37,21 +37,9 @@ const (
 // wsServe serves h's WebSocket handler on a loopback port, over TLS when
 // secure, and returns its ws:// or wss:// URL and the client to dial with.
 // wrap, when given, wraps the handler.
-func wsServe(t *testing.T, h *hubtest.Hub, secure bool, wrap ...func(http.Handler) http.Handler) (string, *http.Client) {
+func wsServe(t testing.TB, h *hubtest.Hub, secure bool, wrap ...func(http.Handler) http.Handler) (string, *http.Client) {
 	t.Helper()
-	handler := h.WebSocketHandler()
-	for _, w := range wrap {
-		handler = w(handler)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/xmpp-websocket", handler)
-	var srv *httptest.Server
-	if secure {
-		srv = httptest.NewTLSServer(mux)
-	} else {
-		srv = httptest.NewServer(mux)
-	}
-	t.Cleanup(srv.Close)
+	srv := httpServe(t, "/xmpp-websocket", h.WebSocketHandler(), secure, wrap...)
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/xmpp-websocket", srv.Client()
 }
 
@@ -167,38 +155,10 @@ func mechanisms(features *xmpptest.Node) []string {
 // (success or failure).
 func (w *wsClient) auth(user, password string) *xmpptest.Node {
 	w.t.Helper()
-	c := sasl.NewClient(sasl.ScramSha256, sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte(user), []byte(password), nil
-	}))
-	_, resp, err := c.Step(nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.send(`<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-	for {
-		n, raw := w.next()
-		if n.XMLName.Space != nsSASL {
-			w.t.Fatalf("during SASL: %s", raw)
-		}
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(n.Text))
-		if err != nil {
-			w.t.Fatalf("%s: %v", raw, err)
-		}
-		switch n.XMLName.Local {
-		case "challenge":
-			if _, resp, err = c.Step(data); err != nil {
-				w.t.Fatalf("challenge %s: %v", raw, err)
-			}
-			w.send(`<response xmlns='%s'>%s</response>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-		case "success":
-			if _, _, err := c.Step(data); err != nil {
-				w.t.Fatalf("the hub's SCRAM signature does not verify: %v", err)
-			}
-			return n
-		default:
-			return n
-		}
-	}
+	return saslSCRAM(w.t, sasl.ScramSha256, user, password, func(payload string) (*xmpptest.Node, string) {
+		w.send("%s", payload)
+		return w.next()
+	})
 }
 
 // login authenticates with SCRAM-SHA-256 on a plain ws:// stream (no
