@@ -283,12 +283,7 @@ func TestBOSHLoginAndRouteBothWays(t *testing.T) {
 		t.Errorf("creation response %s: want a long sid, an authid, xmpp:version 1.0 and xmpp:restartlogic", r)
 	}
 	f := r.child(t, nsStreams, "features")
-	if got := mechanisms(f); strings.Join(got, ",") != "SCRAM-SHA-256,SCRAM-SHA-1" {
-		t.Errorf("mechanisms over plain http:// %v, want SCRAM only: PLAIN needs TLS", got)
-	}
-	if f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil {
-		t.Errorf("features %s offer STARTTLS over BOSH", f)
-	}
+	checkPlainHTTPFeatures(t, f, "http://")
 	if n := c.auth("browser", pw); n.XMLName.Local != "success" {
 		t.Fatalf("SCRAM-SHA-256: %s", n)
 	}

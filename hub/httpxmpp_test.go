@@ -72,3 +72,16 @@ func saslSCRAM(t testing.TB, mech sasl.Mechanism, user, password string, exchang
 		}
 	}
 }
+
+// checkPlainHTTPFeatures checks the features of a stream over plain HTTP
+// (scheme http:// or ws://): SCRAM only, as PLAIN needs TLS, and no
+// STARTTLS, as TLS is the HTTP layer's (RFC 7395 §3.7 for WebSocket).
+func checkPlainHTTPFeatures(t *testing.T, f *xmpptest.Node, scheme string) {
+	t.Helper()
+	if got := mechanisms(f); strings.Join(got, ",") != "SCRAM-SHA-256,SCRAM-SHA-1" {
+		t.Errorf("mechanisms over plain %s %v, want SCRAM only: PLAIN needs TLS", scheme, got)
+	}
+	if f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil {
+		t.Errorf("features %s offer STARTTLS over %s: TLS is the HTTP layer's", f, scheme)
+	}
+}

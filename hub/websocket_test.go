@@ -244,12 +244,7 @@ func TestWebSocketLoginAndRouteBothWays(t *testing.T) {
 
 	w := wsDial(t, url, nil)
 	f := w.open()
-	if got := mechanisms(f); strings.Join(got, ",") != "SCRAM-SHA-256,SCRAM-SHA-1" {
-		t.Errorf("mechanisms over plain ws:// %v, want SCRAM only: PLAIN needs TLS", got)
-	}
-	if f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil {
-		t.Errorf("features %s offer STARTTLS: over WebSocket TLS is the HTTP layer's (RFC 7395 §3.7)", f)
-	}
+	checkPlainHTTPFeatures(t, f, "ws://")
 	if n := w.auth("browser", pw); n.XMLName.Local != "success" {
 		t.Fatalf("SCRAM-SHA-256: %s", n)
 	}
