@@ -296,6 +296,10 @@ func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !r.pep() && s.isReserved(name) {
+		// XEP-0060 §8.1.3: the NodeID is taken, here by the service.
+		return errConflict.with("node " + name + " is reserved for the hub")
+	}
 	if s.node(r.To, name) != nil {
 		return errConflict.with("the node exists")
 	}

@@ -67,6 +67,7 @@ type Service struct {
 	accounts *devices.Store
 	dir      Directory
 	handlers map[string]PayloadHandler
+	reserved []string // node name prefixes kept for the service (Reserve)
 
 	mu    sync.RWMutex
 	nodes map[string]map[string]*Node // service JID -> node name -> node

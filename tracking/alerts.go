@@ -44,17 +44,23 @@ func (app *App) deliverAlerts() {
 	}
 }
 
+// deliverAlert sends e to those of its notified who may see its device, and
+// publishes it on the node of all alerts, its fence's or rule's, and its
+// device's groups'.
 func (app *App) deliverAlert(e geoloc.Event) {
 	el := e.Element()
 	body := e.Body()
 	for _, j := range e.Notify {
-		app.hub.SendChat(hub.Chat{To: j, ID: "alert-" + e.ID, Body: body, Payload: el})
-	}
-	// A fence removed since the event has no node any more; the alert
-	// still goes to the node of all alerts.
-	for _, node := range []string{alertsNode, alertNode(e.Fence)} {
-		if err := app.pubsub.PublishAs(node, e.ID, el); err != nil && node == alertsNode {
-			app.log.Error("publishing an alert", "node", node, "err", err)
+		if app.getsAlert(j, e) {
+			app.hub.SendChat(hub.Chat{To: j, ID: "alert-" + e.ID, Body: body, Payload: el})
 		}
+	}
+	if err := app.pubsub.PublishAs(alertsNode, e.ID, el); err != nil {
+		app.log.Error("publishing an alert", "node", alertsNode, "err", err)
+	}
+	// A fence removed since the event has no node any more.
+	app.pubsub.PublishAs(alertNode(e.Fence), e.ID, el)
+	for _, g := range app.accounts.GroupsOf(e.Device) {
+		app.pubsub.PublishAs(alertGroupNode(g), e.ID, el)
 	}
 }

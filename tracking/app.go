@@ -2,6 +2,8 @@ package tracking
 
 import (
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/geohub/geohub/devices"
@@ -32,6 +34,8 @@ type App struct {
 	dropped    atomic.Uint64
 
 	sweepStop, sweepDone chan struct{}
+
+	membersMu sync.Mutex // one syncMembers at a time, so the last one wins
 }
 
 // New connects the geo engine to the hub: its payload handlers, its alerts,
@@ -86,25 +90,15 @@ func (app *App) Stats() Stats {
 }
 
 // accountChanged forgets what the geo engine kept of a removed account, and
-// keeps the alert nodes' members (the operators and admins) in step.
+// keeps the alert nodes' members in step: a role or a group changes who
+// sees which devices.
 func (app *App) accountChanged(c devices.Change) {
 	if c.Kind == devices.Removed && c.Before != nil {
 		if err := app.geo.Forget(app.accounts.JID(c.Before.Name)); err != nil {
 			app.log.Error("forgetting a removed account's positions", "account", c.Before.Name, "err", err)
 		}
 	}
-	if c.Before == nil || c.After == nil || c.Before.Role != c.After.Role {
-		app.pubsub.SetMembers(alertsNode, app.watchers())
+	if c.Before == nil || c.After == nil || c.Before.Role != c.After.Role || !slices.Equal(c.Before.Groups, c.After.Groups) {
+		app.syncMembers()
 	}
-}
-
-// watchers are the bare JIDs of operators and admins.
-func (app *App) watchers() []string {
-	var out []string
-	for _, a := range app.accounts.List(devices.Filter{}) {
-		if a.Role.Watches() {
-			out = append(out, app.accounts.JID(a.Name))
-		}
-	}
-	return out
 }
