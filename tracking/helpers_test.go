@@ -66,7 +66,6 @@ func addFence(t *testing.T, g *geoloc.Store, feature string) *geoloc.Fence {
 	return fences[0]
 }
 
-
 func xmpptestDial(t *testing.T, h *hubtest.Hub, user, pw string) *xmpptest.Client {
 	return xmpptest.Dial(t, h.Options(), user, pw)
 }
