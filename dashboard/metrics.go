@@ -120,6 +120,9 @@ func newMetrics(cfg Config) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_alerts_dropped_total",
 			Help: "Alerts not delivered because the delivery queue was full."},
 			stat(cfg.Alerts, func(s tracking.Stats) float64 { return float64(s.AlertsDropped) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_fixes_refused_total",
+			Help: "Positions and readings refused because their device published over --fix-rate."},
+			stat(cfg.Alerts, func(s tracking.Stats) float64 { return float64(s.FixesRefused) })),
 	)
 	if cfg.Geo != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_fixes_ingested_total",

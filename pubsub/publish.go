@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -184,7 +185,11 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			source = "pep"
 		}
 		w, hdone, err := h(who, source, payload, now)
-		if err != nil {
+		var refusal *Error
+		switch {
+		case errors.As(err, &refusal):
+			return refusal
+		case err != nil:
 			return errInvalidPayload.with(err.Error())
 		}
 		extra, extraDone = w, hdone

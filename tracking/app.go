@@ -18,6 +18,11 @@ type Config struct {
 	Accounts *devices.Store
 	Geo      *geoloc.Store
 	Logger   *slog.Logger
+	// FixRate is how many positions and readings (XEP-0080, XEP-0323) one
+	// account may publish a second, sustained, and FixBurst how many above
+	// it at once; 0: unlimited (serve's default is DefaultFixRate).
+	FixRate  float64
+	FixBurst int
 }
 
 // App is the running geo application.
@@ -32,6 +37,9 @@ type App struct {
 	alertsDone chan struct{}
 	delivered  atomic.Uint64
 	dropped    atomic.Uint64
+
+	fixRate      *fixRate
+	fixesRefused atomic.Uint64
 
 	sweepStop, sweepDone chan struct{}
 
@@ -49,11 +57,11 @@ func New(cfg Config) *App {
 	}
 	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger,
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst)}
 	g := cfg.Geo
 	var ingest geoloc.Ingester = g // pubsub stages each payload through it
-	app.pubsub.Handle(geoloc.NS, ingest.HandlePayload)
-	app.pubsub.Handle(geoloc.NSSensorData, ingest.HandleSensorData)
+	app.pubsub.Handle(geoloc.NS, app.limited(ingest.HandlePayload))
+	app.pubsub.Handle(geoloc.NSSensorData, app.limited(ingest.HandleSensorData))
 	g.SetDirectory(cfg.Accounts)
 	g.AddSink(app.alert)
 	app.attachNodes()
@@ -82,11 +90,12 @@ func (app *App) Drain() {
 type Stats struct {
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
 	AlertsDropped   uint64 // alert events not delivered because the delivery queue was full
+	FixesRefused    uint64 // positions and readings refused for their device's rate (FixRate)
 }
 
 // Stats returns the counts so far; it is cheap and safe at any time.
 func (app *App) Stats() Stats {
-	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load()}
+	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load(), FixesRefused: app.fixesRefused.Load()}
 }
 
 // accountChanged forgets what the geo engine kept of a removed account, and
@@ -94,6 +103,7 @@ func (app *App) Stats() Stats {
 // sees which devices.
 func (app *App) accountChanged(c devices.Change) {
 	if c.Kind == devices.Removed && c.Before != nil {
+		app.fixRate.forget(app.accounts.JID(c.Before.Name))
 		if err := app.geo.Forget(app.accounts.JID(c.Before.Name)); err != nil {
 			app.log.Error("forgetting a removed account's positions", "account", c.Before.Name, "err", err)
 		}

@@ -9,3 +9,6 @@ func HoldDelivery(queue int, hold func()) (restore func()) {
 	alertQueue, holdDelivery = queue, hold
 	return func() { alertQueue, holdDelivery = oldQueue, oldHold }
 }
+
+// SetFixRate changes the per-device rate of positions and readings.
+func (app *App) SetFixRate(perSecond float64, burst int) { app.fixRate.set(perSecond, burst) }
