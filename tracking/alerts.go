@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"github.com/geohub/geohub/geoloc"
-	"github.com/geohub/geohub/hub"
 )
 
 // Alerts (geofence and threshold events) reach people two ways: a chat
@@ -33,13 +32,21 @@ func (app *App) alert(events []geoloc.Event) {
 // recipients and delivers to them, off the writer goroutine.
 func (app *App) deliverAlerts() {
 	defer close(app.alertsDone)
-	for batch := range app.alerts {
-		if holdDelivery != nil {
-			holdDelivery()
-		}
-		for _, e := range batch {
-			app.deliverAlert(e)
-			app.delivered.Add(1)
+	for {
+		select {
+		case batch, ok := <-app.alerts:
+			if !ok {
+				return
+			}
+			if holdDelivery != nil {
+				holdDelivery()
+			}
+			for _, e := range batch {
+				app.deliverAlert(e)
+				app.delivered.Add(1)
+			}
+		case c := <-app.catchUps:
+			app.sendMissed(c)
 		}
 	}
 }
@@ -49,10 +56,9 @@ func (app *App) deliverAlerts() {
 // device's groups'.
 func (app *App) deliverAlert(e geoloc.Event) {
 	el := e.Element()
-	body := e.Body()
 	for _, j := range e.Notify {
 		if app.getsAlert(j, e) {
-			app.hub.SendChat(hub.Chat{To: j, ID: "alert-" + e.ID, Body: body, Payload: el})
+			app.sendAlert(j, e)
 		}
 	}
 	if err := app.pubsub.PublishAs(alertsNode, e.ID, el); err != nil {

@@ -44,6 +44,16 @@ type App struct {
 	sweepStop, sweepDone chan struct{}
 
 	membersMu sync.Mutex // one syncMembers at a time, so the last one wins
+
+	// Missed alerts (missed.go): catchUps and pending from Available;
+	// sentUpTo and liveSent belong to the delivery goroutine.
+	catchUps     chan catchUp
+	pendingMu    sync.Mutex
+	pending      map[string]bool
+	sentUpTo     map[string]string
+	liveSent     map[string]map[string]bool
+	caughtUp     atomic.Uint64 // alerts sent at login
+	catchUpsDone atomic.Uint64 // logins checked for missed alerts
 }
 
 // New connects the geo engine to the hub: its payload handlers, its alerts,
@@ -57,7 +67,9 @@ func New(cfg Config) *App {
 	}
 	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger,
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst)}
+		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst),
+		catchUps: make(chan catchUp, alertQueue), pending: map[string]bool{}, sentUpTo: map[string]string{},
+		liveSent: map[string]map[string]bool{}}
 	g := cfg.Geo
 	var ingest geoloc.Ingester = g // pubsub stages each payload through it
 	app.pubsub.Handle(geoloc.NS, app.limited(ingest.HandlePayload))
@@ -91,11 +103,13 @@ type Stats struct {
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
 	AlertsDropped   uint64 // alert events not delivered because the delivery queue was full
 	FixesRefused    uint64 // positions and readings refused for their device's rate (FixRate)
+	AlertsCaughtUp  uint64 // alerts an operator missed, sent from the records when they came back
 }
 
 // Stats returns the counts so far; it is cheap and safe at any time.
 func (app *App) Stats() Stats {
-	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load(), FixesRefused: app.fixesRefused.Load()}
+	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load(), FixesRefused: app.fixesRefused.Load(),
+		AlertsCaughtUp: app.caughtUp.Load()}
 }
 
 // accountChanged forgets what the geo engine kept of a removed account, and

@@ -12,3 +12,6 @@ func HoldDelivery(queue int, hold func()) (restore func()) {
 
 // SetFixRate changes the per-device rate of positions and readings.
 func (app *App) SetFixRate(perSecond float64, burst int) { app.fixRate.set(perSecond, burst) }
+
+// CatchUps is how many logins were checked for missed alerts.
+func (app *App) CatchUps() uint64 { return app.catchUpsDone.Load() }
