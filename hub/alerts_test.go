@@ -139,9 +139,9 @@ func TestAlertsSurviveRestartAndFenceStateIsKept(t *testing.T) {
 
 func TestProximityAlertReachesTheOperator(t *testing.T) {
 	h := hubtest.Start(t)
-	op := h.Login(t, "op", devices.RoleOperator)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
 	op.Send("<presence/>")
-	lead := h.Login(t, "lead", devices.RoleDevice)
+	lead := h.Login(t, "lead", devices.RoleDevice, "fleet")
 	bus := h.Login(t, "bus", devices.RoleDevice, "fleet")
 	addFence(t, h, `{"type":"Feature","properties":{"name":"Convoy","near":["lead@localhost"],"groups":["fleet"],
 		"radius":100,"notify":["op@localhost"]},"geometry":null}`)
