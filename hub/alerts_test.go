@@ -31,16 +31,16 @@ func isAlertMessage(n *xmpptest.Node) bool {
 
 func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	h := hubtest.Start(t)
-	online := h.Login(t, "online-op", devices.RoleOperator)
+	online := h.Login(t, "online-op", devices.RoleOperator, "fleet")
 	online.Send("<presence/>")
-	offlinePW := h.Account(t, "offline-op", devices.RoleOperator)
+	offlinePW := h.Account(t, "offline-op", devices.RoleOperator, "fleet")
 	car := h.Login(t, "car", devices.RoleDevice, "fleet")
 	depot := addFence(t, h, `{"type":"Feature","properties":{"name":"Depot <North>","radius":200,"groups":["fleet"],
 		"events":["enter"],"notify":["online-op@localhost","offline-op@localhost"]},
 		"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
 
 	// Operators read the alert nodes; devices do not.
-	ok(t, "operator subscribes to alerts", ps(online, "set", nsPubSub, "<subscribe node='alerts' jid='online-op@localhost'/>"))
+	ok(t, "operator subscribes to its group's alerts", ps(online, "set", nsPubSub, "<subscribe node='alerts/group/fleet' jid='online-op@localhost'/>"))
 	ok(t, "operator subscribes to the fence's alerts", ps(online, "set", nsPubSub, "<subscribe node='alerts/"+depot.ID+"' jid='online-op@localhost'/>"))
 	wantError(t, "device subscribes to alerts", ps(car, "set", nsPubSub, "<subscribe node='alerts' jid='car@localhost'/>"), "not-allowed", "closed-node")
 
@@ -58,7 +58,7 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	if g := a.Child(nsGeoloc, "geoloc"); g == nil || g.Find("lat").Text != "52.5101" || g.Find("timestamp") == nil {
 		t.Errorf("alert without the fix: %s", msg)
 	}
-	for _, node := range []string{"alerts", "alerts/" + depot.ID} {
+	for _, node := range []string{"alerts/" + depot.ID, "alerts/group/fleet"} {
 		ev := online.WaitFor(node+" event", isEventFrom("pubsub.localhost"))
 		item := ev.Find("event/items/item")
 		if ev.Find("event/items").Attr("node") != node || item.Attr("id") != a.Attr("id") || alertOf(item) == nil {
@@ -81,8 +81,8 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 	}
 
 	// An operator added later may read the alerts at once.
-	newcomer := h.Login(t, "newcomer", devices.RoleOperator)
-	items = ok(t, "newcomer reads alerts", ps(newcomer, "get", nsPubSub, "<items node='alerts'/>"))
+	newcomer := h.Login(t, "newcomer", devices.RoleOperator, "fleet")
+	items = ok(t, "newcomer reads alerts", ps(newcomer, "get", nsPubSub, "<items node='alerts/group/fleet'/>"))
 	if it := items.Find("pubsub/items/item"); it == nil || it.Attr("id") != a.Attr("id") {
 		t.Errorf("newcomer's alerts: %s", items)
 	}
@@ -107,8 +107,8 @@ func TestGeofenceAlertsByMessageAndPubSub(t *testing.T) {
 
 func TestAlertsSurviveRestartAndFenceStateIsKept(t *testing.T) {
 	h := hubtest.Start(t)
-	op := h.Account(t, "op", devices.RoleOperator)
-	carPW := h.Account(t, "car", devices.RoleDevice)
+	op := h.Account(t, "op", devices.RoleOperator, "fleet")
+	carPW := h.Account(t, "car", devices.RoleDevice, "fleet")
 	addFence(t, h, `{"type":"Feature","properties":{"name":"Yard","radius":100,"notify":["op@localhost"]},
 		"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
 	car := xmpptest.Dial(t, h.Options(), "car", carPW)
@@ -139,9 +139,9 @@ func TestAlertsSurviveRestartAndFenceStateIsKept(t *testing.T) {
 
 func TestProximityAlertReachesTheOperator(t *testing.T) {
 	h := hubtest.Start(t)
-	op := h.Login(t, "op", devices.RoleOperator)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
 	op.Send("<presence/>")
-	lead := h.Login(t, "lead", devices.RoleDevice)
+	lead := h.Login(t, "lead", devices.RoleDevice, "fleet")
 	bus := h.Login(t, "bus", devices.RoleDevice, "fleet")
 	addFence(t, h, `{"type":"Feature","properties":{"name":"Convoy","near":["lead@localhost"],"groups":["fleet"],
 		"radius":100,"notify":["op@localhost"]},"geometry":null}`)

@@ -41,7 +41,7 @@ func TestChatCommands(t *testing.T) {
 		"<geoloc xmlns='%s'><lat>52.52013</lat><lon>13.40498</lon><accuracy>5</accuracy><speed>8.5</speed><bearing>90</bearing></geoloc>"+
 		"</item></publish></pubsub></iq>", nsPubSub, nsGeoloc, nsGeoloc)))
 	ok(t, "van", publishGeoloc(other, "v1", 52.521, 13.405))
-	depot := addFence(t, h, `{"type":"Feature","properties":{"name":"Depot","radius":300,"events":["enter"]},
+	depot := addFence(t, h, `{"type":"Feature","properties":{"name":"Depot","radius":300,"groups":["fleet"],"events":["enter"]},
 		"geometry":{"type":"Point","coordinates":[13.41,52.52]}}`)
 
 	wantAnswer(t, ask(t, op, "help"), "where [DEVICE]", "near LAT,LON RADIUS", "watch FENCE")

@@ -36,3 +36,28 @@ func (f MessageHandlerFunc) HandleMessage(w MessageWriter, m *Message) { f(w, m)
 // domain; without one they are answered service-unavailable. Call it
 // before Start.
 func (s *Server) HandleMessages(h MessageHandler) { s.messages = h }
+
+// AvailabilityHandler is what a MessageHandler may also be: told when an
+// account's first resource starts taking the messages sent to its bare JID
+// (after its stored messages were queued, before live ones can reach it),
+// so that it can send what the account missed, to that resource's full
+// JID. It runs on the session's goroutine with the offline store locked:
+// it must only take note.
+type AvailabilityHandler interface {
+	Available(account, resource string)
+}
+
+// firstAvailable tells the AvailabilityHandler when ss, about to take
+// messages, is its account's first resource to.
+func (s *Server) firstAvailable(ss *session) {
+	h, ok := s.messages.(AvailabilityHandler)
+	if !ok {
+		return
+	}
+	for _, o := range s.router.sessions(ss.local) {
+		if o != ss && o.deliverable() {
+			return
+		}
+	}
+	h.Available(ss.local, ss.resource)
+}

@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/geohub/geohub/internal/xmlesc"
+import (
+	"time"
+
+	"github.com/geohub/geohub/internal/xmlesc"
+)
 
 // Chat is a chat message from the hub's own JID (hubjid.go), such as an
 // alert.
@@ -9,14 +13,20 @@ type Chat struct {
 	ID      string // the message's id; empty for none
 	Body    string
 	Payload []byte // one element after the body, declaring its namespace; may be nil
+	// Live, when set, delivers the message only to available resources,
+	// never into offline storage: the application sends later itself what
+	// did not arrive (alerts, from their records: AvailabilityHandler).
+	Live bool
+	// Delay, when set, stamps the message as sent then (XEP-0203).
+	Delay time.Time
 }
 
 // SendChat delivers c like a message from a client to that address: to the
-// resource, else to the account's available resources, else into offline
-// storage; nowhere when the account blocks the hub's JID or does not
-// exist. It may write the offline store, so it is not for the writer
-// goroutine.
-func (s *Server) SendChat(c Chat) {
+// resource, else to the account's available resources, else (unless Live)
+// into offline storage; nowhere when the account blocks the hub's JID or
+// does not exist. It reports whether a resource got it. It may write the
+// offline store, so it is not for the writer goroutine.
+func (s *Server) SendChat(c Chat) bool {
 	b := make([]byte, 0, 128+len(c.Body)+len(c.Payload))
 	b = append(b, "<message type='chat'"...)
 	b = append(b, s.hub.fromAttr...)
@@ -29,33 +39,44 @@ func (s *Server) SendChat(c Chat) {
 	b = xmlesc.Text(b, c.Body)
 	b = append(b, "</body>"...)
 	b = append(b, c.Payload...)
-	s.sendAsServer(c.To, append(b, "</message>"...), startEnd)
+	if !c.Delay.IsZero() {
+		b = append(b, "<delay xmlns='"+nsDelay+"'"...)
+		b = xmlesc.Attr(b, "from", s.domain)
+		b = xmlesc.Attr(b, "stamp", c.Delay.UTC().Format("2006-01-02T15:04:05.000Z"))
+		b = append(b, "/>"...)
+	}
+	return s.sendAsServer(c.To, append(b, "</message>"...), startEnd, !c.Live)
 }
 
 // sendAsServer delivers a message from the hub's JID whose start tag ends
-// at startEnd.
-func (s *Server) sendAsServer(to string, stanza []byte, startEnd int) {
+// at startEnd, storing it offline when no resource takes it and store is
+// set. It reports whether a resource got it.
+func (s *Server) sendAsServer(to string, stanza []byte, startEnd int, store bool) bool {
 	var scratch []byte
 	a, err := s.parseAddr([]byte(to), &scratch)
 	if err != nil || s.hubBlocked(string(a.local)) {
-		return
+		return false
 	}
 	switch a.kind {
 	case addrFull:
 		if ss := s.router.find(a.local, a.resource); ss != nil {
 			ss.send(stanza)
-			return
+			return true
 		}
 	case addrBare:
 	default:
-		return
+		return false
 	}
-	if s.toAvailable(a.local, stanza) || !s.accounts.Exists(string(a.local)) {
-		return
+	if s.toAvailable(a.local, stanza) {
+		return true
+	}
+	if !store || !s.accounts.Exists(string(a.local)) {
+		return false
 	}
 	if err := s.storeOffline(string(a.local), stanza, startEnd, false); err != nil {
 		s.log.Info("chat not stored for an offline account", "to", to, "err", err)
 	}
+	return false
 }
 
 // Drain delivers the pubsub notifications still queued once the writer has

@@ -233,7 +233,7 @@ func TestBlockingTheHubJID(t *testing.T) {
 	car := h.Login(t, "car", devices.RoleDevice, "fleet")
 	addFence(t, h, `{"type":"Feature","properties":{"name":"Yard","radius":100,"events":["enter","exit"],"notify":["op@localhost"]},
 		"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
-	ok(t, "subscribe to alerts", ps(op, "set", nsPubSub, "<subscribe node='alerts' jid='op@localhost'/>"))
+	ok(t, "subscribe to alerts", ps(op, "set", nsPubSub, "<subscribe node='alerts/group/fleet' jid='op@localhost'/>"))
 	op.Send("<presence/>")
 	op.WaitFor("hub presence", isPresenceFrom(hubFull, ""))
 

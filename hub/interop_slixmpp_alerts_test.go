@@ -27,7 +27,9 @@ func TestSlixmppGeofenceAlerts(t *testing.T) {
 	peers.Require(t, "slixmpp")
 	h := hubtest.Start(t)
 	carPW := h.Account(t, "car", devices.RoleDevice, "fleet")
-	opPW := h.Account(t, "op", devices.RoleOperator)
+	// An admin: the node of all alerts is for admins only (operators
+	// read their groups' and fences' nodes).
+	opPW := h.Account(t, "op", devices.RoleAdmin)
 	depot := addFence(t, h, `{"type":"Feature","properties":{"name":"Depot <North>","radius":200,"groups":["fleet"],
 		"events":["enter"],"notify":["op@localhost"]},
 		"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)

@@ -83,6 +83,7 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		if opens {
 			s.offline.mu.Lock()
 			s.deliverOffline(ss)
+			s.firstAvailable(ss)
 		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
 		if opens {

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,9 +273,10 @@ func (r *rosters) push(local string, ro *roster, contact string) {
 
 // Bounds on what one account may keep in its roster.
 const (
-	maxRosterItems = 5000 // stored items, beside those shared groups give
+	maxRosterItems = 1000 // stored items, beside those shared groups give
 	maxItemGroups  = 64
 	maxRosterText  = 1024 // characters in an item name or a group name
+	maxItemBytes   = 4096 // bytes of an item's JID, name and groups together
 )
 
 // rosterSet is the payload of a roster set.
@@ -321,6 +323,10 @@ func (r *rosters) handleIQ(ss *session, req *iqRequest) {
 			return
 		}
 		ss.send(iqResult(ss, req.el, nil))
+		return
+	}
+	if size := len(c) + len(in.Name) + lenAll(in.Groups); size > maxItemBytes {
+		ss.send(errorReply(ss, req.el, errNotAcceptable.withText(fmt.Sprintf("roster item too large: %d bytes of JID, name and groups, at most %d", size, maxItemBytes))))
 		return
 	}
 	if utf8.RuneCountInString(in.Name) > maxRosterText {
@@ -414,4 +420,12 @@ func (r *rosters) remove(ss *session, c string) (stanzaErr, bool) {
 		}
 	}
 	return stanzaErr{}, true
+}
+
+func lenAll(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	return n
 }

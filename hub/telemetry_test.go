@@ -27,7 +27,7 @@ func battery(v string) string {
 
 func TestLowBatteryAlertFromSensorData(t *testing.T) {
 	h := hubtest.Start(t)
-	op := h.Login(t, "op", devices.RoleOperator)
+	op := h.Login(t, "op", devices.RoleOperator, "fleet")
 	op.Send("<presence/>")
 	car := h.Login(t, "car", devices.RoleDevice, "fleet")
 	rules, err := h.Geo.AddRules([]*geo.Rule{{Name: "Low battery", Sensor: "battery", Below: limit(15), Hysteresis: 2,
@@ -124,8 +124,8 @@ func TestLowBatteryAlertFromSensorData(t *testing.T) {
 
 func TestThresholdAlarmSurvivesRestart(t *testing.T) {
 	h := hubtest.Start(t)
-	opPW := h.Account(t, "op", devices.RoleOperator)
-	carPW := h.Account(t, "car", devices.RoleDevice)
+	opPW := h.Account(t, "op", devices.RoleOperator, "fleet")
+	carPW := h.Account(t, "car", devices.RoleDevice, "fleet")
 	if _, err := h.Geo.AddRules([]*geo.Rule{{Name: "Hot", Sensor: "temperature", Above: limit(8), Notify: []string{"op@localhost"}}}, nil); err != nil {
 		t.Fatal(err)
 	}

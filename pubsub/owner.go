@@ -337,49 +337,47 @@ func (s *Service) RemoveNode(name string) {
 	})
 }
 
-// SetMembers makes members (bare JIDs) the members of every service node
-// named prefix or prefix/...: whom a whitelist node the hub keeps lets in.
-// Former members lose their membership and subscriptions.
-func (s *Service) SetMembers(prefix string, members []string) {
+// SetMembers makes members (bare JIDs) the members of the service node
+// name, one the hub keeps: whom a whitelist node lets in. Former members
+// lose their membership and subscriptions. It reports whether the node
+// exists.
+func (s *Service) SetMembers(name string, members []string) bool {
 	want := map[string]bool{}
 	for _, m := range members {
 		want[m] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var writes []store.Write
-	for name, n := range s.nodes[s.cfg.Host] {
-		if name != prefix && !strings.HasPrefix(name, prefix+"/") {
-			continue
-		}
-		changed := false
-		for j, a := range n.Affs {
-			if a == Member && !want[j] {
-				delete(n.Affs, j)
-				changed = true
-			}
-		}
-		for j := range want {
-			if n.affiliation(j) == None {
-				n.Affs[j] = Member
-				changed = true
-			}
-		}
-		if !changed {
-			continue
-		}
-		writes = append(writes, saveNode(n))
-		for j := range n.Subs {
-			bare, _, _ := strings.Cut(j, "/")
-			if s.canRead(n, bare) != nil {
-				delete(n.Subs, j)
-				writes = append(writes, deleteSub(n, j))
-			}
+	n := s.node(s.cfg.Host, name)
+	if n == nil {
+		return false
+	}
+	changed := false
+	for j, a := range n.Affs {
+		if a == Member && !want[j] {
+			delete(n.Affs, j)
+			changed = true
 		}
 	}
-	if len(writes) > 0 {
-		s.commit.Submit(all(writes), nil)
+	for j := range want {
+		if n.affiliation(j) == None {
+			n.Affs[j] = Member
+			changed = true
+		}
 	}
+	if !changed {
+		return true
+	}
+	writes := []store.Write{saveNode(n)}
+	for j := range n.Subs {
+		bare, _, _ := strings.Cut(j, "/")
+		if s.canRead(n, bare) != nil {
+			delete(n.Subs, j)
+			writes = append(writes, deleteSub(n, j))
+		}
+	}
+	s.commit.Submit(all(writes), nil)
+	return true
 }
 
 // PublishAs publishes an item as the service itself on one of its nodes,

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -184,7 +185,11 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			source = "pep"
 		}
 		w, hdone, err := h(who, source, payload, now)
-		if err != nil {
+		var refusal *Error
+		switch {
+		case errors.As(err, &refusal):
+			return refusal
+		case err != nil:
 			return errInvalidPayload.with(err.Error())
 		}
 		extra, extraDone = w, hdone
@@ -296,6 +301,10 @@ func (s *Service) create(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !r.pep() && s.isReserved(name) {
+		// XEP-0060 §8.1.3: the NodeID is taken, here by the service.
+		return errConflict.with("node " + name + " is reserved for the hub")
+	}
 	if s.node(r.To, name) != nil {
 		return errConflict.with("the node exists")
 	}

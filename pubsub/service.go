@@ -27,8 +27,9 @@ const (
 // PayloadHandler checks an item payload in the namespace it is registered
 // for, before the item is stored. It returns a write to commit in the same
 // transaction as the item and a function told the commit's outcome (either
-// may be nil), or an error that refuses the publish with bad-request and the
-// error's text: then nothing is stored or sent.
+// may be nil), or an error that refuses the publish: a *Error as it is (such
+// as policy-violation for a rate), any other with bad-request and the
+// error's text. Then nothing is stored or sent.
 type PayloadHandler func(publisher, source string, payload *xmlnode.Node, now time.Time) (store.Write, func(error), error)
 
 // Directory is what pubsub needs from the XMPP server: presence
@@ -67,6 +68,7 @@ type Service struct {
 	accounts *devices.Store
 	dir      Directory
 	handlers map[string]PayloadHandler
+	reserved []string // node name prefixes kept for the service (Reserve)
 
 	mu    sync.RWMutex
 	nodes map[string]map[string]*Node // service JID -> node name -> node

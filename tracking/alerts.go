@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"github.com/geohub/geohub/geoloc"
-	"github.com/geohub/geohub/hub"
 )
 
 // Alerts (geofence and threshold events) reach people two ways: a chat
@@ -33,28 +32,41 @@ func (app *App) alert(events []geoloc.Event) {
 // recipients and delivers to them, off the writer goroutine.
 func (app *App) deliverAlerts() {
 	defer close(app.alertsDone)
-	for batch := range app.alerts {
-		if holdDelivery != nil {
-			holdDelivery()
-		}
-		for _, e := range batch {
-			app.deliverAlert(e)
-			app.delivered.Add(1)
+	for {
+		select {
+		case batch, ok := <-app.alerts:
+			if !ok {
+				return
+			}
+			if holdDelivery != nil {
+				holdDelivery()
+			}
+			for _, e := range batch {
+				app.deliverAlert(e)
+				app.delivered.Add(1)
+			}
+		case c := <-app.catchUps:
+			app.sendMissed(c)
 		}
 	}
 }
 
+// deliverAlert sends e to those of its notified who may see its device, and
+// publishes it on the node of all alerts, its fence's or rule's, and its
+// device's groups'.
 func (app *App) deliverAlert(e geoloc.Event) {
 	el := e.Element()
-	body := e.Body()
 	for _, j := range e.Notify {
-		app.hub.SendChat(hub.Chat{To: j, ID: "alert-" + e.ID, Body: body, Payload: el})
-	}
-	// A fence removed since the event has no node any more; the alert
-	// still goes to the node of all alerts.
-	for _, node := range []string{alertsNode, alertNode(e.Fence)} {
-		if err := app.pubsub.PublishAs(node, e.ID, el); err != nil && node == alertsNode {
-			app.log.Error("publishing an alert", "node", node, "err", err)
+		if app.getsAlert(j, e) {
+			app.sendAlert(j, e)
 		}
+	}
+	if err := app.pubsub.PublishAs(alertsNode, e.ID, el); err != nil {
+		app.log.Error("publishing an alert", "node", alertsNode, "err", err)
+	}
+	// A fence removed since the event has no node any more.
+	app.pubsub.PublishAs(alertNode(e.Fence), e.ID, el)
+	for _, g := range app.accounts.GroupsOf(e.Device) {
+		app.pubsub.PublishAs(alertGroupNode(g), e.ID, el)
 	}
 }

@@ -2,6 +2,8 @@ package tracking
 
 import (
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/geohub/geohub/devices"
@@ -16,6 +18,11 @@ type Config struct {
 	Accounts *devices.Store
 	Geo      *geoloc.Store
 	Logger   *slog.Logger
+	// FixRate is how many positions and readings (XEP-0080, XEP-0323) one
+	// account may publish a second, sustained, and FixBurst how many above
+	// it at once; 0: unlimited (serve's default is DefaultFixRate).
+	FixRate  float64
+	FixBurst int
 }
 
 // App is the running geo application.
@@ -31,7 +38,22 @@ type App struct {
 	delivered  atomic.Uint64
 	dropped    atomic.Uint64
 
+	fixRate      *fixRate
+	fixesRefused atomic.Uint64
+
 	sweepStop, sweepDone chan struct{}
+
+	membersMu sync.Mutex // one syncMembers at a time, so the last one wins
+
+	// Missed alerts (missed.go): catchUps and pending from Available;
+	// sentUpTo and liveSent belong to the delivery goroutine.
+	catchUps     chan catchUp
+	pendingMu    sync.Mutex
+	pending      map[string]bool
+	sentUpTo     map[string]string
+	liveSent     map[string]map[string]bool
+	caughtUp     atomic.Uint64 // alerts sent at login
+	catchUpsDone atomic.Uint64 // logins checked for missed alerts
 }
 
 // New connects the geo engine to the hub: its payload handlers, its alerts,
@@ -45,11 +67,13 @@ func New(cfg Config) *App {
 	}
 	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger,
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst),
+		catchUps: make(chan catchUp, alertQueue), pending: map[string]bool{}, sentUpTo: map[string]string{},
+		liveSent: map[string]map[string]bool{}}
 	g := cfg.Geo
 	var ingest geoloc.Ingester = g // pubsub stages each payload through it
-	app.pubsub.Handle(geoloc.NS, ingest.HandlePayload)
-	app.pubsub.Handle(geoloc.NSSensorData, ingest.HandleSensorData)
+	app.pubsub.Handle(geoloc.NS, app.limited(ingest.HandlePayload))
+	app.pubsub.Handle(geoloc.NSSensorData, app.limited(ingest.HandleSensorData))
 	g.SetDirectory(cfg.Accounts)
 	g.AddSink(app.alert)
 	app.attachNodes()
@@ -78,33 +102,27 @@ func (app *App) Drain() {
 type Stats struct {
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
 	AlertsDropped   uint64 // alert events not delivered because the delivery queue was full
+	FixesRefused    uint64 // positions and readings refused for their device's rate (FixRate)
+	AlertsCaughtUp  uint64 // alerts an operator missed, sent from the records when they came back
 }
 
 // Stats returns the counts so far; it is cheap and safe at any time.
 func (app *App) Stats() Stats {
-	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load()}
+	return Stats{AlertsDelivered: app.delivered.Load(), AlertsDropped: app.dropped.Load(), FixesRefused: app.fixesRefused.Load(),
+		AlertsCaughtUp: app.caughtUp.Load()}
 }
 
 // accountChanged forgets what the geo engine kept of a removed account, and
-// keeps the alert nodes' members (the operators and admins) in step.
+// keeps the alert nodes' members in step: a role or a group changes who
+// sees which devices.
 func (app *App) accountChanged(c devices.Change) {
 	if c.Kind == devices.Removed && c.Before != nil {
+		app.fixRate.forget(app.accounts.JID(c.Before.Name))
 		if err := app.geo.Forget(app.accounts.JID(c.Before.Name)); err != nil {
 			app.log.Error("forgetting a removed account's positions", "account", c.Before.Name, "err", err)
 		}
 	}
-	if c.Before == nil || c.After == nil || c.Before.Role != c.After.Role {
-		app.pubsub.SetMembers(alertsNode, app.watchers())
+	if c.Before == nil || c.After == nil || c.Before.Role != c.After.Role || !slices.Equal(c.Before.Groups, c.After.Groups) {
+		app.syncMembers()
 	}
-}
-
-// watchers are the bare JIDs of operators and admins.
-func (app *App) watchers() []string {
-	var out []string
-	for _, a := range app.accounts.List(devices.Filter{}) {
-		if a.Role.Watches() {
-			out = append(out, app.accounts.JID(a.Name))
-		}
-	}
-	return out
 }

@@ -142,7 +142,12 @@ func (app *App) cmdNear(a devices.Account, args []string) string {
 }
 
 func (app *App) cmdFences(a devices.Account) string {
-	fences := app.geo.Fences()
+	var fences []*geoloc.Fence
+	for _, f := range app.geo.Fences() {
+		if app.readsFence(a, f) {
+			fences = append(fences, f)
+		}
+	}
 	if len(fences) == 0 {
 		return "No geofences yet."
 	}
@@ -159,8 +164,12 @@ func (app *App) cmdFences(a devices.Account) string {
 }
 
 func (app *App) cmdWatch(a devices.Account, which string, on bool) string {
+	// A fence a may not read is answered as one that does not exist.
 	var match []*geoloc.Fence
 	for _, f := range app.geo.Fences() {
+		if !app.readsFence(a, f) {
+			continue
+		}
 		if f.ID == which {
 			match = []*geoloc.Fence{f}
 			break
@@ -174,6 +183,9 @@ func (app *App) cmdWatch(a devices.Account, which string, on bool) string {
 		return fmt.Sprintf("No fence %q. Send fences for the list.", which)
 	case len(match) > 1:
 		return fmt.Sprintf("%d fences are called %q; use the ID.", len(match), which)
+	}
+	if on && !app.getsFence(a, match[0]) {
+		return fmt.Sprintf("You may not watch %s: it alerts about devices outside your groups.", match[0].Name)
 	}
 	f, err := app.geo.SetNotified(match[0].ID, app.accounts.JID(a.Name), on)
 	if err != nil {

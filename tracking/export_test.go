@@ -9,3 +9,9 @@ func HoldDelivery(queue int, hold func()) (restore func()) {
 	alertQueue, holdDelivery = queue, hold
 	return func() { alertQueue, holdDelivery = oldQueue, oldHold }
 }
+
+// SetFixRate changes the per-device rate of positions and readings.
+func (app *App) SetFixRate(perSecond float64, burst int) { app.fixRate.set(perSecond, burst) }
+
+// CatchUps is how many logins were checked for missed alerts.
+func (app *App) CatchUps() uint64 { return app.catchUpsDone.Load() }

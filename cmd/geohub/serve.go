@@ -42,6 +42,9 @@ type serveConfig struct {
 	publicURL                       string
 	proxies                         []netip.Prefix
 
+	fixRate  float64 // per device, for tracking.Config
+	fixBurst int
+
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
 }
 
@@ -83,6 +86,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
 	fs.IntVar(&c.limits.OfflineBytes, "offline-bytes", d.OfflineBytes, "bytes of stored offline messages per account")
 	fs.BoolVar(&c.devicesCreateNodes, "devices-create-nodes", false, "let devices create nodes on the pubsub service (operators and admins always can)")
+	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
+	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
@@ -296,7 +301,8 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	app := tracking.New(tracking.Config{Hub: h, Accounts: accounts, Geo: geo, Logger: log})
+	app := tracking.New(tracking.Config{Hub: h, Accounts: accounts, Geo: geo, Logger: log,
+		FixRate: c.fixRate, FixBurst: c.fixBurst})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
 		// the alerts and notifications it causes go out.
