@@ -80,13 +80,14 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		// are queued before it counts as deliverable, so a live message
 		// on the unlocked path (toAvailable) cannot overtake them.
 		opens := priority(el) >= 0 && !ss.deliverable()
+		var unlock func()
 		if opens {
-			s.offline.mu.Lock()
+			unlock = s.offline.lock(ss.local)
 			s.deliverOffline(ss)
 		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
 		if opens {
-			s.offline.mu.Unlock()
+			unlock()
 		}
 	} else {
 		if initial {

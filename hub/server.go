@@ -182,7 +182,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
-	s.offline = &offline{db: db, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
+	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {
