@@ -724,6 +724,16 @@ func (s *Store) Resolve(names []string, ok func(Role) bool) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// ResolveDevices is Resolve for device accounts.
+func (s *Store) ResolveDevices(names []string) ([]string, error) {
+	return s.Resolve(names, func(r Role) bool { return r == RoleDevice })
+}
+
+// ResolveWatchers is Resolve for the accounts alerts may go to.
+func (s *Store) ResolveWatchers(names []string) ([]string, error) {
+	return s.Resolve(names, Role.Watches)
+}
+
 // GroupExists reports whether any account is in group g.
 func (s *Store) GroupExists(g string) bool {
 	s.mu.RLock()
