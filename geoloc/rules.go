@@ -174,7 +174,7 @@ func (s *Store) checkRules(tx *buntdb.Tx, device string, groups []string, r Read
 			s.setAlarm(device, rule.ID, next)
 			key := alarmPrefix + device + ":" + rule.ID
 			if next == "" {
-				if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
+				if err := store.Delete(tx, key); err != nil {
 					return nil, err
 				}
 			} else if _, _, err := tx.Set(key, next, nil); err != nil {

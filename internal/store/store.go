@@ -3,6 +3,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -106,4 +107,14 @@ func DeletePrefix(tx *buntdb.Tx, prefix string) error {
 		return true
 	})
 	return Delete(tx, keys...)
+}
+
+// SetJSON stores v as JSON under key.
+func SetJSON(tx *buntdb.Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(key, string(b), nil)
+	return err
 }
