@@ -172,13 +172,8 @@ func (ss *session) unavailableTo(dst *session) {
 
 // sendAddressed queues el with from and to replaced.
 func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool {
-	ss.omu.Lock()
-	if ss.closed {
-		ss.omu.Unlock()
+	if !ss.openOutbox() {
 		return false
-	}
-	if ss.out == nil {
-		ss.out = getBuf()
 	}
 	ss.out = wire.AppendAddressed(ss.out, el, fromAttr, toAttr)
 	return ss.queued()
@@ -195,17 +190,11 @@ func (s *Server) presenceToAccount(local string, el *wire.Element, fromAttr []by
 
 // presenceToJID delivers directed presence to a full or bare JID string.
 func (s *Server) presenceToJID(target string, el *wire.Element, fromAttr []byte) {
-	var scratch []byte
-	to, err := s.parseAddr([]byte(target), &scratch)
-	if err != nil {
-		return
-	}
-	switch to.kind {
-	case addrFull:
-		if dst := s.router.find(to.local, to.resource); dst != nil {
-			dst.sendAddressed(el, fromAttr, dst.toAttr)
-		}
-	case addrBare:
+	to, dst, ok := s.jidTarget(target)
+	switch {
+	case dst != nil:
+		dst.sendAddressed(el, fromAttr, dst.toAttr)
+	case ok && to.kind == addrBare:
 		s.presenceToAccount(string(to.local), el, fromAttr)
 	}
 }
