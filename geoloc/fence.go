@@ -246,14 +246,23 @@ func (f *Fence) wants(event string) bool { return slices.Contains(f.Events, even
 
 // watches reports whether the fence applies to device, a member of groups.
 func (f *Fence) watches(device string, groups []string) bool {
-	if len(f.Devices) == 0 && len(f.Groups) == 0 {
+	return watches(f.Devices, f.Groups, device, groups)
+}
+
+// watches reports whether what a fence or rule watches (devices and
+// groups; neither: every device) takes device, a member of groups.
+func watches(devices, groups []string, device string, memberOf []string) bool {
+	return len(devices) == 0 && len(groups) == 0 || named(devices, groups, device, memberOf)
+}
+
+// named reports whether device, a member of memberOf, is one of devices or
+// in one of groups.
+func named(devices, groups []string, device string, memberOf []string) bool {
+	if slices.Contains(devices, device) {
 		return true
 	}
-	if slices.Contains(f.Devices, device) {
-		return true
-	}
-	for _, g := range groups {
-		if slices.Contains(f.Groups, g) {
+	for _, g := range memberOf {
+		if slices.Contains(groups, g) {
 			return true
 		}
 	}

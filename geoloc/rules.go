@@ -112,18 +112,7 @@ func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64)
 
 // watches reports whether the rule applies to device, a member of groups.
 func (r *Rule) watches(device string, groups []string) bool {
-	if len(r.Devices) == 0 && len(r.Groups) == 0 {
-		return true
-	}
-	if slices.Contains(r.Devices, device) {
-		return true
-	}
-	for _, g := range groups {
-		if slices.Contains(r.Groups, g) {
-			return true
-		}
-	}
-	return false
+	return watches(r.Devices, r.Groups, device, groups)
 }
 
 // step judges value v for a device in alarm state st ("", Below or Above):
