@@ -33,7 +33,7 @@ type Config struct {
 	// TLS, when set, makes the server speak HTTPS only.
 	TLS *tls.Config
 
-	Accounts *devices.Store
+	Accounts devices.Accounts
 	Geo      *geoloc.Store
 	Tokens   *Tokens
 

@@ -54,7 +54,7 @@ type storedToken struct {
 // database.
 type Tokens struct {
 	db       *buntdb.DB
-	accounts *devices.Store
+	accounts devices.Accounts
 	mu       sync.Mutex
 	byID     map[string]*storedToken
 }
@@ -65,7 +65,7 @@ const lastUsedEvery = time.Hour
 
 // OpenTokens loads the tokens. Tokens of accounts removed meanwhile are
 // dropped as the accounts go.
-func OpenTokens(db *buntdb.DB, accounts *devices.Store) (*Tokens, error) {
+func OpenTokens(db *buntdb.DB, accounts devices.Accounts) (*Tokens, error) {
 	t := &Tokens{db: db, accounts: accounts, byID: map[string]*storedToken{}}
 	var bad error
 	db.View(func(tx *buntdb.Tx) error {

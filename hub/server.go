@@ -116,7 +116,7 @@ type Server struct {
 	domain     string
 	log        *slog.Logger
 	db         *buntdb.DB
-	accounts   *devices.Store
+	accounts   devices.Accounts
 	router     *router
 	rosters    *rosters
 	blocking   *blocklists
@@ -146,7 +146,7 @@ type Server struct {
 
 // New builds a hub over an open database and account store. The domain of
 // the hub is the account store's.
-func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
+func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) {
 	if cfg.TLS == nil && !cfg.AllowPlain {
 		return nil, errors.New("hub: TLS configuration required unless plain connections are allowed")
 	}

@@ -15,7 +15,7 @@ import (
 
 // Service administers the accounts and the geo engine of one hub.
 type Service struct {
-	Accounts *devices.Store
+	Accounts devices.Accounts
 	Geo      *geoloc.Store
 }
 

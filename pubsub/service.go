@@ -64,7 +64,7 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	commit   *store.Committer
-	accounts *devices.Store
+	accounts devices.Directory
 	dir      Directory
 	handlers map[string]PayloadHandler
 
@@ -78,7 +78,7 @@ type Service struct {
 }
 
 // New loads the stored nodes. Writes go through commit.
-func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts *devices.Store, dir Directory) (*Service, error) {
+func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts devices.Directory, dir Directory) (*Service, error) {
 	nodes, seq, err := load(db)
 	if err != nil {
 		return nil, err
