@@ -23,9 +23,9 @@ import (
 
 // Deps are the parts of GeoHub the bridge works with.
 type Deps struct {
-	Hub      *hub.Server    // fixes and readings are published through it
+	Hub      *hub.Server      // fixes and readings are published through it
 	Accounts devices.Accounts // devices are looked up and provisioned here
-	Geo      *geoloc.Store  // positions and alerts to publish come from here
+	Geo      *geoloc.Store    // positions and alerts to publish come from here
 	Logger   *slog.Logger
 }
 
