@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +30,9 @@ import (
 //     those. They read and acknowledge the alerts of their devices.
 //   - Admins only: creating, changing and deleting accounts, new
 //     passwords, and API tokens; an operator gets 403.
-//   - Devices cannot log in (403), and tokens are for operators and admins.
+//   - Devices cannot log in: their login is refused as a wrong password is
+//     (401, the same answer), so that it does not confirm a device's
+//     password; tokens are for operators and admins.
 
 // Names on the wire.
 const (
@@ -136,6 +139,12 @@ func (s *Server) authn(next echo.HandlerFunc) echo.HandlerFunc {
 			s.sessions.drop(sess)
 			return apiError(http.StatusUnauthorized, "the account of this session changed: log in again")
 		}
+		if cred, _ := s.cfg.Accounts.CredentialID(a.Name); cred != sess.cred {
+			// Changed while this hub did not hear of it (geohub device
+			// passwd on a stopped hub): WatchPasswords covers the rest.
+			s.sessions.drop(sess)
+			return apiError(http.StatusUnauthorized, "the password of this account changed: log in again")
+		}
 		if unsafeMethod(r.Method) {
 			got := r.Header.Get(csrfHeader)
 			if got == "" {
@@ -175,7 +184,7 @@ type loginIn struct {
 
 func (s *Server) login(c echo.Context) error {
 	r := c.Request()
-	if ok, retry := s.limiter.allow(c.RealIP(), time.Now()); !ok {
+	if ok, retry := s.limiter.allow(limitKey(c.RealIP()), time.Now()); !ok {
 		secs := int(math.Ceil(retry.Seconds()))
 		c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
 		return apiError(http.StatusTooManyRequests, "too many login attempts from your address: try again in %d s", secs)
@@ -188,7 +197,8 @@ func (s *Server) login(c echo.Context) error {
 	secure, allowed := s.cookieSecure(r)
 	if !allowed {
 		return apiError(http.StatusForbidden, "log in over HTTPS: this is plain HTTP to %s (the hub serves HTTPS with --http-tls; "+
-			"behind a TLS proxy set X-Forwarded-Proto or --http-cookie-secure=always; --http-cookie-secure=never allows plain HTTP)", hostOnly(r.Host))
+			"behind a TLS proxy name it in --http-trusted-proxies and have it set X-Forwarded-Proto, or set --http-cookie-secure=always; "+
+			"--http-cookie-secure=never allows plain HTTP)", hostOnly(r.Host))
 	}
 	var in loginIn
 	if err := decodeBody(c, &in, 4<<10); err != nil {
@@ -206,13 +216,16 @@ func (s *Server) login(c echo.Context) error {
 		return apiError(http.StatusUnauthorized, "wrong username or password")
 	}
 	a, ok := s.cfg.Accounts.Get(name)
-	if !ok {
+	if !ok || !a.Role.Watches() {
+		// A device's right password gets the wrong one's answer: the
+		// dashboard is not for devices, and must not confirm a guess.
+		if ok {
+			s.log.Info("dashboard login refused: a device account", "account", a.Name, "addr", c.RealIP())
+		}
 		return apiError(http.StatusUnauthorized, "wrong username or password")
 	}
-	if !a.Role.Watches() {
-		return apiError(http.StatusForbidden, "devices cannot log in: %s is a device account", a.Name)
-	}
-	cookieValue, sess, err := s.sessions.create(a)
+	cred, _ := s.cfg.Accounts.CredentialID(a.Name)
+	cookieValue, sess, err := s.sessions.create(a, cred)
 	if err != nil {
 		return fmt.Errorf("storing a login: %w", err)
 	}
@@ -234,7 +247,7 @@ func (s *Server) cookieSecure(r *http.Request) (secure, allowed bool) {
 	case CookieNever:
 		return false, true
 	}
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") || loopbackHost(r.Host) {
+	if r.TLS != nil || s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") || loopbackHost(r.Host) {
 		return true, true
 	}
 	return false, false
@@ -290,7 +303,22 @@ func (s *Server) config(c echo.Context) error {
 	return c.JSON(http.StatusOK, configOut{TileURL: s.cfg.TileURL, TileAttribution: s.cfg.TileAttribution, Domain: s.cfg.Accounts.Domain()})
 }
 
-// loginLimiter is a token bucket per client address.
+// limitKey is what the login limit counts an address as: an IPv4 address,
+// or the /64 of an IPv6 one, which a single host usually has to itself (as
+// the hub's XMPP limits count).
+func limitKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// loginLimiter is a token bucket per client address (limitKey).
 type loginLimiter struct {
 	burst int
 	every time.Duration

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -58,12 +59,13 @@ func TestLoginRefusesBadCredentialsAlikeAndDevices(t *testing.T) {
 	if len(wrong.header.Values("Set-Cookie")) > 0 {
 		t.Error("a failed login set a cookie")
 	}
-	dev := c.status(t, 403, "POST", "/api/login", `{"username":"car1","password":"pw-car1"}`)
-	if !strings.Contains(dev.errorMessage(t), "devices cannot log in") {
-		t.Errorf("device login: %s", dev)
+	// A device's right password is answered as a wrong one: the dashboard
+	// does not confirm a guess of it.
+	dev := c.status(t, 401, "POST", "/api/login", `{"username":"car1","password":"pw-car1"}`)
+	devWrong := c.status(t, 401, "POST", "/api/login", `{"username":"car1","password":"nope"}`)
+	if string(dev.body) != string(wrong.body) || string(devWrong.body) != string(wrong.body) || len(dev.header.Values("Set-Cookie")) > 0 {
+		t.Errorf("a device's right password answers differently from a wrong one:\n%s\n%s\n%s", dev, devWrong, wrong)
 	}
-	// A device with a wrong password learns nothing about its role.
-	c.status(t, 401, "POST", "/api/login", `{"username":"car1","password":"nope"}`)
 	for _, body := range []string{``, `{"username":"alice"}`, `{"username":"alice","password":"pw-alice","x":1}`, `[1]`, `{"username":`} {
 		r := c.do("POST", "/api/login", body)
 		if r.code != 400 && r.code != 401 {
@@ -86,11 +88,19 @@ func TestLoginCookiePolicyOverPlainHTTP(t *testing.T) {
 	if msg := r.errorMessage(t); !strings.Contains(msg, "HTTPS") || !strings.Contains(msg, "--http-tls") {
 		t.Errorf("plain HTTP to a remote host: %s", msg)
 	}
-	// Behind a TLS proxy that says so.
-	proxied := &client{e: e, host: "hub.example.org", headers: map[string]string{"X-Forwarded-Proto": "https"}}
+	// X-Forwarded-Proto from anyone but a trusted proxy does not count: a
+	// client cannot claim HTTPS for a plain-HTTP login.
+	claimed := &client{e: e, host: "hub.example.org", headers: map[string]string{"X-Forwarded-Proto": "https"}}
+	if r := claimed.status(t, 403, "POST", "/api/login", body); !strings.Contains(r.errorMessage(t), "--http-trusted-proxies") {
+		t.Errorf("plain HTTP claiming X-Forwarded-Proto: https: %s", r)
+	}
+	// Behind a trusted TLS proxy that says so.
+	behind := newEnv(t, func(c *dashboard.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	proxied := &client{e: behind, host: "hub.example.org", headers: map[string]string{"X-Forwarded-Proto": "https"}}
 	if ck := sessionCookie(t, proxied.must(200, "POST", "/api/login", body)); !ck.Secure {
 		t.Error("cookie over a TLS proxy is not Secure")
 	}
+	(&client{e: behind, host: "hub.example.org"}).status(t, 403, "POST", "/api/login", body)
 	for _, h := range []string{"localhost:8080", "[::1]:8080", "127.0.0.2", "dash.localhost"} {
 		c := &client{e: e, host: h}
 		if ck := sessionCookie(t, c.must(200, "POST", "/api/login", body)); !ck.Secure {
@@ -121,6 +131,25 @@ func TestLoginAttemptsAreLimitedPerAddress(t *testing.T) {
 	if r.header.Get("Retry-After") == "" || !strings.Contains(r.errorMessage(t), "too many login attempts") {
 		t.Errorf("limited login: %s %v", r, r.header)
 	}
+}
+
+// The login limit counts an IPv6 /64 as one address, as the XMPP limits
+// do: a host that owns a /64 cannot try a new address for every guess.
+func TestLoginLimitCountsIPv6Per64(t *testing.T) {
+	e := newEnv(t, func(c *dashboard.Config) {
+		c.LoginBurst, c.LoginEvery = 3, time.Hour
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	from := func(addr string) *client {
+		return &client{e: e, headers: map[string]string{"X-Forwarded-For": addr}}
+	}
+	for i := range 3 {
+		from(fmt.Sprintf("2001:db8:1:2::%x", i+1)).status(t, 401, "POST", "/api/login", `{"username":"alice","password":"guess"}`)
+	}
+	from("2001:db8:1:2:ffff:ffff:ffff:ffff").status(t, 429, "POST", "/api/login", `{"username":"alice","password":"pw-alice"}`)
+	// The next /64, and IPv4 addresses, have their own.
+	from("2001:db8:1:3::1").status(t, 200, "POST", "/api/login", `{"username":"alice","password":"pw-alice"}`)
+	from("192.0.2.1").status(t, 200, "POST", "/api/login", `{"username":"alice","password":"pw-alice"}`)
 }
 
 func TestSessionsLogoutAndMe(t *testing.T) {

@@ -2,7 +2,11 @@ package dashboard
 
 import (
 	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -21,23 +25,60 @@ const (
 	relBOSH      = "urn:xmpp:alt-connections:xbosh"
 )
 
-// xmppLinks are the XMPP endpoints of this server as the client reached
-// it: wss:// and https:// when it came over TLS, or through a trusted
-// proxy that says so, ws:// and http:// otherwise.
+// xmppLinks are the XMPP endpoints of this server: under Config.PublicURL
+// when it is set; else as a trusted proxy forwards the request (its Host,
+// and X-Forwarded-Proto for the scheme); else at the address and scheme
+// the connection reached. A client's own Host header is never echoed, so
+// that nobody gets a link to a host of their choosing served from here.
 func (s *Server) xmppLinks(r *http.Request) []xrdLink {
-	secure := r.TLS != nil || s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	var secure bool
+	var base string // host[:port] and path prefix
+	switch pub, _ := ParsePublicURL(s.cfg.PublicURL); {
+	case pub != nil:
+		secure, base = pub.Scheme == "https", pub.Host+pub.Path
+	case s.fromTrustedProxy(r):
+		secure, base = strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"), r.Host
+	default:
+		secure, base = r.TLS != nil, "localhost"
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			base = a.String()
+		}
+	}
 	ws, web := "ws://", "http://"
 	if secure {
 		ws, web = "wss://", "https://"
 	}
 	var links []xrdLink
 	if s.cfg.XMPPWebSocket != nil {
-		links = append(links, xrdLink{relWebSocket, ws + r.Host + xmppWebSocketPath})
+		links = append(links, xrdLink{relWebSocket, ws + base + xmppWebSocketPath})
 	}
 	if s.cfg.XMPPBOSH != nil {
-		links = append(links, xrdLink{relBOSH, web + r.Host + xmppBOSHPath})
+		links = append(links, xrdLink{relBOSH, web + base + xmppBOSHPath})
 	}
 	return links
+}
+
+// ParsePublicURL checks a public URL (Config.PublicURL): empty, or http or
+// https with a host and nothing after the path; a trailing / is dropped.
+func ParsePublicURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("want an http:// or https:// URL")
+	case u.Host == "" || u.Hostname() == "":
+		return nil, errors.New("no host")
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("want scheme, host, port and path only, not %q", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
 }
 
 type xrdLink struct {

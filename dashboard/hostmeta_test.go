@@ -91,6 +91,41 @@ func TestHostMeta(t *testing.T) {
 	}
 }
 
+// host-meta never echoes the client's Host header: it names the endpoints
+// under --http-public-url when set, else at the address the connection
+// reached; only a trusted proxy's Host counts (TestBehindNginx).
+func TestHostMetaDoesNotEchoHost(t *testing.T) {
+	withBOSH := func(c *dashboard.Config) { c.XMPPBOSH = xmppEcho }
+	direct := newEnv(t, withXMPPWebSocket, withBOSH)
+	public := newEnv(t, withXMPPWebSocket, withBOSH, func(c *dashboard.Config) { c.PublicURL = "https://hub.example.org/geo/" })
+	proxied := newEnv(t, withXMPPWebSocket, withBOSH, func(c *dashboard.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	listener := strings.TrimPrefix(direct.ts.URL, "http://")
+	for _, tc := range []struct {
+		e        *env
+		ws, bosh string
+	}{
+		{direct, "ws://" + listener + "/xmpp-websocket", "http://" + listener + "/http-bind"},
+		{public, "wss://hub.example.org/geo/xmpp-websocket", "https://hub.example.org/geo/http-bind"},
+		{proxied, "ws://evil.example/xmpp-websocket", "http://evil.example/http-bind"}, // the proxy's Host is trusted
+	} {
+		c := &client{e: tc.e, host: "evil.example"}
+		var doc struct {
+			Links []struct{ Rel, Href string }
+		}
+		c.must(http.StatusOK, "GET", "/.well-known/host-meta.json", nil).json(t, &doc)
+		if len(doc.Links) != 2 || doc.Links[0].Href != tc.ws || doc.Links[1].Href != tc.bosh {
+			t.Errorf("host-meta.json for Host evil.example: %+v, want %s and %s", doc.Links, tc.ws, tc.bosh)
+		}
+	}
+	for _, bad := range []string{"ftp://hub.example.org", "https://", "hub.example.org", "https://u:p@hub.example.org", "https://hub.example.org/?x=1"} {
+		if _, err := dashboard.ParsePublicURL(bad); err == nil {
+			t.Errorf("public URL %q accepted", bad)
+		}
+	}
+}
+
 // The upgrade goes through the dashboard's middleware (gzip, security
 // headers) untouched, even for a client that accepts gzip.
 func TestXMPPWebSocketMounted(t *testing.T) {

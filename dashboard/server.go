@@ -79,6 +79,12 @@ type Config struct {
 	// for the login limit and the WebSocket rules. Empty: the connection's
 	// address counts, whatever the headers say.
 	TrustedProxies []netip.Prefix
+
+	// PublicURL is where clients reach the HTTP listener, such as
+	// https://hub.example.org (ParsePublicURL); host-meta names the XMPP
+	// endpoints under it. Empty: through a trusted proxy, the Host it
+	// forwards; otherwise the address the connection reached.
+	PublicURL string
 }
 
 // CookiePolicy says when the session cookie carries the Secure attribute,
@@ -138,6 +144,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CookieSecure, err = ParseCookiePolicy(string(cfg.CookieSecure)); err != nil {
 		return nil, err
 	}
+	if _, err := ParsePublicURL(cfg.PublicURL); err != nil {
+		return nil, fmt.Errorf("dashboard: public URL %q: %w", cfg.PublicURL, err)
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
@@ -192,6 +201,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)
 		s.stream = newBroker(s)
+		cfg.Accounts.WatchPasswords(s.passwordChanged)
+		cfg.Accounts.Watch(s.accountChanged)
 		s.routes()
 	}
 	// What /api does not know is a JSON 404 (or 405), not the UI's page.

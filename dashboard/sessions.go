@@ -23,6 +23,7 @@ type session struct {
 	key     string // SHA-256 of the cookie value: what the map holds
 	account string
 	created time.Time // the account's creation: a new account of the same name is not this login's
+	cred    string    // the account's devices.CredentialID: a new password ends the login
 	csrf    string
 	expires time.Time
 	dead    atomic.Bool // logged out or expired: its live streams end
@@ -36,6 +37,7 @@ const sessionPrefix = "web:"
 type storedSession struct {
 	Account string    `json:"account"`
 	Created time.Time `json:"created"`
+	Cred    string    `json:"cred"`
 	CSRF    string    `json:"csrf"`
 	Expires time.Time `json:"expires"`
 }
@@ -64,7 +66,7 @@ func openSessions(db *buntdb.DB, ttl time.Duration, log *slog.Logger) (*sessions
 				return true // a broken or stale one is no login
 			}
 			key := strings.TrimPrefix(k, sessionPrefix)
-			ss.m[key] = &session{key: key, account: st.Account, created: st.Created, csrf: st.CSRF, expires: st.Expires}
+			ss.m[key] = &session{key: key, account: st.Account, created: st.Created, cred: st.Cred, csrf: st.CSRF, expires: st.Expires}
 			return true
 		})
 	})
@@ -82,11 +84,12 @@ func hashKey(v string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// create starts a session for a and returns the cookie's value.
-func (ss *sessions) create(a devices.Account) (string, *session, error) {
+// create starts a session for a, logged in with the credentials cred
+// (devices.CredentialID), and returns the cookie's value.
+func (ss *sessions) create(a devices.Account, cred string) (string, *session, error) {
 	value := randomToken(32)
 	now := time.Now()
-	sess := &session{key: hashKey(value), account: a.Name, created: a.Created, csrf: randomToken(24), expires: now.Add(ss.ttl)}
+	sess := &session{key: hashKey(value), account: a.Name, created: a.Created, cred: cred, csrf: randomToken(24), expires: now.Add(ss.ttl)}
 	ss.mu.Lock()
 	var gone []string
 	var mine []*session
@@ -109,7 +112,7 @@ func (ss *sessions) create(a devices.Account) (string, *session, error) {
 	}
 	ss.m[sess.key] = sess
 	ss.mu.Unlock()
-	b, _ := json.Marshal(storedSession{Account: sess.account, Created: sess.created, CSRF: sess.csrf, Expires: sess.expires})
+	b, _ := json.Marshal(storedSession{Account: sess.account, Created: sess.created, Cred: sess.cred, CSRF: sess.csrf, Expires: sess.expires})
 	err := ss.db.Update(func(tx *buntdb.Tx) error {
 		for _, k := range gone {
 			if _, err := tx.Delete(sessionPrefix + k); err != nil && err != buntdb.ErrNotFound {

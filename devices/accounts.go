@@ -36,6 +36,8 @@ type Accounts interface {
 	Update(name string, fn func(*Account) error) (Account, error)
 	Remove(name string) error
 	SetPassword(name, password string) (string, error)
+	WatchPasswords(fn func(name string))
+	CredentialID(name string) (string, bool)
 	Resolve(names []string, ok func(Role) bool) ([]string, error)
 	ResolveDevices(names []string) ([]string, error)
 	ResolveWatchers(names []string) ([]string, error)

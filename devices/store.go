@@ -74,6 +74,7 @@ type Store struct {
 	seen          map[string]time.Time // last-seen times not yet written
 	watchers      []func(Change)
 	onlineWatch   []func(name string, online bool)
+	passwordWatch []func(name string)
 	stop          chan struct{}
 	stopped       chan struct{}
 }
@@ -469,7 +470,11 @@ func (s *Store) SetPassword(name, password string) (string, error) {
 	}
 	s.mu.Lock()
 	s.creds[a.Name] = cred
+	ws := s.passwordWatch
 	s.mu.Unlock()
+	for _, w := range ws {
+		w(a.Name)
+	}
 	return password, nil
 }
 

@@ -40,6 +40,19 @@ const (
 	maxFenceList     = 1000 // devices, groups or notify JIDs
 )
 
+// Limits on a new fence (ParseFences), and on one document of them.
+// Checking a ring for self-intersection costs the square of its vertices:
+// 1,000 take about 30 ms, 5,000 took 0.3 to 0.6 s, so that 60 of them cost
+// half a minute of CPU. A radius or width past 1,000 km is no geofence,
+// and one of 1e308 overflows every bound computed from it. Fences stored
+// before these limits still load.
+const (
+	maxNewFenceVertices = 1000 // all rings and polygons of one fence together
+	maxFenceRings       = 100  // outer rings and holes together
+	maxDocumentVertices = 10_000
+	maxFenceRadius      = 1_000_000 // metres: a circle's radius, a corridor's width
+)
+
 // Fence is a geofence and its rule: whom it watches, which events it
 // raises, whom it notifies.
 type Fence struct {
@@ -74,9 +87,13 @@ type fenceProps struct {
 }
 
 // ParseFences reads a GeoJSON Feature or FeatureCollection into fences,
-// checking every shape and rule. The error names the feature and the
-// problem; nothing is returned then.
-func ParseFences(data []byte) ([]*Fence, error) {
+// checking every shape and rule, and the limits on new fences. The error
+// names the feature and the problem; nothing is returned then.
+func ParseFences(data []byte) ([]*Fence, error) { return parseFences(data, true) }
+
+// parseFences is ParseFences; limited false skips the limits on new fences,
+// for fences already stored.
+func parseFences(data []byte, limited bool) ([]*Fence, error) {
 	var probe struct {
 		Type string `json:"type"`
 	}
@@ -103,9 +120,25 @@ func ParseFences(data []byte) ([]*Fence, error) {
 	if len(features) == 0 {
 		return nil, errors.New("no features")
 	}
+	if limited {
+		total := 0
+		for _, f := range features {
+			total += vertices(f.Geometry)
+		}
+		if total > maxDocumentVertices {
+			return nil, fmt.Errorf("%d vertices in %d fences: send at most %d at once", total, len(features), maxDocumentVertices)
+		}
+	}
 	var out []*Fence
 	for i, f := range features {
-		fence, err := fenceOf(f)
+		var fence *Fence
+		var err error
+		if limited {
+			err = checkLimits(f)
+		}
+		if err == nil {
+			fence, err = fenceOf(f)
+		}
 		if err != nil {
 			name := f.Properties.Name
 			if name == "" {
@@ -181,6 +214,43 @@ func fenceOf(f *geojson.FeatureOf[fenceProps]) (*Fence, error) {
 	}
 	fence.shape = s
 	return fence, nil
+}
+
+// checkLimits refuses a new fence past the limits on size and extent,
+// before its shape is checked.
+func checkLimits(f *geojson.FeatureOf[fenceProps]) error {
+	if n := vertices(f.Geometry); n > maxNewFenceVertices {
+		return fmt.Errorf("%d vertices: a fence has at most %d", n, maxNewFenceVertices)
+	}
+	if n := rings(f.Geometry); n > maxFenceRings {
+		return fmt.Errorf("%d rings: a fence has at most %d, holes included", n, maxFenceRings)
+	}
+	p := f.Properties
+	switch f.Geometry.(type) {
+	case orb.Point:
+		if p.Radius > maxFenceRadius {
+			return fmt.Errorf("radius %v metres: a circle's is at most %d", p.Radius, maxFenceRadius)
+		}
+	case orb.LineString:
+		if p.Width > maxFenceRadius {
+			return fmt.Errorf("width %v metres: a corridor's is at most %d", p.Width, maxFenceRadius)
+		}
+	}
+	return nil
+}
+
+func rings(g orb.Geometry) int {
+	switch g := g.(type) {
+	case orb.Polygon:
+		return len(g)
+	case orb.MultiPolygon:
+		n := 0
+		for _, p := range g {
+			n += len(p)
+		}
+		return n
+	}
+	return 0
 }
 
 func vertices(g orb.Geometry) int {
@@ -320,7 +390,7 @@ func (s *Store) loadFences(tx *buntdb.Tx) error {
 			bad = fmt.Errorf("%s: %w", k, bad)
 			return false
 		}
-		fs, err := ParseFences(sf.Feature)
+		fs, err := parseFences(sf.Feature, false)
 		if err != nil {
 			bad = fmt.Errorf("%s: %w", k, err)
 			return false

@@ -204,6 +204,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		s.directTLS.NextProtos = []string{"xmpp-client"}
 	}
 	accounts.Watch(s.accountChanged)
+	accounts.WatchPasswords(s.passwordChanged)
 	return s, nil
 }
 

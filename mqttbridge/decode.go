@@ -46,6 +46,9 @@ const (
 // object checks that a payload is one JSON object not published by this
 // bridge, and returns it.
 func object(payload []byte, origin string) (gjson.Result, error) {
+	if n, ok := skippedPayload(payload); ok {
+		return gjson.Result{}, malformed("payload of %d bytes, more than %d: skipped unread", n, maxPayload)
+	}
 	if len(payload) > maxPayload {
 		return gjson.Result{}, malformed("payload of %d bytes, more than %d", len(payload), maxPayload)
 	}

@@ -40,7 +40,8 @@ func dial(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	return newCoalescingConn(c), nil
 }
 
-// coalescingConn reads through a buffer and coalesces writes: paho reads a
+// coalescingConn reads through a buffer, and a packetLimiter that keeps
+// oversized messages from paho, and coalesces writes: paho reads a
 // packet in three or more reads (type, each byte of the length, the rest)
 // and writes every packet, down to a 4-byte PUBACK, with a write of its
 // own. At thousands of messages a second those system calls cost more
@@ -49,8 +50,8 @@ func dial(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 // system call. A writer waits while maxPending bytes are unwritten.
 type coalescingConn struct {
 	net.Conn
-	r       *bufio.Reader
-	flushed chan struct{} // closed when the writer goroutine ends
+	r       *packetLimiter // reads through a buffer
+	flushed chan struct{}  // closed when the writer goroutine ends
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -63,7 +64,7 @@ type coalescingConn struct {
 const maxPending = 256 << 10
 
 func newCoalescingConn(c net.Conn) *coalescingConn {
-	cc := &coalescingConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10), flushed: make(chan struct{})}
+	cc := &coalescingConn{Conn: c, r: newPacketLimiter(bufio.NewReaderSize(c, 64<<10), maxPayload), flushed: make(chan struct{})}
 	cc.cond = sync.NewCond(&cc.mu)
 	go cc.flush()
 	return cc

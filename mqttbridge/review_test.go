@@ -48,6 +48,9 @@ func TestPermanentPublishErrorIsAcked(t *testing.T) {
 	}
 	pub(t, e.broker, "owntracks/other/phone", otLoc(52, tst))
 	waitFor(t, "another device's fix", func() bool { return stored(h, "other") })
+	// The other device's fix is stored a moment before its
+	// acknowledgement is counted.
+	waitFor(t, "every message acknowledged", func() bool { return e.bridge.Stats().Total.Acked >= n+1 })
 	st := e.bridge.Stats().Total
 	if st.Refused != n || st.Acked != n+1 || st.Failed != 0 {
 		t.Errorf("refused %d acked %d failed %d, want %d, %d, 0", st.Refused, st.Acked, st.Failed, n, n+1)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,9 +47,12 @@ func checkSane(t *testing.T, r benchResult) {
 	l(r.Publishes > 0 && r.PublishesPerS > 0, "publishes", r.Publishes, r.PublishesPerS)
 	l(r.AckP50Ms > 0 && r.AckP99Ms >= r.AckP50Ms && r.AckP99Ms < 5000, "ack latency", r.AckP50Ms, r.AckP99Ms)
 	// One subscriber: a notification per publish, give or take the ones
-	// in flight at either end of the measurement.
+	// in flight at either end of the measurement: each device has one
+	// publish in flight, which matters for a slow server (Prosody on a
+	// loaded machine measures a few dozen publishes in all).
 	l(r.Notifications > 0 && r.NotificationsPerS > 0, "notifications", r.Notifications, r.NotificationsPerS)
-	l(float64(r.Notifications) > 0.8*float64(r.Publishes) && float64(r.Notifications) < 1.2*float64(r.Publishes),
+	slack := 0.2*float64(r.Publishes) + float64(r.DevicesOnline)
+	l(math.Abs(float64(r.Notifications)-float64(r.Publishes)) <= slack,
 		"notifications against publishes", r.Notifications, r.Publishes)
 	l(r.NotifyP50Ms > 0 && r.NotifyP99Ms >= r.NotifyP50Ms && r.NotifyP99Ms < 5000, "notification latency", r.NotifyP50Ms, r.NotifyP99Ms)
 	l(r.NotificationsMissing == 0, "notifications missing", r.NotificationsMissing)

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,6 +44,9 @@ name in capitals with '-' as '_' (GEOHUB_DATA, GEOHUB_C2S_TLS, ...).
 `
 
 func main() {
+	// What the hub writes is private to its user: BuntDB creates its file,
+	// and rewrites it when it shrinks, with mode 0666 less the umask.
+	syscall.Umask(0o077)
 	err := run(os.Args[1:])
 	switch {
 	case errors.Is(err, flag.ErrHelp):

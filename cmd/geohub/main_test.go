@@ -160,17 +160,21 @@ func TestDeviceCommandsOfflineAndThroughTheRunningHub(t *testing.T) {
 }
 
 func TestServeConfigErrorsNameTheirFlag(t *testing.T) {
-	out, err := geohub(t, []string{"GEOHUB_IDLE_TIMEOUT=-1s"}, "serve", "--check-config", "--c2s", "nonsense", "--max-stanza-size", "100")
+	out, err := geohub(t, []string{"GEOHUB_IDLE_TIMEOUT=-1s", "GEOHUB_HTTP_PUBLIC_URL=ftp://hub.example.org"},
+		"serve", "--check-config", "--c2s", "nonsense", "--max-stanza-size", "100")
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"--c2s", "--max-stanza-size", "--idle-timeout"} {
+	for _, want := range []string{"--c2s", "--max-stanza-size", "--idle-timeout", "--http-public-url"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("error does not name %s: %q", want, out)
 		}
 	}
 	if out := mustGeohub(t, "serve", "--check-config"); !strings.Contains(out, "ok") {
 		t.Errorf("default configuration: %q", out)
+	}
+	if out := mustGeohub(t, "serve", "--check-config", "--http-public-url", "https://hub.example.org:8443/geo"); !strings.Contains(out, "ok") {
+		t.Errorf("--http-public-url: %q", out)
 	}
 	if out := mustGeohub(t, "serve", "--help"); !strings.Contains(out, "GEOHUB_C2S_TLS") {
 		t.Errorf("help does not show environment variables: %q", out)

@@ -38,6 +38,7 @@ type serveConfig struct {
 	cookieSecure                    string
 	mapTiles, mapAttribution        string
 	trustedProxies                  string // parsed into proxies by validate
+	publicURL                       string
 	proxies                         []netip.Prefix
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
@@ -55,12 +56,15 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.c2sTLS, "c2s-tls", ":5223", "client listener with direct TLS (XEP-0368); empty disables it")
 	fs.StringVar(&c.http, "http", ":8080", "HTTP listener: dashboard, API, health checks, /metrics; empty disables it")
 	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
-	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https, or a loopback host; "+
+	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https from --http-trusted-proxies, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
 	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
-		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules) and X-Forwarded-Proto says whether a WebSocket or BOSH client used TLS")
+		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules), X-Forwarded-Proto says whether the client used TLS "+
+		"(login cookie, WebSocket and BOSH rules), and Host names the server in host-meta")
+	fs.StringVar(&c.publicURL, "http-public-url", "", "the URL clients reach --http at (e.g. https://hub.example.org); host-meta (XEP-0156) names the "+
+		"WebSocket and BOSH endpoints under it; empty: the Host a trusted proxy forwards, else the address the connection reached")
 	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
@@ -168,6 +172,9 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--http-trusted-proxies: %w", err))
 	} else {
 		c.proxies = p
+	}
+	if _, err := dashboard.ParsePublicURL(c.publicURL); err != nil {
+		errs = append(errs, fmt.Errorf("--http-public-url %q: %w", c.publicURL, err))
 	}
 	if c.mapAttribution != "" && c.mapTiles == "" {
 		errs = append(errs, errors.New("--map-attribution needs --map-tiles"))
@@ -319,7 +326,8 @@ func serve(args []string) error {
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
-			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken})
+			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
+			PublicURL: c.publicURL})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

@@ -29,13 +29,17 @@ type Dir struct {
 	lock *os.File
 }
 
-// Lock creates the data folder if needed and takes its lock. It fails with
-// ErrLocked, without waiting, when another process has it.
+// Lock creates the data folder if needed, makes it private (Private), and
+// takes its lock. It fails with ErrLocked, without waiting, when another
+// process has it.
 func Lock(path string) (*Dir, error) {
-	if err := os.MkdirAll(path, 0o700); err != nil {
+	if err := os.MkdirAll(path, dirMode); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(path, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err := Private(path); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(path, lockFile), os.O_CREATE|os.O_RDWR, secretMode)
 	if err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
@@ -58,7 +62,14 @@ func (d *Dir) Unlock() error { return d.lock.Close() }
 // Open opens the database in the locked folder. Every committed transaction
 // is synced to disk before Update returns, so an acknowledged write survives
 // a crash; writers batch their work into few transactions to keep that cheap.
+// The file is created private (0600), or made so (Private).
 func (d *Dir) Open() (*buntdb.DB, error) {
+	if err := createPrivate(d.File(DBFile)); err != nil {
+		return nil, fmt.Errorf("open %s: %w", d.File(DBFile), err)
+	}
+	if err := Private(d.File(DBFile)); err != nil {
+		return nil, err
+	}
 	db, err := buntdb.Open(d.File(DBFile))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d.File(DBFile), err)

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/geohub/geohub/internal/store"
 )
 
 // Files of the generated certificate inside the data folder.
@@ -29,7 +31,8 @@ const (
 
 // Load returns a certificate from certFile and keyFile when both are given.
 // Otherwise it uses the self-signed certificate in dataDir, creating it (or
-// replacing it when it does not cover hosts or is about to expire).
+// replacing it when it does not cover hosts or is about to expire), whose
+// key and folder are kept private to this user (store.Private).
 func Load(dataDir string, hosts []string, certFile, keyFile string) (tls.Certificate, error) {
 	if certFile != "" || keyFile != "" {
 		if certFile == "" || keyFile == "" {
@@ -38,6 +41,11 @@ func Load(dataDir string, hosts []string, certFile, keyFile string) (tls.Certifi
 		return tls.LoadX509KeyPair(certFile, keyFile)
 	}
 	certPath, keyPath := filepath.Join(dataDir, CertFile), filepath.Join(dataDir, KeyFile)
+	for _, p := range []string{filepath.Dir(keyPath), keyPath} {
+		if err := store.Private(p); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && covers(c, hosts) {
 		return c, nil
 	}
