@@ -59,3 +59,50 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A device removed while a fix of it waits in the committer does not come
+// back once the fix is written: no position (the map, geohub where), no
+// trail. The removal is ordered behind the fix.
+func TestRemovedDeviceWithAQueuedFixStaysGone(t *testing.T) {
+	var commit *store.Committer
+	h := hubtest.Start(t, func(c *hub.Config) { commit = c.Commit })
+	car := h.Login(t, "car", devices.RoleDevice)
+	if res := publishGeoloc(car, "1", 52.5, 13.4); res.Attr("type") != "result" {
+		t.Fatalf("publish: %s", res)
+	}
+
+	hold := make(chan struct{})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	t.Cleanup(release)
+	commit.Submit(nil, func(error) { <-hold })
+	waitUntil(t, func() bool { return commit.Queued() == 0 })
+	car.Send("<iq type='set' id='fix2'><pubsub xmlns='%s'><publish node='%s'><item id='2'>%s</item></publish></pubsub></iq>",
+		nsPubSub, nsGeoloc, geoloc(52.6, 13.5))
+	waitUntil(t, func() bool { return commit.Queued() == 1 })
+	removed := make(chan error, 1)
+	go func() { removed <- h.Accounts.Remove("car") }()
+	waitUntil(t, func() bool { return commit.Queued() >= 2 || len(removed) == 1 })
+	release()
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	// Whatever was queued with the fix is written by now.
+	done := make(chan error, 1)
+	commit.Submit(nil, func(err error) { done <- err })
+	<-done
+	if p, ok := h.Geo.Latest("car@localhost"); ok {
+		t.Errorf("the removed device has a position again: %+v", p)
+	}
+	if all := h.Geo.All(); len(all) != 0 {
+		t.Errorf("positions %+v, want none", all)
+	}
+	if pts := h.Geo.TrailPoints("car@localhost", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)); len(pts) != 0 {
+		t.Errorf("the removed device has a trail again: %+v", pts)
+	}
+}
