@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/tracking"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +18,12 @@ import (
 // it.
 type HubStats interface {
 	Stats() hub.Stats
+}
+
+// AlertStats is what /metrics reads of alert delivery; *tracking.App
+// implements it.
+type AlertStats interface {
+	Stats() tracking.Stats
 }
 
 // Bridge is what the dashboard shows of the MQTT bridge (/metrics and
@@ -87,27 +94,32 @@ type metrics struct {
 	streamDropped prometheus.Counter
 }
 
+// stat reads one count of src for /metrics; without src it is 0.
+func stat[S any](src interface{ Stats() S }, f func(S) float64) func() float64 {
+	return func() float64 {
+		if src == nil {
+			return 0
+		}
+		return f(src.Stats())
+	}
+}
+
 func newMetrics(cfg Config) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hubStat := func(f func(hub.Stats) float64) func() float64 {
-		return func() float64 {
-			if cfg.Hub == nil {
-				return 0
-			}
-			return f(cfg.Hub.Stats())
-		}
-	}
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "geohub_sessions_connected", Help: "XMPP sessions bound now."},
-			hubStat(func(s hub.Stats) float64 { return float64(s.Sessions) })),
+			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.Sessions) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_stanzas_in_total", Help: "Stanzas read from XMPP clients."},
-			hubStat(func(s hub.Stats) float64 { return float64(s.StanzasIn) })),
+			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.StanzasIn) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_stanzas_out_total", Help: "Stanzas queued for XMPP clients."},
-			hubStat(func(s hub.Stats) float64 { return float64(s.StanzasOut) })),
+			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.StanzasOut) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_alerts_delivered_total",
 			Help: "Alerts the hub delivered (chat messages to the notified, pubsub items)."},
-			hubStat(func(s hub.Stats) float64 { return float64(s.AlertsDelivered) })),
+			stat(cfg.Alerts, func(s tracking.Stats) float64 { return float64(s.AlertsDelivered) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_alerts_dropped_total",
+			Help: "Alerts not delivered because the delivery queue was full."},
+			stat(cfg.Alerts, func(s tracking.Stats) float64 { return float64(s.AlertsDropped) })),
 	)
 	if cfg.Geo != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_fixes_ingested_total",

@@ -7,13 +7,18 @@ import (
 
 	"github.com/geohub/geohub/dashboard"
 	hubpkg "github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/tracking"
 )
 
 type fakeHub struct{}
 
 func (fakeHub) Stats() hubpkg.Stats {
-	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678, AlertsDelivered: 9}
+	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678}
 }
+
+type fakeAlerts struct{}
+
+func (fakeAlerts) Stats() tracking.Stats { return tracking.Stats{AlertsDelivered: 9} }
 
 func metricLines(t *testing.T, e *env) string {
 	t.Helper()
@@ -23,6 +28,7 @@ func metricLines(t *testing.T, e *env) string {
 func TestMetricsExposeTheHubsCounts(t *testing.T) {
 	e := newEnv(t, func(c *dashboard.Config) {
 		c.Hub = fakeHub{}
+		c.Alerts = fakeAlerts{}
 		c.Bridge = dashboard.BridgeFunc(func() dashboard.BridgeStatus { return testBridge })
 	})
 	e.login("root").must(201, "POST", "/api/fences",

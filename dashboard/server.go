@@ -39,7 +39,8 @@ type Config struct {
 
 	// For /metrics; each may be nil.
 	Commit *store.Committer // ingest batch latency
-	Hub    HubStats         // sessions, stanzas, alerts delivered
+	Hub    HubStats         // sessions, stanzas
+	Alerts AlertStats       // alerts delivered and dropped
 	Bridge Bridge           // the MQTT bridge's state (also GET /api/bridge); nil: disabled
 	// MetricsToken makes /metrics ask for an API token (Authorization:
 	// Bearer, as Prometheus sends it); without it /metrics is open.

@@ -383,7 +383,11 @@ func (s *Store) unindex(a *Account) {
 // Get returns the account called name (normalized or not).
 func (s *Store) Get(name string) (Account, bool) {
 	s.mu.RLock()
+	var acc Account
 	a, ok := s.accounts[name]
+	if ok {
+		acc = *a // copied under the lock: setOnline writes LastSeen
+	}
 	s.mu.RUnlock()
 	if !ok {
 		if n, err := NormalizeName(name); err == nil && n != name {
@@ -391,7 +395,7 @@ func (s *Store) Get(name string) (Account, bool) {
 		}
 		return Account{}, false
 	}
-	return *a, true
+	return acc, true
 }
 
 // Exists reports whether the normalized name is an account.

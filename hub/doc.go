@@ -5,14 +5,16 @@
 // full and bare JIDs and stamps their from, presence (with the resources of
 // accounts online through another transport: SetRemotePresence), rosters, offline
 // messages, service discovery, ping and version, the hub's own contact (the
-// JID, geohub@<domain> by default, that sends alerts and answers chat
-// commands: hubjid.go), and the limits that keep one bad peer from hurting
-// the others. It knows nothing about geometry.
+// JID, geohub@<domain> by default: hubjid.go), and the limits that keep one
+// bad peer from hurting the others. It knows nothing about geometry: the
+// application above it (package tracking) registers pubsub payload
+// handlers, answers the messages to the hub's JID through a MessageHandler
+// (handler.go) and sends alerts from that JID with SendChat (hubchat.go).
 //
 // # mellium as a server
 //
 // mellium.im/xmpp v0.22.0 negotiates each stream. Where it falls short as a
-// server (../shared/notes/mellium-server.md), the hub does this:
+// server (docs/mellium-server.md), the hub does this:
 //
 //  1. BindResource binds the JID the client claimed: bindFeature uses
 //     BindCustom and binds the user SASL authenticated.

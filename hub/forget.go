@@ -11,12 +11,10 @@ import (
 // forgetAccount deletes what the hub kept for a removed account: its roster
 // and offline messages, the items about it in other rosters (with pushes),
 // and its PEP nodes and pubsub subscriptions. An account created later
-// under the same name starts clean.
+// under the same name starts clean. (What the application kept about it,
+// the application forgets: it watches the accounts too.)
 func (s *Server) forgetAccount(name string) {
 	bare := s.accounts.JID(name)
-	if s.geo != nil {
-		s.geo.Forget(bare)
-	}
 	r := s.rosters
 	r.mu.Lock()
 	delete(r.loaded, name)

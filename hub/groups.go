@@ -10,10 +10,6 @@ import (
 // an operator added to a group sees its devices at once, with pushes and
 // presence, and a removed account is logged out.
 func (s *Server) accountChanged(c devices.Change) {
-	if s.geo != nil && (c.Before == nil || c.After == nil || c.Before.Role != c.After.Role) {
-		// Who may read the alert nodes follows who is an operator.
-		defer s.pubsub.SetMembers(alertsNode, s.watchers())
-	}
 	var name string
 	var before, after []string
 	if c.Before != nil {

@@ -1,20 +1,18 @@
 package hub
 
 import (
-	"bytes"
+	"errors"
 
-	"github.com/geohub/geohub/internal/xmlesc"
-	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/pubsub"
-	"mellium.im/xmpp/stanza"
 )
 
 // PublishPEP publishes payload, one element declaring its own namespace, as
 // the item itemID on the PEP node of the account called account, as if the
 // account had published it from a session: the same authorization, payload
-// handlers (the geo engine for XEP-0080, telemetry for XEP-0323), storage
-// and notifications. Transports other than XMPP (the MQTT bridge) publish
-// this way, so that XMPP watchers see their devices like any other.
+// handlers (those the application registered, such as XEP-0080 and
+// XEP-0323), storage and notifications, through pubsub's typed Publish.
+// Transports other than XMPP (the MQTT bridge) publish this way, so that
+// XMPP watchers see their devices like any other.
 //
 // done is called once: with nil when the item is durable and its
 // notifications are queued, else with a *PublishError. It runs on the
@@ -26,21 +24,8 @@ func (s *Server) PublishPEP(account, node, itemID string, payload []byte, done f
 		return
 	}
 	bare := s.accounts.JID(account)
-	b := make([]byte, 0, len(payload)+160+len(node)+len(itemID))
-	b = append(b, "<iq type='set' id='pep'><pubsub xmlns='"+pubsub.NS+"'><publish"...)
-	b = xmlesc.Attr(b, "node", node)
-	b = append(b, "><item"...)
-	b = xmlesc.Attr(b, "id", itemID)
-	b = append(b, '>')
-	b = append(b, payload...)
-	b = append(b, "</item></publish></pubsub></iq>"...)
-	iq, err := xmlnode.Parse(b, stanza.NSClient)
-	if err != nil {
-		done(&PublishError{Type: "modify", Condition: "bad-request", Text: "the payload is not well-formed XML"})
-		return
-	}
-	r := pubsub.Request{From: bare, To: bare, ID: "pep", Set: true, IQ: iq}
-	s.pubsub.HandleIQ(r, func(reply []byte) { done(publishOutcome(reply)) })
+	req := pubsub.PublishRequest{Publisher: bare, Service: bare, Node: node, ItemID: itemID, Payload: payload}
+	s.pubsub.PublishAsync(req, func(_ pubsub.PublishResult, err error) { done(publishError(err)) })
 }
 
 // PublishError is a publish the hub refused or could not store: the
@@ -71,28 +56,14 @@ func (e *PublishError) Refused() bool {
 	return e.Type != "wait" || e.Condition == "resource-constraint"
 }
 
-// publishOutcome reads pubsub's answer to a publish.
-func publishOutcome(reply []byte) error {
-	if bytes.HasPrefix(reply, []byte("<iq type='result'")) {
+// publishError turns pubsub's typed error into the hub's.
+func publishError(err error) error {
+	if err == nil {
 		return nil
 	}
-	e := &PublishError{Type: "cancel", Condition: "undefined-condition"}
-	iq, err := xmlnode.Parse(reply, stanza.NSClient)
-	if err != nil {
-		return e
+	var pe *pubsub.Error
+	if !errors.As(err, &pe) {
+		return &PublishError{Type: "cancel", Condition: "undefined-condition", Text: err.Error()}
 	}
-	el := iq.Child(stanza.NSClient, "error")
-	if el == nil {
-		return e
-	}
-	e.Type = el.Attr("type")
-	for _, c := range el.Children {
-		switch {
-		case c.Space == nsStanzas && c.Local == "text":
-			e.Text = c.Text
-		case c.Space == nsStanzas && e.Condition == "undefined-condition":
-			e.Condition = c.Local
-		}
-	}
-	return e
+	return &PublishError{Type: pe.Type, Condition: pe.Cond, Text: pe.Text}
 }

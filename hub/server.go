@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/devices"
-	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/pubsub"
 	"github.com/tidwall/buntdb"
@@ -36,9 +35,6 @@ type Config struct {
 	PubSubHost string
 	// DevicesCreateNodes lets devices create nodes on the pubsub service.
 	DevicesCreateNodes bool
-	// Geo, when set, takes the geolocation published over pubsub, and the
-	// hub delivers its geofence alerts.
-	Geo *geoloc.Store
 	// HubName is the localpart of the hub's own JID, which sends alerts
 	// and answers chat commands (hubjid.go); the account store reserves
 	// it. Empty means the name the store has, by default geohub.
@@ -127,15 +123,11 @@ type Server struct {
 	caps       capsCache
 	pendingMu  sync.Mutex
 	pending    map[string]pendingIQ // IQs the hub sent, by id
-	geo        *geoloc.Store
-	sweepStop  chan struct{} // ends the dwell sweep
-	sweepDone  chan struct{}
-	alerts     chan []geoloc.Event // to the alert delivery goroutine
-	alertsDone chan struct{}
-	directTLS  *tls.Config // cfg.TLS with ALPN xmpp-client (XEP-0368)
-	stats      counters    // for Stats
-	remote     remotes     // resources online through other transports: remote.go
-	hub        hubJID      // the hub's own contact: hubjid.go
+	messages   MessageHandler       // messages to the hub's JID and the domain: handler.go
+	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
+	stats      counters             // for Stats
+	remote     remotes              // resources online through other transports: remote.go
+	hub        hubJID               // the hub's own contact: hubjid.go
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -194,11 +186,6 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		return nil, err
 	}
 	s.pubsub = ps
-	s.alerts, s.alertsDone = make(chan []geoloc.Event, 1024), make(chan struct{})
-	go s.deliverAlerts()
-	if cfg.Geo != nil {
-		s.attachGeo(cfg.Geo)
-	}
 	if cfg.TLS != nil {
 		s.directTLS = cfg.TLS.Clone()
 		s.directTLS.NextProtos = []string{"xmpp-client"}
@@ -208,8 +195,8 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 	return s, nil
 }
 
-// PubSub is the publish-subscribe service, for registering payload
-// handlers before Start.
+// PubSub is the publish-subscribe service, for the application above the
+// hub: registering payload handlers before Start, its own nodes.
 func (s *Server) PubSub() *pubsub.Service { return s.pubsub }
 
 // Domain is the XMPP domain the hub serves.
@@ -306,10 +293,6 @@ func (s *Server) Close() error {
 	s.hubGone()
 	for _, ss := range s.router.all() {
 		ss.closeWithError(errSystemShutdown)
-	}
-	if s.sweepStop != nil {
-		close(s.sweepStop)
-		<-s.sweepDone
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -67,3 +67,19 @@ func (e *Error) appendTo(b []byte) []byte {
 	}
 	return append(b, "</error>"...)
 }
+
+// Is makes a refusal comparable with errors.Is to the Err variables: the
+// same condition, and the same application condition when target has one.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Cond == e.Cond && (t.App == "" || t.App == e.App)
+}
+
+// Refusals a caller of Publish may want to tell apart (errors.Is).
+var (
+	ErrItemNotFound   error = &errItemNotFound   // no such node (or item)
+	ErrForbidden      error = &errForbidden      // the publisher may not publish there
+	ErrInvalidPayload error = &errInvalidPayload // the payload is malformed or a handler refused it
+	ErrTooManyNodes   error = &errTooManyNodes   // the account has as many PEP nodes as it may
+	ErrInternal       error = &errInternal       // the item could not be stored; a retry may succeed
+)

@@ -2,8 +2,10 @@
 // pubsub.<domain> and the personal eventing service (XEP-0163) on every
 // account's bare JID: nodes, items, subscriptions, affiliations, access
 // models and notifications, persisted under the ps: keys. It does not know
-// what a payload means: handlers registered per payload namespace (the geo
-// engine for XEP-0080) check payloads and stage their own writes.
+// what a payload means: handlers registered per payload namespace (the
+// application registers the geo engine's for XEP-0080 and XEP-0323) check
+// payloads and stage their own writes. In-process callers publish with the
+// typed Publish; HandleIQ is the XMPP adapter.
 package pubsub
 
 import (

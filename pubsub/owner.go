@@ -1,7 +1,6 @@
 package pubsub
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -384,24 +383,16 @@ func (s *Service) SetMembers(prefix string, members []string) {
 }
 
 // PublishAs publishes an item as the service itself on one of its nodes,
-// which must exist. Subscribers are notified once it is durable.
+// which must exist: Publish without waiting, its failure to store logged.
+// Subscribers are notified once it is durable.
 func (s *Service) PublishAs(name, itemID string, payload []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.node(s.cfg.Host, name)
-	if n == nil {
-		return fmt.Errorf("pubsub: no node %q", name)
-	}
-	item := &Item{ID: itemID, Publisher: s.cfg.Host, Time: time.Now().UTC(), Payload: string(payload), seq: s.seq.Add(1)}
-	gone := n.put(item)
-	ev := s.itemEvent(n, item)
-	s.commit.Submit(saveItem(n, item, gone), func(err error) {
-		if err != nil {
-			s.log.Error("publishing as the service", "node", name, "err", err)
-			s.reloadNode(s.cfg.Host, name)
-			return
+	req := PublishRequest{Publisher: s.cfg.Host, Service: s.cfg.Host, Node: name, ItemID: itemID, Payload: payload}
+	if e := s.publish(&req, func(_ PublishResult, e *Error) {
+		if e != nil {
+			s.log.Error("publishing as the service", "node", name, "err", e)
 		}
-		ev.send(s, nil)
-	})
+	}); e != nil {
+		return e
+	}
 	return nil
 }

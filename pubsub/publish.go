@@ -1,6 +1,8 @@
 package pubsub
 
 import (
+	"context"
+	"strings"
 	"time"
 
 	"github.com/geohub/geohub/internal/store"
@@ -36,43 +38,137 @@ func payloadOf(it itemEl) (*xmlnode.Node, *Error) {
 	return alone, nil
 }
 
-// publish handles <publish/> (XEP-0060 §7.1, XEP-0163 §3).
-func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
-	name := ps.Publish.Node
+// PublishRequest is one item to publish: what Service.Publish takes from
+// in-process callers (the hub's PublishPEP for the MQTT bridge) and what
+// the XMPP adapter (HandleIQ) makes of a <publish/>.
+type PublishRequest struct {
+	Publisher string // the publisher's bare JID; Service itself for the service's own items
+	Service   string // Host, or an account's bare JID for its PEP service (XEP-0163)
+	Node      string
+	ItemID    string // empty: the service picks one
+	Payload   []byte // one element that declares its own namespaces
+
+	item    *itemEl // the adapter's item, read with its request
+	options *form   // the adapter's publish-options
+}
+
+// PublishResult is a publish that is durable and whose notifications are
+// queued.
+type PublishResult struct {
+	ItemID string
+}
+
+// Publish stores req's item and notifies the node's subscribers; it returns
+// once the item is durable, or when ctx ends first (the publish may still
+// complete). A refusal is an *Error (errors.As), comparable with errors.Is
+// to the Err variables.
+func (s *Service) Publish(ctx context.Context, req PublishRequest) (PublishResult, error) {
+	type outcome struct {
+		res PublishResult
+		err error
+	}
+	ch := make(chan outcome, 1)
+	s.PublishAsync(req, func(res PublishResult, err error) { ch <- outcome{res, err} })
+	select {
+	case o := <-ch:
+		return o.res, o.err
+	case <-ctx.Done():
+		return PublishResult{}, ctx.Err()
+	}
+}
+
+// PublishAsync is Publish for callers that must not wait, such as a
+// session's read loop: done is called once, on the caller's goroutine for a
+// refusal, else on the notification goroutine once the item is durable;
+// it must not block. The error is nil or an *Error.
+func (s *Service) PublishAsync(req PublishRequest, done func(PublishResult, error)) {
+	if e := s.publish(&req, func(res PublishResult, e *Error) {
+		if e != nil {
+			done(res, e)
+			return
+		}
+		done(res, nil)
+	}); e != nil {
+		done(PublishResult{}, e)
+	}
+}
+
+// publishIQ is the XMPP adapter over publish (XEP-0060 §7.1, XEP-0163 §3):
+// it reads the <publish/> and writes the reply.
+func (s *Service) publishIQ(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
+	if len(ps.Publish.Items) > 1 && ps.Publish.Node != "" { // no node: publish says so first
+		return errBadRequest.with("publish one item at a time")
+	}
+	req := PublishRequest{Publisher: r.fromBare(), Service: r.To, Node: ps.Publish.Node, item: &itemEl{}}
+	if len(ps.Publish.Items) == 1 {
+		req.item = &ps.Publish.Items[0]
+	}
+	if ps.PublishOptions != nil {
+		req.options = ps.PublishOptions.Form
+	}
+	return s.publish(&req, func(res PublishResult, e *Error) {
+		if e != nil {
+			reply(r.error(e))
+			return
+		}
+		b := []byte("<pubsub xmlns='" + NS + "'><publish")
+		b = xmlesc.Attr(b, "node", req.Node)
+		b = append(b, "><item"...)
+		b = xmlesc.Attr(b, "id", res.ItemID)
+		reply(r.result(append(b, "/></publish></pubsub>"...)))
+	})
+}
+
+// payload reads the request's payload: the adapter's item, or Payload.
+func (req *PublishRequest) payload() (*xmlnode.Node, *Error) {
+	if req.item != nil {
+		return payloadOf(*req.item)
+	}
+	if len(req.Payload) == 0 {
+		return nil, nil
+	}
+	if len(req.Payload) > maxPayload {
+		return nil, &errPayloadTooBig
+	}
+	p, err := xmlnode.Parse(req.Payload, "")
+	if err != nil {
+		return nil, errInvalidPayload.with("the payload is not one well-formed element")
+	}
+	if p.Space == "" {
+		return nil, errInvalidPayload.with("the payload must declare its namespaces itself")
+	}
+	return p, nil
+}
+
+// publish authorizes, checks and stages one item. It returns a refusal, or
+// nil and calls done once the item is durable (with errInternal if it could
+// not be stored).
+func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error)) *Error {
+	name := req.Node
 	if name == "" {
 		return &errNodeIDRequired
 	}
-	if len(ps.Publish.Items) > 1 {
-		return errBadRequest.with("publish one item at a time")
-	}
-	var it itemEl
-	if len(ps.Publish.Items) == 1 {
-		it = ps.Publish.Items[0]
-	}
-	who := r.fromBare()
-	if r.pep() && who != r.To {
+	who, service := req.Publisher, req.Service
+	pep := strings.IndexByte(service, '@') >= 0
+	if pep && who != service {
 		return errForbidden.with("only the account itself publishes to its PEP nodes")
-	}
-	var options *form
-	if ps.PublishOptions != nil {
-		options = ps.PublishOptions.Form
 	}
 	// Authorize before looking at the payload, so that an unauthorized
 	// publisher learns nothing else.
 	s.mu.RLock()
-	n := s.node(r.To, name)
+	n := s.node(service, name)
 	var e *Error
 	switch {
 	case n != nil:
 		e = s.canPublish(n, who)
-	case !r.pep():
+	case !pep:
 		e = errItemNotFound.with("no such node")
 	}
 	s.mu.RUnlock()
 	if e != nil {
 		return e
 	}
-	payload, perr := payloadOf(it)
+	payload, perr := req.payload()
 	if perr != nil {
 		return perr
 	}
@@ -84,37 +180,41 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 	var extraDone func(error)
 	if h := s.handlers[payload.Space]; h != nil {
 		source := "pubsub/" + name
-		if r.pep() {
+		if pep {
 			source = "pep"
 		}
-		w, done, err := h(who, source, payload, now)
+		w, hdone, err := h(who, source, payload, now)
 		if err != nil {
 			return errInvalidPayload.with(err.Error())
 		}
-		extra, extraDone = w, done
+		extra, extraDone = w, hdone
 	}
-	if it.ID == "" {
-		it.ID = randomID()
+	id := req.ItemID
+	if req.item != nil {
+		id = req.item.ID
+	}
+	if id == "" {
+		id = randomID()
 	}
 
 	var created store.Write
 	s.mu.Lock()
-	n = s.node(r.To, name)
+	n = s.node(service, name)
 	if n == nil {
-		if !r.pep() {
+		if !pep {
 			s.mu.Unlock()
 			return errItemNotFound.with("no such node")
 		}
 		// XEP-0163 §3: publishing to a missing PEP node creates it.
-		if len(s.nodes[r.To]) >= maxPEPNodes {
+		if len(s.nodes[service]) >= maxPEPNodes {
 			s.mu.Unlock()
 			return errTooManyNodes.with("this account has as many PEP nodes as it may")
 		}
-		n = &Node{Service: r.To, Name: name, Config: PEPDefaults(), Created: now, Creator: who,
+		n = &Node{Service: service, Name: name, Config: PEPDefaults(), Created: now, Creator: who,
 			Affs: map[string]Affiliation{who: Owner}, Subs: map[string]*Subscription{}}
 		// The node takes the options, as create-and-configure would.
-		if options != nil {
-			if err := n.Config.apply(options, formTypePublishOptions, maxItemsOf(n.Service)); err != nil {
+		if req.options != nil {
+			if err := n.Config.apply(req.options, formTypePublishOptions, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
 				return configError(err)
 			}
@@ -126,14 +226,14 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 			s.mu.Unlock()
 			return e
 		}
-		if options != nil {
-			if err := n.Config.matches(options, maxItemsOf(n.Service)); err != nil {
+		if req.options != nil {
+			if err := n.Config.matches(req.options, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
 				return preconditionError(err)
 			}
 		}
 	}
-	item := &Item{ID: it.ID, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
+	item := &Item{ID: id, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
 	gone := n.put(item)
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
@@ -147,13 +247,13 @@ func (s *Service) publish(r *Request, ps *pubsubEl, reply func([]byte)) *Error {
 		if extraDone != nil {
 			extraDone(err)
 		}
-		s.committed(r, name, reply, err, func() {
-			b := []byte("<pubsub xmlns='" + NS + "'><publish")
-			b = xmlesc.Attr(b, "node", name)
-			b = append(b, "><item"...)
-			b = xmlesc.Attr(b, "id", item.ID)
-			ev.send(s, func() { reply(r.result(append(b, "/></publish></pubsub>"...))) })
-		})
+		if err != nil {
+			s.log.Error("pubsub write failed", "service", service, "node", name, "err", err)
+			s.reloadNode(service, name)
+			done(PublishResult{}, &errInternal)
+			return
+		}
+		ev.send(s, func() { done(PublishResult{ItemID: id}, nil) })
 	})
 	s.mu.Unlock()
 	return nil

@@ -322,7 +322,7 @@ func (s *Service) HandleIQ(r Request, reply func([]byte)) {
 	case !r.Set && !owner && ps.Affiliations != nil:
 		e = s.ownAffiliations(&r, ps, reply)
 	case r.Set && !owner && ps.Publish != nil:
-		e = s.publish(&r, ps, reply)
+		e = s.publishIQ(&r, ps, reply)
 	case r.Set && !owner && ps.Create != nil:
 		e = s.create(&r, ps, reply)
 	case r.Set && !owner && ps.Subscribe != nil:

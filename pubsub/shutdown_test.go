@@ -22,22 +22,31 @@ func (nobody) Deliver(string, []byte)                       {}
 // The hub delivers the alerts still queued at shutdown after the committer
 // has closed (hub.Server.Drain): publishing one must return, not wait for
 // the service's own lock.
-func TestPublishAsAfterTheCommitterClosed(t *testing.T) {
+// newService runs a service on an in-memory database until the test ends,
+// with its committer, which the test may close sooner.
+func newService(t *testing.T) (*pubsub.Service, *store.Committer) {
+	t.Helper()
 	db, err := buntdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	accounts, err := devices.Open(db, devices.Options{})
+	t.Cleanup(func() { db.Close() })
+	accounts, err := devices.Open(db, devices.Options{Domain: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer accounts.Close()
+	t.Cleanup(func() { accounts.Close() })
 	commit := store.NewCommitter(db)
 	ps, err := pubsub.New(pubsub.Config{Host: "pubsub.localhost"}, db, commit, accounts, nobody{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { commit.Close(); ps.Close() })
+	return ps, commit
+}
+
+func TestPublishAsAfterTheCommitterClosed(t *testing.T) {
+	ps, commit := newService(t)
 	ps.EnsureNode("alerts", pubsub.ServiceDefaults())
 	commit.Close()
 	done := make(chan error, 1)
@@ -50,5 +59,4 @@ func TestPublishAsAfterTheCommitterClosed(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("PublishAs did not return after the committer closed")
 	}
-	ps.Close()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/geohub/geohub/mqttbridge"
+	"github.com/geohub/geohub/tracking"
 )
 
 type serveConfig struct {
@@ -286,7 +287,7 @@ func serve(args []string) error {
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
-		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, Geo: geo, HubName: c.hubName,
+		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
@@ -295,12 +296,15 @@ func serve(args []string) error {
 		}
 		return err
 	}
+	app := tracking.New(tracking.Config{Hub: h, Accounts: accounts, Geo: geo, Logger: log})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the notifications it causes go out.
+		// the alerts and notifications it causes go out.
 		commit.Close()
+		app.Drain()
 		h.Drain()
 	}()
+	defer app.Close()
 	if err := h.Start(); err != nil {
 		return err
 	}
@@ -324,7 +328,7 @@ func serve(args []string) error {
 			webTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
-			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
+			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
 			PublicURL: c.publicURL})

@@ -1,4 +1,5 @@
-// Package hubtest starts a real hub for tests, the way httptest starts an
+// Package hubtest starts a real hub, with the geo application (package
+// tracking) wired to it, for tests, the way httptest starts an
 // HTTP server: on loopback ports chosen by the kernel, with its own data
 // folder and a self-signed certificate, stopped when the test ends.
 package hubtest
@@ -16,6 +17,7 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/geohub/geohub/internal/xmpptest"
+	"github.com/geohub/geohub/tracking"
 	"github.com/tidwall/buntdb"
 )
 
@@ -24,6 +26,7 @@ type Hub struct {
 	*hub.Server
 	Accounts *devices.Store
 	Geo      *geoloc.Store
+	App      *tracking.App // the geo application, wired as geohub serve wires it
 	DB       *buntdb.DB
 	Dir      string
 	Addr     string // STARTTLS listener
@@ -88,7 +91,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 		return nil, err
 	}
 	cfg := hub.Config{
-		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit, Geo: geo,
+		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
 	}
@@ -99,6 +102,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	app := tracking.New(tracking.Config{Hub: s, Accounts: accounts, Geo: geo, Logger: cfg.Logger})
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -110,13 +114,15 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	pool.AddCert(leaf)
 	addr, tlsAddr := s.Addrs()
 	h := &Hub{
-		Server: s, Accounts: accounts, Geo: geo, DB: db, Dir: dir, Addr: addr, TLSAddr: tlsAddr,
+		Server: s, Accounts: accounts, Geo: geo, App: app, DB: db, Dir: dir, Addr: addr, TLSAddr: tlsAddr,
 		ClientTLS: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
 		CertFile:  d.File(tlscert.CertFile),
 	}
 	h.stop = func() {
 		s.Close()
+		app.Close()
 		commit.Close()
+		app.Drain()
 		s.Drain()
 		accounts.Close()
 		db.Close()

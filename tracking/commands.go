@@ -1,4 +1,4 @@
-package hub
+package tracking
 
 import (
 	"fmt"
@@ -10,14 +10,11 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
-	"github.com/geohub/geohub/hub/internal/wire"
-	"github.com/geohub/geohub/internal/xmlesc"
-	"github.com/geohub/geohub/internal/xmlnode"
-	"mellium.im/xmpp/stanza"
+	"github.com/geohub/geohub/hub"
 )
 
 // Chat commands: an operator or admin who chats with the hub's own JID
-// (hubjid.go; the domain too, as before there was one) gets plain-text
+// (hub/hubjid.go; the domain too, as before there was one) gets plain-text
 // answers, positions as geo: URIs (RFC 5870) that phones open in a map.
 // Devices may not use them.
 
@@ -36,95 +33,65 @@ const (
 	maxRadius = 1_000_000 // metres
 )
 
-// serverMessage handles a message to the hub's JID or the domain: a
-// command from a chat. The answer comes from the address written to.
-func (s *Server) serverMessage(ss *session, el *wire.Element, to addr) {
-	switch string(el.Value(el.Type)) {
-	case "error", "headline", "groupchat":
-		return
-	}
-	msg, err := xmlnode.Parse(el.Raw, stanza.NSClient)
-	if err != nil {
-		s.replyError(ss, el, errBadRequest.withText(err.Error()))
-		return
-	}
-	body := msg.Child(stanza.NSClient, "body")
-	if body == nil {
-		return // a chat state or receipt: nothing to answer
-	}
-	if s.geo == nil {
-		s.replyError(ss, el, errServiceUnavailable)
-		return
-	}
-	a, ok := s.accounts.Get(ss.local)
+// HandleMessage answers a chat command from an operator or admin; devices
+// and anyone else are refused. It is the hub's MessageHandler.
+func (app *App) HandleMessage(w hub.MessageWriter, m *hub.Message) {
+	a, ok := app.accounts.Get(m.Account)
 	if !ok || !a.Role.Watches() {
-		s.replyError(ss, el, errForbidden.withText("chat commands are for operators"))
+		w.Forbid("chat commands are for operators")
 		return
 	}
-	answer := s.command(a, strings.TrimSpace(body.Text))
-	b := []byte("<message type='chat'")
-	if to.kind == addrHub {
-		b = append(b, s.hub.fromAttr...)
-	} else {
-		b = xmlesc.Attr(b, "from", s.domain)
-	}
-	b = append(b, ss.toAttr...)
-	if id := el.Value(el.ID); len(id) > 0 {
-		b = xmlesc.Attr(b, "id", string(id))
-	}
-	b = append(b, "><body>"...)
-	b = xmlesc.Text(b, answer)
-	ss.send(append(b, "</body></message>"...))
+	w.Reply(app.command(a, strings.TrimSpace(m.Body)))
 }
 
 // command runs one command line for a and returns the answer.
-func (s *Server) command(a devices.Account, line string) string {
+func (app *App) command(a devices.Account, line string) string {
 	verb, rest, _ := strings.Cut(line, " ")
 	args := strings.Fields(rest)
 	switch strings.ToLower(verb) {
 	case "help", "?", "":
 		return commandHelp
 	case "where":
-		return s.cmdWhere(a, args)
+		return app.cmdWhere(a, args)
 	case "near":
-		return s.cmdNear(a, args)
+		return app.cmdNear(a, args)
 	case "fences":
-		return s.cmdFences(a)
+		return app.cmdFences(a)
 	case "watch", "unwatch":
 		if len(args) == 0 {
 			return "Which fence? Send fences for the list."
 		}
-		return s.cmdWatch(a, strings.Join(args, " "), strings.EqualFold(verb, "watch"))
+		return app.cmdWatch(a, strings.Join(args, " "), strings.EqualFold(verb, "watch"))
 	}
 	return fmt.Sprintf("Unknown command %q. Send help for the list.", verb)
 }
 
 // mayWatch reports whether a sees device (a bare JID): admins see every
 // device, operators the devices of their groups.
-func (s *Server) mayWatch(a devices.Account, device string) bool {
+func (app *App) mayWatch(a devices.Account, device string) bool {
 	if a.Role == devices.RoleAdmin {
 		return true
 	}
 	local, domain, _ := strings.Cut(device, "@")
-	return domain == s.domain && s.accounts.Peers(a.Name, local)
+	return domain == app.accounts.Domain() && app.accounts.Peers(a.Name, local)
 }
 
-func (s *Server) cmdWhere(a devices.Account, args []string) string {
+func (app *App) cmdWhere(a devices.Account, args []string) string {
 	if len(args) > 1 {
 		return "Usage: where [DEVICE]"
 	}
 	if len(args) == 1 {
-		dev := s.deviceJID(args[0])
-		p, ok := s.geo.Latest(dev)
-		if !ok || !s.mayWatch(a, dev) {
+		dev := app.deviceJID(args[0])
+		p, ok := app.geo.Latest(dev)
+		if !ok || !app.mayWatch(a, dev) {
 			return fmt.Sprintf("No position of %s.", args[0])
 		}
 		return describe(p, time.Now())
 	}
 	var lines []string
 	n := 0
-	for _, p := range s.geo.All() {
-		if !s.mayWatch(a, p.Device) {
+	for _, p := range app.geo.All() {
+		if !app.mayWatch(a, p.Device) {
 			continue
 		}
 		if n++; n <= maxListed {
@@ -140,7 +107,7 @@ func (s *Server) cmdWhere(a devices.Account, args []string) string {
 	return strings.Join(lines, "\n")
 }
 
-func (s *Server) cmdNear(a devices.Account, args []string) string {
+func (app *App) cmdNear(a devices.Account, args []string) string {
 	if len(args) != 2 {
 		return "Usage: near LAT,LON RADIUS or near DEVICE RADIUS, for example near 52.52,13.40 2km"
 	}
@@ -151,14 +118,14 @@ func (s *Server) cmdNear(a devices.Account, args []string) string {
 	lat, lon, err := parseLatLon(args[0])
 	from := ""
 	if err != nil {
-		dev := s.deviceJID(args[0])
-		p, ok := s.geo.Latest(dev)
-		if !ok || !s.mayWatch(a, dev) {
+		dev := app.deviceJID(args[0])
+		p, ok := app.geo.Latest(dev)
+		if !ok || !app.mayWatch(a, dev) {
 			return fmt.Sprintf("%s is neither LAT,LON nor a device with a position.", args[0])
 		}
 		lat, lon, from = p.Lat, p.Lon, dev
 	}
-	hits := s.geo.Nearby(lat, lon, maxListed+1, radius, func(d string) bool { return d != from && s.mayWatch(a, d) })
+	hits := app.geo.Nearby(lat, lon, maxListed+1, radius, func(d string) bool { return d != from && app.mayWatch(a, d) })
 	place := fmt.Sprintf("%s (geo:%s)", args[0], geoURI(lat, lon, nil))
 	if len(hits) == 0 {
 		return fmt.Sprintf("No device you watch within %s of %s.", metres(radius), place)
@@ -174,12 +141,12 @@ func (s *Server) cmdNear(a devices.Account, args []string) string {
 	return strings.Join(lines, "\n")
 }
 
-func (s *Server) cmdFences(a devices.Account) string {
-	fences := s.geo.Fences()
+func (app *App) cmdFences(a devices.Account) string {
+	fences := app.geo.Fences()
 	if len(fences) == 0 {
 		return "No geofences yet."
 	}
-	me := s.accounts.JID(a.Name)
+	me := app.accounts.JID(a.Name)
 	lines := make([]string, 0, len(fences)+1)
 	for _, f := range fences {
 		mark := "  "
@@ -191,9 +158,9 @@ func (s *Server) cmdFences(a devices.Account) string {
 	return strings.Join(append(lines, "✓: you get its alerts. Send watch or unwatch with a fence's ID or name."), "\n")
 }
 
-func (s *Server) cmdWatch(a devices.Account, which string, on bool) string {
+func (app *App) cmdWatch(a devices.Account, which string, on bool) string {
 	var match []*geoloc.Fence
-	for _, f := range s.geo.Fences() {
+	for _, f := range app.geo.Fences() {
 		if f.ID == which {
 			match = []*geoloc.Fence{f}
 			break
@@ -208,7 +175,7 @@ func (s *Server) cmdWatch(a devices.Account, which string, on bool) string {
 	case len(match) > 1:
 		return fmt.Sprintf("%d fences are called %q; use the ID.", len(match), which)
 	}
-	f, err := s.geo.SetNotified(match[0].ID, s.accounts.JID(a.Name), on)
+	f, err := app.geo.SetNotified(match[0].ID, app.accounts.JID(a.Name), on)
 	if err != nil {
 		return "Not changed: " + err.Error()
 	}
@@ -219,11 +186,11 @@ func (s *Server) cmdWatch(a devices.Account, which string, on bool) string {
 }
 
 // deviceJID takes a device's name or bare JID.
-func (s *Server) deviceJID(name string) string {
+func (app *App) deviceJID(name string) string {
 	if strings.Contains(name, "@") {
 		return strings.ToLower(name)
 	}
-	return s.accounts.JID(strings.ToLower(name))
+	return app.accounts.JID(strings.ToLower(name))
 }
 
 // describe is a position in one line: "car-17 at geo:52.52013,13.40498;u=5,
