@@ -67,6 +67,19 @@ func priority(el *wire.Element) int {
 // (or changes its presence) or unavailable, and its subscribers and the
 // account's own resources learn it (RFC 6121 §4.2, §4.4, §4.5).
 func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
+	// A resource that starts taking messages for the bare JID (its first
+	// presence, or a negative priority made non-negative) gets the stored
+	// ones first, then live ones: see storeOffline. They are queued before
+	// it counts as deliverable, so a live message on the unlocked path
+	// (toAvailable) cannot overtake them. Taking them waits for a write, so
+	// it happens before ss.pmu, which other sessions read under. (Only
+	// this read loop changes ss.pres.)
+	opens := available && priority(el) >= 0 && !ss.deliverable()
+	var unlockOffline func()
+	if opens {
+		unlockOffline = s.offline.lock(ss.local)
+		s.deliverOffline(ss)
+	}
 	ss.pmu.Lock()
 	initial := ss.pres.Load() == 0
 	var directed map[string]struct{}
@@ -74,20 +87,9 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		ss.presence = append(ss.presence[:0], el.Raw...)
 		ss.presEl = *el
 		ss.presEl.Raw = ss.presence
-		// A resource that starts taking messages for the bare JID (its
-		// first presence, or a negative priority made non-negative) gets
-		// the stored ones first, then live ones: see storeOffline. They
-		// are queued before it counts as deliverable, so a live message
-		// on the unlocked path (toAvailable) cannot overtake them.
-		opens := priority(el) >= 0 && !ss.deliverable()
-		var unlock func()
-		if opens {
-			unlock = s.offline.lock(ss.local)
-			s.deliverOffline(ss)
-		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
 		if opens {
-			unlock()
+			unlockOffline()
 		}
 	} else {
 		if initial {
