@@ -1,17 +1,12 @@
 package dashboard_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,8 +34,8 @@ const (
 // folder (go test -artifacts keeps it; the log names it).
 func TestDashboardInBrowser(t *testing.T) {
 	web, bin, data := browserSetup(t)
-	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
-	probePassword := addAccount(t, bin, data, "probe", "--group", "demo")
+	alicePassword := servetest.AddAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
+	probePassword := servetest.AddAccount(t, bin, data, "probe", "--group", "demo")
 	broker := peers.StartMosquitto(t) // the header shows the MQTT bridge's state
 	hub := servetest.Start(t, bin, data, "--c2s-tls", "", "--demo", "1", "--mqtt", broker.URL)
 
@@ -53,52 +48,24 @@ func TestDashboardInBrowser(t *testing.T) {
 	publish(probeLat, probeLon)
 
 	screenshot := filepath.Join(t.ArtifactDir(), "dashboard.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", "dashboard.mjs")
-	node.Dir = filepath.Join(web, "e2e")
-	node.Env = append(os.Environ(),
+	browser := peers.StartBrowserScript(t, filepath.Join(web, "e2e"), "dashboard.mjs",
 		"GEOHUB_URL=http://"+hub.HTTP,
 		"GEOHUB_USER=alice", "GEOHUB_PASSWORD="+alicePassword,
 		"DEMO_DEVICE=demo-1", "PROBE_DEVICE=probe",
 		fmt.Sprintf("TARGET_LAT=%f", targetLat), fmt.Sprintf("TARGET_LON=%f", targetLon),
 		fmt.Sprintf("FENCE_RADIUS=%d", fenceRadius),
 		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
-	var stderr bytes.Buffer
-	node.Stderr = &stderr
-	stdout, err := node.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The script reports each step as a JSON line; after the fence is
-	// saved, the probe drives in.
-	var steps []string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		t.Logf("browser: %s", lines.Text())
-		var s struct{ Step string }
-		if json.Unmarshal(lines.Bytes(), &s) != nil {
-			continue
-		}
-		steps = append(steps, s.Step)
-		if s.Step == "fence-saved" {
+	// After the fence is saved, the probe drives in.
+	browser.Run(func(step string, _ []byte) {
+		if step == "fence-saved" {
 			publish(targetLat, targetLon)
 			// Another actor adds a fence: the open map shows it at once.
 			cli := filepath.Join(t.TempDir(), "cli.geojson")
 			os.WriteFile(cli, []byte(fmt.Sprintf(`{"type":"Feature","properties":{"name":"CLI zone","groups":["demo"],"radius":80},`+
 				`"geometry":{"type":"Point","coordinates":[%f,%f]}}`, probeLon, probeLat)), 0o600)
-			run(t, "", bin, "fence", "add", cli, "--data", data)
+			servetest.Run(t, "", bin, "fence", "add", cli, "--data", data)
 		}
-	}
-	if err := node.Wait(); err != nil {
-		t.Fatalf("browser script: %v (steps done: %v)\n%s", err, steps, stderr.String())
-	}
-	if len(steps) == 0 || steps[len(steps)-1] != "done" {
-		t.Fatalf("browser script ended after steps %v\n%s", steps, stderr.String())
-	}
+	})
 	if _, err := os.Stat(screenshot); err != nil {
 		t.Fatalf("no screenshot: %v", err)
 	}
@@ -125,9 +92,7 @@ func browserSetup(t *testing.T) (web, bin, data string) {
 	root := peers.Root(t)
 	web = filepath.Join(root, "dashboard", "web")
 	buildUI(t, web)
-	bin = filepath.Join(t.TempDir(), "geohub")
-	run(t, root, "go", "build", "-o", bin, "./cmd/geohub")
-	return web, bin, filepath.Join(t.TempDir(), "data")
+	return web, servetest.Build(t, root), filepath.Join(t.TempDir(), "data")
 }
 
 // buildUI builds the web UI unless dist/index.html exists (make ui keeps
@@ -138,31 +103,9 @@ func buildUI(t *testing.T, web string) {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(web, "node_modules", ".package-lock.json")); err != nil {
-		run(t, web, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		servetest.Run(t, web, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 	}
-	run(t, web, "npm", "run", "build")
-}
-
-func run(t *testing.T, dir, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// addAccount makes an account in the data folder and returns its password.
-func addAccount(t *testing.T, bin, data, name string, args ...string) string {
-	t.Helper()
-	out := run(t, "", bin, append([]string{"device", "add", name, "--data", data}, args...)...)
-	f := strings.Fields(out)
-	if len(f) != 2 {
-		t.Fatalf("device add %s printed %q", name, out)
-	}
-	return f[1]
+	servetest.Run(t, web, "npm", "run", "build")
 }
 
 // TestAdminInBrowser drives the Admin tab (dashboard/web/e2e/admin.mjs)
@@ -174,8 +117,8 @@ func addAccount(t *testing.T, bin, data, name string, args ...string) string {
 // it (401); an operator who logs in has no Admin tab.
 func TestAdminInBrowser(t *testing.T) {
 	web, bin, data := browserSetup(t)
-	rootPassword := addAccount(t, bin, data, "root", "--role", "admin", "--group", "ops")
-	alicePassword := addAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
+	rootPassword := servetest.AddAccount(t, bin, data, "root", "--role", "admin", "--group", "ops")
+	alicePassword := servetest.AddAccount(t, bin, data, "alice", "--role", "operator", "--group", "demo")
 	hub := servetest.Start(t, bin, data, "--c2s-tls", "", "--demo", "1")
 	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
 	if err != nil {
@@ -202,46 +145,17 @@ func TestAdminInBrowser(t *testing.T) {
 	}
 
 	screenshot := filepath.Join(t.ArtifactDir(), "admin.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", "admin.mjs")
-	node.Dir = filepath.Join(web, "e2e")
-	node.Env = append(os.Environ(),
+	browser := peers.StartBrowserScript(t, filepath.Join(web, "e2e"), "admin.mjs",
 		"GEOHUB_URL=http://"+hub.HTTP,
 		"ADMIN_USER=root", "ADMIN_PASSWORD="+rootPassword,
 		"OPERATOR_USER=alice", "OPERATOR_PASSWORD="+alicePassword,
 		"NEW_DEVICE="+device, fmt.Sprintf("DEVICE_LAT=%f", lat), fmt.Sprintf("DEVICE_LON=%f", lon),
 		"SCREENSHOT="+screenshot, "PROFILE_DIR="+t.TempDir())
-	var stderr bytes.Buffer
-	node.Stderr = &stderr
-	stdin, err := node.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := node.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(); err != nil {
-		t.Fatal(err)
-	}
-	answer := func(step string) {
-		t.Helper()
-		if _, err := io.WriteString(stdin, step+"\n"); err != nil {
-			t.Fatalf("telling the browser script %q: %v", step, err)
-		}
-	}
-	var steps []string
 	var password, token string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		t.Logf("browser: %s", lines.Text())
-		var s struct{ Step, Password, Token string }
-		if json.Unmarshal(lines.Bytes(), &s) != nil {
-			continue
-		}
-		steps = append(steps, s.Step)
-		switch s.Step {
+	browser.Run(func(step string, line []byte) {
+		var s struct{ Password, Token string }
+		json.Unmarshal(line, &s)
+		switch step {
 		case "account-added": // the password the page showed logs in
 			password = s.Password
 			publishFix(t, xmpptest.Dial(t, xmpp, device, password), lat, lon)
@@ -251,24 +165,18 @@ func TestAdminInBrowser(t *testing.T) {
 				t.Errorf("the old password of %s still logs in", device)
 			}
 			xmpptest.Dial(t, xmpp, device, s.Password).Close()
-			answer("password-checked")
+			browser.Answer("password-checked")
 		case "token-created":
 			token = s.Token
 			if code := get("/api/positions", token); code != http.StatusOK {
 				t.Errorf("GET /api/positions with the new token: %d", code)
 			}
-			answer("token-checked")
+			browser.Answer("token-checked")
 		case "token-revoked":
 			if code := get("/api/positions", token); code != http.StatusUnauthorized {
 				t.Errorf("GET /api/positions with the revoked token: %d, want 401", code)
 			}
 		}
-	}
-	if err := node.Wait(); err != nil {
-		t.Fatalf("browser script: %v (steps done: %v)\n%s", err, steps, stderr.String())
-	}
-	if len(steps) == 0 || steps[len(steps)-1] != "done" {
-		t.Fatalf("browser script ended after steps %v\n%s", steps, stderr.String())
-	}
+	})
 	t.Logf("screenshot: %s", screenshot)
 }

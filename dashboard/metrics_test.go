@@ -13,7 +13,8 @@ import (
 type fakeHub struct{}
 
 func (fakeHub) Stats() hubpkg.Stats {
-	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678}
+	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678,
+		AuthFailures: 11, AuthRefused: 12, AcceptErrors: 13, OverCap: 14, Conns: 15, ConnCap: 16}
 }
 
 type fakeAlerts struct{}
@@ -43,6 +44,12 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 		"geohub_stanzas_in_total 1234\n",
 		"geohub_stanzas_out_total 5678\n",
 		"geohub_alerts_delivered_total 9\n",
+		"geohub_auth_failures_total 11\n",
+		"geohub_auth_refused_total 12\n",
+		"geohub_xmpp_accept_errors_total 13\n",
+		"geohub_xmpp_connections_over_cap_total 14\n",
+		"geohub_xmpp_connections_open 15\n",
+		"geohub_xmpp_connections_cap 16\n",
 		"geohub_fixes_ingested_total 2\n",
 		"geohub_alerts_raised_total 1\n",
 		"geohub_ingest_batch_seconds_bucket{le=",

@@ -2,23 +2,16 @@ package hub_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/base64"
-	"encoding/xml"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/coder/websocket"
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/hub/hubtest"
 	"github.com/geohub/geohub/internal/scram"
-	"github.com/geohub/geohub/internal/xmpptest"
-	"mellium.im/sasl"
 )
 
 // Logins and messages over BOSH and WebSocket, to set beside
@@ -42,8 +35,8 @@ func BenchmarkBOSHLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			c, _ := boshCreateSession(b, e, 60)
-			if r := boshSCRAM(b, c, cache, "car", pw); !strings.HasPrefix(r, "<success") {
-				b.Fatalf("login: %s", r)
+			if n := saslSCRAM(b, scram.ClientMechanism(scram.SHA256, cache), "car", pw, c.saslExchange); n.XMLName.Local != "success" {
+				b.Fatalf("login: %s", n)
 			}
 			c.restartAndBind("car", fmt.Sprintf("r%d", n.Add(1)))
 			// The echo of its presence, among those of the account's
@@ -59,97 +52,26 @@ func BenchmarkBOSHLogin(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }
 
-// boshSCRAM authenticates c with SCRAM-SHA-256 from the cache and returns
-// the hub's last SASL element.
-func boshSCRAM(b testing.TB, c *boshClient, cache *scram.SaltCache, user, pw string) string {
-	sc := sasl.NewClient(scram.ClientMechanism(scram.SHA256, cache), sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte(user), []byte(pw), nil
-	}))
-	_, resp, err := sc.Step(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload := `<auth xmlns='` + nsSASL + `' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(resp) + `</auth>`
-	for {
-		r := c.post("", payload)
-		if len(r.body.Nodes) != 1 {
-			b.Fatalf("during SASL: %s", r)
-		}
-		n := r.body.Nodes[0]
-		if n.XMLName.Local != "challenge" {
-			out, _ := xml.Marshal(n)
-			return string(out)
-		}
-		data, _ := base64.StdEncoding.DecodeString(n.Text)
-		if _, resp, err = sc.Step(data); err != nil {
-			b.Fatal(err)
-		}
-		payload = `<response xmlns='` + nsSASL + `'>` + base64.StdEncoding.EncodeToString(resp) + `</response>`
-	}
-}
-
 // BenchmarkWebSocketLogin measures the same over WebSocket: handshake,
 // SCRAM-SHA-256, restart, bind, initial presence and its echo, close.
 func BenchmarkWebSocketLogin(b *testing.B) {
 	h := hubtest.Start(b)
-	mux := http.NewServeMux()
-	mux.Handle("/xmpp-websocket", h.WebSocketHandler())
-	srv := httptest.NewServer(mux)
-	b.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/xmpp-websocket"
+	url, _ := wsServe(b, h, false)
 	pw := h.Account(b, "car", devices.RoleDevice)
 	cache := &scram.SaltCache{}
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		ctx := context.Background()
 		for pb.Next() {
-			c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
-			if err != nil {
-				b.Fatal(err)
+			w, jid := benchWSLogin(b, url, scram.ClientMechanism(scram.SHA256, cache), "car", pw, "")
+			w.write(`<presence xmlns='jabber:client'/>`)
+			for !strings.HasPrefix(w.read(), "<presence from='"+jid+"'") {
 			}
-			c.SetReadLimit(-1)
-			write := func(s string) {
-				if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-					b.Fatal(err)
-				}
+			w.write(`<close xmlns='` + nsFraming + `'/>`)
+			for !strings.HasPrefix(w.read(), "<close") {
 			}
-			read := func() string {
-				_, m, err := c.Read(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return string(m)
-			}
-			open := func() {
-				write(`<open xmlns='` + nsFraming + `' to='localhost' version='1.0'/>`)
-				read()
-				read()
-			}
-			open()
-			sc := sasl.NewClient(scram.ClientMechanism(scram.SHA256, cache), sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("car"), []byte(pw), nil }))
-			_, resp, _ := sc.Step(nil)
-			write(`<auth xmlns='` + nsSASL + `' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(resp) + `</auth>`)
-			var n xmpptest.Node
-			xml.Unmarshal([]byte(read()), &n)
-			ch, _ := base64.StdEncoding.DecodeString(n.Text)
-			_, resp, _ = sc.Step(ch)
-			write(`<response xmlns='` + nsSASL + `'>` + base64.StdEncoding.EncodeToString(resp) + `</response>`)
-			if s := read(); !strings.HasPrefix(s, "<success") {
-				b.Fatalf("login: %s", s)
-			}
-			open()
-			write(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
-			bound := read()
-			jid := bound[strings.Index(bound, "<jid>")+5 : strings.Index(bound, "</jid>")]
-			write(`<presence xmlns='jabber:client'/>`)
-			for !strings.HasPrefix(read(), "<presence from='"+jid+"'") {
-			}
-			write(`<close xmlns='` + nsFraming + `'/>`)
-			for !strings.HasPrefix(read(), "<close") {
-			}
-			c.CloseNow()
+			w.c.CloseNow()
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")

@@ -61,7 +61,7 @@ type boshSession struct {
 	readable chan struct{} // signalled when in grows or ends
 	writable chan struct{} // signalled when out was taken
 	done     chan struct{} // closed at the end
-	rdl, wdl deadline
+	deadlines
 }
 
 // boshParams are what the session creation response announces.
@@ -529,15 +529,6 @@ func (ss *boshSession) Close() error {
 
 func (ss *boshSession) LocalAddr() net.Addr  { return ss.local }
 func (ss *boshSession) RemoteAddr() net.Addr { return ss.remote }
-
-func (ss *boshSession) SetDeadline(t time.Time) error {
-	ss.rdl.set(t)
-	ss.wdl.set(t)
-	return nil
-}
-
-func (ss *boshSession) SetReadDeadline(t time.Time) error  { ss.rdl.set(t); return nil }
-func (ss *boshSession) SetWriteDeadline(t time.Time) error { ss.wdl.set(t); return nil }
 
 // signal wakes the waiter on c, if any, without blocking.
 func signal(c chan struct{}) {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -41,19 +40,7 @@ type boshEnv struct {
 func boshServe(t testing.TB, h *hubtest.Hub, cfg hub.BOSHConfig, secure bool, wrap ...func(http.Handler) http.Handler) *boshEnv {
 	t.Helper()
 	e := &boshEnv{handler: h.BOSHHandler(cfg)}
-	handler := e.handler
-	for _, w := range wrap {
-		handler = w(handler)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/http-bind", handler)
-	var srv *httptest.Server
-	if secure {
-		srv = httptest.NewTLSServer(mux)
-	} else {
-		srv = httptest.NewServer(mux)
-	}
-	t.Cleanup(srv.Close)
+	srv := httpServe(t, "/http-bind", e.handler, secure, wrap...)
 	e.url, e.hc = srv.URL+"/http-bind", srv.Client()
 	e.hc.Timeout = 2 * xmpptest.Timeout
 	return e
@@ -196,37 +183,18 @@ func (r boshResp) child(t testing.TB, space, local string) *xmpptest.Node {
 // auth runs SCRAM-SHA-256 and returns the last SASL answer.
 func (c *boshClient) auth(user, password string) *xmpptest.Node {
 	c.t.Helper()
-	sc := sasl.NewClient(sasl.ScramSha256, sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte(user), []byte(password), nil
-	}))
-	_, resp, err := sc.Step(nil)
-	if err != nil {
-		c.t.Fatal(err)
+	return saslSCRAM(c.t, sasl.ScramSha256, user, password, c.saslExchange)
+}
+
+// saslExchange posts one SASL element and returns the answer's, which
+// must be the body's only child.
+func (c *boshClient) saslExchange(payload string) (*xmpptest.Node, string) {
+	c.t.Helper()
+	r := c.post("", payload)
+	if len(r.body.Nodes) != 1 {
+		c.t.Fatalf("during SASL: %s", r)
 	}
-	payload := fmt.Sprintf(`<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-	for {
-		r := c.post("", payload)
-		if len(r.body.Nodes) != 1 || r.body.Nodes[0].XMLName.Space != nsSASL {
-			c.t.Fatalf("during SASL: %s", r)
-		}
-		n := &r.body.Nodes[0]
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(n.Text))
-		if err != nil {
-			c.t.Fatalf("%s: %v", r, err)
-		}
-		if n.XMLName.Local != "challenge" {
-			if n.XMLName.Local == "success" {
-				if _, _, err := sc.Step(data); err != nil {
-					c.t.Fatalf("the hub's SCRAM signature does not verify: %v", err)
-				}
-			}
-			return n
-		}
-		if _, resp, err = sc.Step(data); err != nil {
-			c.t.Fatalf("challenge %s: %v", r, err)
-		}
-		payload = fmt.Sprintf(`<response xmlns='%s'>%s</response>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-	}
+	return &r.body.Nodes[0], r.raw
 }
 
 // restartAndBind restarts the stream after SASL (XEP-0206 §5) and binds
@@ -315,12 +283,7 @@ func TestBOSHLoginAndRouteBothWays(t *testing.T) {
 		t.Errorf("creation response %s: want a long sid, an authid, xmpp:version 1.0 and xmpp:restartlogic", r)
 	}
 	f := r.child(t, nsStreams, "features")
-	if got := mechanisms(f); strings.Join(got, ",") != "SCRAM-SHA-256,SCRAM-SHA-1" {
-		t.Errorf("mechanisms over plain http:// %v, want SCRAM only: PLAIN needs TLS", got)
-	}
-	if f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil {
-		t.Errorf("features %s offer STARTTLS over BOSH", f)
-	}
+	checkPlainHTTPFeatures(t, f, "http://")
 	if n := c.auth("browser", pw); n.XMLName.Local != "success" {
 		t.Fatalf("SCRAM-SHA-256: %s", n)
 	}

@@ -25,12 +25,10 @@ func TestStanzaJSBOSH(t *testing.T) {
 	opw := h.Account(t, "operator", devices.RoleOperator, "fleet")
 	peer := h.Login(t, "peer", devices.RoleOperator)
 
-	r := startNode(t, h, "hub/testdata/bosh", "bosh.mjs",
+	r := startNode(t, h, "hub/testdata/bosh", "bosh.mjs", fixEnv(
 		"BOSH_URL="+e.url,
 		"DEVICE_PASSWORD="+dpw, "OPERATOR_PASSWORD="+opw, "PEER_JID="+peer.JID.String(),
-		"FIX_ID="+fixID, "FIX_LAT=52.5163", "FIX_LON=13.3777", "FIX_ACCURACY=4.5",
-		"FIX_SPEED=12.25", "FIX_TIMESTAMP="+fixTimestamp,
-	)
+	)...)
 	online := r.Next("online")
 	if online.S("device") != "device@localhost/stanza-tracker" || online.S("operator") != "operator@localhost/stanza-console" {
 		t.Fatalf("bound %s", online)
@@ -42,17 +40,8 @@ func TestStanzaJSBOSH(t *testing.T) {
 		t.Errorf("PLAIN offered over plain http://: %v", offered)
 	}
 
-	// BOSH -> TCP.
-	r.Next("sent")
-	got := peer.WaitFor("message", isMessage)
-	if got.Attr("from") != "device@localhost/stanza-tracker" || got.Attr("id") != "bosh-1" || got.Find("body").Text != "hello over BOSH" {
-		t.Fatalf("the TCP client got %s", got)
-	}
-	// TCP -> BOSH.
-	peer.Send(`<message to='device@localhost/stanza-tracker' type='chat' id='tcp-1'><body>hello from TCP</body></message>`)
-	if rec := r.Next("received"); rec.S("from") != peer.JID.String() || rec.S("id") != "tcp-1" || rec.S("body") != "hello from TCP" {
-		t.Errorf("StanzaJS got %s", rec)
-	}
+	// BOSH -> TCP and back.
+	checkChat(t, r, peer, "StanzaJS", "device@localhost/stanza-tracker", "bosh-1", "hello over BOSH")
 
 	if pub := r.Next("published"); pub.S("outcome") != "result" {
 		t.Fatalf("publish over BOSH: %s", pub)
@@ -80,12 +69,10 @@ func TestStropheBOSH(t *testing.T) {
 	pw := h.Account(t, "device", devices.RoleDevice)
 	peer := h.Login(t, "peer", devices.RoleOperator)
 
-	r := startNode(t, h, "hub/testdata/bosh", "strophe.mjs",
+	r := startNode(t, h, "hub/testdata/bosh", "strophe.mjs", fixEnv(
 		"BOSH_URL="+e.url,
 		"DEVICE_PASSWORD="+pw, "PEER_JID="+peer.JID.String(),
-		"FIX_ID="+fixID, "FIX_LAT=52.5163", "FIX_LON=13.3777", "FIX_ACCURACY=4.5",
-		"FIX_SPEED=12.25", "FIX_TIMESTAMP="+fixTimestamp,
-	)
+	)...)
 	online := r.Next("online")
 	if online.S("jid") != "device@localhost/strophe-tracker" {
 		t.Fatalf("bound %s", online)
@@ -94,15 +81,7 @@ func TestStropheBOSH(t *testing.T) {
 		t.Errorf("strophe.js authenticated with %q over plain http://, want SCRAM (offered %v)", m, online.Strings("offered"))
 	}
 
-	r.Next("sent")
-	got := peer.WaitFor("message", isMessage)
-	if got.Attr("from") != "device@localhost/strophe-tracker" || got.Attr("id") != "strophe-1" || got.Find("body").Text != "hello from strophe" {
-		t.Fatalf("the TCP client got %s", got)
-	}
-	peer.Send(`<message to='device@localhost/strophe-tracker' type='chat' id='tcp-1'><body>hello from TCP</body></message>`)
-	if rec := r.Next("received"); rec.S("from") != peer.JID.String() || rec.S("id") != "tcp-1" || rec.S("body") != "hello from TCP" {
-		t.Errorf("strophe.js got %s", rec)
-	}
+	checkChat(t, r, peer, "strophe.js", "device@localhost/strophe-tracker", "strophe-1", "hello from strophe")
 	if pub := r.Next("published"); pub.S("outcome") != "result" || pub.S("id") != fixID {
 		t.Fatalf("publish over BOSH: %s", pub)
 	}

@@ -7,14 +7,9 @@ package hub_test
 // operator over TCP, and checks on the hub's side what Converse did.
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,21 +37,11 @@ const converseHubJID = "geohub@localhost"
 func TestConverseInChromium(t *testing.T) {
 	peers.Require(t, "converse")
 	root := peers.Root(t)
-	bin := filepath.Join(t.TempDir(), "geohub")
-	converseRun(t, root, "go", "build", "-o", bin, "./cmd/geohub")
+	bin := servetest.Build(t, root)
 	data := filepath.Join(t.TempDir(), "data")
-	account := func(name string, args ...string) string {
-		t.Helper()
-		out := converseRun(t, "", bin, append([]string{"device", "add", name, "--data", data}, args...)...)
-		f := strings.Fields(out)
-		if len(f) != 2 {
-			t.Fatalf("device add %s printed %q", name, out)
-		}
-		return f[1]
-	}
-	alicePW := account("alice", "--role", "operator", "--group", "fleet")
-	bobPW := account("bob", "--role", "operator", "--group", "ops")
-	carPW := account("car", "--group", "fleet")
+	alicePW := servetest.AddAccount(t, bin, data, "alice", "--role", "operator", "--group", "fleet")
+	bobPW := servetest.AddAccount(t, bin, data, "bob", "--role", "operator", "--group", "ops")
+	carPW := servetest.AddAccount(t, bin, data, "car", "--group", "fleet")
 	// Two nested circles: driving in from the west enters both at once.
 	fences := filepath.Join(t.TempDir(), "fences.geojson")
 	if err := os.WriteFile(fences, []byte(`{"type":"FeatureCollection","features":[
@@ -66,7 +51,7 @@ func TestConverseInChromium(t *testing.T) {
 		 "geometry":{"type":"Point","coordinates":[13.40,52.51]}}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	converseRun(t, "", bin, "fence", "add", fences, "--data", data)
+	servetest.Run(t, "", bin, "fence", "add", fences, "--data", data)
 
 	hub := servetest.Start(t, bin, data, "--c2s-tls", "")
 	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
@@ -83,60 +68,21 @@ func TestConverseInChromium(t *testing.T) {
 
 	const peerText, replyText = "Hello bob, alice here, from Converse.js", "Hi alice, bob got it"
 	shots := t.ArtifactDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	node := exec.CommandContext(ctx, "node", "converse.mjs")
-	node.Dir = filepath.Join(root, "hub", "testdata", "converse")
-	node.Env = append(os.Environ(),
+	// CONVERSE_LOGLEVEL=debug adds every stanza to the script's stderr.
+	browser := peers.StartBrowserScript(t, filepath.Join(root, "hub", "testdata", "converse"), "converse.mjs",
 		"WS_URL=ws://"+hub.HTTP+"/xmpp-websocket",
 		"XMPP_JID=alice@localhost", "XMPP_PASSWORD="+alicePW,
 		"HUB_JID="+converseHubJID, "PEER_JID=bob@localhost",
 		"PEER_TEXT="+peerText, "REPLY_TEXT="+replyText,
 		"SCREENSHOTS="+shots, "PROFILE_DIR="+t.TempDir())
-	var stderr bytes.Buffer
-	node.Stderr = &stderr
-	stdin, err := node.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := node.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := false
-	defer func() {
-		if !waited { // the test stopped early: end the script before reading its stderr
-			cancel()
-			node.Wait()
-		}
-		if t.Failed() {
-			t.Logf("converse.mjs stderr (CONVERSE_LOGLEVEL=debug adds every stanza):\n%s", stderr.String())
-		}
-	}()
-	answer := func(step string) {
-		t.Helper()
-		if _, err := io.WriteString(stdin, step+"\n"); err != nil {
-			t.Fatalf("telling the browser script %q: %v", step, err)
-		}
-	}
-
-	var steps []string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		t.Logf("browser: %s", lines.Text())
+	browser.Run(func(step string, line []byte) {
 		var s struct {
-			Step, JID, Mechanism, DeviceID string
-			Texts                          []string
-			Blocked                        *int
+			JID, Mechanism, DeviceID string
+			Texts                    []string
+			Blocked                  *int
 		}
-		if json.Unmarshal(lines.Bytes(), &s) != nil {
-			continue
-		}
-		steps = append(steps, s.Step)
-		switch s.Step {
+		json.Unmarshal(line, &s)
+		switch step {
 		case "logged-in":
 			if !strings.HasPrefix(s.JID, "alice@localhost/") {
 				t.Errorf("Converse bound %q, want alice@localhost/...", s.JID)
@@ -160,7 +106,7 @@ func TestConverseInChromium(t *testing.T) {
 				t.Errorf("alice's roster: %v", contacts)
 			}
 			other.Close()
-			answer("omemo-checked")
+			browser.Answer("omemo-checked")
 		case "help":
 			if len(s.Texts) != 1 || !strings.HasPrefix(s.Texts[0], "Commands:\nhelp") || !strings.Contains(s.Texts[0], "\nfences") {
 				t.Errorf("the hub's messages in Converse after help: %q", s.Texts)
@@ -195,15 +141,7 @@ func TestConverseInChromium(t *testing.T) {
 				t.Errorf("bob's messages in Converse: %q, want his reply", s.Texts)
 			}
 		}
-	}
-	err = node.Wait()
-	waited = true
-	if err != nil {
-		t.Fatalf("browser script: %v (steps done: %v)", err, steps)
-	}
-	if len(steps) == 0 || steps[len(steps)-1] != "done" {
-		t.Fatalf("browser script ended after steps %v", steps)
-	}
+	})
 	t.Logf("screenshots: %s", shots)
 }
 
@@ -262,15 +200,4 @@ func pepItem(t *testing.T, c *xmpptest.Client, node, id string) *xmpptest.Node {
 		}
 		time.Sleep(20 * time.Millisecond) // the poll's pace
 	}
-}
-
-func converseRun(t *testing.T, dir, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

@@ -26,6 +26,13 @@ const (
 	fixTimestamp = "2025-06-01T12:34:56Z"
 )
 
+// fixEnv returns env and the position, for a script's environment
+// (FIX_ID, FIX_LAT, ...).
+func fixEnv(env ...string) []string {
+	return append(env, "FIX_ID="+fixID, "FIX_LAT=52.5163", "FIX_LON=13.3777", "FIX_ACCURACY=4.5",
+		"FIX_SPEED=12.25", "FIX_TIMESTAMP="+fixTimestamp)
+}
+
 // startPEPScript starts pubsub_pep.mjs on a new hub with a device and an
 // operator in group fleet.
 func startPEPScript(t *testing.T, env ...string) (*hubtest.Hub, *jsRun) {
@@ -34,11 +41,7 @@ func startPEPScript(t *testing.T, env ...string) (*hubtest.Hub, *jsRun) {
 	h := hubtest.Start(t)
 	devicePw := h.Account(t, "device", devices.RoleDevice, "fleet")
 	operatorPw := h.Account(t, "operator", devices.RoleOperator, "fleet")
-	env = append([]string{
-		"DEVICE_PASSWORD=" + devicePw, "OPERATOR_PASSWORD=" + operatorPw,
-		"FIX_ID=" + fixID, "FIX_LAT=52.5163", "FIX_LON=13.3777", "FIX_ACCURACY=4.5",
-		"FIX_SPEED=12.25", "FIX_TIMESTAMP=" + fixTimestamp,
-	}, env...)
+	env = append(fixEnv("DEVICE_PASSWORD="+devicePw, "OPERATOR_PASSWORD="+operatorPw), env...)
 	return h, startXmppjs(t, h, "pubsub_pep.mjs", env...)
 }
 

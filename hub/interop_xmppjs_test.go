@@ -589,3 +589,20 @@ func checkRoster(t *testing.T, e jsEvent, jid, sub, ask string) {
 		t.Errorf("%s: no roster version: %s", e.S("event"), e)
 	}
 }
+
+// checkChat checks a script client's chat with the TCP client peer: the
+// script reports "sent", its message (id, body) reaches peer from jid,
+// and peer's answer (id tcp-1) reaches the script as "received". client
+// names the script's library in failures.
+func checkChat(t *testing.T, r *jsRun, peer *xmpptest.Client, client, jid, id, body string) {
+	t.Helper()
+	r.Next("sent")
+	got := peer.WaitFor("message", isMessage)
+	if got.Attr("from") != jid || got.Attr("id") != id || got.Find("body").Text != body {
+		t.Fatalf("the TCP client got %s", got)
+	}
+	peer.Send(`<message to='%s' type='chat' id='tcp-1'><body>hello from TCP</body></message>`, jid)
+	if rec := r.Next("received"); rec.S("from") != peer.JID.String() || rec.S("id") != "tcp-1" || rec.S("body") != "hello from TCP" {
+		t.Errorf("%s got %s", client, rec)
+	}
+}

@@ -21,14 +21,12 @@ func TestXmppjsWebSocket(t *testing.T) {
 	pw := h.Account(t, "device", devices.RoleDevice, "fleet")
 	peer := h.Login(t, "operator", devices.RoleOperator, "fleet")
 
-	r := startXmppjs(t, h, "websocket.mjs",
+	r := startXmppjs(t, h, "websocket.mjs", fixEnv(
 		// Node 20 has the WebSocket global behind this flag.
 		"NODE_OPTIONS=--experimental-websocket",
 		"XMPP_SERVICE="+url,
 		"DEVICE_PASSWORD="+pw, "PEER_JID="+peer.JID.String(),
-		"FIX_ID="+fixID, "FIX_LAT=52.5163", "FIX_LON=13.3777", "FIX_ACCURACY=4.5",
-		"FIX_SPEED=12.25", "FIX_TIMESTAMP="+fixTimestamp,
-	)
+	)...)
 	online := r.Next("online")
 	if online.S("jid") != "device@localhost/browser-tab" {
 		t.Fatalf("bound %s", online)
@@ -43,17 +41,8 @@ func TestXmppjsWebSocket(t *testing.T) {
 		t.Errorf("PLAIN offered over plain ws://: %v", offered)
 	}
 
-	// WebSocket -> TCP.
-	r.Next("sent")
-	got := peer.WaitFor("message", isMessage)
-	if got.Attr("from") != "device@localhost/browser-tab" || got.Attr("id") != "ws-1" || got.Find("body").Text != "hello from a WebSocket" {
-		t.Fatalf("the TCP client got %s", got)
-	}
-	// TCP -> WebSocket.
-	peer.Send(`<message to='device@localhost/browser-tab' type='chat' id='tcp-1'><body>hello from TCP</body></message>`)
-	if rec := r.Next("received"); rec.S("from") != peer.JID.String() || rec.S("id") != "tcp-1" || rec.S("body") != "hello from TCP" {
-		t.Errorf("@xmpp/client got %s", rec)
-	}
+	// WebSocket -> TCP and back.
+	checkChat(t, r, peer, "@xmpp/client", "device@localhost/browser-tab", "ws-1", "hello from a WebSocket")
 
 	pub := r.Next("published")
 	if pub.S("outcome") != "result" || pub.S("id") != fixID {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,7 @@ type limiter struct {
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrState
 	ops   int
+	total atomic.Int64 // connections holding a slot (take), all addresses
 }
 
 type addrState struct {
@@ -22,6 +24,7 @@ type addrState struct {
 	refilled  time.Time
 	fails     int
 	failSince time.Time
+	authing   int // SASL exchanges started and not ended (authlimit.go)
 }
 
 var (
@@ -90,9 +93,29 @@ func (l *limiter) admit(ip netip.Addr) error {
 	return nil
 }
 
-// release forgets a connection counted by admit.
+// take reserves a slot under Limits.MaxConns for a new connection, of any
+// transport, before anything else is spent on it; false when none is left.
+// The slot is given back by release, or by give if admit refuses.
+func (l *limiter) take() bool {
+	if n := l.total.Add(1); l.lim.MaxConns > 0 && n > int64(l.lim.MaxConns) {
+		l.total.Add(-1)
+		return false
+	}
+	return true
+}
+
+// give returns a slot that take reserved for a connection admit refused.
+func (l *limiter) give() { l.total.Add(-1) }
+
+// open returns the connections holding a slot and the cap (0: none).
+func (l *limiter) open() (n, limit int) {
+	return int(l.total.Load()), l.lim.MaxConns
+}
+
+// release forgets a connection counted by admit, and its slot.
 func (l *limiter) release(ip netip.Addr) {
 	ip = key(ip)
+	l.total.Add(-1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a := l.addrs[ip]; a != nil {
@@ -103,23 +126,33 @@ func (l *limiter) release(ip netip.Addr) {
 	}
 }
 
-// authFailed counts a failed login and returns how long to wait before
+// failed counts a failed login of a and returns how long to wait before
 // answering it: 100 ms doubling with each failure in the window, up to 5 s.
-func (l *limiter) authFailed(ip netip.Addr) time.Duration {
-	ip = key(ip)
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.addrs[ip]
-	if a == nil {
-		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: now}
-		l.addrs[ip] = a
-	}
-	if a.fails == 0 || now.Sub(a.failSince) > l.lim.AuthFailureWindow {
-		a.fails, a.failSince = 0, now
+// l.mu is held.
+func (l *limiter) failed(a *addrState, now time.Time) time.Duration {
+	l.expire(a, now)
+	if a.fails == 0 {
+		a.failSince = now
 	}
 	a.fails++
 	return min(100*time.Millisecond<<min(a.fails-1, 6), 5*time.Second)
+}
+
+// expire forgets a's failures once their window is over; l.mu is held.
+func (l *limiter) expire(a *addrState, now time.Time) {
+	if a.fails > 0 && now.Sub(a.failSince) > l.lim.AuthFailureWindow {
+		a.fails = 0
+	}
+}
+
+// state is the state of ip, a key, made if need be; l.mu is held.
+func (l *limiter) state(ip netip.Addr) *addrState {
+	a := l.addrs[ip]
+	if a == nil {
+		a = &addrState{tokens: float64(l.lim.ConnBurst), refilled: time.Now()}
+		l.addrs[ip] = a
+	}
+	return a
 }
 
 // sweep drops state that no longer limits anything.

@@ -35,30 +35,32 @@ type negotiation struct {
 	headerSent bool     // our header for the current stream went out
 	answered   bool     // the peer has been told why negotiation ended
 	saslErr    bool     // SASL negotiation ended in an error
+	authing    bool     // a SASL exchange is counted in flight (saslmech.go)
 	user       string   // the account SASL authenticated
 	bound      jid.JID
 	ss         *session // registered at bind, held until negotiation ends
 	deadline   time.Time
 
 	directTLS bool // XEP-0368: TLS before the stream
+	slot      bool // the accept loop took the connection's slot (limiter.take)
 	// overHTTP: WebSocket (RFC 7395) or BOSH (XEP-0206) through the HTTP
 	// listener. STARTTLS is never offered; secure says the HTTP layer has
 	// TLS, plainOK that SASL may run without it.
 	overHTTP, secure, plainOK bool
 }
 
-// serveConn negotiates a new connection and, on success, hands it to a
-// session. It runs on the accepting goroutine; the session's read loop gets
-// a fresh goroutine so that the stack grown during TLS and SASL is freed.
-func (s *Server) serveConn(raw net.Conn, directTLS bool) {
-	s.serve(raw, &negotiation{srv: s, directTLS: directTLS})
-}
-
 // serve negotiates raw as n says and hands it to a session, for any
-// transport.
+// transport. It runs on the connection's own goroutine; the session's read
+// loop gets a fresh goroutine so that the stack grown during TLS and SASL is
+// freed.
 func (s *Server) serve(raw net.Conn, n *negotiation) {
+	if !n.slot && !s.limiter.take() {
+		s.refuseOverCap(raw, n)
+		return
+	}
 	ip := remoteIP(raw)
 	if err := s.limiter.admit(ip); err != nil {
+		s.limiter.give()
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
 		lingerClose(raw)
@@ -72,6 +74,7 @@ func (s *Server) serve(raw net.Conn, n *negotiation) {
 	}
 	n.ip = ip
 	err := n.run(raw)
+	n.endAuth()
 	s.track(raw, false)
 	if err != nil {
 		n.answer(err)
@@ -228,13 +231,14 @@ const maxStartTLSTail = 64
 // gets invalid-mechanism from mellium before sasl can panic (trap 4).
 func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
 	mechs := []sasl.Mechanism{
-		scram.ServerMechanism(scram.SHA256, n.lookup, n.result, n.srv.accounts.Iterations()),
-		scram.ServerMechanism(scram.SHA1, n.lookup, n.result, n.srv.accounts.Iterations()),
+		n.limited(scram.ServerMechanism(scram.SHA256, n.lookup, n.result, n.srv.accounts.Iterations())),
+		n.limited(scram.ServerMechanism(scram.SHA1, n.lookup, n.result, n.srv.accounts.Iterations())),
 	}
 	if secure {
-		mechs = append(mechs, sasl.Plain)
+		mechs = append(mechs, n.limited(n.plain()))
 	}
-	f := xmpp.SASLServer(n.permitPlain, mechs...)
+	// The mechanisms check credentials themselves; nothing asks permission.
+	f := xmpp.SASLServer(func(*sasl.Negotiator) bool { return false }, mechs...)
 	if n.srv.cfg.AllowPlain || n.plainOK {
 		f.Necessary = 0
 	}
@@ -251,9 +255,9 @@ func (n *negotiation) saslFeature(secure bool) xmpp.StreamFeature {
 				return mask, rw, nil
 			}
 			retry := saslFailureSent(err)
-			if !retry && malformedSASL(err) {
+			if cond := saslCondition(err); !retry && cond != "" {
 				n.conn.SetWriteDeadline(time.Now().Add(time.Second))
-				_, werr := io.WriteString(n.conn, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request/></failure>`)
+				_, werr := io.WriteString(n.conn, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><`+cond+`/></failure>`)
 				retry = werr == nil
 			}
 			if !retry || attempt >= maxSASLAttempts {
@@ -303,31 +307,24 @@ func (n *negotiation) lookup(user string) (scram.Credential, bool) {
 	return n.srv.accounts.Credential(name)
 }
 
-// result records the outcome of an authentication attempt. A failure is
-// answered only after a delay that grows with the failures from the address.
-func (n *negotiation) result(user string, ok bool) {
+// result judges an authentication attempt whose proof has been checked: it
+// is refused while the address is locked out, and a refusal is answered
+// only after a delay that grows with the failures from the address.
+func (n *negotiation) result(user string, right bool) bool {
+	ok, checked, delay := n.srv.limiter.judge(n.ip, right)
 	if ok {
 		n.user, _ = devices.NormalizeName(user)
-		return
+		return true
 	}
-	n.srv.log.Info("authentication failed", "ip", n.ip, "user", user)
-	time.Sleep(n.srv.limiter.authFailed(n.ip))
-}
-
-// permitPlain checks a SASL PLAIN login.
-func (n *negotiation) permitPlain(neg *sasl.Negotiator) bool {
-	user, password, authz := neg.Credentials()
-	name, err := devices.NormalizeName(string(user))
-	if err == nil && len(authz) > 0 {
-		if z, zerr := jid.Parse(string(authz)); zerr != nil || z.Localpart() != name {
-			err = errors.New("authorization identity differs")
-		}
+	if checked {
+		n.srv.stats.authFailures.Add(1)
+		n.srv.log.Info("authentication failed", "ip", n.ip, "user", user)
+	} else {
+		n.srv.stats.authRefused.Add(1)
+		n.srv.log.Info("authentication refused: locked out", "ip", n.ip, "user", user)
 	}
-	// Authenticate runs even when the address is locked out, so that the
-	// answer takes as long either way.
-	ok := n.srv.accounts.Authenticate(name, string(password)) && err == nil && !n.srv.limiter.lockedOut(n.ip)
-	n.result(name, ok)
-	return ok
+	time.Sleep(delay)
+	return false
 }
 
 // bindFeature binds a resource for the authenticated user, whatever the

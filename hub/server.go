@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geohub/geohub/devices"
@@ -50,6 +51,7 @@ type Limits struct {
 	MaxAuthFailures    int           // per address per AuthFailureWindow before logins are refused
 	AuthFailureWindow  time.Duration
 	MaxConnsPerIP      int     // open connections from one address; 0 = unlimited
+	MaxConns           int     // open connections and sessions, all transports; 0 = from RLIMIT_NOFILE, -1 = unlimited
 	ConnRate           float64 // new connections per second from one address; 0 = unlimited
 	ConnBurst          int
 	MaxPending         int // bytes queued for a slow reader before it is cut off
@@ -100,6 +102,9 @@ func (l *Limits) fill() {
 	if l.ConnBurst <= 0 {
 		l.ConnBurst = d.ConnBurst
 	}
+	if l.MaxConns == 0 {
+		l.MaxConns = connCapFromFDs()
+	}
 }
 
 // DefaultOfflineCap is the default number of stored offline messages per
@@ -128,6 +133,11 @@ type Server struct {
 	stats      counters             // for Stats
 	remote     remotes              // resources online through other transports: remote.go
 	hub        hubJID               // the hub's own contact: hubjid.go
+
+	// Accept errors and the connection cap: accept.go.
+	quit          chan struct{} // closed by Close
+	acceptHealth  acceptHealth
+	overCapLogged atomic.Int64 // unix ns of the last "at the connection cap" log line
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -166,6 +176,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		db:       db,
 		accounts: accounts,
 		conns:    map[net.Conn]struct{}{},
+		quit:     make(chan struct{}),
 		pending:  map[string]pendingIQ{},
 		caps:     capsCache{ver: map[string]features{}},
 	}
@@ -244,20 +255,6 @@ func (s *Server) Addrs() (c2s, c2sTLS string) {
 	return c2s, c2sTLS
 }
 
-func (s *Server) accept(ln net.Listener, directTLS bool) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		s.wg.Go(func() { s.serveConn(c, directTLS) })
-	}
-}
-
 // track registers a connection that is still negotiating so that Close can
 // interrupt it; it reports false once the server is closed.
 func (s *Server) track(c net.Conn, add bool) bool {
@@ -283,6 +280,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
 	for _, ln := range s.listeners {
 		ln.Close()
 	}

@@ -137,17 +137,17 @@ func offersXMPP(r *http.Request) bool {
 // (the session pings an idle client, then reads on), which coder/websocket
 // cannot do by itself since a cancelled read closes its connection.
 type wsConn struct {
-	ws         *websocket.Conn
-	local      net.Addr
-	remote     net.Addr
-	limit      atomic.Int64 // bytes in one message: small until the session is bound
-	domain     string       // for a stream header, if an error comes before ours
-	logf       func(msg string, args ...any)
-	in         chan wsIn
-	done       chan struct{} // closed by Close
-	closeOnce  sync.Once
-	keepAlive  atomic.Pointer[time.Timer] // WebSocket pings: see pingPeer
-	rdl, wdl   deadline
+	ws        *websocket.Conn
+	local     net.Addr
+	remote    net.Addr
+	limit     atomic.Int64 // bytes in one message: small until the session is bound
+	domain    string       // for a stream header, if an error comes before ours
+	logf      func(msg string, args ...any)
+	in        chan wsIn
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	keepAlive atomic.Pointer[time.Timer] // WebSocket pings: see pingPeer
+	deadlines
 	cur        []byte // the rest of the message Read is handing on
 	rerr       error  // once set, what Read returns
 	wmu        sync.Mutex
@@ -353,57 +353,3 @@ func (c *wsConn) Close() error {
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.local }
 func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
-
-func (c *wsConn) SetDeadline(t time.Time) error {
-	c.rdl.set(t)
-	c.wdl.set(t)
-	return nil
-}
-
-func (c *wsConn) SetReadDeadline(t time.Time) error  { c.rdl.set(t); return nil }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
-
-// deadline is a net.Conn deadline as a context that is cancelled when the
-// time passes. Moving the deadline while a write waits moves the moment its
-// context ends, as it would on a socket.
-type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	ctx    context.Context
-	cancel context.CancelFunc
-}
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	stopped := d.timer == nil || d.timer.Stop()
-	if !stopped || d.ctx == nil || d.ctx.Err() != nil {
-		// A timer that fired (or is firing) cancels the old context
-		// only.
-		d.ctx, d.cancel = context.WithCancel(context.Background())
-		d.timer = nil
-	}
-	if t.IsZero() {
-		return
-	}
-	dur := time.Until(t)
-	switch {
-	case dur <= 0:
-		d.cancel()
-	case d.timer != nil:
-		d.timer.Reset(dur)
-	default:
-		d.timer = time.AfterFunc(dur, d.cancel)
-	}
-}
-
-func (d *deadline) context() context.Context {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ctx == nil {
-		d.ctx, d.cancel = context.WithCancel(context.Background())
-	}
-	return d.ctx
-}
-
-func (d *deadline) expired() <-chan struct{} { return d.context().Done() }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -37,21 +36,9 @@ const (
 // wsServe serves h's WebSocket handler on a loopback port, over TLS when
 // secure, and returns its ws:// or wss:// URL and the client to dial with.
 // wrap, when given, wraps the handler.
-func wsServe(t *testing.T, h *hubtest.Hub, secure bool, wrap ...func(http.Handler) http.Handler) (string, *http.Client) {
+func wsServe(t testing.TB, h *hubtest.Hub, secure bool, wrap ...func(http.Handler) http.Handler) (string, *http.Client) {
 	t.Helper()
-	handler := h.WebSocketHandler()
-	for _, w := range wrap {
-		handler = w(handler)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/xmpp-websocket", handler)
-	var srv *httptest.Server
-	if secure {
-		srv = httptest.NewTLSServer(mux)
-	} else {
-		srv = httptest.NewServer(mux)
-	}
-	t.Cleanup(srv.Close)
+	srv := httpServe(t, "/xmpp-websocket", h.WebSocketHandler(), secure, wrap...)
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/xmpp-websocket", srv.Client()
 }
 
@@ -167,38 +154,10 @@ func mechanisms(features *xmpptest.Node) []string {
 // (success or failure).
 func (w *wsClient) auth(user, password string) *xmpptest.Node {
 	w.t.Helper()
-	c := sasl.NewClient(sasl.ScramSha256, sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte(user), []byte(password), nil
-	}))
-	_, resp, err := c.Step(nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.send(`<auth xmlns='%s' mechanism='SCRAM-SHA-256'>%s</auth>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-	for {
-		n, raw := w.next()
-		if n.XMLName.Space != nsSASL {
-			w.t.Fatalf("during SASL: %s", raw)
-		}
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(n.Text))
-		if err != nil {
-			w.t.Fatalf("%s: %v", raw, err)
-		}
-		switch n.XMLName.Local {
-		case "challenge":
-			if _, resp, err = c.Step(data); err != nil {
-				w.t.Fatalf("challenge %s: %v", raw, err)
-			}
-			w.send(`<response xmlns='%s'>%s</response>`, nsSASL, base64.StdEncoding.EncodeToString(resp))
-		case "success":
-			if _, _, err := c.Step(data); err != nil {
-				w.t.Fatalf("the hub's SCRAM signature does not verify: %v", err)
-			}
-			return n
-		default:
-			return n
-		}
-	}
+	return saslSCRAM(w.t, sasl.ScramSha256, user, password, func(payload string) (*xmpptest.Node, string) {
+		w.send("%s", payload)
+		return w.next()
+	})
 }
 
 // login authenticates with SCRAM-SHA-256 on a plain ws:// stream (no
@@ -285,12 +244,7 @@ func TestWebSocketLoginAndRouteBothWays(t *testing.T) {
 
 	w := wsDial(t, url, nil)
 	f := w.open()
-	if got := mechanisms(f); strings.Join(got, ",") != "SCRAM-SHA-256,SCRAM-SHA-1" {
-		t.Errorf("mechanisms over plain ws:// %v, want SCRAM only: PLAIN needs TLS", got)
-	}
-	if f.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") != nil {
-		t.Errorf("features %s offer STARTTLS: over WebSocket TLS is the HTTP layer's (RFC 7395 §3.7)", f)
-	}
+	checkPlainHTTPFeatures(t, f, "ws://")
 	if n := w.auth("browser", pw); n.XMLName.Local != "success" {
 		t.Fatalf("SCRAM-SHA-256: %s", n)
 	}
@@ -639,14 +593,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // message its own WebSocket message both ways.
 func BenchmarkWebSocketMessage(b *testing.B) {
 	h := hubtest.Start(b, func(c *hub.Config) { c.Limits.MaxPending = 64 << 20 })
-	mux := http.NewServeMux()
-	mux.Handle("/xmpp-websocket", h.WebSocketHandler())
-	srv := httptest.NewServer(mux)
-	b.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/xmpp-websocket"
+	url, _ := wsServe(b, h, false)
 	spw := h.Account(b, "sender", devices.RoleDevice)
 	rpw := h.Account(b, "receiver", devices.RoleOperator)
-	send, recv := benchWSLogin(b, url, "sender", spw), benchWSLogin(b, url, "receiver", rpw)
+	sender, _ := benchWSLogin(b, url, sasl.ScramSha256, "sender", spw, "s")
+	receiver, _ := benchWSLogin(b, url, sasl.ScramSha256, "receiver", rpw, "r")
+	send, recv := sender.c, receiver.c
+	b.Cleanup(func() { send.CloseNow(); recv.CloseNow() })
 	msg := []byte("<message xmlns='jabber:client' to='receiver@localhost/r' type='chat' id='m'><body>52.5200,13.4050 42km/h</body></message>")
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -677,47 +630,59 @@ func BenchmarkWebSocketMessage(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// benchWSLogin logs in over WebSocket with SCRAM-SHA-256 and binds
-// resource r or s, without a testing.T.
-func benchWSLogin(b *testing.B, url, user, pw string) *websocket.Conn {
-	ctx := context.Background()
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+// benchWS is a raw RFC 7395 client for benchmarks, without a testing.T.
+type benchWS struct {
+	b *testing.B
+	c *websocket.Conn
+}
+
+func (w benchWS) write(s string) {
+	if err := w.c.Write(context.Background(), websocket.MessageText, []byte(s)); err != nil {
+		w.b.Fatal(err)
+	}
+}
+
+func (w benchWS) read() string {
+	_, m, err := w.c.Read(context.Background())
+	if err != nil {
+		w.b.Fatal(err)
+	}
+	return string(m)
+}
+
+// open sends <open/> and skips the hub's <open/> and features.
+func (w benchWS) open() {
+	w.write(`<open xmlns='` + nsFraming + `' to='localhost' version='1.0'/>`)
+	w.read()
+	w.read()
+}
+
+// benchWSLogin logs in over WebSocket with mech (a SCRAM-SHA-256
+// client), binds resource (one the hub picks when "") and returns the
+// client and the bound JID.
+func benchWSLogin(b *testing.B, url string, mech sasl.Mechanism, user, pw, resource string) (benchWS, string) {
+	c, _, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	c.SetReadLimit(-1)
-	b.Cleanup(func() { c.CloseNow() })
-	write := func(s string) {
-		if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-			b.Fatal(err)
-		}
+	w := benchWS{b: b, c: c}
+	w.open()
+	n := saslSCRAM(b, mech, user, pw, func(payload string) (*xmpptest.Node, string) {
+		w.write(payload)
+		m := w.read()
+		var n xmpptest.Node
+		xml.Unmarshal([]byte(m), &n)
+		return &n, m
+	})
+	if n.XMLName.Local != "success" {
+		b.Fatalf("login as %s: %s", user, n)
 	}
-	read := func() string {
-		_, m, err := c.Read(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return string(m)
+	w.open()
+	if resource != "" {
+		resource = "<resource>" + resource + "</resource>"
 	}
-	open := func() {
-		write(`<open xmlns='` + nsFraming + `' to='localhost' version='1.0'/>`)
-		read()
-		read()
-	}
-	open()
-	sc := sasl.NewClient(sasl.ScramSha256, sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(user), []byte(pw), nil }))
-	_, resp, _ := sc.Step(nil)
-	write(`<auth xmlns='` + nsSASL + `' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(resp) + `</auth>`)
-	var n xmpptest.Node
-	xml.Unmarshal([]byte(read()), &n)
-	ch, _ := base64.StdEncoding.DecodeString(n.Text)
-	_, resp, _ = sc.Step(ch)
-	write(`<response xmlns='` + nsSASL + `'>` + base64.StdEncoding.EncodeToString(resp) + `</response>`)
-	if s := read(); !strings.HasPrefix(s, "<success") {
-		b.Fatalf("login as %s: %s", user, s)
-	}
-	open()
-	write(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + user[:1] + `</resource></bind></iq>`)
-	read()
-	return c
+	w.write(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>` + resource + `</bind></iq>`)
+	bound := w.read()
+	return w, bound[strings.Index(bound, "<jid>")+5 : strings.Index(bound, "</jid>")]
 }

@@ -77,6 +77,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.MaxAuthFailures, "max-auth-failures", d.MaxAuthFailures, "failed logins per address within --auth-failure-window before it is refused")
 	fs.DurationVar(&c.limits.AuthFailureWindow, "auth-failure-window", d.AuthFailureWindow, "window for --max-auth-failures")
 	fs.IntVar(&c.limits.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "open connections per address (0: unlimited)")
+	fs.IntVar(&c.limits.MaxConns, "max-conns", 0, "open XMPP connections and sessions, all transports (0: the descriptor limit less max(64, 10%) in reserve; -1: unlimited)")
 	fs.Float64Var(&c.limits.ConnRate, "conn-rate", d.ConnRate, "new connections per second per address (0: unlimited)")
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
@@ -141,6 +142,9 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.limits.MaxConns < -1 {
+		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
 	}
 	if c.demo < 0 || c.demo > 10_000 {
 		errs = append(errs, errors.New("--demo must be between 0 and 10000"))
@@ -285,7 +289,7 @@ func serve(args []string) error {
 	}
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:    tlscert.ServerConfig(cert),
 		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
@@ -325,9 +329,9 @@ func serve(args []string) error {
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			webTLS = tlscert.ServerConfig(cert)
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: func() error { return nil }, TLS: webTLS,
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,

@@ -2,33 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/geohub/geohub/internal/xmpptest"
 )
 
 // geohub serve --http-tls serves XMPP over WebSocket at
 // wss://HOST/xmpp-websocket, announced by host-meta; over wss:// the
 // stream is secure, so PLAIN is offered beside SCRAM, and STARTTLS is not.
 func TestServeXMPPWebSocket(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	hub := startServe(t, data, "--http-tls")
-	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: xmpptest.TrustPEM(cert).RootCAs, ServerName: "localhost"}}}
-	want := "wss://" + hub.HTTP + "/xmpp-websocket"
-	if code, body := api(t, hc, "https://"+hub.HTTP, "", "GET", "/.well-known/host-meta.json"); code != 200 || !strings.Contains(body, `"href":"`+want+`"`) {
-		t.Errorf("host-meta.json: %d %s, want a link to %s", code, body, want)
-	}
+	want, hc := serveHTTPTLS(t, "wss", "/xmpp-websocket")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -92,7 +92,7 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	}
 	cfg := hub.Config{
 		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit,
-		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:    tlscert.ServerConfig(cert),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
 	}
 	for _, f := range configure {

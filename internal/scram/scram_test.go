@@ -47,7 +47,7 @@ func TestServerAgainstMelliumClient(t *testing.T) {
 		for _, pw := range []string{"s3cret,=pw", "wrong"} {
 			var gotUser string
 			var gotOK bool
-			server := sasl.NewServer(ServerMechanism(tc.h, lookup, func(u string, ok bool) { gotUser, gotOK = u, ok }, 4096), nil)
+			server := sasl.NewServer(ServerMechanism(tc.h, lookup, func(u string, ok bool) bool { gotUser, gotOK = u, ok; return ok }, 4096), nil)
 			err := exchange(t, sasl.NewClient(tc.client, creds("car,17", pw)), server)
 			wantOK := pw == "s3cret,=pw"
 			if wantOK && err != nil {

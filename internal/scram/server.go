@@ -21,9 +21,10 @@ var ErrMalformed = errors.New("scram: malformed client message")
 type Lookup func(user string) (Credential, bool)
 
 // Result is told how an exchange ended: the normalized user and whether the
-// proof was right. It runs before the client is answered, so it may delay a
-// failure to slow down password guessing.
-type Result func(user string, ok bool)
+// proof was right. It returns whether the login is accepted, so it may refuse
+// a right proof (an address locked out for guessing). It runs before the
+// client is answered, so it may delay a failure to slow down guessing.
+type Result func(user string, ok bool) bool
 
 // fakeSecret keys the salts made up for unknown users, so that the answer to
 // a client does not tell whether an account exists.
@@ -77,17 +78,11 @@ func ServerMechanism(h Hash, lookup Lookup, result Result, fakeIterations int) s
 				return true, resp, st, nil
 			case 1:
 				resp, err := st.final(h, msg)
-				if errors.Is(err, sasl.ErrAuthn) {
-					if result != nil {
-						result(st.user, false)
-					}
+				if err != nil && !errors.Is(err, sasl.ErrAuthn) {
 					return false, nil, nil, err
 				}
-				if err != nil {
-					return false, nil, nil, err
-				}
-				if result != nil {
-					result(st.user, true)
+				if result != nil && !result(st.user, err == nil) || err != nil {
+					return false, nil, nil, sasl.ErrAuthn
 				}
 				return false, resp, nil, nil
 			}

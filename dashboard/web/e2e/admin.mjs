@@ -20,40 +20,14 @@
 // SCREENSHOT, PROFILE_DIR (a fresh Chromium user-data-dir).
 
 import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+import { ack, chromiumOptions, closeAnswers, env, step } from '../../../internal/peers/browser.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const base = env('GEOHUB_URL');
 const admin = env('ADMIN_USER');
 const device = env('NEW_DEVICE');
 const fix = { lat: Number(env('DEVICE_LAT')), lon: Number(env('DEVICE_LON')) };
-const step = (name, extra = {}) => console.log(JSON.stringify({ step: name, ...extra }));
 
-// What the Go test answers on stdin, one line per step it has done.
-const input = readline.createInterface({ input: process.stdin });
-const answers = input[Symbol.asyncIterator]();
-async function ack(name, ms = 60_000) {
-  let timer;
-  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no "${name}" from the Go test within ${ms} ms`)), ms); });
-  try {
-    const { value, done } = await Promise.race([answers.next(), late]);
-    if (done || value.trim() !== name) throw new Error(`the Go test answered ${done ? 'nothing' : JSON.stringify(value)}, not "${name}"`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  viewport: { width: 1400, height: 900 },
-  permissions: ['clipboard-read', 'clipboard-write'],
-});
+const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ permissions: ['clipboard-read', 'clipboard-write'] }));
 const problems = [];
 const dialogs = [];
 let dismissNext = false;
@@ -246,7 +220,6 @@ try {
   if (problems.length) console.error(problems.join('\n'));
   throw err;
 } finally {
-  input.close();
-  process.stdin.destroy();
+  closeAnswers();
   await context.close();
 }

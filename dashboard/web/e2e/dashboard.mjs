@@ -14,25 +14,15 @@
 // PROFILE_DIR (a fresh Chromium user-data-dir).
 
 import { chromium } from 'playwright-core';
+import { chromiumOptions, env, step } from '../../../internal/peers/browser.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const base = env('GEOHUB_URL');
 const demo = env('DEMO_DEVICE');
 const probe = env('PROBE_DEVICE');
 const target = { lat: Number(env('TARGET_LAT')), lon: Number(env('TARGET_LON')) };
 const radius = Number(env('FENCE_RADIUS'));
-const step = (name, extra = {}) => console.log(JSON.stringify({ step: name, ...extra }));
 
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  viewport: { width: 1280, height: 800 },
-});
+const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ viewport: { width: 1280, height: 800 } }));
 const problems = [];
 const page = context.pages()[0] ?? (await context.newPage());
 try {

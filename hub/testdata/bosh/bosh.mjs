@@ -22,37 +22,7 @@
 //   {"event":"closed","device":bool,"operator":bool}   sessions ended by terminate
 
 import * as XMPP from "stanza";
-
-const TIMEOUT = Number(process.env.BOSH_TIMEOUT_MS || 20000);
-
-function emit(event, fields = {}) {
-  process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
-}
-
-function log(...args) {
-  process.stderr.write(args.join(" ") + "\n");
-}
-
-function fail(msg) {
-  log(`bosh.mjs FAILED: ${msg}`);
-  process.exit(1);
-}
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) fail(`environment variable ${name} is not set`);
-  return v;
-}
-
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${TIMEOUT} ms waiting for ${what}`)), TIMEOUT);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+import { emit, env, log, run, withTimeout } from "./script.mjs";
 
 // once resolves with the first event of client named ev that match accepts.
 function once(client, ev, match, what) {
@@ -175,11 +145,4 @@ async function main() {
   emit("closed", { device: await stop(device), operator: await stop(operator) });
 }
 
-const watchdog = setTimeout(() => fail(`script did not finish in ${3 * TIMEOUT} ms`), 3 * TIMEOUT);
-main().then(
-  () => {
-    clearTimeout(watchdog);
-    process.exit(0);
-  },
-  (err) => fail(err?.stack || String(err)),
-);
+run(main);

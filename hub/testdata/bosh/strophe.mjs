@@ -22,43 +22,13 @@
 
 import "./xhr.mjs";
 import { $iq, $msg, $pres, Strophe } from "strophe.js";
-
-const TIMEOUT = Number(process.env.BOSH_TIMEOUT_MS || 20000);
+import { emit, env, log, run, TIMEOUT, withTimeout } from "./script.mjs";
 
 // strophe logs its debugging to stdout, which is the test's.
 Strophe.setLogLevel(Strophe.LogLevel.WARN);
 
-function emit(event, fields = {}) {
-  process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
-}
-
-function log(...args) {
-  process.stderr.write(args.join(" ") + "\n");
-}
-
-function fail(msg) {
-  log(`strophe.mjs FAILED: ${msg}`);
-  process.exit(1);
-}
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) fail(`environment variable ${name} is not set`);
-  return v;
-}
-
-function withTimeout(promise, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${TIMEOUT} ms waiting for ${what}`)), TIMEOUT);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-// statusWaiter resolves when the connection reaches one of the wanted
-// statuses and rejects on a failure status first.
+// connect logs in and resolves once connected; it rejects on a failure
+// status first.
 function connect(conn, jid, password) {
   return withTimeout(
     new Promise((resolve, reject) => {
@@ -159,11 +129,4 @@ async function main() {
   emit("closed", { terminated: seen.terminated });
 }
 
-const watchdog = setTimeout(() => fail(`script did not finish in ${3 * TIMEOUT} ms`), 3 * TIMEOUT);
-main().then(
-  () => {
-    clearTimeout(watchdog);
-    process.exit(0);
-  },
-  (err) => fail(err?.stack || String(err)),
-);
+run(main);

@@ -21,34 +21,14 @@
 // CONVERSE_LOGLEVEL=debug logs every stanza to stderr.
 
 import { chromium } from 'playwright-core';
+import { ack, chromiumOptions, closeAnswers, env, step } from '../../../internal/peers/browser.mjs';
 import http from 'node:http';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
-const step = (name, extra = {}) => console.log(JSON.stringify({ step: name, ...extra }));
 const hubJID = env('HUB_JID');
 const peerJID = env('PEER_JID');
-
-// What the Go test answers on stdin, one line per step it has done.
-const input = readline.createInterface({ input: process.stdin });
-const answers = input[Symbol.asyncIterator]();
-async function ack(name, ms = 60_000) {
-  let timer;
-  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no "${name}" from the Go test within ${ms} ms`)), ms); });
-  try {
-    const { value, done } = await Promise.race([answers.next(), late]);
-    if (done || value.trim() !== name) throw new Error(`the Go test answered ${done ? 'nothing' : JSON.stringify(value)}, not "${name}"`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, 'node_modules', 'converse.js', 'dist');
@@ -81,12 +61,7 @@ const loopback = (u) => {
   }
 };
 
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  viewport: { width: 1400, height: 900 },
-});
+const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions());
 const problems = [];
 // Nothing leaves loopback: HTTP(S) requests and WebSockets elsewhere are
 // refused and recorded.
@@ -213,7 +188,7 @@ try {
   process.stderr.write(`problems:\n${problems.join('\n')}\n`);
   throw e;
 } finally {
-  input.close();
+  closeAnswers();
   await context.close();
   server.close();
 }
