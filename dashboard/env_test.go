@@ -60,7 +60,8 @@ func newEnv(t testing.TB, configure ...func(*dashboard.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	geo, err := geoloc.OpenStore(db, geoloc.Options{})
+	commit := store.NewCommitter(db)
+	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,6 @@ func newEnv(t testing.TB, configure ...func(*dashboard.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit := store.NewCommitter(db)
 	e := &env{t: t, db: db, accounts: accounts, geo: geo, commit: commit, tokens: tokens}
 	for _, a := range []struct {
 		name   string

@@ -13,30 +13,6 @@ import (
 	"github.com/paulmach/orb/geojson"
 )
 
-// FenceCheck vets a fence's rule against the accounts: devices it names
-// must be devices, groups must exist, notified JIDs must be operators or
-// admins. Names become bare JIDs. geohub fence add and the API both use it.
-func FenceCheck(accounts *devices.Store) func(*geoloc.Fence) error {
-	isDevice := func(r devices.Role) bool { return r == devices.RoleDevice }
-	return func(f *geoloc.Fence) (err error) {
-		if f.Devices, err = accounts.Resolve(f.Devices, isDevice); err != nil {
-			return fmt.Errorf("devices: %w", err)
-		}
-		if f.Near, err = accounts.Resolve(f.Near, isDevice); err != nil {
-			return fmt.Errorf("near: %w", err)
-		}
-		for _, g := range append(slices.Clone(f.Groups), f.NearGroups...) {
-			if !accounts.GroupExists(g) {
-				return fmt.Errorf("groups: no account is in group %q", g)
-			}
-		}
-		if f.Notify, err = accounts.Resolve(f.Notify, devices.Role.Watches); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
-		return nil
-	}
-}
-
 // Operators and fences: an operator reads a fence that concerns them (it
 // notifies them, watches every device, or names one of their devices or
 // groups). An operator may create, replace and delete a fence that is
@@ -80,13 +56,10 @@ type forbidden struct{ err error }
 
 func (f *forbidden) Error() string { return f.err.Error() }
 
-// fenceCheck is the check of fences v writes: the accounts they name, and
-// for operators, that the fence is wholly theirs.
-func (s *Server) fenceCheck(v *viewer) func(*geoloc.Fence) error {
+// fenceLimits is what the API checks of fences v writes beyond what every
+// way of adding one checks: for operators, that the fence is wholly theirs.
+func (s *Server) fenceLimits(v *viewer) func(*geoloc.Fence) error {
 	return func(f *geoloc.Fence) error {
-		if err := s.check(f); err != nil {
-			return err
-		}
 		if v.admin {
 			return nil
 		}
@@ -182,7 +155,7 @@ func (s *Server) createFences(c echo.Context) error {
 		}
 	}
 	v := viewerOf(c)
-	stored, err := s.cfg.Geo.AddFences(fences, s.fenceCheck(v))
+	stored, err := s.ops.AddFences(fences, s.fenceLimits(v))
 	if err != nil {
 		return fenceError(err)
 	}
@@ -215,7 +188,7 @@ func (s *Server) replaceFence(c echo.Context) error {
 		return apiError(http.StatusBadRequest, "id: the body says %q, the path %q", f.ID, old.ID)
 	}
 	f.ID = old.ID
-	stored, err := s.cfg.Geo.AddFences(fences, s.fenceCheck(v))
+	stored, err := s.ops.AddFences(fences, s.fenceLimits(v))
 	if err != nil {
 		return fenceError(err)
 	}
@@ -230,7 +203,7 @@ func (s *Server) deleteFence(c echo.Context) error {
 	if err := fenceOwned(viewerOf(c), f); err != nil {
 		return apiError(http.StatusForbidden, "fence %q is not yours to delete: %v", f.ID, err)
 	}
-	if err := s.cfg.Geo.RemoveFence(f.ID); err != nil {
+	if err := s.ops.RemoveFences(f.ID); err != nil {
 		return fenceError(err)
 	}
 	return c.NoContent(http.StatusNoContent)

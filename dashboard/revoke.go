@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/tidwall/buntdb"
 )
 
@@ -42,12 +43,11 @@ func (ss *sessions) dropAccount(name string) {
 		return
 	}
 	err := ss.db.Update(func(tx *buntdb.Tx) error {
-		for _, o := range gone {
-			if _, err := tx.Delete(sessionPrefix + o.key); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
+		keys := make([]string, len(gone))
+		for i, o := range gone {
+			keys[i] = sessionPrefix + o.key
 		}
-		return nil
+		return store.Delete(tx, keys...)
 	})
 	if err != nil {
 		ss.log.Error("forgetting dashboard logins", "account", name, "err", err)

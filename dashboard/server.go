@@ -20,6 +20,7 @@ import (
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/operations"
 	"github.com/labstack/echo/v4"
 )
 
@@ -32,12 +33,9 @@ type Config struct {
 	// TLS, when set, makes the server speak HTTPS only.
 	TLS *tls.Config
 
-	Accounts *devices.Store
+	Accounts devices.Accounts
 	Geo      *geoloc.Store
 	Tokens   *Tokens
-	// FenceCheck vets the accounts a fence names; nil means
-	// FenceCheck(Accounts), what geohub fence add does too.
-	FenceCheck func(*geoloc.Fence) error
 
 	// For /metrics; each may be nil.
 	Commit *store.Committer // ingest batch latency
@@ -131,7 +129,7 @@ type Server struct {
 	limiter  *loginLimiter
 	stream   *broker
 	metrics  *metrics
-	check    func(*geoloc.Fence) error
+	ops      *operations.Service
 }
 
 // New builds the server without listening: Handler serves it, for tests
@@ -166,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 	if api && cfg.Tokens == nil {
 		return nil, errors.New("dashboard: the API needs a token store")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, ops: &operations.Service{Accounts: cfg.Accounts, Geo: cfg.Geo}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The client's address is the connection's, unless that is a trusted
@@ -199,10 +197,6 @@ func New(cfg Config) (*Server, error) {
 		e.GET("/.well-known/host-meta.json", s.hostMetaJSON)
 	}
 	if api {
-		s.check = cfg.FenceCheck
-		if s.check == nil {
-			s.check = FenceCheck(cfg.Accounts)
-		}
 		if s.sessions, err = openSessions(cfg.Tokens.db, cfg.SessionTTL, s.log); err != nil {
 			return nil, fmt.Errorf("dashboard: reading logins: %w", err)
 		}

@@ -115,7 +115,7 @@ func (ss *sessions) create(a devices.Account, cred string) (string, *session, er
 	b, _ := json.Marshal(storedSession{Account: sess.account, Created: sess.created, Cred: sess.cred, CSRF: sess.csrf, Expires: sess.expires})
 	err := ss.db.Update(func(tx *buntdb.Tx) error {
 		for _, k := range gone {
-			if _, err := tx.Delete(sessionPrefix + k); err != nil && err != buntdb.ErrNotFound {
+			if err := store.Delete(tx, sessionPrefix+k); err != nil {
 				return err
 			}
 		}

@@ -54,9 +54,12 @@ type storedToken struct {
 // database.
 type Tokens struct {
 	db       *buntdb.DB
-	accounts *devices.Store
-	mu       sync.Mutex
-	byID     map[string]*storedToken
+	accounts devices.Accounts
+	// wmu orders the writes of tokens, across their sync; mu guards byID
+	// and is never held across one, as every API request reads it.
+	wmu  sync.Mutex
+	mu   sync.Mutex
+	byID map[string]*storedToken
 }
 
 // lastUsedEvery is how stale a token's stored last use may get: it is
@@ -65,7 +68,7 @@ const lastUsedEvery = time.Hour
 
 // OpenTokens loads the tokens. Tokens of accounts removed meanwhile are
 // dropped as the accounts go.
-func OpenTokens(db *buntdb.DB, accounts *devices.Store) (*Tokens, error) {
+func OpenTokens(db *buntdb.DB, accounts devices.Accounts) (*Tokens, error) {
 	t := &Tokens{db: db, accounts: accounts, byID: map[string]*storedToken{}}
 	var bad error
 	db.View(func(tx *buntdb.Tx) error {
@@ -112,17 +115,25 @@ func (t *Tokens) Add(name, account string) (Token, string, error) {
 		Hash:           hashSecret(secret),
 		AccountCreated: a.Created,
 	}
+	// The token is in memory before it is durable, but nobody can use it:
+	// its secret is returned only once it is.
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for _, o := range t.byID {
 		if o.Account == a.Name && o.Name == name {
+			t.mu.Unlock()
 			return Token{}, "", fmt.Errorf("%s of %s: %w", name, a.Name, ErrTokenExists)
 		}
 	}
+	t.byID[st.ID] = st
+	t.mu.Unlock()
 	if err := t.write(st); err != nil {
+		t.mu.Lock()
+		delete(t.byID, st.ID)
+		t.mu.Unlock()
 		return Token{}, "", err
 	}
-	t.byID[st.ID] = st
 	return st.Token, "gh_" + st.ID + "_" + secret, nil
 }
 
@@ -131,7 +142,7 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// write stores st; t.mu is held.
+// write stores st; t.wmu is held, t.mu is not.
 func (t *Tokens) write(st *storedToken) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -159,37 +170,57 @@ func (t *Tokens) List() []Token {
 
 // Revoke deletes a token: it stops working at once.
 func (t *Tokens) Revoke(id string) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.byID[id] == nil {
+	st := t.byID[id]
+	if st == nil {
+		t.mu.Unlock()
 		return fmt.Errorf("%s: %w", id, ErrNoToken)
 	}
-	return t.remove(id)
+	delete(t.byID, id)
+	t.mu.Unlock()
+	return t.remove(st)
 }
 
-// remove deletes a token; t.mu is held.
-func (t *Tokens) remove(id string) error {
-	err := t.db.Update(func(tx *buntdb.Tx) error {
-		_, err := tx.Delete(tokenPrefix + id)
-		if err == buntdb.ErrNotFound {
-			return nil
-		}
-		return err
-	})
-	if err == nil {
-		delete(t.byID, id)
-	}
-	return err
-}
-
+// revokeAccount deletes the tokens of an account that is gone.
 func (t *Tokens) revokeAccount(name string) {
+	var gone []*storedToken
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for id, st := range t.byID {
 		if st.Account == name {
-			t.remove(id)
+			gone = append(gone, st)
+			delete(t.byID, id)
 		}
 	}
+	t.mu.Unlock()
+	t.remove(gone...)
+}
+
+// remove deletes tokens already taken out of memory; t.wmu is held, t.mu
+// is not. When the write fails, they are put back.
+func (t *Tokens) remove(gone ...*storedToken) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	err := t.db.Update(func(tx *buntdb.Tx) error {
+		for _, st := range gone {
+			if err := store.Delete(tx, tokenPrefix+st.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.mu.Lock()
+		for _, st := range gone {
+			t.byID[st.ID] = st
+		}
+		t.mu.Unlock()
+	}
+	return err
 }
 
 // authenticate returns the account a token acts as, and the token's ID.
@@ -221,11 +252,14 @@ func (t *Tokens) authenticate(tok string) (devices.Account, string, bool) {
 	}
 	t.mu.Unlock()
 	if persist != nil {
+		t.wmu.Lock()
 		t.mu.Lock()
-		if t.byID[id] == persist { // not revoked meanwhile
+		current := t.byID[id] == persist // not revoked meanwhile
+		t.mu.Unlock()
+		if current {
 			t.write(persist) // best effort: last use is informational
 		}
-		t.mu.Unlock()
+		t.wmu.Unlock()
 	}
 	a, ok := t.accounts.Get(account)
 	if !ok || !a.Role.Watches() || !a.Created.Equal(accountCreated) {

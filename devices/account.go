@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mellium.im/xmpp/jid"
 )
@@ -89,6 +90,21 @@ func normalizeGroups(groups []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// Bounds of a password a person chooses; generated ones have 26 characters.
+const MinPassword, MaxPassword = 8, 1024
+
+// ErrPassword is the password policy, broken.
+var ErrPassword = fmt.Errorf("password: %d to %d characters, or none for a generated one", MinPassword, MaxPassword)
+
+// CheckPassword applies the policy to a password a person chose; "" asks
+// for a generated one and passes.
+func CheckPassword(password string) error {
+	if n := utf8.RuneCountInString(password); password != "" && (n < MinPassword || n > MaxPassword) {
+		return ErrPassword
+	}
+	return nil
 }
 
 // NewPassword returns a random password of 26 base32 characters (128 bits),

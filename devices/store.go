@@ -200,7 +200,7 @@ func (s *Store) flushLastSeen() {
 			if _, err := tx.Get(accountPrefix + a.Name); err != nil {
 				continue // removed meanwhile
 			}
-			if err := setJSON(tx, accountPrefix+a.Name, a); err != nil {
+			if err := store.SetJSON(tx, accountPrefix+a.Name, a); err != nil {
 				return err
 			}
 		}
@@ -294,10 +294,10 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 	err := s.db.Update(func(tx *buntdb.Tx) error {
 		for i, c := range out {
 			name := c.Account.Name
-			if err := setJSON(tx, accountPrefix+name, c.Account); err != nil {
+			if err := store.SetJSON(tx, accountPrefix+name, c.Account); err != nil {
 				return err
 			}
-			if err := setJSON(tx, credPrefix+name, creds[i]); err != nil {
+			if err := store.SetJSON(tx, credPrefix+name, creds[i]); err != nil {
 				return err
 			}
 		}
@@ -347,15 +347,6 @@ func (s *Store) deriveAll(cs []Created) []scram.Credential {
 	close(next)
 	wg.Wait()
 	return creds
-}
-
-func setJSON(tx *buntdb.Tx, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, _, err = tx.Set(key, string(b), nil)
-	return err
 }
 
 // side returns the group index a belongs to.
@@ -446,10 +437,8 @@ func (s *Store) Remove(name string) error {
 		return fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
 	err := s.db.Update(func(tx *buntdb.Tx) error {
-		for _, k := range []string{accountPrefix + a.Name, credPrefix + a.Name} {
-			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
+		if err := store.Delete(tx, accountPrefix+a.Name, credPrefix+a.Name); err != nil {
+			return err
 		}
 		return s.bumpGen(tx)
 	})
@@ -480,7 +469,7 @@ func (s *Store) SetPassword(name, password string) (string, error) {
 		password = NewPassword()
 	}
 	cred := scram.NewCredential(password, s.iter)
-	if err := s.db.Update(func(tx *buntdb.Tx) error { return setJSON(tx, credPrefix+a.Name, cred) }); err != nil {
+	if err := s.db.Update(func(tx *buntdb.Tx) error { return store.SetJSON(tx, credPrefix+a.Name, cred) }); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
@@ -515,7 +504,7 @@ func (s *Store) Update(name string, fn func(*Account) error) (Account, error) {
 		return Account{}, err
 	}
 	err = s.db.Update(func(tx *buntdb.Tx) error {
-		if err := setJSON(tx, accountPrefix+after.Name, after); err != nil {
+		if err := store.SetJSON(tx, accountPrefix+after.Name, after); err != nil {
 			return err
 		}
 		return s.bumpGen(tx)
@@ -731,6 +720,16 @@ func (s *Store) Resolve(names []string, ok func(Role) bool) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// ResolveDevices is Resolve for device accounts.
+func (s *Store) ResolveDevices(names []string) ([]string, error) {
+	return s.Resolve(names, func(r Role) bool { return r == RoleDevice })
+}
+
+// ResolveWatchers is Resolve for the accounts alerts may go to.
+func (s *Store) ResolveWatchers(names []string) ([]string, error) {
+	return s.Resolve(names, Role.Watches)
 }
 
 // GroupExists reports whether any account is in group g.

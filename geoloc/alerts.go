@@ -161,32 +161,32 @@ func (s *Store) AckAlert(id, by string, at time.Time) (Alert, error) {
 	if !ValidAlertID(id) {
 		return a, fmt.Errorf("%s: %w", id, ErrNoAlert)
 	}
-	err := s.db.Update(func(tx *buntdb.Tx) error {
+	err := s.change(func(tx *buntdb.Tx) (func(), error) {
 		key := alertPrefix + id
 		v, err := tx.Get(key)
 		if err == buntdb.ErrNotFound {
-			return fmt.Errorf("%s: %w", id, ErrNoAlert)
+			return nil, refusal{fmt.Errorf("%s: %w", id, ErrNoAlert)}
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(v), &a); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+			return nil, refusal{fmt.Errorf("%s: %w", key, err)}
 		}
 		if a.AckedBy != "" {
-			return nil
+			return nil, nil
 		}
 		a.AckedBy, a.AckedAt = by, at.UTC()
 		b, err := json.Marshal(a)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var opts *buntdb.SetOptions
 		if ttl, err := tx.TTL(key); err == nil && ttl > 0 {
 			opts = &buntdb.SetOptions{Expires: true, TTL: ttl}
 		}
 		_, _, err = tx.Set(key, string(b), opts)
-		return err
-	})
+		return nil, err
+	}, func() {})
 	return a, err
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/paulmach/orb"
 	"github.com/tidwall/buntdb"
@@ -207,8 +208,8 @@ func (s *Store) SweepDwell(now time.Time) error {
 	}
 	var events []Event
 	var sink func([]Event)
-	err := s.db.Update(func(tx *buntdb.Tx) error {
-		s.mu.Lock() // after the database's lock, as the committer takes them
+	err := s.commit.Later(func(tx *buntdb.Tx) error {
+		s.mu.Lock() // after the database's lock, as in Stage
 		defer s.mu.Unlock()
 		events, sink = nil, s.sink
 		for dev, states := range s.inside {
@@ -227,11 +228,17 @@ func (s *Store) SweepDwell(now time.Time) error {
 			}
 		}
 		return logEvents(tx, events, now, s.opt.AlertRetention)
-	})
-	if err == nil && len(events) > 0 && sink != nil {
+	}).Wait()
+	if err != nil {
+		for _, e := range events {
+			s.reload(e.Device) // the batch rolled back: so do the states
+		}
+		return err
+	}
+	if len(events) > 0 && sink != nil {
 		sink(events)
 	}
-	return err
+	return nil
 }
 
 // dwellDue reports whether a sweep has anything to do, without writing.
@@ -269,10 +276,7 @@ func judge(d float64, wasInside bool, hysteresis float64) bool {
 func writeState(tx *buntdb.Tx, suffix string, st fenceState) error {
 	key := statePrefix + suffix
 	if st == (fenceState{}) {
-		if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
-			return err
-		}
-		return nil
+		return store.Delete(tx, key)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 	"github.com/tidwall/buntdb"
+	"github.com/tidwall/rtree"
 )
 
 // Keys owned by the fences: fence:<id> is a fence (its GeoJSON), and
@@ -315,14 +316,23 @@ func (f *Fence) wants(event string) bool { return slices.Contains(f.Events, even
 
 // watches reports whether the fence applies to device, a member of groups.
 func (f *Fence) watches(device string, groups []string) bool {
-	if len(f.Devices) == 0 && len(f.Groups) == 0 {
+	return watches(f.Devices, f.Groups, device, groups)
+}
+
+// watches reports whether what a fence or rule watches (devices and
+// groups; neither: every device) takes device, a member of groups.
+func watches(devices, groups []string, device string, memberOf []string) bool {
+	return len(devices) == 0 && len(groups) == 0 || named(devices, groups, device, memberOf)
+}
+
+// named reports whether device, a member of memberOf, is one of devices or
+// in one of groups.
+func named(devices, groups []string, device string, memberOf []string) bool {
+	if slices.Contains(devices, device) {
 		return true
 	}
-	if slices.Contains(f.Devices, device) {
-		return true
-	}
-	for _, g := range groups {
-		if slices.Contains(f.Groups, g) {
+	for _, g := range memberOf {
+		if slices.Contains(groups, g) {
 			return true
 		}
 	}
@@ -372,42 +382,51 @@ func (f *Fence) write(tx *buntdb.Tx) error {
 
 // loadFences reads the stored fences and states. s.mu is held or s not yet
 // shared.
-func (s *Store) loadFences() error {
-	return s.db.View(func(tx *buntdb.Tx) error {
-		var bad error
-		store.AscendPrefix(tx, fencePrefix, func(k, v string) bool {
-			var sf storedFence
-			if bad = json.Unmarshal([]byte(v), &sf); bad != nil {
-				bad = fmt.Errorf("%s: %w", k, bad)
-				return false
-			}
-			fs, err := parseFences(sf.Feature, false)
-			if err != nil {
-				bad = fmt.Errorf("%s: %w", k, err)
-				return false
-			}
-			fs[0].ID, fs[0].Created = strings.TrimPrefix(k, fencePrefix), sf.Created
-			s.indexFence(fs[0])
-			return true
-		})
-		if bad != nil {
-			return bad
+func (s *Store) loadFences(tx *buntdb.Tx) error {
+	var bad error
+	store.AscendPrefix(tx, fencePrefix, func(k, v string) bool {
+		var sf storedFence
+		if bad = json.Unmarshal([]byte(v), &sf); bad != nil {
+			bad = fmt.Errorf("%s: %w", k, bad)
+			return false
 		}
-		return store.AscendPrefix(tx, statePrefix, func(k, v string) bool {
-			id, device, _ := strings.Cut(strings.TrimPrefix(k, statePrefix), ":")
-			var st fenceState
-			f := s.fences[id]
-			switch {
-			case f == nil || json.Unmarshal([]byte(v), &st) != nil:
-			case f.proximity():
-				if a, b, ok := strings.Cut(device, pairSep); ok {
-					s.setPair(id, a, b, st)
-				}
-			default:
-				s.setState(id, device, st)
-			}
+		fs, err := parseFences(sf.Feature, false)
+		if err != nil {
+			bad = fmt.Errorf("%s: %w", k, err)
+			return false
+		}
+		fs[0].ID, fs[0].Created = strings.TrimPrefix(k, fencePrefix), sf.Created
+		s.indexFence(fs[0])
+		return true
+	})
+	if bad != nil {
+		return bad
+	}
+	s.loadStates(tx, "")
+	return nil
+}
+
+// loadStates reads the states of devices with the fences: of one device,
+// or of all (device ""). s.mu is held or s not yet shared.
+func (s *Store) loadStates(tx *buntdb.Tx, device string) {
+	store.AscendPrefix(tx, statePrefix, func(k, v string) bool {
+		id, who, _ := strings.Cut(strings.TrimPrefix(k, statePrefix), ":")
+		a, b, pair := strings.Cut(who, pairSep)
+		if device != "" && who != device && !(pair && (a == device || b == device)) {
 			return true
-		})
+		}
+		var st fenceState
+		f := s.fences[id]
+		switch {
+		case f == nil || json.Unmarshal([]byte(v), &st) != nil:
+		case f.proximity():
+			if pair {
+				s.setPair(id, a, b, st)
+			}
+		default:
+			s.setState(id, who, st)
+		}
+		return true
 	})
 }
 
@@ -464,29 +483,28 @@ func (s *Store) AddFences(fences []*Fence, check func(*Fence) error) ([]*Fence, 
 			}
 		}
 	}
-	s.fenceWrite.Lock()
-	defer s.fenceWrite.Unlock()
-	olds := make([]*Fence, len(fences))
-	for i, f := range fences {
-		olds[i], _ = s.Fence(f.ID) // nil for a new fence (or one without an ID yet)
-	}
-	if err := s.storeFences(fences); err != nil {
+	if err := s.storeFences(fences, nil); err != nil {
 		return nil, err
-	}
-	for i, f := range fences {
-		s.fenceChanged(FenceChange{Fence: f, Old: olds[i]})
 	}
 	return fences, nil
 }
 
-// storeFences writes fences and makes them known to evaluation. Locks go
-// in the committer's order, the database's before s.mu, or a fence added
-// while fixes flow could deadlock.
-func (s *Store) storeFences(fences []*Fence) error {
-	return s.db.Update(func(tx *buntdb.Tx) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+// storeFences writes fences and makes them known to evaluation, then tells
+// the watchers; edit, when not nil, first makes each fence from the one
+// stored (nil for a new one) or refuses.
+func (s *Store) storeFences(fences []*Fence, edit func(f, old *Fence) error) error {
+	return s.change(func(tx *buntdb.Tx) (func(), error) {
 		now := time.Now().UTC().Truncate(time.Second)
+		changes := make([]FenceChange, len(fences))
+		for i, f := range fences {
+			old := s.fences[f.ID] // nil for a new fence (or one without an ID yet)
+			if edit != nil {
+				if err := edit(f, old); err != nil {
+					return nil, refusal{err}
+				}
+			}
+			changes[i] = FenceChange{Fence: f, Old: old}
+		}
 		for _, f := range fences {
 			if f.ID == "" {
 				f.ID = newFenceID()
@@ -497,13 +515,30 @@ func (s *Store) storeFences(fences []*Fence) error {
 				f.Created = now
 			}
 			if err := f.write(tx); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		for _, f := range fences {
 			s.indexFence(f)
 		}
-		return nil
+		return func() {
+			for _, c := range changes {
+				s.fenceChanged(c)
+			}
+		}, nil
+	}, s.reloadFences)
+}
+
+// reloadFences makes the memory of fences and states what the database
+// holds, after a failed change.
+func (s *Store) reloadFences() {
+	s.db.View(func(tx *buntdb.Tx) error {
+		s.mu.Lock() // after the database's lock, as on the committer's path
+		defer s.mu.Unlock()
+		s.fences, s.near = map[string]*Fence{}, map[string]*Fence{}
+		s.fenceIndex = rtree.RTreeG[string]{}
+		s.inside, s.pairs = map[string]map[string]fenceState{}, map[string]map[string]fenceState{}
+		return s.loadFences(tx)
 	})
 }
 
@@ -556,29 +591,15 @@ var ErrNoFence = errors.New("no such fence")
 
 // RemoveFence deletes a fence and the states of devices in it.
 func (s *Store) RemoveFence(id string) error {
-	s.fenceWrite.Lock()
-	defer s.fenceWrite.Unlock()
-	f, err := s.removeFence(id)
-	if err == nil {
-		s.fenceChanged(FenceChange{Fence: f, Removed: true})
-	}
-	return err
-}
-
-func (s *Store) removeFence(id string) (*Fence, error) {
-	var f *Fence
-	err := s.db.Update(func(tx *buntdb.Tx) error {
-		s.mu.Lock() // after the database's lock, as in storeFences
-		defer s.mu.Unlock()
-		if f = s.fences[id]; f == nil {
-			return fmt.Errorf("%s: %w", id, ErrNoFence)
+	return s.change(func(tx *buntdb.Tx) (func(), error) {
+		f := s.fences[id]
+		if f == nil {
+			return nil, refusal{fmt.Errorf("%s: %w", id, ErrNoFence)}
 		}
 		keys := []string{fencePrefix + id}
 		store.AscendPrefix(tx, statePrefix+id+":", func(k, _ string) bool { keys = append(keys, k); return true })
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
+		if err := store.Delete(tx, keys...); err != nil {
+			return nil, err
 		}
 		s.unindexFence(f)
 		delete(s.fences, id)
@@ -589,35 +610,31 @@ func (s *Store) removeFence(id string) (*Fence, error) {
 			}
 		}
 		s.dropPairs(func(fence, _, _ string) bool { return fence == id })
+		return func() { s.fenceChanged(FenceChange{Fence: f, Removed: true}) }, nil
+	}, s.reloadFences)
+}
+
+// SetNotified adds jid to the JIDs a fence notifies (on) or takes it off,
+// and returns the fence as stored.
+func (s *Store) SetNotified(id, jid string, on bool) (*Fence, error) {
+	f := &Fence{ID: id}
+	err := s.storeFences([]*Fence{f}, func(f, old *Fence) error {
+		if old == nil {
+			return fmt.Errorf("%s: %w", id, ErrNoFence)
+		}
+		*f = *old // fences are shared read-only: change a copy
+		f.Notify = slices.DeleteFunc(slices.Clone(old.Notify), func(j string) bool { return j == jid })
+		if on {
+			if len(f.Notify) >= maxFenceList {
+				return fmt.Errorf("%s notifies %d JIDs already", f.Name, len(f.Notify))
+			}
+			f.Notify = append(f.Notify, jid)
+			slices.Sort(f.Notify)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
-}
-
-// SetNotified adds jid to the JIDs a fence notifies (on) or takes it off,
-// and returns the fence as stored.
-func (s *Store) SetNotified(id, jid string, on bool) (*Fence, error) {
-	s.fenceWrite.Lock()
-	defer s.fenceWrite.Unlock()
-	old, ok := s.Fence(id)
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", id, ErrNoFence)
-	}
-	f := *old // fences are shared read-only: change a copy
-	f.Notify = slices.DeleteFunc(slices.Clone(old.Notify), func(j string) bool { return j == jid })
-	if on {
-		if len(f.Notify) >= maxFenceList {
-			return nil, fmt.Errorf("%s notifies %d JIDs already", f.Name, len(f.Notify))
-		}
-		f.Notify = append(f.Notify, jid)
-		slices.Sort(f.Notify)
-	}
-	if err := s.storeFences([]*Fence{&f}); err != nil {
-		return nil, err
-	}
-	s.fenceChanged(FenceChange{Fence: &f, Old: old})
-	return &f, nil
 }

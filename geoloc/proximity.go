@@ -24,15 +24,7 @@ func (f *Fence) proximity() bool { return f.shape.kind == "proximity" }
 // isAnchor reports whether device, a member of groups, is one the fence is
 // around.
 func (f *Fence) isAnchor(device string, groups []string) bool {
-	if slices.Contains(f.Near, device) {
-		return true
-	}
-	for _, g := range groups {
-		if slices.Contains(f.NearGroups, g) {
-			return true
-		}
-	}
-	return false
+	return named(f.Near, f.NearGroups, device, groups)
 }
 
 // pairState is the key suffix (after fst:) of the state of a and b in a

@@ -112,18 +112,7 @@ func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64)
 
 // watches reports whether the rule applies to device, a member of groups.
 func (r *Rule) watches(device string, groups []string) bool {
-	if len(r.Devices) == 0 && len(r.Groups) == 0 {
-		return true
-	}
-	if slices.Contains(r.Devices, device) {
-		return true
-	}
-	for _, g := range groups {
-		if slices.Contains(r.Groups, g) {
-			return true
-		}
-	}
-	return false
+	return watches(r.Devices, r.Groups, device, groups)
 }
 
 // step judges value v for a device in alarm state st ("", Below or Above):
@@ -174,7 +163,7 @@ func (s *Store) checkRules(tx *buntdb.Tx, device string, groups []string, r Read
 			s.setAlarm(device, rule.ID, next)
 			key := alarmPrefix + device + ":" + rule.ID
 			if next == "" {
-				if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
+				if err := store.Delete(tx, key); err != nil {
 					return nil, err
 				}
 			} else if _, _, err := tx.Set(key, next, nil); err != nil {
@@ -319,31 +308,28 @@ func (s *Store) AddRules(rules []*Rule, check func(*Rule) error) ([]*Rule, error
 		r.ID, r.Created = newRuleID(), now
 	}
 	// The memory changes inside the transaction, so that no reading
-	// committed in between sees a rule half made; the database lock comes
-	// before s.mu, as on the committer's path.
-	err := s.db.Update(func(tx *buntdb.Tx) error {
+	// committed in between sees a rule half made.
+	err := s.change(func(tx *buntdb.Tx) (func(), error) {
 		for _, r := range rules {
 			b, err := json.Marshal(r)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if _, _, err := tx.Set(rulePrefix+r.ID, string(b), nil); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		s.mu.Lock()
 		for _, r := range rules {
 			s.indexRule(r)
 		}
-		s.mu.Unlock()
-		return nil
-	})
+		return func() {
+			for _, r := range rules {
+				s.ruleChanged(RuleChange{Rule: r})
+			}
+		}, nil
+	}, s.reloadRules)
 	if err != nil {
-		s.reloadRules()
 		return nil, err
-	}
-	for _, r := range rules {
-		s.ruleChanged(RuleChange{Rule: r})
 	}
 	return rules, nil
 }
@@ -353,13 +339,10 @@ var ErrNoRule = errors.New("no such rule")
 
 // RemoveRule deletes a rule and the alarm states of devices for it.
 func (s *Store) RemoveRule(id string) error {
-	var gone *Rule
-	err := s.db.Update(func(tx *buntdb.Tx) error {
-		s.mu.RLock()
-		gone = s.tm.rules[id]
-		s.mu.RUnlock()
+	return s.change(func(tx *buntdb.Tx) (func(), error) {
+		gone := s.tm.rules[id]
 		if gone == nil {
-			return fmt.Errorf("%s: %w", id, ErrNoRule)
+			return nil, refusal{fmt.Errorf("%s: %w", id, ErrNoRule)}
 		}
 		keys := []string{rulePrefix + id}
 		store.AscendPrefix(tx, alarmPrefix, func(k, _ string) bool {
@@ -368,24 +351,12 @@ func (s *Store) RemoveRule(id string) error {
 			}
 			return true
 		})
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
+		if err := store.Delete(tx, keys...); err != nil {
+			return nil, err
 		}
-		s.mu.Lock()
 		s.unindexRule(id)
-		s.mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		if gone != nil {
-			s.reloadRules()
-		}
-		return err
-	}
-	s.ruleChanged(RuleChange{Rule: gone, Removed: true})
-	return nil
+		return func() { s.ruleChanged(RuleChange{Rule: gone, Removed: true}) }, nil
+	}, s.reloadRules)
 }
 
 // reloadRules makes the memory of rules and alarms what the database

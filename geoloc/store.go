@@ -31,6 +31,10 @@ type Options struct {
 	MinDistance        float64       // thinning: a trail point only after moving this many metres
 	AlertRetention     time.Duration // how long alert records are kept; default 30 days
 	TelemetryRetention time.Duration // how long sensor readings are kept; default 7 days
+	// Commit is the database's one writer: the store's own writes (fences,
+	// rules, forget, the dwell sweep) go through it, in one order with the
+	// fixes staged for it. Nil: the store starts its own.
+	Commit *store.Committer
 }
 
 // DefaultRetention is how long trail points are kept by default.
@@ -45,15 +49,16 @@ const DefaultRetention = 7 * 24 * time.Hour
 // the pos: keys at start: BuntDB's own spatial index moves points several
 // times slower, and the latest fixes move all the time.
 type Store struct {
-	db  *buntdb.DB
-	opt Options
+	db     *buntdb.DB
+	commit *store.Committer
+	opt    Options
+	told   announcer // fence and rule changes to their watchers, in commit order
 
 	mu     sync.RWMutex
 	latest map[string]Position
 	index  rtree.RTreeG[string]  // device at [lon lat]
 	kept   map[string]TrailPoint // the last trail point written per device, for thinning
 
-	fenceWrite sync.Mutex // serialises changes to fences that read, then write
 	fences     map[string]*Fence
 	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
@@ -76,7 +81,10 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	if opt.AlertRetention <= 0 {
 		opt.AlertRetention = DefaultAlertRetention
 	}
-	s := &Store{db: db, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{},
+	if opt.Commit == nil {
+		opt.Commit = store.NewCommitter(db)
+	}
+	s := &Store{db: db, commit: opt.Commit, opt: opt, latest: map[string]Position{}, kept: map[string]TrailPoint{},
 		fences: map[string]*Fence{}, inside: map[string]map[string]fenceState{},
 		near: map[string]*Fence{}, pairs: map[string]map[string]fenceState{}}
 	// Earlier versions indexed pos: keys in BuntDB; that index is not used.
@@ -97,7 +105,7 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	if err := s.loadFences(); err != nil {
+	if err := db.View(s.loadFences); err != nil {
 		return nil, err
 	}
 	if err := s.loadTelemetry(); err != nil {
@@ -183,13 +191,14 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	}
 	then := func(err error) {
 		switch {
-		case err != nil && changedLatest:
+		case err != nil && taken:
 			s.reload(p.Device) // the batch rolled back: forget what it set
 		case err == nil:
 			if taken {
 				s.ingested.Add(1)
 			}
-			if changedLatest && watch != nil {
+			if changedLatest && watch != nil && s.has(p.Device) {
+				// (A device forgotten in the same batch stays off the map.)
 				watch(p)
 			}
 			if len(events) > 0 && sink != nil {
@@ -215,26 +224,57 @@ func (s *Store) thinningKeeps(last, pt TrailPoint) bool {
 	return true
 }
 
+// reload makes the memory of a device what the database holds, after its
+// batch rolled back: the position and its index entry, the last trail
+// point, its states with the fences and proximity pairs, its readings.
 func (s *Store) reload(device string) {
-	var p Position
-	found := false
 	s.db.View(func(tx *buntdb.Tx) error {
-		v, err := tx.Get(positionPrefix + device)
-		if err == nil && json.Unmarshal([]byte(v), &p) == nil {
-			found = true
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.dropDevice(device)
+		var p Position
+		if v, err := tx.Get(positionPrefix + device); err == nil && json.Unmarshal([]byte(v), &p) == nil {
+			s.latest[device] = p
+			s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, device)
 		}
+		trail := trailPrefix + device + ":"
+		tx.DescendLessOrEqual("", trailPrefix+device+";", func(k, v string) bool {
+			if strings.HasPrefix(k, trail) {
+				s.kept[device] = parseTrailPoint(v)
+			}
+			return false
+		})
+		s.loadStates(tx, device)
+		s.loadReadings(tx, device)
+		s.loadAlarms(tx, device)
 		return nil
 	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
+}
+
+// dropDevice forgets a device in memory and returns the state keys it had
+// with the fences. s.mu is held.
+func (s *Store) dropDevice(device string) []string {
 	if cur, ok := s.latest[device]; ok {
 		s.index.Delete([2]float64{cur.Lon, cur.Lat}, [2]float64{cur.Lon, cur.Lat}, device)
 		delete(s.latest, device)
 	}
-	if found {
-		s.latest[device] = p
-		s.index.Insert([2]float64{p.Lon, p.Lat}, [2]float64{p.Lon, p.Lat}, device)
+	delete(s.kept, device)
+	s.forgetTelemetry(device)
+	var keys []string
+	for id := range s.inside[device] {
+		keys = append(keys, statePrefix+id+":"+device)
 	}
+	delete(s.inside, device)
+	for _, k := range s.dropPairs(func(_, a, b string) bool { return a == device || b == device }) {
+		keys = append(keys, statePrefix+k)
+	}
+	return keys
+}
+
+// has reports whether a device has a position.
+func (s *Store) has(device string) bool {
+	_, ok := s.Latest(device)
+	return ok
 }
 
 // Latest returns the newest position of a device.
@@ -299,35 +339,25 @@ func (s *Store) HandlePayload(device, source string, payload *xmlnode.Node, now 
 }
 
 // Forget deletes everything stored about a device that no longer exists:
-// its position, its trail and its standing with the fences.
+// its position, its trail and its standing with the fences. It goes
+// through the committer, after any fix of the device queued before it, so
+// that such a fix cannot bring the device back.
 func (s *Store) Forget(device string) error {
-	s.mu.Lock()
-	if cur, ok := s.latest[device]; ok {
-		s.index.Delete([2]float64{cur.Lon, cur.Lat}, [2]float64{cur.Lon, cur.Lat}, device)
-		delete(s.latest, device)
-	}
-	delete(s.kept, device)
-	s.forgetTelemetry(device)
-	keys := []string{positionPrefix + device}
-	for id := range s.inside[device] {
-		keys = append(keys, statePrefix+id+":"+device)
-	}
-	delete(s.inside, device)
-	for _, k := range s.dropPairs(func(_, a, b string) bool { return a == device || b == device }) {
-		keys = append(keys, statePrefix+k)
-	}
-	s.mu.Unlock()
-	return s.db.Update(func(tx *buntdb.Tx) error {
+	var keys []string
+	write := func(tx *buntdb.Tx) error {
+		s.mu.Lock() // after the database's lock, as in Stage
+		keys = append(s.dropDevice(device), positionPrefix+device)
+		s.mu.Unlock()
 		store.AscendPrefix(tx, trailPrefix+device+":", func(k, _ string) bool {
 			keys = append(keys, k)
 			return true
 		})
 		keys = append(keys, telemetryKeys(tx, device)...)
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
-		}
-		return nil
-	})
+		return store.Delete(tx, keys...)
+	}
+	if err := s.commit.Later(write).Wait(); err != nil {
+		s.reload(device)
+		return err
+	}
+	return nil
 }

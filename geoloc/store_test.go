@@ -26,11 +26,13 @@ func openTest(t testing.TB, path string, opt Options) *testStore {
 	if err != nil {
 		t.Fatal(err)
 	}
+	commit := store.NewCommitter(db)
+	opt.Commit = commit
 	s, err := OpenStore(db, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testStore{Store: s, db: db, commit: store.NewCommitter(db)}
+	ts := &testStore{Store: s, db: db, commit: commit}
 	t.Cleanup(func() { ts.commit.Close(); db.Close() })
 	return ts
 }

@@ -121,3 +121,18 @@ func fastJID(v []byte) (addr, bool) {
 	}
 	return a, true
 }
+
+// jidTarget parses a JID string for delivery: the address, and for a full
+// JID the session bound to it (nil when none is). ok is false when the
+// string is not a JID.
+func (s *Server) jidTarget(to string) (a addr, full *session, ok bool) {
+	var scratch []byte
+	a, err := s.parseAddr([]byte(to), &scratch)
+	if err != nil {
+		return a, nil, false
+	}
+	if a.kind == addrFull {
+		full = s.router.find(a.local, a.resource)
+	}
+	return a, full, true
+}

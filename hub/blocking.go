@@ -80,8 +80,9 @@ func (b *blockSet) sorted() []string {
 // reads the database.
 type blocklists struct {
 	s *Server
-	// write serializes changes, across their database write; mu guards
-	// sets and is never held across one, as stanza paths read sets.
+	// write serializes changes: each reads the set the one before made. It
+	// is not held across the database write (the committer keeps their
+	// order); mu guards sets, which stanza paths read.
 	write sync.Mutex
 	mu    sync.RWMutex
 	sets  map[string]*blockSet // by localpart; absent: blocks nobody
@@ -145,26 +146,31 @@ func (b *blocklists) publish(local string, next *blockSet) {
 // forget drops a removed account's blocklist.
 func (b *blocklists) forget(local string) {
 	b.write.Lock()
-	defer b.write.Unlock()
-	err := b.s.db.Update(func(tx *buntdb.Tx) error { return deletePrefix(tx, blockPrefix+local+":") })
-	if err != nil {
-		b.s.log.Error("forgetting a blocklist", "account", local, "err", err)
-	}
 	b.publish(local, nil)
+	saved := b.s.cfg.Commit.Later(func(tx *buntdb.Tx) error { return store.DeletePrefix(tx, blockPrefix+local+":") })
+	b.write.Unlock()
+	if err := saved.Wait(); err != nil {
+		b.s.log.Error("forgetting a blocklist", "account", local, "err", err)
+		b.reload(local)
+	}
 }
 
-func deletePrefix(tx *buntdb.Tx, prefix string) error {
-	var keys []string
-	store.AscendPrefix(tx, prefix, func(k, _ string) bool {
-		keys = append(keys, k)
-		return true
+// reload makes local's blocklist what the database holds: the undo of a
+// change whose write failed.
+func (b *blocklists) reload(local string) {
+	b.write.Lock()
+	defer b.write.Unlock()
+	next := &blockSet{jids: map[string]struct{}{}}
+	b.s.db.View(func(tx *buntdb.Tx) error {
+		return store.AscendPrefix(tx, blockPrefix+local+":", func(k, _ string) bool {
+			next.jids[strings.TrimPrefix(k, blockPrefix+local+":")] = struct{}{}
+			return true
+		})
 	})
-	for _, k := range keys {
-		if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-			return err
-		}
+	if len(next.jids) == 0 {
+		next = nil
 	}
-	return nil
+	b.publish(local, next)
 }
 
 // handleIQ answers blocklist get, block and unblock (XEP-0191 §3).
@@ -221,7 +227,6 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 	}
 
 	b.write.Lock()
-	defer b.write.Unlock()
 	old := b.of(ss.local)
 	next := &blockSet{jids: map[string]struct{}{}}
 	if old != nil && (block || len(items) > 0) {
@@ -237,20 +242,21 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		}
 	}
 	if len(next.jids) > maxBlocked {
+		b.write.Unlock()
 		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "resource-constraint", fmt.Sprintf("a blocklist holds at most %d JIDs", maxBlocked)}))
 		return
 	}
 	prefix := blockPrefix + ss.local + ":"
-	err := b.s.db.Update(func(tx *buntdb.Tx) error {
+	saved := b.s.cfg.Commit.Later(func(tx *buntdb.Tx) error {
 		if !block && len(items) == 0 {
-			return deletePrefix(tx, prefix)
+			return store.DeletePrefix(tx, prefix)
 		}
 		for _, j := range items {
 			var err error
 			if block {
 				_, _, err = tx.Set(prefix+j, "", nil)
-			} else if _, err = tx.Delete(prefix + j); err == buntdb.ErrNotFound {
-				err = nil
+			} else {
+				err = store.Delete(tx, prefix+j)
 			}
 			if err != nil {
 				return err
@@ -258,15 +264,17 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 		}
 		return nil
 	})
-	if err != nil {
-		b.s.log.Error("saving a blocklist", "account", ss.local, "err", err)
-		ss.send(errorReply(ss, req.el, stanzaErr{"wait", "internal-server-error", ""}))
-		return
-	}
 	if len(next.jids) == 0 {
 		next = nil
 	}
-	b.publish(ss.local, next)
+	b.publish(ss.local, next) // undone below if the write fails
+	b.write.Unlock()
+	if err := saved.Wait(); err != nil {
+		b.s.log.Error("saving a blocklist", "account", ss.local, "err", err)
+		b.reload(ss.local)
+		ss.send(errorReply(ss, req.el, errInternal))
+		return
+	}
 
 	ss.send(iqResult(ss, req.el, nil))
 	b.push(ss.local, req.payload.Local, items)

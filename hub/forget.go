@@ -18,9 +18,8 @@ func (s *Server) forgetAccount(name string) {
 	r := s.rosters
 	r.mu.Lock()
 	delete(r.loaded, name)
-	var owners []string
-	err := s.db.Update(func(tx *buntdb.Tx) error {
-		var keys []string
+	r.staged = append(r.staged, s.cfg.Commit.Later(func(tx *buntdb.Tx) error {
+		var keys, owners []string
 		store.AscendPrefix(tx, rosterPrefix, func(k, _ string) bool {
 			owner, contact, _ := strings.Cut(strings.TrimPrefix(k, rosterPrefix), ":")
 			switch {
@@ -36,10 +35,8 @@ func (s *Server) forgetAccount(name string) {
 			keys = append(keys, k)
 			return true
 		})
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
+		if err := store.Delete(tx, keys...); err != nil {
+			return err
 		}
 		for _, o := range owners {
 			v, _ := tx.Get(rosterPrefix + o)
@@ -49,18 +46,20 @@ func (s *Server) forgetAccount(name string) {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		s.log.Error("forgetting a removed account", "account", name, "err", err)
-	}
-	for _, o := range owners {
-		if ro := r.loaded[o]; ro != nil && err == nil {
+	}))
+	// The loaded rosters that hold the account change with the write: the
+	// versions stay those the database counts.
+	for o, ro := range r.loaded {
+		if ro.items[bare] != nil {
 			delete(ro.items, bare)
 			ro.ver++
+			r.touched = append(r.touched, o)
 			r.push(o, ro, bare)
 		}
 	}
-	r.mu.Unlock()
+	if err := r.unlock(); err != nil {
+		s.log.Error("forgetting a removed account", "account", name, "err", err)
+	}
 	s.pubsub.ForgetAccount(bare)
 	s.blocking.forget(name)
 }

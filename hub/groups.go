@@ -39,7 +39,7 @@ func (s *Server) accountChanged(c devices.Change) {
 			r.push(name, r.get(name), s.accounts.JID(p))
 		}
 	}
-	r.mu.Unlock()
+	r.unlock()
 	s.hubRoleChanged(c)
 	if c.Kind == devices.Removed {
 		return

@@ -52,21 +52,17 @@ func (s *Server) SendChat(c Chat) bool {
 // at startEnd, storing it offline when no resource takes it and store is
 // set. It reports whether a resource got it.
 func (s *Server) sendAsServer(to string, stanza []byte, startEnd int, store bool) bool {
-	var scratch []byte
-	a, err := s.parseAddr([]byte(to), &scratch)
-	if err != nil || s.hubBlocked(string(a.local)) {
+	a, dst, ok := s.jidTarget(to)
+	switch {
+	case !ok || s.hubBlocked(string(a.local)):
+		return false
+	case dst != nil:
+		dst.send(stanza)
+		return true
+	case a.kind != addrFull && a.kind != addrBare:
 		return false
 	}
-	switch a.kind {
-	case addrFull:
-		if ss := s.router.find(a.local, a.resource); ss != nil {
-			ss.send(stanza)
-			return true
-		}
-	case addrBare:
-	default:
-		return false
-	}
+	// A full JID whose resource is gone gets it as its bare JID would.
 	if s.toAvailable(a.local, stanza) {
 		return true
 	}

@@ -147,7 +147,7 @@ func (s *Server) hubRoleChanged(c devices.Change) {
 	r := s.rosters
 	r.mu.Lock()
 	r.push(name, r.get(name), s.hub.bare)
-	r.mu.Unlock()
+	r.unlock()
 	if s.hubBlocked(name) {
 		return
 	}
@@ -178,7 +178,7 @@ func (s *Server) hubSubscription(ss *session, typ string) {
 		r := s.rosters
 		r.mu.Lock()
 		r.push(ss.local, r.get(ss.local), s.hub.bare)
-		r.mu.Unlock()
+		r.unlock()
 	}
 }
 

@@ -23,13 +23,44 @@ var errStorageFull = errors.New("offline storage full")
 // offline stores messages for accounts with no available resource
 // (XEP-0160), at most cap messages and bytes bytes per account.
 type offline struct {
-	db    *buntdb.DB
-	cap   int
-	bytes int
-	seq   atomic.Uint64
-	// mu orders storing against a resource becoming available: see
-	// storeOffline and broadcast.
-	mu sync.Mutex
+	commit *store.Committer
+	cap    int
+	bytes  int
+	seq    atomic.Uint64
+	// Each account's lock orders storing against a resource of it becoming
+	// available: see storeOffline and broadcast. Only the account's own
+	// senders and resources share it.
+	mu    sync.Mutex // guards locks
+	locks map[string]*accountLock
+}
+
+type accountLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes the lock of local's offline store and returns its unlock.
+func (o *offline) lock(local string) (unlock func()) {
+	o.mu.Lock()
+	if o.locks == nil {
+		o.locks = map[string]*accountLock{}
+	}
+	l := o.locks[local]
+	if l == nil {
+		l = &accountLock{}
+		o.locks[local] = l
+	}
+	l.users++
+	o.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		o.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(o.locks, local)
+		}
+		o.mu.Unlock()
+	}
 }
 
 type storedMessage struct {
@@ -39,33 +70,46 @@ type storedMessage struct {
 	Raw      string    `json:"x"`
 }
 
-// store keeps a stamped message for local.
-func (o *offline) store(local string, raw []byte, startEnd int, empty bool) error {
+// store stages a stamped message for local; Wait tells whether it is kept
+// (errStorageFull when the account's store is full).
+func (o *offline) store(local string, raw []byte, startEnd int, empty bool) func() error {
 	now := time.Now().UTC()
 	key := fmt.Sprintf("%s%s:%020d%06d", offlinePrefix, local, now.UnixNano(), o.seq.Add(1)%1e6)
 	b, err := json.Marshal(storedMessage{At: now, StartEnd: startEnd, Empty: empty, Raw: string(raw)})
 	if err != nil {
-		return err
+		return func() error { return err }
 	}
-	return o.db.Update(func(tx *buntdb.Tx) error {
+	full := false
+	saved := o.commit.Later(func(tx *buntdb.Tx) error {
 		n, size := 0, len(b)
 		store.AscendPrefix(tx, offlinePrefix+local+":", func(_, v string) bool {
 			n++
 			size += len(v)
 			return n < o.cap && size <= o.bytes
 		})
-		if n >= o.cap || size > o.bytes {
-			return errStorageFull
+		if full = n >= o.cap || size > o.bytes; full {
+			return nil // refused, not a failed batch
 		}
 		_, _, err := tx.Set(key, string(b), nil)
 		return err
 	})
+	return func() error {
+		if err := saved.Wait(); err != nil {
+			return err
+		}
+		if full {
+			return errStorageFull
+		}
+		return nil
+	}
 }
 
-// take removes and returns local's stored messages, oldest first.
+// take removes and returns local's stored messages, oldest first: those
+// staged before it too, as the committer keeps the order.
 func (o *offline) take(local string) ([]storedMessage, error) {
 	var out []storedMessage
-	err := o.db.Update(func(tx *buntdb.Tx) error {
+	err := o.commit.Later(func(tx *buntdb.Tx) error {
+		out = out[:0]
 		var keys []string
 		store.AscendPrefix(tx, offlinePrefix+local+":", func(k, v string) bool {
 			var m storedMessage
@@ -75,13 +119,8 @@ func (o *offline) take(local string) ([]storedMessage, error) {
 			keys = append(keys, k)
 			return true
 		})
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return store.Delete(tx, keys...)
+	}).Wait()
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +133,14 @@ func (o *offline) take(local string) ([]storedMessage, error) {
 // and receive what was stored, so nothing is stored after that flush and an
 // operator reads messages in the order they came.
 func (s *Server) storeOffline(local string, stanza []byte, startEnd int, empty bool) error {
-	s.offline.mu.Lock()
-	defer s.offline.mu.Unlock()
+	unlock := s.offline.lock(local)
 	if s.toAvailable([]byte(local), stanza) {
+		unlock()
 		return nil
 	}
-	return s.offline.store(local, stanza, startEnd, empty)
+	saved := s.offline.store(local, stanza, startEnd, empty)
+	unlock() // the committer keeps the order from here
+	return saved()
 }
 
 // deliverOffline sends a newly available resource its stored messages,

@@ -140,17 +140,12 @@ func (d pubsubDirectory) Resources(bare string) []string {
 // resource with non-negative priority. Notifications are not stored offline.
 func (d pubsubDirectory) Deliver(to string, stanza []byte) {
 	s := d.s
-	var scratch []byte
-	a, err := s.parseAddr([]byte(to), &scratch)
-	if err != nil || s.blockedNotification(a, stanza) {
-		return
-	}
-	switch a.kind {
-	case addrFull:
-		if ss := s.router.find(a.local, a.resource); ss != nil {
-			ss.send(stanza)
-		}
-	case addrBare:
+	a, dst, ok := s.jidTarget(to)
+	switch {
+	case !ok || s.blockedNotification(a, stanza):
+	case dst != nil:
+		dst.send(stanza)
+	case a.kind == addrBare:
 		s.toAvailable(a.local, stanza)
 	}
 }

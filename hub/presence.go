@@ -67,6 +67,20 @@ func priority(el *wire.Element) int {
 // (or changes its presence) or unavailable, and its subscribers and the
 // account's own resources learn it (RFC 6121 §4.2, §4.4, §4.5).
 func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
+	// A resource that starts taking messages for the bare JID (its first
+	// presence, or a negative priority made non-negative) gets the stored
+	// ones first, then live ones: see storeOffline. They are queued before
+	// it counts as deliverable, so a live message on the unlocked path
+	// (toAvailable) cannot overtake them. Taking them waits for a write, so
+	// it happens before ss.pmu, which other sessions read under. (Only
+	// this read loop changes ss.pres.)
+	opens := available && priority(el) >= 0 && !ss.deliverable()
+	var unlockOffline func()
+	if opens {
+		unlockOffline = s.offline.lock(ss.local)
+		s.deliverOffline(ss)
+		s.firstAvailable(ss)
+	}
 	ss.pmu.Lock()
 	initial := ss.pres.Load() == 0
 	var directed map[string]struct{}
@@ -74,20 +88,9 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 		ss.presence = append(ss.presence[:0], el.Raw...)
 		ss.presEl = *el
 		ss.presEl.Raw = ss.presence
-		// A resource that starts taking messages for the bare JID (its
-		// first presence, or a negative priority made non-negative) gets
-		// the stored ones first, then live ones: see storeOffline. They
-		// are queued before it counts as deliverable, so a live message
-		// on the unlocked path (toAvailable) cannot overtake them.
-		opens := priority(el) >= 0 && !ss.deliverable()
-		if opens {
-			s.offline.mu.Lock()
-			s.deliverOffline(ss)
-			s.firstAvailable(ss)
-		}
 		ss.pres.Store(int32(priority(el) + presenceBias))
 		if opens {
-			s.offline.mu.Unlock()
+			unlockOffline()
 		}
 	} else {
 		if initial {
@@ -172,13 +175,8 @@ func (ss *session) unavailableTo(dst *session) {
 
 // sendAddressed queues el with from and to replaced.
 func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool {
-	ss.omu.Lock()
-	if ss.closed {
-		ss.omu.Unlock()
+	if !ss.openOutbox() {
 		return false
-	}
-	if ss.out == nil {
-		ss.out = getBuf()
 	}
 	ss.out = wire.AppendAddressed(ss.out, el, fromAttr, toAttr)
 	return ss.queued()
@@ -195,17 +193,11 @@ func (s *Server) presenceToAccount(local string, el *wire.Element, fromAttr []by
 
 // presenceToJID delivers directed presence to a full or bare JID string.
 func (s *Server) presenceToJID(target string, el *wire.Element, fromAttr []byte) {
-	var scratch []byte
-	to, err := s.parseAddr([]byte(target), &scratch)
-	if err != nil {
-		return
-	}
-	switch to.kind {
-	case addrFull:
-		if dst := s.router.find(to.local, to.resource); dst != nil {
-			dst.sendAddressed(el, fromAttr, dst.toAttr)
-		}
-	case addrBare:
+	to, dst, ok := s.jidTarget(target)
+	switch {
+	case dst != nil:
+		dst.sendAddressed(el, fromAttr, dst.toAttr)
+	case ok && to.kind == addrBare:
 		s.presenceToAccount(string(to.local), el, fromAttr)
 	}
 }

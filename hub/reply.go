@@ -18,6 +18,7 @@ var (
 	errBadRequest         = stanzaErr{"modify", "bad-request", ""}
 	errRemoteNotFound     = stanzaErr{"cancel", "remote-server-not-found", "this hub does not federate"}
 	errItemNotFound       = stanzaErr{"cancel", "item-not-found", ""}
+	errInternal           = stanzaErr{"wait", "internal-server-error", ""}
 	errNotAllowed         = stanzaErr{"cancel", "not-allowed", ""}
 	errForbidden          = stanzaErr{"auth", "forbidden", ""}
 	errNotAcceptable      = stanzaErr{"modify", "not-acceptable", ""}

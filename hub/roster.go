@@ -55,11 +55,51 @@ type roster struct {
 
 // rosters owns every account's roster. One mutex serializes all roster and
 // subscription changes: they are rare next to messages, and a subscription
-// changes two rosters at once.
+// changes two rosters at once. It is not held across a sync: a change is
+// made in memory and staged for the committer under it, and what the
+// change sends waits, without it, until the writes are durable (unlock).
 type rosters struct {
 	s      *Server
 	mu     sync.Mutex
 	loaded map[string]*roster
+	// Of the change in progress, under mu: its writes, the rosters they
+	// touch, and what it sends once they are durable.
+	staged  []store.Pending
+	touched []string
+	after   []func()
+}
+
+// later queues fn to run once the change in progress is durable. r.mu is
+// held.
+func (r *rosters) later(fn func()) { r.after = append(r.after, fn) }
+
+// unlock ends a change made under r.mu: it releases the lock, waits until
+// the change's writes are durable, then sends what the change caused, in
+// order. When a write failed, the rosters it touched are reloaded from the
+// database (the undo) and nothing is sent.
+func (r *rosters) unlock() error {
+	staged, touched, after := r.staged, r.touched, r.after
+	r.staged, r.touched, r.after = nil, nil, nil
+	r.mu.Unlock()
+	var err error
+	for _, p := range staged {
+		if e := p.Wait(); e != nil {
+			err = e
+		}
+	}
+	if err != nil {
+		r.s.log.Error("saving rosters", "accounts", touched, "err", err)
+		r.mu.Lock()
+		for _, local := range touched {
+			delete(r.loaded, local)
+		}
+		r.mu.Unlock()
+		return err
+	}
+	for _, fn := range after {
+		fn()
+	}
+	return nil
 }
 
 func newRosters(s *Server) *rosters { return &rosters{s: s, loaded: map[string]*roster{}} }
@@ -86,38 +126,33 @@ func (r *rosters) get(local string) *roster {
 	return ro
 }
 
-// save persists a changed or removed item and bumps the roster version.
-// r.mu is held.
-func (r *rosters) save(local string, ro *roster, it *rosterItem, remove bool) error {
+// save changes or removes an item in memory, bumps the roster version and
+// stages the write: see unlock. r.mu is held.
+func (r *rosters) save(local string, ro *roster, it *rosterItem, remove bool) {
 	key := rosterPrefix + local + ":" + it.JID
-	err := r.s.db.Update(func(tx *buntdb.Tx) error {
-		if remove {
-			if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
-				return err
-			}
-		} else {
-			b, err := json.Marshal(it)
-			if err != nil {
-				return err
-			}
-			if _, _, err := tx.Set(key, string(b), nil); err != nil {
-				return err
-			}
-		}
-		_, _, err := tx.Set(rosterPrefix+local, strconv.FormatUint(ro.ver+1, 10), nil)
-		return err
-	})
-	if err != nil {
-		r.s.log.Error("saving roster", "account", local, "contact", it.JID, "err", err)
-		return err
+	var item []byte
+	if !remove {
+		item, _ = json.Marshal(it) // plain strings and numbers: cannot fail
 	}
+	ver := strconv.FormatUint(ro.ver+1, 10)
+	r.staged = append(r.staged, r.s.cfg.Commit.Later(func(tx *buntdb.Tx) error {
+		if remove {
+			if err := store.Delete(tx, key); err != nil {
+				return err
+			}
+		} else if _, _, err := tx.Set(key, string(item), nil); err != nil {
+			return err
+		}
+		_, _, err := tx.Set(rosterPrefix+local, ver, nil)
+		return err
+	}))
+	r.touched = append(r.touched, local)
 	ro.ver++
 	if remove {
 		delete(ro.items, it.JID)
 	} else {
 		ro.items[it.JID] = it
 	}
-	return nil
 }
 
 // version is the roster version string: stored changes, group changes,
@@ -237,8 +272,8 @@ func appendItem(b []byte, v viewItem) []byte {
 }
 
 // push sends a roster push for one contact to every resource of local that
-// asked for the roster (RFC 6121 §2.1.6). removed pushes subscription
-// 'remove'. r.mu is held.
+// asked for the roster (RFC 6121 §2.1.6), once the change in progress is
+// durable. removed pushes subscription 'remove'. r.mu is held.
 func (r *rosters) push(local string, ro *roster, contact string) {
 	sessions := r.s.router.sessions(local)
 	if len(sessions) == 0 {
@@ -252,6 +287,12 @@ func (r *rosters) push(local string, ro *roster, contact string) {
 		item = append(item, " subscription='remove'/>"...)
 	}
 	ver := r.version(ro)
+	r.later(func() { r.sendPush(sessions, item, ver) })
+}
+
+// sendPush sends a roster push of item to the sessions that asked for the
+// roster.
+func (r *rosters) sendPush(sessions []*session, item []byte, ver string) {
 	for _, ss := range sessions {
 		ss.pmu.Lock()
 		interested := ss.interested
@@ -361,10 +402,12 @@ func (r *rosters) handleIQ(ss *session, req *iqRequest) {
 		return
 	}
 	it.Name, it.Groups, it.Hidden = in.Name, groups, false
-	if r.save(ss.local, ro, &it, false) == nil {
-		r.push(ss.local, ro, c)
+	r.save(ss.local, ro, &it, false)
+	r.push(ss.local, ro, c)
+	if r.unlock() != nil {
+		ss.send(errorReply(ss, req.el, errInternal))
+		return
 	}
-	r.mu.Unlock()
 	ss.send(iqResult(ss, req.el, nil))
 }
 
@@ -396,19 +439,18 @@ func (r *rosters) handleGet(ss *session, req *iqRequest) {
 // (RFC 6121 §2.5.2).
 func (r *rosters) remove(ss *session, c string) (stanzaErr, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	ro := r.get(ss.local)
 	it := ro.items[c]
 	if v, ok := r.viewOf(ss.local, ro, c); ok && v.managed {
+		r.mu.Unlock()
 		return errNotAllowed.withText("this contact comes from a shared group"), false
 	}
 	if it == nil || it.Hidden {
+		r.mu.Unlock()
 		return errItemNotFound, false
 	}
 	wasTo, wasFrom := it.Sub.hasTo() || it.Ask, it.Sub.hasFrom() || it.In
-	if r.save(ss.local, ro, it, true) != nil {
-		return stanzaErr{"wait", "internal-server-error", ""}, false
-	}
+	r.save(ss.local, ro, it, true)
 	r.push(ss.local, ro, c)
 	if contact, ok := r.localName(c); ok && r.s.accounts.Exists(contact) {
 		if wasTo {
@@ -416,8 +458,11 @@ func (r *rosters) remove(ss *session, c string) (stanzaErr, bool) {
 		}
 		if wasFrom {
 			r.inbound(contact, ss.bare, "unsubscribed", nil)
-			r.s.sendPresenceOf(ss.local, contact, false)
+			r.later(func() { r.s.sendPresenceOf(ss.local, contact, false) })
 		}
+	}
+	if r.unlock() != nil {
+		return errInternal, false
 	}
 	return stanzaErr{}, true
 }

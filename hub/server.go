@@ -117,7 +117,7 @@ type Server struct {
 	domain     string
 	log        *slog.Logger
 	db         *buntdb.DB
-	accounts   *devices.Store
+	accounts   devices.Accounts
 	router     *router
 	rosters    *rosters
 	blocking   *blocklists
@@ -148,7 +148,7 @@ type Server struct {
 
 // New builds a hub over an open database and account store. The domain of
 // the hub is the account store's.
-func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
+func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) {
 	if cfg.TLS == nil && !cfg.AllowPlain {
 		return nil, errors.New("hub: TLS configuration required unless plain connections are allowed")
 	}
@@ -185,7 +185,7 @@ func New(cfg Config, db *buntdb.DB, accounts *devices.Store) (*Server, error) {
 	s.limiter = newLimiter(cfg.Limits)
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
-	s.offline = &offline{db: db, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
+	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {

@@ -244,13 +244,8 @@ func (ss *session) send(b []byte) bool { return ss.sendAllowing(b, 0, 1) }
 // sendAllowing queues n complete stanzas b, of which allow bytes do not
 // count against the slow-reader limit until they are written.
 func (ss *session) sendAllowing(b []byte, allow, n int) bool {
-	ss.omu.Lock()
-	if ss.closed {
-		ss.omu.Unlock()
+	if !ss.openOutbox() {
 		return false
-	}
-	if ss.out == nil {
-		ss.out = getBuf()
 	}
 	ss.out = append(ss.out, b...)
 	ss.exempt += allow
@@ -261,6 +256,18 @@ func (ss *session) sendAllowing(b []byte, allow, n int) bool {
 // sendStamped queues el with its from replaced by fromAttr, building it
 // straight into the outbox.
 func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
+	if !ss.openOutbox() {
+		return false
+	}
+	ss.out = wire.AppendStamped(ss.out, el, fromAttr)
+	ss.srv.stats.out.Add(1)
+	return ss.queued()
+}
+
+// openOutbox takes ss.omu and readies the outbox for appending, to be
+// followed by queued. It reports false, without the lock, when the session
+// is closed.
+func (ss *session) openOutbox() bool {
 	ss.omu.Lock()
 	if ss.closed {
 		ss.omu.Unlock()
@@ -269,9 +276,7 @@ func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
 	if ss.out == nil {
 		ss.out = getBuf()
 	}
-	ss.out = wire.AppendStamped(ss.out, el, fromAttr)
-	ss.srv.stats.out.Add(1)
-	return ss.queued()
+	return true
 }
 
 // queued starts a flusher if none runs, or cuts the client off when it has

@@ -37,7 +37,7 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 
 	r := s.rosters
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer r.unlock()
 	ro := r.get(ss.local)
 	var it rosterItem
 	exists := false
@@ -73,9 +73,7 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 	}
 	if changed {
 		remove := it.Hidden && it.Sub == subNone && !it.In
-		if r.save(ss.local, ro, &it, remove) != nil {
-			return
-		}
+		r.save(ss.local, ro, &it, remove)
 		if !it.Hidden {
 			r.push(ss.local, ro, contact)
 		}
@@ -91,16 +89,17 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 	r.inbound(peer, ss.bare, typ, fwd)
 	switch typ {
 	case "subscribed":
-		s.sendPresenceOf(ss.local, peer, true)
+		r.later(func() { s.sendPresenceOf(ss.local, peer, true) })
 	case "unsubscribed":
-		s.sendPresenceOf(ss.local, peer, false)
+		r.later(func() { s.sendPresenceOf(ss.local, peer, false) })
 	}
 }
 
 // inbound processes a subscription stanza on the contact's side (owner is
 // the contact's localpart, from the user's bare JID) and delivers it to the
 // owner's available resources (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3).
-// fwd is the stanza to deliver, or nil to make a plain one. r.mu is held.
+// fwd is the stanza to deliver, or nil to make a plain one. r.mu is held;
+// what it sends goes once the change is durable (unlock).
 func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	s := r.s
 	ro := r.get(owner)
@@ -116,7 +115,7 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 		if it.Sub.hasFrom() || s.accounts.Peers(owner, fromLocal) {
 			// Already approved: answer for the owner (§3.1.3).
 			r.inbound(fromLocal, s.accounts.JID(owner), "subscribed", nil)
-			s.sendPresenceOf(owner, fromLocal, true)
+			r.later(func() { s.sendPresenceOf(owner, fromLocal, true) })
 			return
 		}
 		if it.In {
@@ -125,9 +124,7 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 			return
 		}
 		it.In = true
-		if r.save(owner, ro, &it, false) != nil {
-			return
-		}
+		r.save(owner, ro, &it, false)
 	case "subscribed":
 		if !it.Ask {
 			return
@@ -146,9 +143,7 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	}
 	if typ != "subscribe" {
 		remove := it.Hidden && it.Sub == subNone && !it.In
-		if r.save(owner, ro, &it, remove) != nil {
-			return
-		}
+		r.save(owner, ro, &it, remove)
 		if !it.Hidden {
 			r.push(owner, ro, from)
 		}
@@ -156,15 +151,17 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	if fwd == nil {
 		fwd = subscriptionStanza(typ, from, s.accounts.JID(owner))
 	}
-	for _, dst := range s.router.sessions(owner) {
-		if dst.available() {
-			dst.send(fwd)
+	r.later(func() {
+		for _, dst := range s.router.sessions(owner) {
+			if dst.available() {
+				dst.send(fwd)
+			}
 		}
-	}
-	if typ == "unsubscribe" {
-		// The user no longer sees the owner's presence (§3.3.3).
-		s.sendPresenceOf(owner, fromLocal, false)
-	}
+		if typ == "unsubscribe" {
+			// The user no longer sees the owner's presence (§3.3.3).
+			s.sendPresenceOf(owner, fromLocal, false)
+		}
+	})
 }
 
 func subscriptionStanza(typ, from, to string) []byte {

@@ -23,9 +23,9 @@ import (
 
 // Deps are the parts of GeoHub the bridge works with.
 type Deps struct {
-	Hub      *hub.Server    // fixes and readings are published through it
-	Accounts *devices.Store // devices are looked up and provisioned here
-	Geo      *geoloc.Store  // positions and alerts to publish come from here
+	Hub      *hub.Server      // fixes and readings are published through it
+	Accounts devices.Accounts // devices are looked up and provisioned here
+	Geo      *geoloc.Store    // positions and alerts to publish come from here
 	Logger   *slog.Logger
 }
 
@@ -34,7 +34,7 @@ type Deps struct {
 type Bridge struct {
 	p        *plan
 	hub      *hub.Server
-	accounts *devices.Store
+	accounts devices.Accounts
 	geo      *geoloc.Store
 	log      *slog.Logger
 	conns    []*conn

@@ -65,7 +65,7 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	commit   *store.Committer
-	accounts *devices.Store
+	accounts devices.Directory
 	dir      Directory
 	handlers map[string]PayloadHandler
 	reserved []string // node name prefixes kept for the service (Reserve)
@@ -80,7 +80,7 @@ type Service struct {
 }
 
 // New loads the stored nodes. Writes go through commit.
-func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts *devices.Store, dir Directory) (*Service, error) {
+func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts devices.Directory, dir Directory) (*Service, error) {
 	nodes, seq, err := load(db)
 	if err != nil {
 		return nil, err

@@ -38,22 +38,6 @@ type nodeRecord struct {
 	Affs    map[string]Affiliation `json:"affs"`
 }
 
-func setJSON(tx *buntdb.Tx, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, _, err = tx.Set(key, string(b), nil)
-	return err
-}
-
-func deleteKey(tx *buntdb.Tx, key string) error {
-	if _, err := tx.Delete(key); err != nil && err != buntdb.ErrNotFound {
-		return err
-	}
-	return nil
-}
-
 // saveNode writes the node's configuration and affiliations. Called with the
 // service's lock held, so it copies what it needs.
 func saveNode(n *Node) store.Write {
@@ -63,7 +47,7 @@ func saveNode(n *Node) store.Write {
 		rec.Affs[k] = v
 	}
 	key := nodePrefix + nodeSuffix(n.Service, n.Name)
-	return func(tx *buntdb.Tx) error { return setJSON(tx, key, rec) }
+	return func(tx *buntdb.Tx) error { return store.SetJSON(tx, key, rec) }
 }
 
 func itemKey(n *Node, it *Item) string {
@@ -80,14 +64,14 @@ func saveItem(n *Node, it *Item, gone []*Item) store.Write {
 	persist := n.Config.PersistItems
 	return func(tx *buntdb.Tx) error {
 		for _, k := range goneKeys {
-			if err := deleteKey(tx, k); err != nil {
+			if err := store.Delete(tx, k); err != nil {
 				return err
 			}
 		}
 		if !persist {
 			return nil
 		}
-		return setJSON(tx, key, rec)
+		return store.SetJSON(tx, key, rec)
 	}
 }
 
@@ -98,7 +82,7 @@ func deleteItems(n *Node, gone []*Item) store.Write {
 	}
 	return func(tx *buntdb.Tx) error {
 		for _, k := range keys {
-			if err := deleteKey(tx, k); err != nil {
+			if err := store.Delete(tx, k); err != nil {
 				return err
 			}
 		}
@@ -112,12 +96,12 @@ func subKey(n *Node, jid string) string {
 
 func saveSub(n *Node, sub *Subscription) store.Write {
 	key, rec := subKey(n, sub.JID), *sub
-	return func(tx *buntdb.Tx) error { return setJSON(tx, key, rec) }
+	return func(tx *buntdb.Tx) error { return store.SetJSON(tx, key, rec) }
 }
 
 func deleteSub(n *Node, jid string) store.Write {
 	key := subKey(n, jid)
-	return func(tx *buntdb.Tx) error { return deleteKey(tx, key) }
+	return func(tx *buntdb.Tx) error { return store.Delete(tx, key) }
 }
 
 // deleteNode removes a node with its items and subscriptions.
@@ -130,7 +114,7 @@ func deleteNode(service, name string) store.Write {
 		}
 		keys = append(keys, nodePrefix+suffix)
 		for _, k := range keys {
-			if err := deleteKey(tx, k); err != nil {
+			if err := store.Delete(tx, k); err != nil {
 				return err
 			}
 		}

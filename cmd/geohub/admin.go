@@ -11,6 +11,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/admin"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/operations"
 	"github.com/paulmach/orb/geojson"
 )
 
@@ -76,6 +77,7 @@ type whereArgs struct {
 }
 
 func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard.Tokens) map[string]admin.Handler {
+	ops := &operations.Service{Accounts: accounts, Geo: geo}
 	return map[string]admin.Handler{
 		"token.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[tokenArgs](raw)
@@ -111,7 +113,7 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			if err != nil {
 				return nil, err
 			}
-			if fences, err = geo.AddFences(fences, dashboard.FenceCheck(accounts)); err != nil {
+			if fences, err = ops.AddFences(fences, nil); err != nil {
 				return nil, err
 			}
 			return featureCollection(fences), nil
@@ -131,18 +133,14 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			if err != nil {
 				return nil, err
 			}
-			var errs []error
-			for _, id := range args.IDs {
-				errs = append(errs, geo.RemoveFence(id))
-			}
-			return args.IDs, errors.Join(errs...)
+			return args.IDs, ops.RemoveFences(args.IDs...)
 		},
 		"rule.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[ruleArgs](raw)
 			if err != nil {
 				return nil, err
 			}
-			return geo.AddRules(args.Rules, ruleCheck(accounts))
+			return ops.AddRules(args.Rules)
 		},
 		"rule.list": func(json.RawMessage) (any, error) {
 			return geo.Rules(), nil
@@ -152,11 +150,7 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			if err != nil {
 				return nil, err
 			}
-			var errs []error
-			for _, id := range args.IDs {
-				errs = append(errs, geo.RemoveRule(id))
-			}
-			return args.IDs, errors.Join(errs...)
+			return args.IDs, ops.RemoveRules(args.IDs...)
 		},
 		"where.get": func(raw json.RawMessage) (any, error) {
 			args, err := decode[whereArgs](raw)
@@ -194,7 +188,7 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			for i, a := range args.Accounts {
 				reqs[i] = devices.NewAccount{Name: a.Name, Role: devices.Role(a.Role), Groups: a.Groups, Password: a.Password}
 			}
-			created, err := accounts.Add(reqs...)
+			created, err := ops.AddAccounts(reqs...)
 			if err != nil {
 				return nil, err
 			}
@@ -227,18 +221,14 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard
 			if err != nil {
 				return nil, err
 			}
-			var errs []error
-			for _, n := range args.Names {
-				errs = append(errs, accounts.Remove(n))
-			}
-			return args.Names, errors.Join(errs...)
+			return args.Names, ops.RemoveAccounts(args.Names...)
 		},
 		"device.passwd": func(raw json.RawMessage) (any, error) {
 			args, err := decode[passwdArgs](raw)
 			if err != nil {
 				return nil, err
 			}
-			pw, err := accounts.SetPassword(args.Name, args.Password)
+			pw, err := ops.SetPassword(args.Name, args.Password)
 			if err != nil {
 				return nil, err
 			}
@@ -277,7 +267,9 @@ func adminCall(dataDir, cmd string, args, out any) error {
 		return err
 	}
 	defer accounts.Close()
-	geo, err := geoloc.OpenStore(db, geoloc.Options{})
+	commit := store.NewCommitter(db)
+	defer commit.Close()
+	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 )
 
@@ -17,27 +16,6 @@ import (
 type ruleArgs struct {
 	Rules []*geoloc.Rule `json:"rules,omitempty"`
 	IDs   []string       `json:"ids,omitempty"`
-}
-
-// ruleCheck vets a rule against the accounts as dashboard.FenceCheck vets a fence:
-// devices it names must be devices, groups must exist, notified JIDs must
-// be operators or admins. Names become bare JIDs.
-func ruleCheck(accounts *devices.Store) func(*geoloc.Rule) error {
-	isDevice := func(r devices.Role) bool { return r == devices.RoleDevice }
-	return func(r *geoloc.Rule) (err error) {
-		if r.Devices, err = accounts.Resolve(r.Devices, isDevice); err != nil {
-			return fmt.Errorf("devices: %w", err)
-		}
-		for _, g := range r.Groups {
-			if !accounts.GroupExists(g) {
-				return fmt.Errorf("groups: no account is in group %q", g)
-			}
-		}
-		if r.Notify, err = accounts.Resolve(r.Notify, devices.Role.Watches); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
-		return nil
-	}
 }
 
 func rule(args []string) error {

@@ -279,15 +279,19 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	geo, err := geoloc.OpenStore(db, c.trails)
+	commit := store.NewCommitter(db)
+	trails := c.trails
+	trails.Commit = commit
+	geo, err := geoloc.OpenStore(db, trails)
 	if err != nil {
+		commit.Close()
 		return err
 	}
 	tokens, err := dashboard.OpenTokens(db, accounts)
 	if err != nil {
+		commit.Close()
 		return err
 	}
-	commit := store.NewCommitter(db)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    tlscert.ServerConfig(cert),

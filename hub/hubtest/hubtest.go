@@ -85,11 +85,11 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if os.Getenv("GEOHUB_TEST_LOG") != "" {
 		logLevel = slog.LevelDebug
 	}
-	geo, err := geoloc.OpenStore(db, geoloc.Options{})
+	commit := store.NewCommitter(db)
+	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit})
 	if err != nil {
 		return nil, err
 	}
-	commit := store.NewCommitter(db)
 	cfg := hub.Config{
 		Domain: "localhost", C2S: "127.0.0.1:0", C2STLS: "127.0.0.1:0", Commit: commit,
 		TLS:    tlscert.ServerConfig(cert),

@@ -62,6 +62,30 @@ func (c *Committer) Submit(write Write, then func(error)) {
 	c.cond.Signal()
 }
 
+// Pending is a write submitted with Later: Wait reports its outcome.
+type Pending chan error
+
+// Later submits write and returns at once: for writes made by people
+// (rosters, blocklists, fences, rules) rather than the high-rate flow. The
+// caller waits with Wait after releasing the locks it staged the change
+// under, so that no shared lock is held across a sync. Submissions are committed in the order they
+// were made, so a change staged under a lock is ordered like the lock.
+func (c *Committer) Later(write Write) Pending {
+	done := make(Pending, 1)
+	c.Submit(write, func(err error) { done <- err })
+	return done
+}
+
+// Wait blocks until the write is durable or failed.
+func (p Pending) Wait() error { return <-p }
+
+// Queued is the number of writes submitted and not yet in a batch.
+func (c *Committer) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.next)
+}
+
 func (c *Committer) run() {
 	for {
 		c.mu.Lock()

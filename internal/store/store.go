@@ -3,6 +3,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -97,4 +98,34 @@ func AscendPrefix(tx *buntdb.Tx, prefix string, fn func(key, value string) bool)
 	return tx.AscendGreaterOrEqual("", prefix, func(k, v string) bool {
 		return strings.HasPrefix(k, prefix) && fn(k, v)
 	})
+}
+
+// Delete deletes keys from tx; a key that is not there is not an error.
+func Delete(tx *buntdb.Tx, keys ...string) error {
+	for _, k := range keys {
+		if _, err := tx.Delete(k); err != nil && err != buntdb.ErrNotFound {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeletePrefix deletes every key that starts with prefix.
+func DeletePrefix(tx *buntdb.Tx, prefix string) error {
+	var keys []string
+	AscendPrefix(tx, prefix, func(k, _ string) bool {
+		keys = append(keys, k)
+		return true
+	})
+	return Delete(tx, keys...)
+}
+
+// SetJSON stores v as JSON under key.
+func SetJSON(tx *buntdb.Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(key, string(b), nil)
+	return err
 }
