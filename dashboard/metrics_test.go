@@ -12,7 +12,8 @@ import (
 type fakeHub struct{}
 
 func (fakeHub) Stats() hubpkg.Stats {
-	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678, AlertsDelivered: 9}
+	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678, AlertsDelivered: 9,
+		Conflated: 11, ReadsPaused: 12, CutOffStalled: 13, CutOffOverflow: 14, PendingPeak: 15}
 }
 
 func metricLines(t *testing.T, e *env) string {
@@ -37,6 +38,11 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 		"geohub_stanzas_in_total 1234\n",
 		"geohub_stanzas_out_total 5678\n",
 		"geohub_alerts_delivered_total 9\n",
+		"geohub_stanzas_conflated_total 11\n",
+		"geohub_reads_paused_total 12\n",
+		`geohub_sessions_cut_off_total{reason="stalled"} 13`,
+		`geohub_sessions_cut_off_total{reason="overflow"} 14`,
+		"geohub_pending_peak_bytes 15\n",
 		"geohub_fixes_ingested_total 2\n",
 		"geohub_alerts_raised_total 1\n",
 		"geohub_ingest_batch_seconds_bucket{le=",

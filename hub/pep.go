@@ -137,8 +137,10 @@ func (d pubsubDirectory) Resources(bare string) []string {
 
 // Deliver routes a notification from the pubsub service or a PEP service
 // like a message of its type: to one resource, or to every available
-// resource with non-negative priority. Notifications are not stored offline.
-func (d pubsubDirectory) Deliver(to string, stanza []byte) {
+// resource with non-negative priority. Notifications are not stored offline;
+// one with a latest key supersedes a queued one with the same key for a
+// resource that is behind (backlog.go).
+func (d pubsubDirectory) Deliver(to string, stanza []byte, latest string) {
 	s := d.s
 	var scratch []byte
 	a, err := s.parseAddr([]byte(to), &scratch)
@@ -148,10 +150,14 @@ func (d pubsubDirectory) Deliver(to string, stanza []byte) {
 	switch a.kind {
 	case addrFull:
 		if ss := s.router.find(a.local, a.resource); ss != nil {
-			ss.send(stanza)
+			ss.sendLatest(stanza, latest)
 		}
 	case addrBare:
-		s.toAvailable(a.local, stanza)
+		for _, ss := range s.router.sessionsB(a.local) {
+			if ss.deliverable() {
+				ss.sendLatest(stanza, latest)
+			}
+		}
 	}
 }
 

@@ -8,6 +8,13 @@ type Stats struct {
 	StanzasIn       uint64 // stanzas read from clients since start
 	StanzasOut      uint64 // stanzas queued for clients since start
 	AlertsDelivered uint64 // alert events handed out: chat messages to the notified and pubsub items
+
+	// Delivery under pressure (backlog.go, shaper.go).
+	Conflated      uint64 // queued notifications and presence superseded by newer ones before they were written
+	ReadsPaused    uint64 // times a session's reads were paused for sending faster than its limits
+	CutOffStalled  uint64 // sessions cut off for taking nothing for the stall timeout
+	CutOffOverflow uint64 // sessions cut off for having more than MaxPending bytes waiting
+	PendingPeak    int    // the most bytes that waited unwritten for one session (counted from 32 KiB)
 }
 
 // counters are bumped on the hot paths: each on its own cache line, since
@@ -18,6 +25,23 @@ type counters struct {
 	out    atomic.Uint64
 	_      [56]byte
 	alerts atomic.Uint64
+	_      [56]byte
+	// Rare: only sessions that fall behind or send too fast touch these.
+	conflated  atomic.Uint64
+	paused     atomic.Uint64
+	stalled    atomic.Uint64
+	overflowed atomic.Uint64
+	peak       atomic.Int64
+}
+
+// notePending records n bytes waiting for one session.
+func (c *counters) notePending(n int) {
+	for {
+		p := c.peak.Load()
+		if int64(n) <= p || c.peak.CompareAndSwap(p, int64(n)) {
+			return
+		}
+	}
 }
 
 // Stats returns the counts so far. It is cheap and safe to call at any time.
@@ -27,5 +51,10 @@ func (s *Server) Stats() Stats {
 		StanzasIn:       s.stats.in.Load(),
 		StanzasOut:      s.stats.out.Load(),
 		AlertsDelivered: s.stats.alerts.Load(),
+		Conflated:       s.stats.conflated.Load(),
+		ReadsPaused:     s.stats.paused.Load(),
+		CutOffStalled:   s.stats.stalled.Load(),
+		CutOffOverflow:  s.stats.overflowed.Load(),
+		PendingPeak:     int(s.stats.peak.Load()),
 	}
 }
