@@ -337,10 +337,18 @@ func (r *notes) saw(s string) bool {
 	return bytes.Contains(r.all, []byte(s))
 }
 
-func (r *notes) tail() string     { r.mu.Lock(); defer r.mu.Unlock(); return string(r.all[max(0, len(r.all)-500):]) }
-func (r *notes) chatCount() int   { r.mu.Lock(); defer r.mu.Unlock(); return len(r.chat) }
-func (r *notes) chatList() []int  { r.mu.Lock(); defer r.mu.Unlock(); return append([]int(nil), r.chat...) }
-func (r *notes) count() int       { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
+func (r *notes) tail() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(r.all[max(0, len(r.all)-500):])
+}
+func (r *notes) chatCount() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.chat) }
+func (r *notes) chatList() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.chat...)
+}
+func (r *notes) count() int { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 func sortedRun(v []int, n int) bool {
 	if len(v) != n {
 		return false
