@@ -638,7 +638,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // client through the hub to another (plain ws:// on loopback), each
 // message its own WebSocket message both ways.
 func BenchmarkWebSocketMessage(b *testing.B) {
-	h := hubtest.Start(b, func(c *hub.Config) { c.Limits.MaxPending = 64 << 20 })
+	h := hubtest.Start(b, unshaped)
 	mux := http.NewServeMux()
 	mux.Handle("/xmpp-websocket", h.WebSocketHandler())
 	srv := httptest.NewServer(mux)
