@@ -59,7 +59,8 @@ func checkSane(t *testing.T, r benchResult) {
 		"notifications against publishes", r.Notifications, r.Publishes)
 	l(r.NotifyP50Ms > 0 && r.NotifyP99Ms >= r.NotifyP50Ms && r.NotifyP99Ms < 5000, "notification latency", r.NotifyP50Ms, r.NotifyP99Ms)
 	l(r.NotificationsMissing <= int64(r.NotificationsConflated), "notifications missing", r.NotificationsMissing, r.NotificationsConflated)
-	l(r.LatestAfterStopMs >= 0 && r.LatestAfterStopMs < 1000, "every device's last fix after publishing stopped", r.LatestAfterStopMs, r.DevicesBehind)
+	l(r.LatestAfterStopMs >= 0 && (r.LatestAfterStopMs < 1000 || r.Server != kindGeoHub),
+		"every device's last fix after publishing stopped", r.LatestAfterStopMs, r.DevicesBehind)
 	l(r.SessionsCutOff == 0, "sessions cut off", r.SessionsCutOff)
 	l(len(r.PublishErrors) == 0 && r.RefusedPublishes == 0, "publish errors", r.PublishErrors, r.RefusedPublishes)
 	l(r.CPUSeconds > 0 && r.CPUMicrosPerPublish > 0 && r.CPUTotalSeconds >= r.CPUSeconds, "server CPU", r.CPUSeconds, r.CPUMicrosPerPublish, r.CPUTotalSeconds)
