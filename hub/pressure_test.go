@@ -383,3 +383,43 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A resource that falls behind gets the latest presence of another, not
+// every change: 5,000 presence changes to a reader that reads nothing
+// meanwhile arrive as fewer, the last one last.
+func TestPresenceIsConflatedForAResourceBehind(t *testing.T) {
+	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.StanzaRate, c.Limits.ByteRate = -1, -1 })
+	pw := h.Account(t, "alice", devices.RoleOperator)
+	desk := xmpptest.DialRaw(t, h.Addr)
+	desk.Conn().(*net.TCPConn).SetReadBuffer(32 << 10)
+	desk.Login("localhost", h.ClientTLS, "alice", pw, "desk")
+	desk.Send("<presence/><iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
+	desk.ReadUntil("id='sync'")
+	phone := xmpptest.Dial(t, h.Options(), "alice", pw)
+	const changes = 5000
+	pad := strings.Repeat("p", 2000)
+	for i := range changes {
+		phone.Send("<presence><status>%d %s</status></presence>", i, pad)
+	}
+	phone.Sync() // every change is queued for desk
+
+	// desk reads everything now, up to its ping's answer.
+	desk.Send("<iq type='get' id='done'><ping xmlns='urn:xmpp:ping'/></iq>")
+	got := desk.ReadUntil("id='done'")
+	statusRE := regexp.MustCompile(`from='` + regexp.QuoteMeta(phone.JID.String()) + `'[^>]*><status>(\d+) `)
+	all := statusRE.FindAllStringSubmatch(got, -1)
+	if len(all) == 0 || all[len(all)-1][1] != strconv.Itoa(changes-1) {
+		t.Fatalf("desk's last presence from the phone is not the last change: %d presences", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		a, _ := strconv.Atoi(all[i-1][1])
+		b, _ := strconv.Atoi(all[i][1])
+		if b <= a {
+			t.Fatalf("presence %d after %d", b, a)
+		}
+	}
+	if st := h.Server.Stats(); len(all) >= changes || st.Conflated == 0 {
+		t.Errorf("%d of %d presence changes arrived, %d conflated: want older ones superseded", len(all), changes, st.Conflated)
+	}
+	t.Logf("%d of %d presence changes arrived", len(all), changes)
+}

@@ -287,7 +287,7 @@ func (ss *session) sendStamped(el *wire.Element, fromAttr []byte) bool {
 // queued starts a flusher if none runs, or cuts the client off when it has
 // fallen too far behind (backlog.go). ss.omu is held on entry and released.
 func (ss *session) queued() bool {
-	if len(ss.out) > conflateFrom {
+	if len(ss.out) > min(conflateFrom, ss.srv.cfg.Limits.MaxPending) {
 		n := ss.pending()
 		if n > ss.srv.cfg.Limits.MaxPending {
 			return ss.overflowed()
