@@ -182,6 +182,7 @@ func TestABehindSubscriberGetsEachPublishersLatestAndEveryMessage(t *testing.T) 
 	for d := range n {
 		wg.Go(func() {
 			c, buf := conns[d], make([]byte, 4096)
+			c.SetWriteDeadline(time.Time{}) // the login's has passed
 			for seq := 0; time.Now().Before(stop); seq++ {
 				id := fmt.Sprintf("dev%d-%d", d, seq)
 				fix := fmt.Sprintf("<iq type='set' id='%s' to='pubsub.localhost'><pubsub xmlns='%s'><publish node='fleet'><item id='%s'>"+
