@@ -14,7 +14,8 @@ type fakeHub struct{}
 
 func (fakeHub) Stats() hubpkg.Stats {
 	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678,
-		AuthFailures: 11, AuthRefused: 12, AcceptErrors: 13, OverCap: 14, Conns: 15, ConnCap: 16}
+		AuthFailures: 11, AuthRefused: 12, AcceptErrors: 13, OverCap: 14, Conns: 15, ConnCap: 16,
+		Conflated: 17, ReadsPaused: 18, CutOffStalled: 19, CutOffOverflow: 20, PendingPeak: 21}
 }
 
 type fakeAlerts struct{}
@@ -50,6 +51,11 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 		"geohub_xmpp_connections_over_cap_total 14\n",
 		"geohub_xmpp_connections_open 15\n",
 		"geohub_xmpp_connections_cap 16\n",
+		"geohub_stanzas_conflated_total 17\n",
+		"geohub_reads_paused_total 18\n",
+		`geohub_sessions_cut_off_total{reason="stalled"} 19`,
+		`geohub_sessions_cut_off_total{reason="overflow"} 20`,
+		"geohub_pending_peak_bytes 21\n",
 		"geohub_fixes_ingested_total 2\n",
 		"geohub_alerts_raised_total 1\n",
 		"geohub_ingest_batch_seconds_bucket{le=",

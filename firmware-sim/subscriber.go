@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,9 @@ type Subscriber struct {
 	since int64 // unix nanoseconds when subscribing began
 
 	received, ignored atomic.Uint64
+
+	mu     sync.Mutex
+	latest map[string]int64 // device -> send time of its newest item notified (unix nanoseconds)
 }
 
 // Subscribe logs in, sends initial presence, creates the node if asked,
@@ -96,7 +100,7 @@ func Subscribe(ctx context.Context, opt SubscriberOptions) (*Subscriber, error) 
 	if node == "" {
 		node = NSGeoloc
 	}
-	s := &Subscriber{stats: opt.Stats}
+	s := &Subscriber{stats: opt.Stats, latest: map[string]int64{}}
 	event := xml.Name{Space: nsPubSubEvent, Local: "event"}
 	ss, err := dialXMPP(ctx, opt.Hub, opt.Account, "sub",
 		mux.Message(stanza.HeadlineMessage, event, s), mux.Message(stanza.NormalMessage, event, s))
@@ -190,6 +194,9 @@ func (s *Subscriber) HandleMessage(_ stanza.Message, t xmlstream.TokenReadEncode
 	}
 	for _, id := range ids {
 		sent, ok := ItemSentAt(id)
+		if ok {
+			s.noteLatest(id[:strings.LastIndexByte(id, '-')], sent.UnixNano())
+		}
 		if !ok || delayed || sent.UnixNano() < s.since {
 			s.ignored.Add(1)
 			continue
@@ -198,6 +205,22 @@ func (s *Subscriber) HandleMessage(_ stanza.Message, t xmlstream.TokenReadEncode
 		s.stats.Notified(time.Duration(now - sent.UnixNano()))
 	}
 	return nil
+}
+
+func (s *Subscriber) noteLatest(device string, sent int64) {
+	s.mu.Lock()
+	if sent > s.latest[device] {
+		s.latest[device] = sent
+	}
+	s.mu.Unlock()
+}
+
+// Latest is when device sent the newest of its items notified so far.
+func (s *Subscriber) Latest(device string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, ok := s.latest[device]
+	return time.Unix(0, ns), ok
 }
 
 // Received is the number of notifications measured so far.

@@ -82,7 +82,7 @@ func BenchmarkWebSocketLogin(b *testing.B) {
 // (which keeps its two requests in flight, as hold=1 lets it), and as
 // many as have come per long-polling response to the receiver.
 func BenchmarkBOSHMessage(b *testing.B) {
-	h := hubtest.Start(b, func(c *hub.Config) { c.Limits.MaxPending = 64 << 20 })
+	h := hubtest.Start(b, unshaped)
 	e := boshServe(b, h, hub.BOSHConfig{}, false)
 	spw := h.Account(b, "sender", devices.RoleDevice)
 	rpw := h.Account(b, "receiver", devices.RoleOperator)

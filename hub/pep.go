@@ -137,16 +137,22 @@ func (d pubsubDirectory) Resources(bare string) []string {
 
 // Deliver routes a notification from the pubsub service or a PEP service
 // like a message of its type: to one resource, or to every available
-// resource with non-negative priority. Notifications are not stored offline.
-func (d pubsubDirectory) Deliver(to string, stanza []byte) {
+// resource with non-negative priority. Notifications are not stored offline;
+// one with a latest key supersedes a queued one with the same key for a
+// resource that is behind (backlog.go).
+func (d pubsubDirectory) Deliver(to string, stanza []byte, latest string) {
 	s := d.s
 	a, dst, ok := s.jidTarget(to)
 	switch {
 	case !ok || s.blockedNotification(a, stanza):
 	case dst != nil:
-		dst.send(stanza)
+		dst.sendLatest(stanza, latest)
 	case a.kind == addrBare:
-		s.toAvailable(a.local, stanza)
+		for _, ss := range s.router.sessionsB(a.local) {
+			if ss.deliverable() {
+				ss.sendLatest(stanza, latest)
+			}
+		}
 	}
 }
 

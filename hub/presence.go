@@ -170,15 +170,21 @@ func (ss *session) unavailableTo(dst *session) {
 	b := []byte("<presence type='unavailable'")
 	b = append(b, ss.fromAttr...)
 	b = append(b, dst.toAttr...)
-	dst.send(append(b, "/>"...))
+	dst.sendLatest(append(b, "/>"...), string(ss.fromAttr))
 }
 
-// sendAddressed queues el with from and to replaced.
+// sendAddressed queues presence el with from and to replaced. For a
+// session that is behind, it supersedes a queued presence of the same
+// sender (backlog.go).
 func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool {
 	if !ss.openOutbox() {
 		return false
 	}
+	off := len(ss.out)
 	ss.out = wire.AppendAddressed(ss.out, el, fromAttr, toAttr)
+	if off >= conflateFrom && presenceState(el) {
+		ss.supersede(string(fromAttr), off)
+	}
 	return ss.queued()
 }
 

@@ -290,7 +290,7 @@ func TestAFullOfflineStoreIsDelivered(t *testing.T) {
 // A client that stops reading is cut off with a stream error once more than
 // --max-pending bytes wait for it, and the hub goes on for the others.
 func TestASlowReaderIsCutOff(t *testing.T) {
-	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.MaxPending = 64 << 10 })
+	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.MaxPending, c.Limits.ByteRate = 64<<10, -1 })
 	alice := h.Login(t, "alice", devices.RoleOperator)
 	bob := h.Login(t, "bob", devices.RoleOperator)
 	bob.Send("<presence/>")

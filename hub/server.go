@@ -54,8 +54,21 @@ type Limits struct {
 	MaxConns           int     // open connections and sessions, all transports; 0 = from RLIMIT_NOFILE, -1 = unlimited
 	ConnRate           float64 // new connections per second from one address; 0 = unlimited
 	ConnBurst          int
-	MaxPending         int // bytes queued for a slow reader before it is cut off
 	OfflineBytes       int // bytes of stored offline messages per account
+
+	// Delivery under pressure (backlog.go, shaper.go). A session that
+	// sends faster than StanzaRate stanzas or ByteRate bytes a second,
+	// beyond a burst, has its reads paused; negative rates are unlimited.
+	// A session that falls behind has its queued notifications and
+	// presence conflated, and is cut off only when more than MaxPending
+	// bytes wait for it or nothing could be written to it for
+	// StallTimeout.
+	StanzaRate   float64
+	StanzaBurst  int
+	ByteRate     float64
+	ByteBurst    int
+	MaxPending   int
+	StallTimeout time.Duration
 }
 
 // DefaultLimits are used for zero fields of Limits.
@@ -69,8 +82,13 @@ var DefaultLimits = Limits{
 	MaxConnsPerIP:      1000,
 	ConnRate:           200,
 	ConnBurst:          1000,
-	MaxPending:         1 << 20,
 	OfflineBytes:       1 << 20,
+	StanzaRate:         200,
+	StanzaBurst:        1000,
+	ByteRate:           256 << 10,
+	ByteBurst:          1 << 20,
+	MaxPending:         16 << 20,
+	StallTimeout:       30 * time.Second,
 }
 
 func (l *Limits) fill() {
@@ -104,6 +122,21 @@ func (l *Limits) fill() {
 	}
 	if l.MaxConns == 0 {
 		l.MaxConns = connCapFromFDs()
+	}
+	if l.StanzaRate == 0 {
+		l.StanzaRate = d.StanzaRate
+	}
+	if l.StanzaBurst <= 0 {
+		l.StanzaBurst = d.StanzaBurst
+	}
+	if l.ByteRate == 0 {
+		l.ByteRate = d.ByteRate
+	}
+	if l.ByteBurst <= 0 {
+		l.ByteBurst = d.ByteBurst
+	}
+	if l.StallTimeout <= 0 {
+		l.StallTimeout = d.StallTimeout
 	}
 }
 

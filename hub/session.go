@@ -19,7 +19,6 @@ import (
 const (
 	readMin      = 2048
 	readShrinkAt = 32 << 10
-	writeTimeout = 30 * time.Second
 	maxPingGrace = 60 * time.Second
 )
 
@@ -64,8 +63,11 @@ type session struct {
 	omu      sync.Mutex
 	out      []byte
 	exempt   int // bytes of out the slow-reader limit does not count: stored messages
+	backlog  backlog
 	flushing bool
 	closed   bool
+
+	shaper shaper // the read loop's alone
 
 	wmu       sync.Mutex // serializes writes to conn
 	closeOnce sync.Once
@@ -81,7 +83,7 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 		srv: s, conn: conn, ip: ip, jid: j,
 		local: j.Localpart(), resource: j.Resourcepart(),
 		full: j.String(), bare: j.Bare().String(),
-		flushing: true,
+		flushing: true, shaper: newShaper(s.cfg.Limits),
 	}
 	ss.fromAttr = xmlesc.Attr(nil, "from", ss.full)
 	ss.bareFromAttr = xmlesc.Attr(nil, "from", ss.bare)
@@ -134,10 +136,11 @@ func (ss *session) readLoop() {
 	sc := wire.NewScanner(wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth}, stanza.NSClient)
 	buf := make([]byte, 0, max(readMin, len(ss.initial)+readMin))
 	buf = append(buf, ss.initial...)
+	read := len(ss.initial) // bytes read since the shaper last charged them
 	ss.initial = nil
 	pinged := false
 	for {
-		off := 0
+		off, stanzas := 0, 0
 		for {
 			el, n, err := sc.Next(buf[off:])
 			if err != nil {
@@ -151,9 +154,15 @@ func (ss *session) readLoop() {
 				break
 			}
 			off += n
-			if el != nil && !ss.handle(el) {
-				return
+			if el != nil {
+				stanzas++
+				if !ss.handle(el) {
+					return
+				}
 			}
+		}
+		if d := ss.shaper.delay(time.Now(), stanzas, read); d > 0 {
+			ss.pauseReads(d)
 		}
 		buf = buf[:copy(buf, buf[off:])]
 		switch {
@@ -176,6 +185,7 @@ func (ss *session) readLoop() {
 		}
 		n, err := ss.conn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		read = n
 		if n > 0 {
 			pinged = false
 			continue
@@ -280,12 +290,14 @@ func (ss *session) openOutbox() bool {
 }
 
 // queued starts a flusher if none runs, or cuts the client off when it has
-// fallen too far behind. ss.omu is held on entry and released.
+// fallen too far behind (backlog.go). ss.omu is held on entry and released.
 func (ss *session) queued() bool {
-	if len(ss.out)-ss.exempt > ss.srv.cfg.Limits.MaxPending {
-		ss.omu.Unlock()
-		go ss.closeWithError(streamErr{"policy-violation", "too slow to read what is sent to you"})
-		return false
+	if len(ss.out) > min(conflateFrom, ss.srv.cfg.Limits.MaxPending) {
+		n := ss.pending()
+		if n > ss.srv.cfg.Limits.MaxPending {
+			return ss.overflowed()
+		}
+		ss.srv.stats.notePending(n)
 	}
 	start := !ss.flushing
 	ss.flushing = true
@@ -313,18 +325,15 @@ func (ss *session) flush() {
 			putBuf(spare)
 			return
 		}
+		b = ss.taken()
 		ss.out, ss.exempt = spare, 0
 		ss.omu.Unlock()
 
 		ss.wmu.Lock()
-		ss.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, err := ss.conn.Write(b)
+		err := ss.write(b)
 		ss.wmu.Unlock()
 		if err != nil {
-			ss.conn.Close() // the read loop ends and tears down
-			ss.omu.Lock()
-			ss.flushing = false
-			ss.omu.Unlock()
+			ss.writeFailed(err)
 			return
 		}
 		spare = b[:0]
@@ -349,7 +358,7 @@ func (ss *session) closeWithError(e streamErr) {
 func (ss *session) shutdown(tail string) {
 	ss.closeOnce.Do(func() {
 		ss.omu.Lock()
-		pending := ss.out
+		pending := ss.taken()
 		ss.out, ss.closed = nil, true
 		ss.omu.Unlock()
 		// A flusher stuck writing to a peer that does not read gives up

@@ -592,7 +592,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // client through the hub to another (plain ws:// on loopback), each
 // message its own WebSocket message both ways.
 func BenchmarkWebSocketMessage(b *testing.B) {
-	h := hubtest.Start(b, func(c *hub.Config) { c.Limits.MaxPending = 64 << 20 })
+	h := hubtest.Start(b, unshaped)
 	url, _ := wsServe(b, h, false)
 	spw := h.Account(b, "sender", devices.RoleDevice)
 	rpw := h.Account(b, "receiver", devices.RoleOperator)

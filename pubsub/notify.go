@@ -15,6 +15,7 @@ type event struct {
 	n       *Node
 	body    []byte   // the contents of <event/>
 	only    string   // send to this JID only (the last item for a new subscriber)
+	latest  string   // the state an item event carries: see Directory.Deliver
 	targets []target // worked out by send
 	then    func()   // runs once the event is handed to every recipient
 }
@@ -35,7 +36,14 @@ func (s *Service) itemEvent(n *Node, it *Item) event {
 	} else {
 		b = append(b, "/></items>"...)
 	}
-	return event{n: n, body: b}
+	ev := event{n: n, body: b}
+	// Items of accounts are state: a subscriber that is behind needs each
+	// publisher's latest. The service's own items (alerts) are records,
+	// each of which must arrive.
+	if it.Publisher != s.cfg.Host {
+		ev.latest = n.Service + "\x00" + n.Name + "\x00" + it.Publisher
+	}
+	return ev
 }
 
 // nodeEvent is any other notification (retract, purge, delete).
@@ -83,7 +91,7 @@ func (s *Service) deliverEvent(ev event) {
 		b = append(b, "><event xmlns='"+NSEvent+"'>"...)
 		b = append(b, ev.body...)
 		b = append(b, "</event></message>"...)
-		s.dir.Deliver(t.route, b)
+		s.dir.Deliver(t.route, b, ev.latest)
 	}
 }
 

@@ -49,8 +49,11 @@ type Directory interface {
 	// that messages to its bare JID reach.
 	Resources(bare string) []string
 	// Deliver routes a complete stanza to the full or bare JID to, as the
-	// server routes messages.
-	Deliver(to string, stanza []byte)
+	// server routes messages. latest, when not empty, names the state the
+	// stanza carries (an item of one node from one publisher): a newer
+	// stanza with the same latest may supersede it while it waits to be
+	// written to a recipient that is behind.
+	Deliver(to string, stanza []byte, latest string)
 }
 
 // Config configures the service.

@@ -17,7 +17,7 @@ func (nobody) PresenceSubscribed(string, string) bool       { return false }
 func (nobody) InRosterGroups(string, string, []string) bool { return false }
 func (nobody) Interested(string, string) []string           { return nil }
 func (nobody) Resources(string) []string                    { return nil }
-func (nobody) Deliver(string, []byte)                       {}
+func (nobody) Deliver(string, []byte, string)               {}
 
 // The hub delivers the alerts still queued at shutdown after the committer
 // has closed (hub.Server.Drain): publishing one must return, not wait for

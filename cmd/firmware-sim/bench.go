@@ -295,8 +295,19 @@ type benchResult struct {
 	NotifyP99Ms       float64 `json:"notify_p99_ms"`
 	// NotificationsMissing are fixes acknowledged in the whole phase
 	// whose notification never reached the subscriber.
-	NotificationsMissing int64             `json:"notifications_missing"`
-	PublishErrors        map[string]uint64 `json:"publish_errors"`
+	NotificationsMissing int64 `json:"notifications_missing"`
+	// Delivery under pressure (GeoHub only): notifications superseded by
+	// a newer fix of the same device before the subscriber read them, the
+	// most bytes that waited for one session, sessions cut off.
+	NotificationsConflated uint64  `json:"notifications_conflated"`
+	PendingPeakKiB         float64 `json:"pending_peak_kib"`
+	SessionsCutOff         uint64  `json:"sessions_cut_off"`
+	// LatestAfterStopMs: how long after publishing stopped the subscriber
+	// held every device's last acknowledged fix (-1: not within 10 s);
+	// DevicesBehind: the devices whose last fix it still lacked then.
+	LatestAfterStopMs float64           `json:"latest_after_stop_ms"`
+	DevicesBehind     int               `json:"devices_behind"`
+	PublishErrors     map[string]uint64 `json:"publish_errors"`
 	// PublishSettled: the server was idle (under 5% of a CPU, RSS
 	// stable) before the publish phase, so its CPU figures are the
 	// phase's own.
@@ -417,6 +428,15 @@ func (r *benchReport) WriteText(w io.Writer) {
 		}
 		if o.NotificationsMissing > 0 {
 			notes = append(notes, fmt.Sprintf("%d notifications missing", o.NotificationsMissing))
+		}
+		if o.NotificationsConflated > 0 || o.PendingPeakKiB > 0 || o.SessionsCutOff > 0 {
+			notes = append(notes, fmt.Sprintf("%d notifications conflated (superseded by a newer fix of the same device), "+
+				"pending peak %.0f KiB, %d sessions cut off", o.NotificationsConflated, o.PendingPeakKiB, o.SessionsCutOff))
+		}
+		if o.LatestAfterStopMs >= 0 {
+			notes = append(notes, fmt.Sprintf("the subscriber held every device's last fix %.0f ms after publishing stopped", o.LatestAfterStopMs))
+		} else {
+			notes = append(notes, fmt.Sprintf("the subscriber lacked the last fix of %d devices 10 s after publishing stopped", o.DevicesBehind))
 		}
 		if !o.PublishSettled {
 			notes = append(notes, "the server was still busy when the publish phase began")

@@ -251,9 +251,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	defer stopRun()
 	ran := make(chan error, 1)
 	hold := make(chan struct{})
+	acks := newLastAcks()
 	go func() {
 		ran <- firmwaresim.Run(runCtx, sc, firmwaresim.Options{Hub: hub, Target: target,
-			Accounts: s.accounts()[:c.devices], LoginRate: rate, Stats: stats, Hold: hold})
+			Accounts: s.accounts()[:c.devices], LoginRate: rate, Stats: stats, Hold: hold, Acked: acks.acked})
 	}()
 	say("publish phase: %d devices coming online at %.0f/s", c.devices, rate)
 	online := time.Now().Add(c.timeout + time.Duration(float64(c.devices)/rate*float64(time.Second)))
@@ -292,6 +293,21 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	busy1, self1, s1 := machineBusy(), selfCPU(), stats.Snapshot()
 	stopRun()
 	<-ran
+	// Once publishing stops, the subscriber should hold every device's
+	// last acknowledged fix promptly, however far behind it was.
+	stopped := time.Now()
+	res.LatestAfterStopMs = -1
+	for deadline := stopped.Add(10 * time.Second); time.Now().Before(deadline); {
+		if res.DevicesBehind = acks.behind(sub); res.DevicesBehind == 0 {
+			res.LatestAfterStopMs = ms(time.Since(stopped))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 
 	res.DevicesOnline = s0.Connected
 	res.Publishes = s1.Acked - s0.Acked
@@ -323,6 +339,11 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		}
 	}
 	res.NotificationsMissing = max(int64(sum.Acked)-int64(sub.Received()), 0)
+	if p, ok, err := s.pressure(); err != nil {
+		return fmt.Errorf("reading the server's metrics: %w", err)
+	} else if ok {
+		res.NotificationsConflated, res.PendingPeakKiB, res.SessionsCutOff = p.Conflated, round1(p.PendingPeak/1024), p.CutOff
+	}
 	if res.Publishes == 0 {
 		return fmt.Errorf("no publish was acknowledged while measuring: errors %v, %d refused", sum.Errors, sum.RefusedUnexpected)
 	}

@@ -37,6 +37,9 @@ type benchServer interface {
 	// logTail is the end of the server's output, for errors.
 	logTail() string
 	stop() error
+	// pressure reads how the server delivered under load, where it says
+	// (GeoHub's /metrics); ok is false elsewhere.
+	pressure() (p pressureStats, ok bool, err error)
 }
 
 // serverKinds are the servers the bench knows, in the order it runs them.
@@ -94,21 +97,21 @@ func accountList(users map[string]string, n int) []firmwaresim.Account {
 
 // geohubServer is `geohub serve` on a temporary data folder.
 type geohubServer struct {
-	dir     string // temporary: data folder and the hub's log
-	address string
-	devices []firmwaresim.Account
-	sub     firmwaresim.Account
-	cmd     *exec.Cmd
-	done    chan struct{}
+	dir      string // temporary: data folder and the hub's log
+	address  string
+	httpAddr string // for /metrics
+	devices  []firmwaresim.Account
+	sub      firmwaresim.Account
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 // startGeoHub provisions n devices and an operator with `geohub device
 // add`, then starts `geohub serve` with the per-address limits lifted
 // (--max-conns-per-ip 0 --conn-rate 0: every simulated device comes from
-// 127.0.0.1) and a deeper queue for a slow reader (--max-pending 64 MiB:
-// the one subscriber reads every notification, and a burst larger than
-// the default 1 MiB would cut it off, as ejabberd's max_fsm_queue would),
-// and waits for its "geohub ready" log line.
+// 127.0.0.1) and otherwise its defaults (a subscriber that falls behind
+// gets each device's latest fix, not a cut-off), its HTTP listener on
+// loopback for /metrics, and waits for its "geohub ready" log line.
 func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) (_ *geohubServer, err error) {
 	dir, err := os.MkdirTemp("", "geohub-bench-")
 	if err != nil {
@@ -141,8 +144,8 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 		return nil, err
 	}
 	defer logFile.Close()
-	g.cmd = exec.Command(bin, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "",
-		"--max-conns-per-ip", "0", "--conn-rate", "0", "--max-pending", strconv.Itoa(64<<20), "--log-format", "json")
+	g.cmd = exec.Command(bin, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "127.0.0.1:0",
+		"--max-conns-per-ip", "0", "--conn-rate", "0", "--log-format", "json")
 	// SIGTERM when the bench dies without stopping it.
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stderr, err := g.cmd.StderrPipe()
@@ -160,12 +163,14 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 		lines.Buffer(make([]byte, 64<<10), 1<<20)
 		for lines.Scan() {
 			fmt.Fprintln(logFile, lines.Text())
-			var rec struct{ Msg, Addr string }
+			var rec struct{ Msg, Addr, Service string }
 			json.Unmarshal(lines.Bytes(), &rec)
-			switch rec.Msg {
-			case "listening":
+			switch {
+			case rec.Msg == "listening" && rec.Service == "http":
+				g.httpAddr = rec.Addr
+			case rec.Msg == "listening":
 				g.address = rec.Addr
-			case "geohub ready":
+			case rec.Msg == "geohub ready":
 				ready <- nil
 				io.Copy(logFile, stderr)
 				g.cmd.Wait()
@@ -288,6 +293,8 @@ func (s *peerServer) accounts() []firmwaresim.Account { return s.devices }
 func (s *peerServer) subscriber() firmwaresim.Account { return s.sub }
 func (s *peerServer) logTail() string                 { return tail(s.srv.Output()+s.srv.Log(), 20) }
 func (s *peerServer) stop() error                     { return s.srv.Stop() }
+
+func (s *peerServer) pressure() (pressureStats, bool, error) { return pressureStats{}, false, nil }
 
 // procStat is what /proc says about a process.
 type procStat struct {

@@ -83,7 +83,12 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.MaxConns, "max-conns", 0, "open XMPP connections and sessions, all transports (0: the descriptor limit less max(64, 10%) in reserve; -1: unlimited)")
 	fs.Float64Var(&c.limits.ConnRate, "conn-rate", d.ConnRate, "new connections per second per address (0: unlimited)")
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
-	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes queued for a client that reads too slowly before it is cut off")
+	fs.Float64Var(&c.limits.StanzaRate, "stanza-rate", d.StanzaRate, "stanzas per second a client may send beyond --stanza-burst; a faster one has its reads paused (0: unlimited)")
+	fs.IntVar(&c.limits.StanzaBurst, "stanza-burst", d.StanzaBurst, "stanzas a client may send at once above --stanza-rate")
+	fs.Float64Var(&c.limits.ByteRate, "byte-rate", d.ByteRate, "bytes per second a client may send beyond --byte-burst; a faster one has its reads paused (0: unlimited)")
+	fs.IntVar(&c.limits.ByteBurst, "byte-burst", d.ByteBurst, "bytes a client may send at once above --byte-rate")
+	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes that may wait for a client that reads too slowly, after its notifications and presence are conflated, before it is cut off")
+	fs.DurationVar(&c.limits.StallTimeout, "stall-timeout", d.StallTimeout, "a client that takes nothing of what waits for it for this long is cut off")
 	fs.IntVar(&c.limits.OfflineBytes, "offline-bytes", d.OfflineBytes, "bytes of stored offline messages per account")
 	fs.BoolVar(&c.devicesCreateNodes, "devices-create-nodes", false, "let devices create nodes on the pubsub service (operators and admins always can)")
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
@@ -139,6 +144,8 @@ func (c *serveConfig) validate() error {
 		{"negotiation-timeout", c.limits.NegotiationTimeout.Seconds()}, {"idle-timeout", c.limits.IdleTimeout.Seconds()},
 		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
+		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
+		{"stall-timeout", c.limits.StallTimeout.Seconds()},
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
@@ -168,6 +175,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
+	}
+	if c.limits.StanzaRate < 0 || c.limits.ByteRate < 0 {
+		errs = append(errs, errors.New("--stanza-rate and --byte-rate cannot be negative"))
+	}
+	if c.limits.ByteRate > 0 && c.limits.ByteBurst < c.limits.MaxStanzaSize {
+		errs = append(errs, fmt.Errorf("--byte-burst %d is below --max-stanza-size %d: the largest stanza would always be paused", c.limits.ByteBurst, c.limits.MaxStanzaSize))
+	}
+	if c.limits.MaxPending < c.limits.MaxStanzaSize {
+		errs = append(errs, fmt.Errorf("--max-pending %d is below --max-stanza-size %d: one large stanza would cut its recipient off", c.limits.MaxPending, c.limits.MaxStanzaSize))
 	}
 	if _, err := dashboard.ParseCookiePolicy(c.cookieSecure); err != nil {
 		errs = append(errs, fmt.Errorf("--http-cookie-secure %q: want auto, always or never", c.cookieSecure))
@@ -203,6 +219,19 @@ func (c *serveConfig) validate() error {
 	}
 	errs = append(errs, c.mqtt.Validate())
 	return errors.Join(errs...)
+}
+
+// hubLimits are the limits as the hub takes them: a rate of 0 on the
+// command line is unlimited, which the hub spells negative.
+func (c *serveConfig) hubLimits() hub.Limits {
+	l := c.limits
+	if l.StanzaRate == 0 {
+		l.StanzaRate = -1
+	}
+	if l.ByteRate == 0 {
+		l.ByteRate = -1
+	}
+	return l
 }
 
 // parsePrefixes reads addresses and CIDR ranges separated by commas; an
@@ -295,7 +324,7 @@ func serve(args []string) error {
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    tlscert.ServerConfig(cert),
-		Limits: c.limits, OfflineCap: c.offlineCap, Version: version, Logger: log,
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
