@@ -274,7 +274,7 @@ func (s *Server) metricsAccess(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", "Bearer")
 			return apiError(http.StatusUnauthorized, "/metrics needs an API token: Authorization: Bearer gh_... (geohub token add)")
 		}
-		if _, _, ok := s.cfg.Tokens.authenticate(strings.TrimSpace(tok)); !ok {
+		if _, _, ok := s.cfg.Tokens.Authenticate(strings.TrimSpace(tok)); !ok {
 			return apiError(http.StatusUnauthorized, "invalid or revoked API token")
 		}
 		return next(c)
