@@ -117,7 +117,7 @@ func (s *Server) authn(next echo.HandlerFunc) echo.HandlerFunc {
 			if !strings.EqualFold(scheme, "Bearer") {
 				return apiError(http.StatusUnauthorized, "Authorization: use Bearer and an API token")
 			}
-			a, id, ok := s.cfg.Tokens.authenticate(strings.TrimSpace(tok))
+			a, id, ok := s.cfg.Tokens.Authenticate(strings.TrimSpace(tok))
 			if !ok {
 				return apiError(http.StatusUnauthorized, "invalid or revoked API token")
 			}

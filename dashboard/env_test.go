@@ -19,6 +19,7 @@ import (
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/operations"
 	"github.com/tidwall/buntdb"
 )
 
@@ -40,7 +41,7 @@ type env struct {
 	accounts *devices.Store
 	geo      *geoloc.Store
 	commit   *store.Committer
-	tokens   *dashboard.Tokens
+	tokens   *operations.Tokens
 	srv      *dashboard.Server
 	ts       *httptest.Server
 	cfg      dashboard.Config
@@ -66,7 +67,7 @@ func newEnv(t testing.TB, configure ...func(*dashboard.Config)) *env {
 		t.Fatal(err)
 	}
 	geo.SetDirectory(accounts)
-	tokens, err := dashboard.OpenTokens(db, accounts)
+	tokens, err := operations.OpenTokens(db, accounts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func newEnv(t testing.TB, configure ...func(*dashboard.Config)) *env {
 	}
 	cfg := dashboard.Config{
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit,
+		Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit,
 		TileURL: "https://tiles.example/{z}/{x}/{y}.png", TileAttribution: "© example",
 		StreamInterval: 50 * time.Millisecond,
 		LoginBurst:     1000, // tests log in often; TestLoginAttemptsAreLimitedPerAddress sets its own

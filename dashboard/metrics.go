@@ -156,6 +156,9 @@ func newMetrics(cfg Config) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "geohub_pending_peak_bytes",
 			Help: "The most bytes that have waited unwritten for one XMPP session since the hub started (counted from 32 KiB)."},
 			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.PendingPeak) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_notifications_dropped_total",
+			Help: "Pubsub and PEP notifications dropped because the delivery queue (4096) was full; the publishes themselves were stored and acknowledged."},
+			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.NotificationsDropped) })),
 	)
 	if cfg.Geo != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_fixes_ingested_total",
@@ -271,7 +274,7 @@ func (s *Server) metricsAccess(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", "Bearer")
 			return apiError(http.StatusUnauthorized, "/metrics needs an API token: Authorization: Bearer gh_... (geohub token add)")
 		}
-		if _, _, ok := s.cfg.Tokens.authenticate(strings.TrimSpace(tok)); !ok {
+		if _, _, ok := s.cfg.Tokens.Authenticate(strings.TrimSpace(tok)); !ok {
 			return apiError(http.StatusUnauthorized, "invalid or revoked API token")
 		}
 		return next(c)

@@ -15,7 +15,8 @@ type fakeHub struct{}
 func (fakeHub) Stats() hubpkg.Stats {
 	return hubpkg.Stats{Sessions: 7, StanzasIn: 1234, StanzasOut: 5678,
 		AuthFailures: 11, AuthRefused: 12, AcceptErrors: 13, OverCap: 14, Conns: 15, ConnCap: 16,
-		Conflated: 17, ReadsPaused: 18, CutOffStalled: 19, CutOffOverflow: 20, PendingPeak: 21}
+		Conflated: 17, ReadsPaused: 18, CutOffStalled: 19, CutOffOverflow: 20, PendingPeak: 21,
+		NotificationsDropped: 22}
 }
 
 type fakeAlerts struct{}
@@ -56,6 +57,7 @@ func TestMetricsExposeTheHubsCounts(t *testing.T) {
 		`geohub_sessions_cut_off_total{reason="stalled"} 19`,
 		`geohub_sessions_cut_off_total{reason="overflow"} 20`,
 		"geohub_pending_peak_bytes 21\n",
+		"geohub_notifications_dropped_total 22\n",
 		"geohub_fixes_ingested_total 2\n",
 		"geohub_alerts_raised_total 1\n",
 		"geohub_ingest_batch_seconds_bucket{le=",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/operations"
 	"github.com/tidwall/buntdb"
 )
 
@@ -39,11 +40,11 @@ func apiServer(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := OpenTokens(db, accounts)
+	tokens, err := operations.OpenTokens(db, accounts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Accounts: accounts, Geo: geo, Tokens: tokens, Logger: slog.New(slog.DiscardHandler)})
+	s, err := New(Config{Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,11 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/operations"
 	"github.com/labstack/echo/v4"
+	"github.com/tidwall/buntdb"
 )
 
 // Config is what the HTTP server needs. Addr, Ready and Logger are enough
-// for the health checks; the API needs Accounts, Geo and Tokens too.
+// for the health checks; the API needs Accounts, Geo, Tokens and DB too.
 type Config struct {
 	Addr   string
 	Ready  func() error // nil error when the hub accepts work
@@ -35,7 +36,8 @@ type Config struct {
 
 	Accounts devices.Accounts
 	Geo      *geoloc.Store
-	Tokens   *Tokens
+	Tokens   *operations.Tokens
+	DB       *buntdb.DB // where the logins are kept
 
 	// For /metrics; each may be nil.
 	Commit *store.Committer // ingest batch latency
@@ -161,10 +163,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.StreamInterval = 250 * time.Millisecond
 	}
 	api := cfg.Accounts != nil && cfg.Geo != nil
-	if api && cfg.Tokens == nil {
-		return nil, errors.New("dashboard: the API needs a token store")
+	if api && (cfg.Tokens == nil || cfg.DB == nil) {
+		return nil, errors.New("dashboard: the API needs a token store and the database")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ops: &operations.Service{Accounts: cfg.Accounts, Geo: cfg.Geo}}
+	s := &Server{cfg: cfg, log: cfg.Logger, ops: &operations.Service{Accounts: cfg.Accounts, Geo: cfg.Geo, Tokens: cfg.Tokens}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// The client's address is the connection's, unless that is a trusted
@@ -197,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 		e.GET("/.well-known/host-meta.json", s.hostMetaJSON)
 	}
 	if api {
-		if s.sessions, err = openSessions(cfg.Tokens.db, cfg.SessionTTL, s.log); err != nil {
+		if s.sessions, err = openSessions(cfg.DB, cfg.SessionTTL, s.log); err != nil {
 			return nil, fmt.Errorf("dashboard: reading logins: %w", err)
 		}
 		s.limiter = newLoginLimiter(cfg.LoginBurst, cfg.LoginEvery)

@@ -348,7 +348,7 @@ func (s *Server) stillAllowed(v *viewer) bool {
 	if v.sess != nil {
 		return !v.sess.dead.Load()
 	}
-	return s.cfg.Tokens.valid(v.token)
+	return s.cfg.Tokens.Valid(v.token)
 }
 
 func (s *Server) streamHandler(c echo.Context) error {

@@ -20,6 +20,8 @@ type Stats struct {
 	CutOffStalled  uint64 // sessions cut off for taking nothing for the stall timeout
 	CutOffOverflow uint64 // sessions cut off for having more than MaxPending bytes waiting
 	PendingPeak    int    // the most bytes that waited unwritten for one session (counted from 32 KiB)
+
+	NotificationsDropped uint64 // pubsub and PEP notifications dropped because pubsub's delivery queue was full
 }
 
 // counters are bumped on the hot paths: each on its own cache line, since
@@ -70,5 +72,7 @@ func (s *Server) Stats() Stats {
 		CutOffStalled:  s.stats.stalled.Load(),
 		CutOffOverflow: s.stats.overflowed.Load(),
 		PendingPeak:    int(s.stats.peak.Load()),
+
+		NotificationsDropped: s.pubsub.Stats().NotificationsDropped,
 	}
 }

@@ -1,5 +1,5 @@
-// Package operations is where the hub is administered: accounts, fences
-// and rules. The HTTP API (dashboard), the admin socket and the command
+// Package operations is where the hub is administered: accounts, fences,
+// rules and API tokens. The HTTP API (dashboard), the admin socket and the command
 // line (cmd/geohub) are thin adapters over it, so that they apply the same
 // rules (the password policy, vetting fences and rules against the
 // accounts) and return the same errors. The rules themselves live with
@@ -17,6 +17,7 @@ import (
 type Service struct {
 	Accounts devices.Accounts
 	Geo      *geoloc.Store
+	Tokens   *Tokens
 }
 
 // AddAccounts creates accounts, all or none. A password a person chose

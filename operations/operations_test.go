@@ -26,7 +26,11 @@ func open(t *testing.T) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{Accounts: accounts, Geo: geo}
+	tokens, err := OpenTokens(db, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Service{Accounts: accounts, Geo: geo, Tokens: tokens}
 }
 
 func TestPasswordPolicy(t *testing.T) {

@@ -8,16 +8,17 @@ import (
 )
 
 // event is a notification about a node, sent once the change is durable.
-// Its recipients are those of that moment: a subscriber who joins after a
-// publish gets the item once, as the last item, not also as this event.
-// Whether each may still read the node is checked again at delivery.
+// Its recipients are worked out on the delivery goroutine, when its turn
+// comes: a subscriber who joined after the change was committed but before
+// then gets it too (and perhaps also as the last item); one who left, was
+// blocked or lost access by then does not. Whether each may read the node is
+// checked at delivery.
 type event struct {
-	n       *Node
-	body    []byte   // the contents of <event/>
-	only    string   // send to this JID only (the last item for a new subscriber)
-	latest  string   // the state an item event carries: see Directory.Deliver
-	targets []target // worked out by send
-	then    func()   // runs once the event is handed to every recipient
+	n      *Node
+	body   []byte // the contents of <event/>
+	only   string // send to this JID only (the last item for a new subscriber)
+	latest string // the state an item event carries: see Directory.Deliver
+	then   func() // runs once the event is handed to every recipient
 }
 
 // itemEvent is the notification of a published item. s.mu is held.
@@ -49,25 +50,34 @@ func (s *Service) itemEvent(n *Node, it *Item) event {
 // nodeEvent is any other notification (retract, purge, delete).
 func (s *Service) nodeEvent(n *Node, body []byte) event { return event{n: n, body: body} }
 
-// send works out the recipients and queues the notification for the
-// delivery goroutine: writing to each must not hold up the writer that
-// calls this once the change is durable. then, when not nil, runs after the
-// notification is in every recipient's queue: the answer to the request
-// goes there, so that whatever the requester does next reaches the others
-// after the notification (even without a notification: answers keep their
-// order). s.mu must not be held.
+// send queues the notification for the delivery goroutine, which works out
+// its recipients and writes to them: neither must hold up the committer's
+// writer, which calls this once the change is durable. When the queue is
+// full the notification is dropped and counted. then, when not nil, runs
+// after the notification is in every recipient's queue: the answer to the
+// request goes there, so that whatever the requester does next reaches the
+// others after the notification (even without a notification: answers keep
+// their order). A dropped notification's then runs at once. s.mu must not
+// be held.
 func (ev event) send(s *Service, then func()) {
 	if ev.n == nil && then == nil {
 		return
 	}
-	if ev.n != nil {
-		ev.targets = s.recipients(ev)
-	}
 	ev.then = then
-	s.deliveries <- ev
+	select {
+	case s.deliveries <- ev:
+	default:
+		if ev.n != nil {
+			s.dropped.Add(1)
+		}
+		if then != nil {
+			then()
+		}
+	}
 }
 
-// deliver runs on the delivery goroutine, in the order events were sent.
+// deliver runs on the delivery goroutine, in the order events were sent:
+// the notifications of a node go out in commit order.
 func (s *Service) deliver() {
 	defer close(s.delivered)
 	for ev := range s.deliveries {
@@ -83,7 +93,7 @@ func (s *Service) deliver() {
 func (s *Service) deliverEvent(ev event) {
 	head := []byte("<message type='headline'")
 	head = xmlesc.Attr(head, "from", ev.n.Service)
-	for _, t := range s.readers(ev) {
+	for _, t := range s.readers(ev.n, s.recipients(ev)) {
 		b := make([]byte, 0, len(head)+len(ev.body)+128)
 		b = append(b, head...)
 		b = xmlesc.Attr(b, "to", t.address)
@@ -136,15 +146,15 @@ func (s *Service) recipients(ev event) []target {
 	return slices.CompactFunc(to, func(a, b target) bool { return a.route == b.route })
 }
 
-// readers are the targets of ev that may read its node now, not only when
-// they subscribed: access can be taken away in between.
-func (s *Service) readers(ev event) []target {
+// readers are the targets that may read node n now: recipients come from
+// the subscriptions and presence, and access may have changed since.
+func (s *Service) readers(n *Node, targets []target) []target {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := ev.targets[:0]
-	for _, t := range ev.targets {
+	out := targets[:0]
+	for _, t := range targets {
 		bare, _, _ := strings.Cut(t.route, "/")
-		if s.canRead(ev.n, bare) == nil {
+		if s.canRead(n, bare) == nil {
 			out = append(out, t)
 		}
 	}

@@ -80,8 +80,9 @@ func (s *Service) Publish(ctx context.Context, req PublishRequest) (PublishResul
 
 // PublishAsync is Publish for callers that must not wait, such as a
 // session's read loop: done is called once, on the caller's goroutine for a
-// refusal, else on the notification goroutine once the item is durable;
-// it must not block. The error is nil or an *Error.
+// refusal, else on the notification goroutine once the item is durable
+// (on the committer's writer when the notification was dropped: see
+// event.send); it must not block. The error is nil or an *Error.
 func (s *Service) PublishAsync(req PublishRequest, done func(PublishResult, error)) {
 	if e := s.publish(&req, func(res PublishResult, e *Error) {
 		if e != nil {

@@ -60,6 +60,7 @@ type Directory interface {
 type Config struct {
 	Host               string // the service's JID, pubsub.<domain>
 	DevicesCreateNodes bool   // let devices create nodes on the service
+	Queue              int    // notifications waiting for delivery before more are dropped; 0 = 4096
 	Logger             *slog.Logger
 }
 
@@ -80,6 +81,7 @@ type Service struct {
 
 	deliveries chan event // to the delivery goroutine
 	delivered  chan struct{}
+	dropped    atomic.Uint64 // notifications dropped because deliveries was full
 }
 
 // New loads the stored nodes. Writes go through commit.
@@ -91,9 +93,12 @@ func New(cfg Config, db *buntdb.DB, commit *store.Committer, accounts devices.Di
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 4096
+	}
 	s := &Service{cfg: cfg, log: cfg.Logger, commit: commit, accounts: accounts, dir: dir,
 		handlers: map[string]PayloadHandler{}, nodes: nodes,
-		deliveries: make(chan event, 4096), delivered: make(chan struct{})}
+		deliveries: make(chan event, cfg.Queue), delivered: make(chan struct{})}
 	s.seq.Store(seq)
 	go s.deliver()
 	return s, nil
@@ -105,6 +110,14 @@ func (s *Service) Close() {
 	close(s.deliveries)
 	<-s.delivered
 }
+
+// Stats are the service's running counts.
+type Stats struct {
+	NotificationsDropped uint64 // notifications not sent because the delivery queue was full
+}
+
+// Stats returns the counts so far.
+func (s *Service) Stats() Stats { return Stats{NotificationsDropped: s.dropped.Load()} }
 
 // Handle registers the handler for payloads in namespace ns. Call it before
 // the service is used.

@@ -26,6 +26,12 @@ func (nobody) Deliver(string, []byte, string)               {}
 // with its committer, which the test may close sooner.
 func newService(t *testing.T) (*pubsub.Service, *store.Committer) {
 	t.Helper()
+	return openService(t, pubsub.Config{Host: "pubsub.localhost"}, nobody{})
+}
+
+// openService is newService with a configuration and a directory.
+func openService(t *testing.T, cfg pubsub.Config, dir pubsub.Directory) (*pubsub.Service, *store.Committer) {
+	t.Helper()
 	db, err := buntdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +43,7 @@ func newService(t *testing.T) (*pubsub.Service, *store.Committer) {
 	}
 	t.Cleanup(func() { accounts.Close() })
 	commit := store.NewCommitter(db)
-	ps, err := pubsub.New(pubsub.Config{Host: "pubsub.localhost"}, db, commit, accounts, nobody{})
+	ps, err := pubsub.New(cfg, db, commit, accounts, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/geohub/geohub/dashboard"
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/admin"
@@ -76,33 +75,29 @@ type whereArgs struct {
 	Names []string `json:"names,omitempty"`
 }
 
-func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *dashboard.Tokens) map[string]admin.Handler {
-	ops := &operations.Service{Accounts: accounts, Geo: geo}
+func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *operations.Tokens) map[string]admin.Handler {
+	ops := &operations.Service{Accounts: accounts, Geo: geo, Tokens: tokens}
 	return map[string]admin.Handler{
 		"token.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[tokenArgs](raw)
 			if err != nil {
 				return nil, err
 			}
-			tok, secret, err := tokens.Add(args.Name, args.Account)
+			tok, err := ops.AddToken(args.Name, args.Account)
 			if err != nil {
 				return nil, err
 			}
-			return tokenOut{Token: tok, Secret: secret}, nil
+			return tok, nil
 		},
 		"token.list": func(json.RawMessage) (any, error) {
-			return tokens.List(), nil
+			return ops.ListTokens(), nil
 		},
 		"token.revoke": func(raw json.RawMessage) (any, error) {
 			args, err := decode[tokenArgs](raw)
 			if err != nil {
 				return nil, err
 			}
-			var errs []error
-			for _, id := range args.IDs {
-				errs = append(errs, tokens.Revoke(id))
-			}
-			return args.IDs, errors.Join(errs...)
+			return args.IDs, ops.RevokeTokens(args.IDs...)
 		},
 		"fence.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[fenceArgs](raw)
@@ -273,7 +268,7 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
-	tokens, err := dashboard.OpenTokens(db, accounts)
+	tokens, err := operations.OpenTokens(db, accounts)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/geohub/geohub/mqttbridge"
+	"github.com/geohub/geohub/operations"
 	"github.com/geohub/geohub/tracking"
 )
 
@@ -316,7 +317,7 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
-	tokens, err := dashboard.OpenTokens(db, accounts)
+	tokens, err := operations.OpenTokens(db, accounts)
 	if err != nil {
 		commit.Close()
 		return err
@@ -367,7 +368,7 @@ func serve(args []string) error {
 			webTLS = tlscert.ServerConfig(cert)
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
-			Accounts: accounts, Geo: geo, Tokens: tokens, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
+			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
 			PublicURL: c.publicURL})

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/geohub/geohub/dashboard"
+	"github.com/geohub/geohub/operations"
 )
 
 // API tokens for scripts: geohub token add|list|revoke. Like the other
@@ -18,12 +18,6 @@ type tokenArgs struct {
 	Name    string   `json:"name,omitempty"`
 	Account string   `json:"account,omitempty"`
 	IDs     []string `json:"ids,omitempty"`
-}
-
-// tokenOut is a new token: the secret appears once.
-type tokenOut struct {
-	dashboard.Token
-	Secret string `json:"token"`
 }
 
 func token(args []string) error {
@@ -56,7 +50,7 @@ func tokenAdd(args []string) error {
 	if *account == "" {
 		return errors.New("--account: required (the operator or admin the token acts as)")
 	}
-	var out tokenOut
+	var out operations.IssuedToken
 	if err := adminCall(*data, "token.add", tokenArgs{Name: pos[0], Account: *account}, &out); err != nil {
 		return err
 	}
@@ -79,14 +73,14 @@ func tokenList(args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	var out []dashboard.Token
+	var out []operations.Token
 	if err := adminCall(*data, "token.list", nil, &out); err != nil {
 		return err
 	}
 	switch *format {
 	case "json":
 		if out == nil {
-			out = []dashboard.Token{}
+			out = []operations.Token{}
 		}
 		return printJSON(os.Stdout, out)
 	case "text":
