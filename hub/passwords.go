@@ -12,8 +12,11 @@ var errPasswordChanged = streamErr{"reset", "the password of this account was ch
 // passwordChanged ends every session of the account name, over every
 // transport: a password reset locks out whoever held the old one.
 func (s *Server) passwordChanged(name string) {
-	for _, ss := range s.router.sessions(name) {
+	sessions := s.router.sessions(name)
+	for _, ss := range sessions {
 		ss.closeWithError(errPasswordChanged)
 	}
-	s.log.Info("password changed: sessions ended", "account", name)
+	if len(sessions) > 0 {
+		s.log.Info("password changed: sessions ended", "account", name, "sessions", len(sessions))
+	}
 }
