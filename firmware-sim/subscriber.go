@@ -47,16 +47,8 @@ func Dial(ctx context.Context, hub Hub, acct Account, resource string) (*Client,
 // Available sends initial presence, as a device does once it is online.
 func (c *Client) Available(ctx context.Context) error { return c.ss.send(ctx, "<presence/>") }
 
-// Send writes a raw stanza that expects no answer (a message), waiting
-// only until it is written.
-func (c *Client) Send(ctx context.Context, raw string) error { return c.ss.send(ctx, raw) }
-
 // Close ends the stream politely and closes the connection.
 func (c *Client) Close() { c.ss.close() }
-
-// Drop closes the connection without ending the stream, as a lost
-// network would: it also ends a write the hub is not reading.
-func (c *Client) Drop() { c.ss.drop() }
 
 // SubscriberOptions say what a Subscriber subscribes to.
 type SubscriberOptions struct {

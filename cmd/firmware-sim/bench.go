@@ -470,7 +470,7 @@ func (r *benchReport) WriteText(w io.Writer) {
 		if a := o.Abuse; a != nil {
 			notes = append(notes, fmt.Sprintf("abusive clients during the publish phase: %d flooders wrote %d chat messages (%d logins), "+
 				"%d reconnectors made %d STARTTLS handshakes, %d brute-forcers made %d wrong-password attempts, %d of %d stallers logged in "+
-				"and never read, %d abuse errors", a.Flooders, a.Messages, a.FloodLogins, a.Reconnectors, a.Reconnects,
+				"and never read; abuse errors %v", a.Flooders, a.Messages, a.FloodLogins, a.Reconnectors, a.Reconnects,
 				a.BruteForcers, a.BadLogins, a.StallersOnline, a.Stallers, a.Errors))
 		}
 		if !o.SubscriberConnected {
