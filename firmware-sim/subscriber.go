@@ -234,6 +234,10 @@ func (s *Subscriber) Ignored() uint64 { return s.ignored.Load() }
 // Close ends the subscriber's session (the subscription stays).
 func (s *Subscriber) Close() { s.c.Close() }
 
+// Connected says whether the subscriber's stream is still being served:
+// false once the hub ended it (or Close did).
+func (s *Subscriber) Connected() bool { return len(s.c.ss.served) == 0 }
+
 // minItemTime is 2001-09-09 in unix nanoseconds, the first with 19
 // digits: a smaller number after the last '-' is part of a name.
 const minItemTime = 1_000_000_000_000_000_000

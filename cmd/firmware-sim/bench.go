@@ -38,6 +38,8 @@ Flags:
 type benchConfig struct {
 	geohub                string
 	compare, quick        bool
+	abuse                 int  // abusive clients in the publish phase
+	compareAbuse          bool // run again without them and divide
 	logins, concurrency   int
 	devices, idle         int
 	duration, warmup      time.Duration
@@ -67,6 +69,10 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.IntVar(&c.idle, "idle", 10000, "idle devices connected to measure memory per session")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "for each login and publish")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.IntVar(&c.abuse, "abuse", 0, "abusive clients to run during the publish phase, a quarter each flooding the\n"+
+		"subscriber with chat messages, reconnecting, brute-forcing passwords and stalling (docs/benchmarks.md)")
+	fs.BoolVar(&c.compareAbuse, "compare-abuse", false, "with --abuse: run the server again without the abusive clients and\n"+
+		"print the ratio of honest publishes/s")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -99,6 +105,9 @@ func parseBench(args []string) (benchConfig, error) {
 			errs = append(errs, fmt.Errorf("--%s %d: want 1 or more", name, v))
 		}
 	}
+	if c.abuse < 0 {
+		errs = append(errs, fmt.Errorf("--abuse %d: want 0 or more", c.abuse))
+	}
 	if c.duration <= 0 || c.warmup < 0 {
 		errs = append(errs, errors.New("--duration must be above 0 and --warmup 0 or more"))
 	}
@@ -115,6 +124,9 @@ func parseBench(args []string) (benchConfig, error) {
 			}
 			c.servers = append(c.servers, name)
 		}
+	}
+	if c.compareAbuse && (c.abuse == 0 || len(c.servers) != 1) {
+		errs = append(errs, errors.New("--compare-abuse needs --abuse and one server"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -157,13 +169,25 @@ func runBench(ctx context.Context, c benchConfig) (*benchReport, error) {
 		c.geohub = bin
 	}
 	rep := newReport(c)
+	runs := []benchConfig{c}
+	if c.compareAbuse {
+		// The run with abuse first: the ratios in the table divide it.
+		clean := c
+		clean.abuse = 0
+		runs = append(runs, clean)
+	}
 	for _, kind := range c.servers {
-		res, err := runServer(ctx, c, kind)
-		if err != nil {
-			return rep, fmt.Errorf("%s: %w", kind, err)
+		for _, rc := range runs {
+			res, err := runServer(ctx, rc, kind)
+			if err != nil {
+				return rep, fmt.Errorf("%s: %w", kind, err)
+			}
+			res.Version = serverVersion(c, kind)
+			if rc.abuse > 0 {
+				res.Version += fmt.Sprintf(" + %d abusive", rc.abuse)
+			}
+			rep.Results = append(rep.Results, res)
 		}
-		res.Version = serverVersion(c, kind)
-		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
 }
@@ -270,6 +294,7 @@ type benchLoad struct {
 	WarmupS     float64 `json:"warmup_s"`
 	Idle        int     `json:"idle"`
 	Node        string  `json:"node"`
+	Abuse       int     `json:"abuse,omitempty"`
 }
 
 // benchResult is one server's figures. Latencies are in milliseconds,
@@ -324,7 +349,11 @@ type benchResult struct {
 	IdleSettled     bool    `json:"idle_settled"` // RSS was stable when read, both times
 	RSSPerDeviceKiB float64 `json:"rss_per_idle_device_kib"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"` // VmHWM at the end
-	CPUTotalSeconds float64 `json:"cpu_total_s"`  // the server's, over the whole run
+	// SubscriberConnected: the subscriber's session was still up at the
+	// end of the publish phase. Abuse: what --abuse's clients did.
+	SubscriberConnected bool         `json:"subscriber_connected"`
+	Abuse               *abuseCounts `json:"abuse,omitempty"`
+	CPUTotalSeconds     float64      `json:"cpu_total_s"` // the server's, over the whole run
 }
 
 func newReport(c benchConfig) *benchReport {
@@ -333,7 +362,7 @@ func newReport(c benchConfig) *benchReport {
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: c.nodeName + " on " + c.serviceName},
+			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse},
 	}
 }
 
@@ -438,6 +467,17 @@ func (r *benchReport) WriteText(w io.Writer) {
 		} else {
 			notes = append(notes, fmt.Sprintf("the subscriber lacked the last fix of %d devices 10 s after publishing stopped", o.DevicesBehind))
 		}
+		if a := o.Abuse; a != nil {
+			notes = append(notes, fmt.Sprintf("abusive clients during the publish phase: %d flooders wrote %d chat messages (%d logins), "+
+				"%d reconnectors made %d STARTTLS handshakes, %d brute-forcers made %d wrong-password attempts, %d of %d stallers logged in "+
+				"and never read; abuse errors %v", a.Flooders, a.Messages, a.FloodLogins, a.Reconnectors, a.Reconnects,
+				a.BruteForcers, a.BadLogins, a.StallersOnline, a.Stallers, a.Errors))
+		}
+		if !o.SubscriberConnected {
+			notes = append(notes, "the subscriber was disconnected")
+		} else if o.Abuse != nil {
+			notes = append(notes, "the subscriber stayed connected")
+		}
 		if !o.PublishSettled {
 			notes = append(notes, "the server was still busy when the publish phase began")
 		}
@@ -453,6 +493,11 @@ func (r *benchReport) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "; %s", strings.Join(notes, "; "))
 		}
 		fmt.Fprintln(w)
+	}
+	if len(r.Results) == 2 && r.Results[0].Abuse != nil && r.Results[1].Abuse == nil && r.Results[1].PublishesPerS > 0 {
+		a, b := r.Results[0].PublishesPerS, r.Results[1].PublishesPerS
+		fmt.Fprintf(w, "honest publishes/s with %d abusive clients: %.0f; without: %.0f; ratio %.0f%%\n",
+			r.Load.Abuse, a, b, 100*a/b)
 	}
 }
 

@@ -34,7 +34,7 @@ func runServer(ctx context.Context, c benchConfig, kind string) (res benchResult
 	say := func(format string, args ...any) {
 		fmt.Fprintf(c.progress, "%s: %s\n", kind, fmt.Sprintf(format, args...))
 	}
-	accounts := max(c.logins, c.devices, c.idle)
+	accounts := max(c.logins, c.devices+c.abuse, c.idle)
 	s, err := startServer(ctx, c, kind, accounts, func(msg string) { say("%s", msg) })
 	if err != nil {
 		return res, err
@@ -269,6 +269,17 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	}
 	say("publish phase: %d devices online, publishing", stats.Snapshot().Connected)
 	close(hold)
+	var ab *abuse
+	if c.abuse > 0 {
+		// The abusive clients use the accounts after the devices'.
+		ab = startAbuse(ctx, hub, s.accounts()[c.devices:c.devices+c.abuse], s.subscriber().JID)
+		defer func() {
+			if ab != nil {
+				ab.stop()
+			}
+		}()
+		say("publish phase: %d abusive clients started", c.abuse)
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -291,6 +302,11 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		return err
 	}
 	busy1, self1, s1 := machineBusy(), selfCPU(), stats.Snapshot()
+	if ab != nil {
+		counts := ab.stop()
+		ab, res.Abuse = nil, &counts
+		say("publish phase: abusive clients stopped: %+v", counts)
+	}
 	stopRun()
 	<-ran
 	// Once publishing stops, the subscriber should hold every device's
@@ -339,6 +355,7 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		}
 	}
 	res.NotificationsMissing = max(int64(sum.Acked)-int64(sub.Received()), 0)
+	res.SubscriberConnected = sub.Connected()
 	if p, ok, err := s.pressure(); err != nil {
 		return fmt.Errorf("reading the server's metrics: %w", err)
 	} else if ok {

@@ -145,22 +145,25 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
 	g.cmd = exec.Command(bin, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "127.0.0.1:0",
 		"--max-conns-per-ip", "0", "--conn-rate", "0", "--fix-rate", "0", "--log-format", "json")
 	// SIGTERM when the bench dies without stopping it.
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = g.cmd.Start()
 	}
-	if err := g.cmd.Start(); err != nil {
+	if err != nil {
+		logFile.Close()
 		return nil, err
 	}
 	g.done = make(chan struct{})
 	ready := make(chan error, 1)
 	go func() {
-		// Read the log until ready, then keep copying it into the file.
+		// Read the log until ready, then keep copying it into the file
+		// until the hub ends: a hub whose log is not read blocks.
+		defer close(g.done)
+		defer logFile.Close()
 		lines := bufio.NewScanner(stderr)
 		lines.Buffer(make([]byte, 64<<10), 1<<20)
 		for lines.Scan() {
@@ -176,13 +179,11 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 				ready <- nil
 				io.Copy(logFile, stderr)
 				g.cmd.Wait()
-				close(g.done)
 				return
 			}
 		}
 		ready <- errors.New("geohub serve ended before it was ready")
 		g.cmd.Wait()
-		close(g.done)
 	}()
 	select {
 	case err = <-ready:

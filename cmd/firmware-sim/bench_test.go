@@ -133,3 +133,20 @@ func TestParseBench(t *testing.T) {
 		t.Errorf("bad flags: %v", err)
 	}
 }
+
+// --abuse is off by default; --compare-abuse needs it and one server.
+func TestParseBenchAbuse(t *testing.T) {
+	c, err := parseBench([]string{"--quick"})
+	if err != nil || c.abuse != 0 || c.compareAbuse {
+		t.Errorf("default: %v, abuse %d compare %v", err, c.abuse, c.compareAbuse)
+	}
+	c, err = parseBench([]string{"--quick", "--abuse", "100", "--compare-abuse"})
+	if err != nil || c.abuse != 100 || !c.compareAbuse || !slices.Equal(c.servers, []string{kindGeoHub}) {
+		t.Errorf("--abuse 100 --compare-abuse: %v, abuse %d compare %v servers %v", err, c.abuse, c.compareAbuse, c.servers)
+	}
+	for _, args := range [][]string{{"--abuse", "-1"}, {"--compare-abuse"}, {"--abuse", "4", "--compare-abuse", "--compare"}} {
+		if _, err := parseBench(args); err == nil || !strings.Contains(err.Error(), "abuse") {
+			t.Errorf("%v: %v, want an error about abuse", args, err)
+		}
+	}
+}
