@@ -127,9 +127,6 @@ func TestAStalledReaderIsCutOff(t *testing.T) {
 // second: older ones were conflated. A device's chat messages to it
 // meanwhile all arrive, in order.
 func TestABehindSubscriberGetsEachPublishersLatestAndEveryMessage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200 devices")
-	}
 	h := hubtest.Start(t)
 	const n, run, chats = 200, 4 * time.Second, 300
 	// Each vehicle's state with a note, so that the fleet outpaces the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/geohub/geohub/internal/peers"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,9 +54,7 @@ func TestDataFolderIsPrivateAndCLIChangesEndSessions(t *testing.T) {
 // A data folder open to others that belongs to another user: the hub
 // refuses to start and says which folder and how to fix it.
 func TestServeRefusesAnotherUsersOpenDataFolder(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give the folder to another user")
-	}
+	peers.RequireRoot(t, "gives a folder to another user (chown), which needs root")
 	data := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)

@@ -194,6 +194,20 @@ func Require(t testing.TB, peer string) {
 	t.Skip("SKIPPED LOUDLY: " + msg)
 }
 
+// RequireRoot skips the test loudly (fails it in CI, where tests run as
+// root) unless it runs as root, which it needs for why.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "NOT ROOT: this test " + why
+	if os.Getenv("CI") != "" || os.Getenv("GEOHUB_REQUIRE_PEERS") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPED LOUDLY: " + msg)
+}
+
 type installError struct {
 	peer, out string
 	err       error
