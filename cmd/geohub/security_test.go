@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/geohub/geohub/internal/peers"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/peers"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/geohub/geohub/internal/xmpptest"
 )
