@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -21,21 +22,11 @@ func TestRosterChangeHoldsNoSharedLockWhileItsWriteWaits(t *testing.T) {
 	bob := h.Login(t, "bob", devices.RoleOperator)
 	rosterItems(t, alice) // asks for pushes
 
-	hold := make(chan struct{})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(hold)
-		}
-	}
-	t.Cleanup(release)
-	commit.Submit(nil, func(error) { <-hold })
-	waitUntil(t, func() bool { return commit.Queued() == 0 })
+	release := holdWriter(t, commit)
 
 	id := alice.ID()
 	alice.Send("<iq type='set' id='%s'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='Carol'/></query></iq>", id)
-	waitUntil(t, func() bool { return commit.Queued() == 1 })
+	waitFor(t, "the write queued", func() bool { return commit.Queued() == 1 })
 	if items, _ := rosterItems(t, bob); items["carol@localhost"] != nil {
 		t.Errorf("bob's roster has alice's contact: %v", items)
 	}
@@ -49,15 +40,16 @@ func TestRosterChangeHoldsNoSharedLockWhileItsWriteWaits(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
-		}
-		time.Sleep(time.Millisecond)
-	}
+// holdWriter stops commit's writer in a callback until release is called
+// (or the test ends), and returns once nothing else waits before it.
+func holdWriter(t *testing.T, commit *store.Committer) (release func()) {
+	hold := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	commit.Submit(nil, func(error) { <-hold })
+	waitFor(t, "the writer held", func() bool { return commit.Queued() == 0 })
+	return release
 }
 
 // A device removed while a fix of it waits in the committer does not come
@@ -71,23 +63,13 @@ func TestRemovedDeviceWithAQueuedFixStaysGone(t *testing.T) {
 		t.Fatalf("publish: %s", res)
 	}
 
-	hold := make(chan struct{})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(hold)
-		}
-	}
-	t.Cleanup(release)
-	commit.Submit(nil, func(error) { <-hold })
-	waitUntil(t, func() bool { return commit.Queued() == 0 })
+	release := holdWriter(t, commit)
 	car.Send("<iq type='set' id='fix2'><pubsub xmlns='%s'><publish node='%s'><item id='2'>%s</item></publish></pubsub></iq>",
 		nsPubSub, nsGeoloc, geoloc(52.6, 13.5))
-	waitUntil(t, func() bool { return commit.Queued() == 1 })
+	waitFor(t, "the write queued", func() bool { return commit.Queued() == 1 })
 	removed := make(chan error, 1)
 	go func() { removed <- h.Accounts.Remove("car") }()
-	waitUntil(t, func() bool { return commit.Queued() >= 2 || len(removed) == 1 })
+	waitFor(t, "the removal queued", func() bool { return commit.Queued() >= 2 || len(removed) == 1 })
 	release()
 	if err := <-removed; err != nil {
 		t.Fatal(err)
