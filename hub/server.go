@@ -63,8 +63,14 @@ type Limits struct {
 	// presence conflated, and is cut off only when more than MaxPending
 	// bytes wait for it or nothing could be written to it for
 	// StallTimeout.
-	StanzaRate   float64
-	StanzaBurst  int
+	StanzaRate  float64
+	StanzaBurst int
+	// MessageRate and MessageBurst shape <message/> stanzas alone, more
+	// tightly: people and chat commands send a few a second, and each is
+	// routed to someone else, where a fix only reaches its subscribers'
+	// queues, conflated.
+	MessageRate  float64
+	MessageBurst int
 	ByteRate     float64
 	ByteBurst    int
 	MaxPending   int
@@ -85,6 +91,8 @@ var DefaultLimits = Limits{
 	OfflineBytes:       1 << 20,
 	StanzaRate:         200,
 	StanzaBurst:        1000,
+	MessageRate:        20,
+	MessageBurst:       200,
 	ByteRate:           256 << 10,
 	ByteBurst:          1 << 20,
 	MaxPending:         16 << 20,
@@ -128,6 +136,12 @@ func (l *Limits) fill() {
 	}
 	if l.StanzaBurst <= 0 {
 		l.StanzaBurst = d.StanzaBurst
+	}
+	if l.MessageRate == 0 {
+		l.MessageRate = d.MessageRate
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = d.MessageBurst
 	}
 	if l.ByteRate == 0 {
 		l.ByteRate = d.ByteRate

@@ -86,6 +86,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.Float64Var(&c.limits.StanzaRate, "stanza-rate", d.StanzaRate, "stanzas per second a client may send beyond --stanza-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.StanzaBurst, "stanza-burst", d.StanzaBurst, "stanzas a client may send at once above --stanza-rate")
+	fs.Float64Var(&c.limits.MessageRate, "message-rate", d.MessageRate, "messages per second a client may send beyond --message-burst (within --stanza-rate); a faster one has its reads paused (0: unlimited)")
+	fs.IntVar(&c.limits.MessageBurst, "message-burst", d.MessageBurst, "messages a client may send at once above --message-rate")
 	fs.Float64Var(&c.limits.ByteRate, "byte-rate", d.ByteRate, "bytes per second a client may send beyond --byte-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.ByteBurst, "byte-burst", d.ByteBurst, "bytes a client may send at once above --byte-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes that may wait for a client that reads too slowly, after its notifications and presence are conflated, before it is cut off")
@@ -145,7 +147,7 @@ func (c *serveConfig) validate() error {
 		{"negotiation-timeout", c.limits.NegotiationTimeout.Seconds()}, {"idle-timeout", c.limits.IdleTimeout.Seconds()},
 		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
-		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
+		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
@@ -177,8 +179,8 @@ func (c *serveConfig) validate() error {
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
 	}
-	if c.limits.StanzaRate < 0 || c.limits.ByteRate < 0 {
-		errs = append(errs, errors.New("--stanza-rate and --byte-rate cannot be negative"))
+	if c.limits.StanzaRate < 0 || c.limits.MessageRate < 0 || c.limits.ByteRate < 0 {
+		errs = append(errs, errors.New("--stanza-rate, --message-rate and --byte-rate cannot be negative"))
 	}
 	if c.limits.ByteRate > 0 && c.limits.ByteBurst < c.limits.MaxStanzaSize {
 		errs = append(errs, fmt.Errorf("--byte-burst %d is below --max-stanza-size %d: the largest stanza would always be paused", c.limits.ByteBurst, c.limits.MaxStanzaSize))
@@ -228,6 +230,9 @@ func (c *serveConfig) hubLimits() hub.Limits {
 	l := c.limits
 	if l.StanzaRate == 0 {
 		l.StanzaRate = -1
+	}
+	if l.MessageRate == 0 {
+		l.MessageRate = -1
 	}
 	if l.ByteRate == 0 {
 		l.ByteRate = -1
