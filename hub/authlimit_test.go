@@ -222,6 +222,9 @@ func TestAuthsInFlightBoundedAfterFailure(t *testing.T) {
 		t.Fatalf("a connection while four exchanges are open after a failure: %q, %v", late.got, err)
 	}
 	late.conn.Close()
+	if st := h.Server.Stats(); st.Refused == 0 {
+		t.Errorf("the refusal was not counted: %+v", st)
+	}
 	open[0].conn.Close()
 	for deadline := time.Now().Add(xmpptest.Timeout); ; {
 		extra.client.Reset()

@@ -184,6 +184,7 @@ type Server struct {
 	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
 	acceptHealth  acceptHealth
+	refusedLog    logSample    // "connection refused", at most once a second
 	overCapLogged atomic.Int64 // unix ns of the last "at the connection cap" log line
 
 	mu        sync.Mutex
@@ -217,15 +218,16 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		return nil, fmt.Errorf("hub: hub name: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		domain:   accounts.Domain(),
-		log:      cfg.Logger,
-		db:       db,
-		accounts: accounts,
-		conns:    map[net.Conn]struct{}{},
-		quit:     make(chan struct{}),
-		pending:  map[string]pendingIQ{},
-		caps:     capsCache{ver: map[string]features{}},
+		cfg:        cfg,
+		domain:     accounts.Domain(),
+		log:        cfg.Logger,
+		db:         db,
+		accounts:   accounts,
+		conns:      map[net.Conn]struct{}{},
+		quit:       make(chan struct{}),
+		pending:    map[string]pendingIQ{},
+		caps:       capsCache{ver: map[string]features{}},
+		refusedLog: logSample{period: time.Second},
 	}
 	s.hub = newHubJID(hubName, s.domain)
 	s.router = newRouter()
