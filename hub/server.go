@@ -86,7 +86,7 @@ var DefaultLimits = Limits{
 	MaxAuthFailures:    10,
 	AuthFailureWindow:  10 * time.Minute,
 	MaxConnsPerIP:      1000,
-	ConnRate:           200,
+	ConnRate:           50,
 	ConnBurst:          1000,
 	OfflineBytes:       1 << 20,
 	StanzaRate:         200,
