@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,6 +33,8 @@ type serveConfig struct {
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
+	configFile                      string
+	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
 	trails                          geoloc.Options
@@ -50,9 +53,32 @@ type serveConfig struct {
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
+	c, fs := serveFlagSet()
+	return c, func(args []string) error {
+		pos, given, err := parseCommandLine(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return fmt.Errorf("serve: unexpected argument %q", pos[0])
+		}
+		if c.configFile != "" {
+			if err := applyConfigFile(fs, c.configFile, given); err != nil {
+				return err
+			}
+		}
+		c.changed = changedSettings(fs)
+		return c.validate()
+	}
+}
+
+// serveFlagSet returns the flags of geohub serve, filling c.
+func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs := newFlagSet("serve", "geohub serve [flags]")
 	c := &serveConfig{}
 	d := hub.DefaultLimits
+	fs.StringVar(&c.configFile, "config", "", "YAML file with the settings of these flags in sections (geohub config example prints one); "+
+		"a flag or its environment variable wins over the file, the file over the default")
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
 	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
@@ -108,16 +134,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
-	return c, func(args []string) error {
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("serve: unexpected argument %q", pos[0])
-		}
-		return c.validate()
-	}
+	return c, fs
 }
 
 // validate reports every problem at once, each naming its flag.
@@ -213,6 +230,10 @@ func (c *serveConfig) validate() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
+	} else if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err))
+		}
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -294,6 +315,7 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
 		return err
