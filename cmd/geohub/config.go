@@ -24,7 +24,7 @@ var flagSections = map[string]string{
 	"data": "storage", "domain": "xmpp", "hub-name": "xmpp", "c2s": "xmpp", "c2s-tls": "xmpp",
 	"allow-plain": "xmpp", "tls-cert": "xmpp", "tls-key": "xmpp", "devices-create-nodes": "xmpp",
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
-	"metrics-token": "http",
+	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
 	"telemetry-retention": "storage", "alert-retention": "storage",
 	"max-stanza-size": "limits", "max-depth": "limits", "negotiation-timeout": "limits", "idle-timeout": "limits",
