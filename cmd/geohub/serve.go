@@ -336,6 +336,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
 	commit := store.NewCommitter(db)
 	trails := c.trails
 	trails.Commit = commit
@@ -351,7 +352,7 @@ func serve(args []string) error {
 	}
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    tlscert.ServerConfig(cert),
+		TLS:    certs.Config(),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
@@ -392,7 +393,7 @@ func serve(args []string) error {
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = tlscert.ServerConfig(cert)
+			webTLS = certs.Config()
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
@@ -426,9 +427,14 @@ func serve(args []string) error {
 		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
 	}
 
+	sdNotify("READY=1")
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
+	for ; got == syscall.SIGHUP; got = <-sig {
+		reload(c, args, certs, dir.Path, domain, log)
+	}
+	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()

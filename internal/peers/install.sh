@@ -51,7 +51,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber systemd)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -62,6 +62,8 @@ for peer in "${peers[@]}"; do
 	gosendxmpp) apt_install go-sendxmpp ;;
 	# a terminal client, driven in tmux as a person would
 	mcabber) apt_install mcabber tmux ;;
+	# systemd-analyze checks contrib/systemd/geohub.service
+	systemd) apt_install systemd ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	# StanzaJS and strophe.js, the BOSH clients (XEP-0124, XEP-0206).
 	boshjs) npm_ci hub/testdata/bosh ;;
