@@ -352,6 +352,7 @@ func serve(args []string) error {
 	}
 	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
 	commit := store.NewCommitter(db)
+	commit.SetLogger(log)
 	trails := c.trails
 	trails.Commit = commit
 	geo, err := geoloc.OpenStore(db, trails)
