@@ -400,7 +400,7 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db}), log)
 	if err != nil {
 		return err
 	}
