@@ -90,8 +90,14 @@ func ZoneTimes(device string, events, before []Event, timed map[string]bool, fro
 	return out
 }
 
+// lateEvents is how long after its fix an event may be logged: the log is
+// in the order events were received, and a device that stored fixes
+// offline sends them later.
+const lateEvents = 24 * time.Hour
+
 // ZoneReport is ZoneTimes over the alert log for device between from and
-// to; a to in the future counts up to now. Whether the device was inside
+// to (by the time of the fixes, events logged up to lateEvents after them
+// included); a to in the future counts up to now. Whether the device was inside
 // a fence at from is the last enter or exit before it, looked back for
 // through the log (as long as it keeps records, AlertRetention).
 func (s *Store) ZoneReport(device string, from, to time.Time) ([]ZoneTime, error) {
@@ -108,7 +114,7 @@ func (s *Store) ZoneReport(device string, from, to time.Time) ([]ZoneTime, error
 		}
 	}
 	var events []Event
-	err := s.eachAlert(AlertQuery{Device: device, From: from, To: to}, func(a Alert) bool {
+	err := s.eachAlert(AlertQuery{Device: device, From: from, To: to.Add(lateEvents)}, func(a Alert) bool {
 		events = append(events, a.Event)
 		return true
 	})
@@ -117,8 +123,8 @@ func (s *Store) ZoneReport(device string, from, to time.Time) ([]ZoneTime, error
 	}
 	var before []Event
 	if len(undecided) > 0 && from.After(time.Time{}) {
-		err = s.eachAlert(AlertQuery{Device: device, To: from.Add(-time.Nanosecond)}, func(a Alert) bool {
-			if (a.Kind == Enter || a.Kind == Exit) && undecided[a.Fence] {
+		err = s.eachAlert(AlertQuery{Device: device, To: from.Add(lateEvents)}, func(a Alert) bool {
+			if (a.Kind == Enter || a.Kind == Exit) && undecided[a.Fence] && a.Time.Before(from) {
 				before = append(before, a.Event)
 				delete(undecided, a.Fence)
 			}
