@@ -122,6 +122,8 @@ type span struct {
 // stopSpans finds the stops, merging those split by a stray fix.
 func stopSpans(pts []TrailPoint, opt ReportOptions) []span {
 	var out []span
+	// The haversine of the radius: comparing to it saves an arcsine a fix.
+	inside := math.Pow(math.Sin(opt.StopRadius/(2*EarthRadius)), 2)
 	for i := 0; i < len(pts); {
 		if moving(pts[i], opt) {
 			i++
@@ -129,7 +131,7 @@ func stopSpans(pts []TrailPoint, opt ReportOptions) []span {
 		}
 		c := newCentre(pts[i])
 		j := i
-		for j+1 < len(pts) && !moving(pts[j+1], opt) && c.distance(pts[j+1]) <= opt.StopRadius {
+		for j+1 < len(pts) && !moving(pts[j+1], opt) && c.hav(pts[j+1]) <= inside {
 			j++
 			c.add(pts[j])
 		}
@@ -188,9 +190,11 @@ func (c *centre) point() (lat, lon float64) {
 	return c.sumLat / float64(c.n), wrapLon(c.lon0 + c.sumDLon/float64(c.n))
 }
 
-func (c *centre) distance(pt TrailPoint) float64 {
+// hav is the haversine from the centre to pt (see haversine).
+func (c *centre) hav(pt TrailPoint) float64 {
 	lat, lon := c.point()
-	return Distance(lat, lon, pt.Lat, pt.Lon)
+	φ := rad(lat)
+	return haversine(φ, math.Cos(φ), lon, pt.Lat, pt.Lon)
 }
 
 // wrapLon brings a longitude or a difference of two into [-180, 180].
