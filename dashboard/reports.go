@@ -119,8 +119,8 @@ type deviceReport struct {
 	Device string        `json:"device"` // bare JID
 	Name   string        `json:"name"`
 	Totals totalsOut     `json:"totals"`
-	Trips  []tripOut     `json:"trips,omitempty"`
-	Stops  []stopOut     `json:"stops,omitempty"`
+	Trips  *[]tripOut    `json:"trips,omitempty"` // in the trips report, [] when none
+	Stops  *[]stopOut    `json:"stops,omitempty"` // in the stops report
 	trips  []geoloc.Trip // for GeoJSON and GPX
 	stops  []geoloc.Stop
 }
@@ -219,15 +219,17 @@ func (s *Server) tripsOrStops(c echo.Context, trips bool) error {
 	for i := range reports {
 		d := &reports[i]
 		if trips {
-			d.Trips = make([]tripOut, 0, len(d.trips))
+			list := make([]tripOut, 0, len(d.trips))
 			for _, t := range d.trips {
-				d.Trips = append(d.Trips, tripOf(t))
+				list = append(list, tripOf(t))
 			}
+			d.Trips = &list
 		} else {
-			d.Stops = make([]stopOut, 0, len(d.stops))
+			list := make([]stopOut, 0, len(d.stops))
 			for _, st := range d.stops {
-				d.Stops = append(d.Stops, stopOf(st))
+				list = append(list, stopOf(st))
 			}
+			d.Stops = &list
 		}
 	}
 	return c.JSON(http.StatusOK, reportOut{From: r.from, To: r.to, Devices: reports})
@@ -297,20 +299,22 @@ func (s *Server) zonesReport(c echo.Context) error {
 		return err
 	}
 	v := viewerOf(c)
+	jids := make([]string, len(r.devices))
+	for i, a := range r.devices {
+		jids[i] = s.cfg.Accounts.JID(a.Name)
+	}
+	zones, err := s.cfg.Geo.ZoneReport(jids, r.from, r.to)
+	if err != nil {
+		return err
+	}
 	out := []zoneOut{}
-	for _, a := range r.devices {
-		zones, err := s.cfg.Geo.ZoneReport(s.cfg.Accounts.JID(a.Name), r.from, r.to)
-		if err != nil {
-			return err
+	for _, z := range zones {
+		f, ok := s.cfg.Geo.Fence(z.Fence)
+		if !v.admin && !(ok && fenceVisible(v, f)) {
+			continue
 		}
-		for _, z := range zones {
-			f, ok := s.cfg.Geo.Fence(z.Fence)
-			if !v.admin && !(ok && fenceVisible(v, f)) {
-				continue
-			}
-			out = append(out, zoneOut{Device: z.Device, Fence: z.Fence, FenceName: z.FenceName, Entries: z.Entries,
-				Inside: z.Inside.Seconds(), InsideAtStart: z.InsideAtStart, Timed: z.Timed})
-		}
+		out = append(out, zoneOut{Device: z.Device, Fence: z.Fence, FenceName: z.FenceName, Entries: z.Entries,
+			Inside: z.Inside.Seconds(), InsideAtStart: z.InsideAtStart, Timed: z.Timed})
 	}
 	if r.format == "csv" {
 		return download(c, "zones", r, "text/csv; charset=utf-8", zonesCSV(out))

@@ -95,38 +95,57 @@ func ZoneTimes(device string, events, before []Event, timed map[string]bool, fro
 // offline sends them later.
 const lateEvents = 24 * time.Hour
 
-// ZoneReport is ZoneTimes over the alert log for device between from and
-// to (by the time of the fixes, events logged up to lateEvents after them
-// included); a to in the future counts up to now. Whether the device was inside
-// a fence at from is the last enter or exit before it, looked back for
-// through the log (as long as it keeps records, AlertRetention).
-func (s *Store) ZoneReport(device string, from, to time.Time) ([]ZoneTime, error) {
+// ZoneReport is ZoneTimes over the alert log for each of devices between
+// from and to (by the time of the fixes, events logged up to lateEvents
+// after them included); a to in the future counts up to now. Whether a
+// device was inside a fence at from is its last enter or exit before,
+// looked back for through the log (as far as AlertRetention keeps it) in
+// one pass for all the devices, for the fences that watch them. Zone
+// times come by device, in the order given, then by fence name.
+func (s *Store) ZoneReport(devices []string, from, to time.Time) ([]ZoneTime, error) {
 	if now := time.Now(); to.After(now) {
 		to = now
 	}
+	want := map[string]bool{}
+	for _, d := range devices {
+		want[d] = true
+	}
+	s.mu.RLock()
+	dir := s.dir
+	s.mu.RUnlock()
 	timed := map[string]bool{}
-	undecided := map[string]bool{}
+	undecided := map[[2]string]bool{} // device, fence
 	for _, f := range s.Fences() {
 		// Without exits in the log, the last entry says nothing of later.
-		timed[f.ID] = f.wants(Enter) && f.wants(Exit)
-		if timed[f.ID] {
-			undecided[f.ID] = true
+		if timed[f.ID] = f.wants(Enter) && f.wants(Exit); !timed[f.ID] {
+			continue
+		}
+		for _, d := range devices {
+			var groups []string
+			if dir != nil {
+				groups = dir.GroupsOf(d)
+			}
+			if f.watches(d, groups) {
+				undecided[[2]string{d, f.ID}] = true
+			}
 		}
 	}
-	var events []Event
-	err := s.eachAlert(AlertQuery{Device: device, From: from, To: to.Add(lateEvents)}, func(a Alert) bool {
-		events = append(events, a.Event)
+	visible := func(d string) bool { return want[d] }
+	events := map[string][]Event{}
+	err := s.eachAlert(AlertQuery{From: from, To: to.Add(lateEvents), Visible: visible}, func(a Alert) bool {
+		events[a.Device] = append(events[a.Device], a.Event)
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
-	var before []Event
+	before := map[string][]Event{}
 	if len(undecided) > 0 && from.After(time.Time{}) {
-		err = s.eachAlert(AlertQuery{Device: device, To: from.Add(lateEvents)}, func(a Alert) bool {
-			if (a.Kind == Enter || a.Kind == Exit) && undecided[a.Fence] && a.Time.Before(from) {
-				before = append(before, a.Event)
-				delete(undecided, a.Fence)
+		err = s.eachAlert(AlertQuery{To: from.Add(lateEvents), Visible: visible}, func(a Alert) bool {
+			k := [2]string{a.Device, a.Fence}
+			if (a.Kind == Enter || a.Kind == Exit) && undecided[k] && a.Time.Before(from) {
+				before[a.Device] = append(before[a.Device], a.Event)
+				delete(undecided, k)
 			}
 			return len(undecided) > 0
 		})
@@ -134,7 +153,11 @@ func (s *Store) ZoneReport(device string, from, to time.Time) ([]ZoneTime, error
 			return nil, err
 		}
 	}
-	return ZoneTimes(device, events, before, timed, from, to), nil
+	var out []ZoneTime
+	for _, d := range devices {
+		out = append(out, ZoneTimes(d, events[d], before[d], timed, from, to)...)
+	}
+	return out, nil
 }
 
 // eachAlert calls f with the records q selects, newest first, page by

@@ -25,7 +25,7 @@ func TestZoneReportFromTheFenceEvents(t *testing.T) {
 		ts.put(t, fix("car", step.p[1], step.p[0], step.at-3*time.Hour))
 	}
 	start := t0.Add(-3 * time.Hour) // t0 is an hour ago: all of this is past
-	zones, err := ts.ZoneReport("car", start.Add(time.Hour), start.Add(3*time.Hour))
+	zones, err := ts.ZoneReport([]string{"car"}, start.Add(time.Hour), start.Add(3*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestZoneReportFromTheFenceEvents(t *testing.T) {
 		t.Errorf("gate: %+v", gate)
 	}
 	// From before the first entry, nothing is inside at the start.
-	zones, _ = ts.ZoneReport("car", start, start.Add(80*time.Minute))
+	zones, _ = ts.ZoneReport([]string{"car"}, start, start.Add(80*time.Minute))
 	if len(zones) != 2 || zones[0].InsideAtStart || zones[0].Entries != 1 || zones[0].Inside != 60*time.Minute {
 		t.Errorf("from the start: %+v", zones)
 	}
