@@ -28,6 +28,7 @@ watch FENCE — get the alerts of a fence (its ID or name)
 unwatch FENCE — stop them
 trips DEVICE [today|yesterday|DATE] — a day's trips (UTC)
 stops DEVICE [today|yesterday|DATE] — where it stood still
+summary [today|yesterday|DATE] — each device's distance, driving and idle time
 who LAT,LON,RADIUS|FENCE FROM TO — who was inside, e.g. who depot 02:00 04:00`
 
 // Limits on answers, so that a chat stays readable.
@@ -62,6 +63,8 @@ func (app *App) command(a devices.Account, line string) string {
 		return app.cmdFences(a)
 	case "trips", "stops":
 		return app.cmdTrips(a, args, strings.EqualFold(verb, "trips"))
+	case "summary":
+		return app.cmdSummary(a, args)
 	case "who":
 		return app.cmdWho(a, args)
 	case "watch", "unwatch":

@@ -85,6 +85,53 @@ func stopLines(head string, stops []geoloc.Stop) string {
 	return strings.Join(lines, "\n")
 }
 
+// cmdSummary answers each watched device's day: distance, driving and
+// idle time, top speed. Trips count in the day they start.
+func (app *App) cmdSummary(a devices.Account, args []string) string {
+	if len(args) > 1 {
+		return "Usage: summary [today|yesterday|YYYY-MM-DD]"
+	}
+	day := "today"
+	if len(args) == 1 {
+		day = args[0]
+	}
+	from, err := parseDay(day, time.Now())
+	if err != nil {
+		return err.Error()
+	}
+	to := from.AddDate(0, 0, 1).Add(-time.Nanosecond)
+	var devs []string
+	for _, p := range app.geo.All() {
+		if app.mayWatch(a, p.Device) {
+			devs = append(devs, p.Device)
+		}
+	}
+	slices.Sort(devs)
+	lines := []string{fmt.Sprintf("Summary of %s (UTC; a trip counts in the day it starts):", from.Format(time.DateOnly))}
+	n := 0
+	for _, d := range devs {
+		trips, stops := geoloc.Analyze(app.geo.TrailPoints(d, from, to), geoloc.ReportOptions{})
+		days := geoloc.Summarize(trips, stops, time.UTC)
+		i := slices.IndexFunc(days, func(s geoloc.DaySummary) bool { return s.Day == from.Format(time.DateOnly) })
+		if i < 0 {
+			continue
+		}
+		if n++; n > maxListed {
+			continue
+		}
+		s := days[i]
+		lines = append(lines, fmt.Sprintf("%s: %s in %d %s, %s driving, %s standing, max %s", short(d), metres(s.Distance), s.Trips,
+			plural(s.Trips, "trip"), span(s.Driving), span(s.Idle), kmh(s.MaxSpeed)))
+	}
+	switch {
+	case n == 0:
+		return fmt.Sprintf("No device you watch drove or stood still on %s.", from.Format(time.DateOnly))
+	case n > maxListed:
+		lines = append(lines, fmt.Sprintf("… and %d more; ask trips DEVICE for one.", n-maxListed))
+	}
+	return strings.Join(lines, "\n")
+}
+
 // cmdWho answers who was inside a circle (LAT,LON,RADIUS) or a fence (ID
 // or name) between two times.
 func (app *App) cmdWho(a devices.Account, args []string) string {

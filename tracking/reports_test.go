@@ -89,5 +89,12 @@ func TestReportChatCommands(t *testing.T) {
 	wantLines(t, ask(t, op, "who depot "+date+"T08:20 "+to), "No device you watch was inside Depot")
 	wantLines(t, ask(t, op, "who nowhere "+from+" "+to), `No fence "nowhere"`)
 	wantLines(t, ask(t, op, "who depot "+to+" "+from), "is not before TO")
-	wantLines(t, ask(t, op, "help"), "trips DEVICE", "who LAT,LON,RADIUS|FENCE FROM TO")
+	got = ask(t, op, "summary "+date)
+	wantLines(t, got, "Summary of "+date+" (UTC; a trip counts in the day it starts):",
+		"car: 3.3 km in 1 trip, 5 min driving, 10 min standing, max 40 km/h")
+	if strings.Contains(got, "van") {
+		t.Errorf("the summary names a device outside the operator's groups:\n%s", got)
+	}
+	wantLines(t, ask(t, op, "summary today"), "No device you watch drove or stood still on "+time.Now().UTC().Format(time.DateOnly))
+	wantLines(t, ask(t, op, "help"), "trips DEVICE", "summary [today|yesterday|DATE]", "who LAT,LON,RADIUS|FENCE FROM TO")
 }
