@@ -39,7 +39,7 @@ var flagSections = map[string]string{
 var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker"}
 
 // notInFile are the flags that make no sense in the file.
-var notInFile = []string{"config", "check-config"}
+var notInFile = []string{"config", "check-config", "cpu-profile"}
 
 // sectionOf returns the section of a flag and its key there, or "" for a
 // flag the file does not hold.

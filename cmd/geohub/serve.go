@@ -34,6 +34,7 @@ type serveConfig struct {
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	configFile                      string
+	cpuProfile                      string
 	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
@@ -133,6 +134,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
 	return c, fs
@@ -329,6 +331,13 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
 	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
