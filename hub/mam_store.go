@@ -1,0 +1,204 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/tidwall/buntdb"
+)
+
+// The message archive (XEP-0313): every chat or normal message with a body
+// that an account sends or receives, kept for ArchiveConfig.Retention and at
+// most Cap per account. An entry is keyed mam:<local>:<id>, where the id is
+// the archive's stanza-id (XEP-0359): the nanoseconds since 1970 when the
+// hub archived it, 19 digits, unique in the process. So ids sort by time,
+// start and end filters are key ranges, and RSM paging is a range scan.
+// Entries expire by BuntDB's TTL, so retention never rewrites the archive.
+
+const mamPrefix = "mam:"
+
+// ArchiveConfig sets the message archive.
+type ArchiveConfig struct {
+	Retention time.Duration // how long messages are kept; 0 turns the archive off
+	Cap       int           // messages per account; 0 = DefaultArchiveCap
+}
+
+// Defaults of the message archive.
+const (
+	DefaultArchiveRetention = 30 * 24 * time.Hour
+	DefaultArchiveCap       = 10000
+)
+
+// archive stores the accounts' messages through the committer.
+type archive struct {
+	db        *buntdb.DB
+	commit    *store.Committer
+	retention time.Duration
+	cap       int
+	log       *slog.Logger
+	last      atomic.Int64 // the last id handed out
+	// counts is the entries per account as the writer goroutine last
+	// knew them; only the writer's transactions touch it.
+	counts map[string]int
+}
+
+func newArchive(cfg ArchiveConfig, db *buntdb.DB, commit *store.Committer, log *slog.Logger) *archive {
+	if cfg.Cap <= 0 {
+		cfg.Cap = DefaultArchiveCap
+	}
+	return &archive{db: db, commit: commit, retention: cfg.Retention, cap: cfg.Cap, log: log, counts: map[string]int{}}
+}
+
+func (a *archive) on() bool { return a != nil && a.retention > 0 }
+
+// archived is one stored message.
+type archived struct {
+	With string `json:"w"`           // the other party's JID as it appeared (full or bare)
+	Out  bool   `json:"o,omitempty"` // the account sent it
+	Raw  string `json:"x"`           // the message as delivered, from stamped
+}
+
+// nextID returns a new id: the time now, or one more than the last id when
+// the clock has not moved on.
+func (a *archive) nextID() int64 {
+	now := time.Now().UnixNano()
+	for {
+		last := a.last.Load()
+		id := max(now, last+1)
+		if a.last.CompareAndSwap(last, id) {
+			return id
+		}
+	}
+}
+
+func formatID(id int64) string { return fmt.Sprintf("%019d", id) }
+
+// parseID reads an archive id; ok is false for anything else.
+func parseID(s string) (int64, bool) {
+	if len(s) != 19 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+func mamKey(local string, id int64) string { return mamPrefix + local + ":" + formatID(id) }
+
+// add archives raw for the account local under id (from nextID). The
+// write is durable with the committer's next batch; the caller does not
+// wait, as the message is delivered at once either way.
+func (a *archive) add(local string, id int64, with string, out bool, raw []byte) {
+	v, err := json.Marshal(archived{With: with, Out: out, Raw: string(raw)})
+	if err != nil {
+		return
+	}
+	key := mamKey(local, id)
+	opts := &buntdb.SetOptions{Expires: true, TTL: a.retention}
+	a.commit.Submit(func(tx *buntdb.Tx) error {
+		if _, _, err := tx.Set(key, string(v), opts); err != nil {
+			return err
+		}
+		return a.trim(tx, local)
+	}, func(err error) {
+		if err != nil {
+			a.log.Error("archiving a message", "account", local, "err", err)
+		}
+	})
+}
+
+// trim keeps local's archive within the cap: once it is over, the oldest
+// tenth goes, so that the archive is counted only once every cap/10
+// messages. It runs in the writer's transaction.
+func (a *archive) trim(tx *buntdb.Tx, local string) error {
+	n, known := a.counts[local]
+	if known && n < a.cap {
+		a.counts[local] = n + 1
+		return nil
+	}
+	var keys []string
+	store.AscendPrefix(tx, mamPrefix+local+":", func(k, _ string) bool {
+		keys = append(keys, k)
+		return true
+	})
+	if len(keys) <= a.cap {
+		a.counts[local] = len(keys)
+		return nil
+	}
+	drop := len(keys) - a.cap*9/10
+	a.counts[local] = len(keys) - drop
+	return store.Delete(tx, keys[:drop]...)
+}
+
+// forget deletes local's archive, in tx.
+func (a *archive) forget(tx *buntdb.Tx, local string) error {
+	var keys []string
+	store.AscendPrefix(tx, mamPrefix+local+":", func(k, _ string) bool {
+		keys = append(keys, k)
+		return true
+	})
+	delete(a.counts, local)
+	return store.Delete(tx, keys...)
+}
+
+// entry is an archived message read back.
+type entry struct {
+	id int64
+	archived
+}
+
+// page reads at most n entries of local's archive with ids in [lo, hi]
+// that keep (nil: all) says to keep, oldest first; backward, the newest
+// such ones. more reports that another entry matches beyond the page in
+// the direction read.
+func (a *archive) page(local string, lo, hi int64, n int, backward bool, keep func(*archived) bool) (out []entry, more bool) {
+	lo = max64(lo, time.Now().Add(-a.retention).UnixNano()) // expired, not yet swept
+	if lo > hi {
+		return nil, false
+	}
+	from, to := mamKey(local, lo), mamKey(local, hi)
+	a.db.View(func(tx *buntdb.Tx) error {
+		visit := func(k, v string) bool {
+			var e entry
+			id, ok := parseID(k[len(k)-19:])
+			if !ok || json.Unmarshal([]byte(v), &e.archived) != nil || keep != nil && !keep(&e.archived) {
+				return true
+			}
+			if len(out) == n {
+				more = true
+				return false
+			}
+			e.id = id
+			out = append(out, e)
+			return true
+		}
+		if backward {
+			return tx.DescendLessOrEqual("", to, func(k, v string) bool {
+				return k >= from && visit(k, v)
+			})
+		}
+		return tx.AscendRange("", from, to+"\x00", visit)
+	})
+	if backward {
+		slices.Reverse(out)
+	}
+	return out, more
+}
+
+// has reports whether local's archive holds id.
+func (a *archive) has(local string, id int64) bool {
+	found := false
+	a.db.View(func(tx *buntdb.Tx) error {
+		_, err := tx.Get(mamKey(local, id))
+		found = err == nil
+		return nil
+	})
+	return found
+}
+
+func max64(a, b int64) int64 { return max(a, b) }
