@@ -56,8 +56,22 @@ func carbon(dir string, fromAttr, toAttr, stanza []byte) []byte {
 		b = xmlesc.Attr(b, "type", t)
 	}
 	b = append(b, "><"+dir+" xmlns='"+nsCarbons+"'><forwarded xmlns='"+nsForward+"'>"...)
-	b = append(b, stanza...)
+	b = appendForwarded(b, stanza)
 	return append(b, "</forwarded></"+dir+"></message>"...)
+}
+
+// appendForwarded appends a stanza inside <forwarded/> (XEP-0297), which
+// would otherwise lend it its namespace: the stanza declares jabber:client
+// unless it declares a namespace itself.
+func appendForwarded(b, stanza []byte) []byte {
+	end := bytes.IndexByte(stanza, '>')
+	name := bytes.IndexAny(stanza, " \t\r\n/>")
+	if end < 0 || name < 0 || bytes.Contains(stanza[:end], []byte(" xmlns=")) {
+		return append(b, stanza...)
+	}
+	b = append(b, stanza[:name]...)
+	b = append(b, " xmlns='jabber:client'"...)
+	return append(b, stanza[name:]...)
 }
 
 // messageType reads the type attribute of a message the hub wrote or

@@ -201,6 +201,7 @@ func mamForm() []byte {
 
 // archiveQuery answers a query of the account's own archive.
 func (s *Server) archiveQuery(ss *session, req *iqRequest, q *mamQuery) {
+	s.archive.settle()
 	lo, hi := q.start, q.end
 	if q.after != "" {
 		id, ok := parseID(q.after)
@@ -266,7 +267,7 @@ func (s *Server) sendMAMPage(ss *session, req *iqRequest, q *mamQuery, archiveJI
 		b = append(b, "><forwarded xmlns='"+nsForward+"'><delay xmlns='"+nsDelay+"'"...)
 		b = xmlesc.Attr(b, "stamp", r.at.UTC().Format(time.RFC3339Nano))
 		b = append(b, "/>"...)
-		b = append(b, r.stanza...)
+		b = appendForwarded(b, r.stanza)
 		b = append(b, "</forwarded></result></message>"...)
 	}
 	fin := []byte("<fin xmlns='" + nsMAM + "'")

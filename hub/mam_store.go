@@ -25,7 +25,7 @@ const mamPrefix = "mam:"
 
 // ArchiveConfig sets the message archive.
 type ArchiveConfig struct {
-	Retention time.Duration // how long messages are kept; 0 turns the archive off
+	Retention time.Duration // how long messages are kept; 0 = DefaultArchiveRetention, negative turns the archive off
 	Cap       int           // messages per account; 0 = DefaultArchiveCap
 }
 
@@ -51,6 +51,9 @@ type archive struct {
 func newArchive(cfg ArchiveConfig, db *buntdb.DB, commit *store.Committer, log *slog.Logger) *archive {
 	if cfg.Cap <= 0 {
 		cfg.Cap = DefaultArchiveCap
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultArchiveRetention
 	}
 	return &archive{db: db, commit: commit, retention: cfg.Retention, cap: cfg.Cap, log: log, counts: map[string]int{}}
 }
@@ -110,6 +113,12 @@ func (a *archive) add(local string, id int64, with string, out bool, raw []byte)
 			a.log.Error("archiving a message", "account", local, "err", err)
 		}
 	})
+}
+
+// settle waits until the archive writes submitted so far are durable and
+// readable: a query then holds every message delivered before it.
+func (a *archive) settle() {
+	a.commit.Later(func(*buntdb.Tx) error { return nil }).Wait()
 }
 
 // trim keeps local's archive within the cap: once it is over, the oldest

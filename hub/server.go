@@ -27,7 +27,7 @@ type Config struct {
 	Limits     Limits
 	OfflineCap int // stored offline messages per account
 	// Archive is the message archive of every account (XEP-0313):
-	// mam_store.go. A zero Retention turns it off.
+	// mam_store.go.
 	Archive ArchiveConfig
 	Version string
 	Logger  *slog.Logger
