@@ -149,7 +149,9 @@ func TestCarbonsBringAlertsAndCommandAnswersToEveryResource(t *testing.T) {
 	// A chat command from the desktop: the phone sees the command and the
 	// answer.
 	desktop.Send("<message type='chat' to='geohub@localhost' id='c1'><body>help</body></message>")
-	answer := desktop.WaitFor("answer", func(n *xmpptest.Node) bool { return n.Name() == "message" && n.Attr("id") == "c1" && n.Find("body") != nil })
+	answer := desktop.WaitFor("answer", func(n *xmpptest.Node) bool {
+		return n.Name() == "message" && n.Attr("id") == "c1" && n.Find("body") != nil
+	})
 	phone.WaitFor("sent carbon of the command", isCarbon("op@localhost", "sent", "help"))
 	phone.WaitFor("received carbon of the answer", isCarbon("op@localhost", "received", answer.Find("body").Text))
 
