@@ -265,7 +265,8 @@ func (s *Server) sendMAMPage(ss *session, req *iqRequest, q *mamQuery, archiveJI
 		}
 		b = xmlesc.Attr(b, "id", r.id)
 		b = append(b, "><forwarded xmlns='"+nsForward+"'><delay xmlns='"+nsDelay+"'"...)
-		b = xmlesc.Attr(b, "stamp", r.at.UTC().Format(time.RFC3339Nano))
+		// Microseconds: Python's XEP-0082 parsers (slixmpp) take no more.
+		b = xmlesc.Attr(b, "stamp", r.at.UTC().Format("2006-01-02T15:04:05.000000Z"))
 		b = append(b, "/>"...)
 		b = appendForwarded(b, r.stanza)
 		b = append(b, "</forwarded></result></message>"...)
