@@ -102,4 +102,3 @@ func TestSlixmppCarbonsAndMAM(t *testing.T) {
 		t.Errorf("trail window: %v", w)
 	}
 }
-
