@@ -36,8 +36,8 @@ func BenchmarkRouteMessage(b *testing.B) {
 	}
 }
 
-func benchRoute(b *testing.B, batch int64) {
-	h := hubtest.Start(b, unshaped)
+func benchRoute(b *testing.B, batch int64, configure ...func(*hub.Config)) {
+	h := hubtest.Start(b, append(configure, unshaped)...)
 	const pairs, window = 4, 2048
 	type pair struct {
 		send, recv net.Conn

@@ -123,6 +123,12 @@ func TestCarbonsCopyConversationsToTheOtherResources(t *testing.T) {
 	phone.WaitFor("private in", isChat("private in"))
 	noCarbon(t, desktop, "private, no-copy, error, headline")
 
+	// Between the account's own resources: delivered, not copied.
+	phone.Send("<message type='chat' to='%s'><body>note to self</body></message>", desktop.JID.String())
+	desktop.WaitFor("note to self", isChat("note to self"))
+	noCarbon(t, phone, "a message to the account's own resource")
+	noCarbon(t, desktop, "a message from the account's own resource")
+
 	// Disabled: no more carbons.
 	ok(t, "disable", desktop.IQ("<iq type='set' id='ID'><disable xmlns='"+nsCarbons+"'/></iq>"))
 	phone.Send("<message type='chat' to='bob@localhost'><body>after disable</body></message>")

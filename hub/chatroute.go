@@ -138,9 +138,15 @@ func (s *Server) receivedCarbons(m *imMessage, local string, got func(*session) 
 }
 
 // deliverIMFull delivers an IM from ss to the full JID of dst.
+// Between two resources of one account, the message is archived once and
+// not copied: both ends are the account's own.
 func (s *Server) deliverIMFull(ss *session, el *wire.Element, dst *session, flags imFlags) {
 	m := s.newIM(ss, el, flags)
 	s.archiveIn(m, dst.local, ss.full)
+	if dst.local == ss.local {
+		dst.send(m.in)
+		return
+	}
 	s.archiveOut(m, ss, dst.full)
 	dst.send(m.in)
 	s.receivedCarbons(m, dst.local, func(o *session) bool { return o == dst })
@@ -153,13 +159,18 @@ func (s *Server) imToBare(ss *session, el *wire.Element, local string, flags imF
 	m := s.newIM(ss, el, flags)
 	to := s.accounts.JID(local)
 	s.archiveIn(m, local, ss.full)
-	s.archiveOut(m, ss, to)
+	if local != ss.local {
+		s.archiveOut(m, ss, to)
+	}
 	return m
 }
 
 // imDelivered sends the carbons of an IM to a bare JID once its resources
 // that take such messages have it.
 func (s *Server) imDelivered(m *imMessage, ss *session, local string) {
+	if local == ss.local {
+		return
+	}
 	s.receivedCarbons(m, local, (*session).deliverable)
 	s.sentCarbons(m, ss)
 }
