@@ -1,11 +1,10 @@
 package hub
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,11 +59,33 @@ func newArchive(cfg ArchiveConfig, db *buntdb.DB, commit *store.Committer, log *
 
 func (a *archive) on() bool { return a != nil && a.retention > 0 }
 
-// archived is one stored message.
+// archived is one stored message. It is stored as one byte, 'o' when the
+// account sent it or 'i', the other party's JID, a newline, and the
+// message: cheaper to write than JSON, and a JID holds no newline.
 type archived struct {
-	With string `json:"w"`           // the other party's JID as it appeared (full or bare)
-	Out  bool   `json:"o,omitempty"` // the account sent it
-	Raw  string `json:"x"`           // the message as delivered, from stamped
+	With string // the other party's JID as it appeared (full or bare)
+	Out  bool   // the account sent it
+	Raw  string // the message as delivered, from stamped
+}
+
+func (a archived) encode() string {
+	b := make([]byte, 0, 2+len(a.With)+len(a.Raw))
+	if a.Out {
+		b = append(b, 'o')
+	} else {
+		b = append(b, 'i')
+	}
+	b = append(b, a.With...)
+	b = append(b, '\n')
+	return string(append(b, a.Raw...))
+}
+
+func decodeArchived(v string) (archived, bool) {
+	nl := strings.IndexByte(v, '\n')
+	if len(v) < 2 || nl < 0 || v[0] != 'o' && v[0] != 'i' {
+		return archived{}, false
+	}
+	return archived{Out: v[0] == 'o', With: v[1:nl], Raw: v[nl+1:]}, true
 }
 
 // nextID returns a new id: the time now, or one more than the last id when
@@ -80,7 +101,17 @@ func (a *archive) nextID() int64 {
 	}
 }
 
-func formatID(id int64) string { return fmt.Sprintf("%019d", id) }
+func formatID(id int64) string { return string(appendID(nil, id)) }
+
+// appendID appends id as 19 digits, so that ids sort as strings.
+func appendID(b []byte, id int64) []byte {
+	var d [19]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + id%10)
+		id /= 10
+	}
+	return append(b, d[:]...)
+}
 
 // parseID reads an archive id; ok is false for anything else.
 func parseID(s string) (int64, bool) {
@@ -91,20 +122,22 @@ func parseID(s string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-func mamKey(local string, id int64) string { return mamPrefix + local + ":" + formatID(id) }
+func mamKey(local string, id int64) string {
+	b := make([]byte, 0, len(mamPrefix)+len(local)+20)
+	b = append(b, mamPrefix...)
+	b = append(b, local...)
+	return string(appendID(append(b, ':'), id))
+}
 
 // add archives raw for the account local under id (from nextID). The
 // write is durable with the committer's next batch; the caller does not
 // wait, as the message is delivered at once either way.
 func (a *archive) add(local string, id int64, with string, out bool, raw []byte) {
-	v, err := json.Marshal(archived{With: with, Out: out, Raw: string(raw)})
-	if err != nil {
-		return
-	}
+	v := archived{With: with, Out: out, Raw: string(raw)}.encode()
 	key := mamKey(local, id)
 	opts := &buntdb.SetOptions{Expires: true, TTL: a.retention}
 	a.commit.Submit(func(tx *buntdb.Tx) error {
-		if _, _, err := tx.Set(key, string(v), opts); err != nil {
+		if _, _, err := tx.Set(key, v, opts); err != nil {
 			return err
 		}
 		return a.trim(tx, local)
@@ -173,11 +206,12 @@ func (a *archive) page(local string, lo, hi int64, n int, backward bool, keep fu
 	from, to := mamKey(local, lo), mamKey(local, hi)
 	a.db.View(func(tx *buntdb.Tx) error {
 		visit := func(k, v string) bool {
-			var e entry
 			id, ok := parseID(k[len(k)-19:])
-			if !ok || json.Unmarshal([]byte(v), &e.archived) != nil || keep != nil && !keep(&e.archived) {
+			a, ok2 := decodeArchived(v)
+			if !ok || !ok2 || keep != nil && !keep(&a) {
 				return true
 			}
+			e := entry{archived: a}
 			if len(out) == n {
 				more = true
 				return false
