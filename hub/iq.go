@@ -50,6 +50,7 @@ func (s *Server) iqRoutes() map[xml.Name]iqHandler {
 		{Space: nsCarbons, Local: "enable"}:     s.carbonsIQ,
 		{Space: nsCarbons, Local: "disable"}:    s.carbonsIQ,
 		nameMAMQuery:                            s.mamIQ,
+		{Space: nsMAM, Local: "metadata"}:       s.mamMetadata,
 	}
 }
 

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,8 @@ import (
 )
 
 // Message archive management (XEP-0313, urn:xmpp:mam:2, with the extended
-// after-id and before-id fields): an account queries its own archive
+// after-id, before-id and ids fields, flip-page and the archive's metadata):
+// an account queries its own archive
 // (mam_store.go) with the data form fields with, start and end, paged by
 // result set management (XEP-0059); a query with a node reads that node's
 // history (mam_pubsub.go).
@@ -35,9 +37,12 @@ type mamQuery struct {
 	withFull   bool   // with has a resource: match it exactly
 	start, end int64  // unix nanoseconds, inclusive
 	max        int
-	after      string // RSM after (or after-id)
-	before     string // RSM before (or before-id)
-	backward   bool   // a before was given, even empty: the page before it, or the last page
+	after      []string // ids to page after: RSM after, the after-id field
+	before     []string // ids to stay before: RSM before, the before-id field
+	backward   bool     // an RSM before was given, even empty: the page before it, or the last page
+	ids        []string // the ids field: these messages only
+	flip       bool     // flip-page: the page's results newest first
+	rsmAfter   bool
 }
 
 // mamError is a query the hub refuses, with what is wrong.
@@ -60,6 +65,8 @@ func parseMAMQuery(q *xmlnode.Node) (*mamQuery, error) {
 			if err := mq.readRSM(c); err != nil {
 				return nil, err
 			}
+		case c.Space == nsMAM && c.Local == "flip-page":
+			mq.flip = true
 		default:
 			return nil, badQuery("unexpected <" + c.Local + "/> in the query")
 		}
@@ -85,6 +92,13 @@ func (mq *mamQuery) readForm(x *xmlnode.Node) error {
 			}
 		}
 		name := f.Attr("var")
+		if name == "ids" {
+			if len(values) > mamMaxPage {
+				return badQuery("ids takes at most " + strconv.Itoa(mamMaxPage) + " ids")
+			}
+			mq.ids = values
+			continue
+		}
 		if len(values) > 1 {
 			return badQuery("field " + name + " takes one value")
 		}
@@ -119,12 +133,17 @@ func (mq *mamQuery) readForm(x *xmlnode.Node) error {
 			} else {
 				mq.end = t.UnixNano()
 			}
-		case "after-id":
-			mq.after = value
-		case "before-id":
-			mq.before, mq.backward = value, value != "" || mq.backward
+		case "after-id", "before-id":
+			if value == "" {
+				continue
+			}
+			if name == "after-id" {
+				mq.after = append(mq.after, value)
+			} else {
+				mq.before = append(mq.before, value)
+			}
 		default:
-			return mamError{errBadRequest.withText("field " + strconv.Quote(name) + " is not supported; the fields are with, start, end, after-id and before-id")}
+			return mamError{errBadRequest.withText("field " + strconv.Quote(name) + " is not supported; the fields are with, start, end, after-id, before-id and ids")}
 		}
 	}
 	return nil
@@ -147,16 +166,19 @@ func (mq *mamQuery) readRSM(set *xmlnode.Node) error {
 			if v == "" {
 				return badQuery("RSM after needs an id")
 			}
-			mq.after = v
+			mq.after, mq.rsmAfter = append(mq.after, v), true
 		case "before":
-			mq.before, mq.backward = v, true
+			mq.backward = true
+			if v != "" {
+				mq.before = append(mq.before, v)
+			}
 		case "index":
 			return mamError{stanzaErr{"cancel", "feature-not-implemented", "RSM index is not supported: page with after and before"}}
 		default:
 			return badQuery("RSM <" + c.Local + "/> is not understood")
 		}
 	}
-	if mq.after != "" && mq.backward {
+	if mq.rsmAfter && mq.backward {
 		return badQuery("RSM after and before cannot be used together")
 	}
 	return nil
@@ -196,28 +218,33 @@ func mamForm() []byte {
 		"<field type='hidden' var='FORM_TYPE'><value>" + nsMAM + "</value></field>" +
 		"<field type='jid-single' var='with'/><field type='text-single' var='start'/>" +
 		"<field type='text-single' var='end'/><field type='text-single' var='after-id'/>" +
-		"<field type='text-single' var='before-id'/></x></query>")
+		"<field type='text-single' var='before-id'/><field type='text-multi' var='ids'/></x></query>")
 }
 
 // archiveQuery answers a query of the account's own archive.
 func (s *Server) archiveQuery(ss *session, req *iqRequest, q *mamQuery) {
 	s.archive.settle()
 	lo, hi := q.start, q.end
-	if q.after != "" {
-		id, ok := parseID(q.after)
-		if !ok || !s.archive.has(ss.local, id) {
-			ss.send(errorReply(ss, req.el, errItemNotFound.withText("no archived message has the id "+q.after)))
-			return
+	for _, b := range [...]struct {
+		ids   []string
+		after bool
+	}{{q.after, true}, {q.before, false}} {
+		for _, v := range b.ids {
+			id, ok := parseID(v)
+			if !ok || !s.archive.has(ss.local, id) {
+				ss.send(errorReply(ss, req.el, errItemNotFound.withText("no archived message has the id "+v)))
+				return
+			}
+			if b.after {
+				lo = max(lo, id+1)
+			} else {
+				hi = min(hi, id-1)
+			}
 		}
-		lo = max(lo, id+1)
 	}
-	if q.before != "" {
-		id, ok := parseID(q.before)
-		if !ok || !s.archive.has(ss.local, id) {
-			ss.send(errorReply(ss, req.el, errItemNotFound.withText("no archived message has the id "+q.before)))
-			return
-		}
-		hi = min(hi, id-1)
+	if q.ids != nil {
+		s.archiveByIDs(ss, req, q)
+		return
 	}
 	var keep func(*archived) bool
 	if q.with != "" {
@@ -243,6 +270,48 @@ func (s *Server) archiveQuery(ss *session, req *iqRequest, q *mamQuery) {
 	s.sendMAMPage(ss, req, q, ss.bare, results, !more)
 }
 
+// archiveByIDs answers a query for the messages with the given ids (the
+// extended ids field), in archive order; unknown ids are left out.
+func (s *Server) archiveByIDs(ss *session, req *iqRequest, q *mamQuery) {
+	var results []mamResult
+	for _, v := range slices.Sorted(slices.Values(q.ids)) {
+		id, ok := parseID(v)
+		if !ok {
+			continue
+		}
+		if e, ok := s.archive.get(ss.local, id); ok {
+			results = append(results, mamResult{id: v, at: time.Unix(0, id), stanza: []byte(e.Raw)})
+		}
+	}
+	s.sendMAMPage(ss, req, q, ss.bare, results, true)
+}
+
+// mamMetadata answers the extended metadata request: the first and last
+// message of the account's archive.
+func (s *Server) mamMetadata(ss *session, req *iqRequest) {
+	if req.set || req.to.kind == addrServer || !s.archive.on() {
+		ss.send(errorReply(ss, req.el, errServiceUnavailable))
+		return
+	}
+	s.archive.settle()
+	b := []byte("<metadata xmlns='" + nsMAM + "'>")
+	first, _ := s.archive.page(ss.local, 0, math.MaxInt64, 1, false, nil)
+	if len(first) == 1 {
+		last, _ := s.archive.page(ss.local, 0, math.MaxInt64, 1, true, nil)
+		for i, e := range []entry{first[0], last[0]} {
+			b = append(b, [2]string{"<start", "<end"}[i]...)
+			b = xmlesc.Attr(b, "id", formatID(e.id))
+			b = xmlesc.Attr(b, "timestamp", time.Unix(0, e.id).UTC().Format(stampFormat))
+			b = append(b, "/>"...)
+		}
+	}
+	ss.send(iqResult(ss, req.el, append(b, "</metadata>"...)))
+}
+
+// stampFormat is XEP-0082 with microseconds: Python's parsers (slixmpp)
+// take no more.
+const stampFormat = "2006-01-02T15:04:05.000000Z"
+
 // mamResult is one message of a page: its id, when it was archived (or
 // published), and the stanza forwarded.
 type mamResult struct {
@@ -253,9 +322,15 @@ type mamResult struct {
 
 // sendMAMPage sends each result as a message from the archive's JID
 // (XEP-0313 §4.2), then the IQ result with the page's bounds.
+// With flip-page the results go newest first; the page's bounds are the
+// same.
 func (s *Server) sendMAMPage(ss *session, req *iqRequest, q *mamQuery, archiveJID string, results []mamResult, complete bool) {
 	var b []byte
-	for _, r := range results {
+	for i := range results {
+		r := results[i]
+		if q.flip {
+			r = results[len(results)-1-i]
+		}
 		b = append(b, "<message"...)
 		b = xmlesc.Attr(b, "from", archiveJID)
 		b = append(b, ss.toAttr...)
@@ -265,8 +340,7 @@ func (s *Server) sendMAMPage(ss *session, req *iqRequest, q *mamQuery, archiveJI
 		}
 		b = xmlesc.Attr(b, "id", r.id)
 		b = append(b, "><forwarded xmlns='"+nsForward+"'><delay xmlns='"+nsDelay+"'"...)
-		// Microseconds: Python's XEP-0082 parsers (slixmpp) take no more.
-		b = xmlesc.Attr(b, "stamp", r.at.UTC().Format("2006-01-02T15:04:05.000000Z"))
+		b = xmlesc.Attr(b, "stamp", r.at.UTC().Format(stampFormat))
 		b = append(b, "/>"...)
 		b = appendForwarded(b, r.stanza)
 		b = append(b, "</forwarded></result></message>"...)

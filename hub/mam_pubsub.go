@@ -91,22 +91,25 @@ func (s *Server) nodeHistoryQuery(ss *session, req *iqRequest, owner string, q *
 		return
 	}
 	lo, hi := max(q.start, 0), q.end
-	for _, b := range []struct {
-		id    string
+	if q.ids != nil {
+		ss.send(r.Refuse(&pubsub.Error{Type: "cancel", Cond: "feature-not-implemented", Text: "the ids field is for message archives"}))
+		return
+	}
+	for _, b := range [...]struct {
+		ids   []string
 		after bool
 	}{{q.after, true}, {q.before, false}} {
-		if b.id == "" {
-			continue
-		}
-		t, ok := parseID(b.id)
-		if !ok {
-			ss.send(r.Refuse(&pubsub.Error{Type: "cancel", Cond: "item-not-found", Text: "not an item id of this node: " + b.id}))
-			return
-		}
-		if b.after {
-			lo = max(lo, t+1)
-		} else {
-			hi = min(hi, t-1)
+		for _, v := range b.ids {
+			t, ok := parseID(v)
+			if !ok {
+				ss.send(r.Refuse(&pubsub.Error{Type: "cancel", Cond: "item-not-found", Text: "not an item id of this node: " + v}))
+				return
+			}
+			if b.after {
+				lo = max(lo, t+1)
+			} else {
+				hi = min(hi, t-1)
+			}
 		}
 	}
 	var items []HistoryItem

@@ -233,15 +233,25 @@ func (a *archive) page(local string, lo, hi int64, n int, backward bool, keep fu
 	return out, more
 }
 
-// has reports whether local's archive holds id.
-func (a *archive) has(local string, id int64) bool {
+// get returns local's archived message id.
+func (a *archive) get(local string, id int64) (entry, bool) {
+	var e entry
 	found := false
 	a.db.View(func(tx *buntdb.Tx) error {
-		_, err := tx.Get(mamKey(local, id))
-		found = err == nil
+		v, err := tx.Get(mamKey(local, id))
+		if err == nil {
+			e.archived, found = decodeArchived(v)
+			e.id = id
+		}
 		return nil
 	})
-	return found
+	return e, found
+}
+
+// has reports whether local's archive holds id.
+func (a *archive) has(local string, id int64) bool {
+	_, ok := a.get(local, id)
+	return ok
 }
 
 func max64(a, b int64) int64 { return max(a, b) }

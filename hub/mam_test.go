@@ -178,8 +178,22 @@ func TestMAMArchivePagingAndFilters(t *testing.T) {
 	if l1.complete || l2.complete || !l3.complete {
 		t.Errorf("complete backwards: %v %v %v", l1.complete, l2.complete, l3.complete)
 	}
-	// The extended after-id field.
+	// The extended fields: after-id, before-id (which keeps the order),
+	// both together, ids; flip-page; the archive's metadata.
 	wantBodies(t, "after-id", mustMAM(t, alice, "", "", mamForm("after-id", p2.last), ""), "c1")
+	wantBodies(t, "before-id", mustMAM(t, alice, "", "", mamForm("before-id", all.ids[2]), ""), "b1", "b2")
+	wantBodies(t, "between", mustMAM(t, alice, "", "", mamForm("after-id", all.ids[1], "before-id", all.ids[5]), ""), "b3", "b4", "b5")
+	ids := "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>" + nsMAM + "</value></field>" +
+		"<field var='ids'><value>" + all.ids[6] + "</value><value>" + all.ids[0] + "</value><value>1</value></field></x>"
+	wantBodies(t, "ids", mustMAM(t, alice, "", "", ids, ""), "b1", "c1")
+	_, e := queryMAM(t, alice, "", "", mamForm("before-id", "0000000000000000001"), "")
+	wantError(t, "before-id unknown", e, "item-not-found", "")
+	flipped := mustMAM(t, alice, "", "", "<flip-page xmlns='"+nsMAM+"'/>", "<max>2</max><before/>")
+	wantBodies(t, "flip-page", flipped, "c1", "a1")
+	meta := ok(t, "metadata", alice.IQ("<iq type='get' id='ID'><metadata xmlns='"+nsMAM+"'/></iq>")).Child(nsMAM, "metadata")
+	if meta.Child(nsMAM, "start").Attr("id") != all.ids[0] || meta.Child(nsMAM, "end").Attr("id") != all.ids[6] {
+		t.Errorf("metadata: %s", meta)
+	}
 
 	// with: both directions with bob; a full JID matches that resource.
 	wantBodies(t, "with bob", mustMAM(t, alice, "", "", mamForm("with", "bob@localhost"), ""), "b1", "b2", "b3", "b4", "b5", "a1")
