@@ -65,9 +65,10 @@ var serverFeatures = []string{
 // with the message archive on, the MAM features too (mamFeatures).
 var accountFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
 
-// mamFeatures are the account's archive (XEP-0313 §6.1), where clients
-// such as Conversations and Gajim look for it.
-var mamFeatures = []string{nsMAM, nsMAMExtended}
+// mamFeatures are the account's archive (XEP-0313 §6.1) and its
+// stanza-ids (XEP-0359), where clients such as Conversations and Gajim
+// look for them.
+var mamFeatures = []string{nsMAM, nsMAMExtended, nsSID}
 
 var errIQShape = errors.New("an IQ get or set must have exactly one child element")
 

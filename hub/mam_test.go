@@ -210,6 +210,15 @@ func TestMAMArchivePagingAndFilters(t *testing.T) {
 	// The other side has its own archive.
 	wantBodies(t, "bob's", mustMAM(t, bob, "", "", "", ""), "b1", "b2", "b3", "b4", "b5", "a1")
 
+	// Removing an account removes its archive: a new account of that
+	// name starts empty.
+	if err := h.Accounts.Remove("bob"); err != nil {
+		t.Fatal(err)
+	}
+	bobPW := h.Account(t, "bob", devices.RoleOperator, "fleet")
+	bob = xmpptest.Dial(t, h.Options(), "bob", bobPW)
+	wantBodies(t, "a new bob's archive", mustMAM(t, bob, "", "", "", ""))
+
 	// A restart keeps it.
 	h = hubtest.Restart(t, h)
 	alice = xmpptest.Dial(t, h.Options(), "alice", mustPassword(t, h, "alice"))
