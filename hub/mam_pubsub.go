@@ -22,6 +22,10 @@ type NodeHistory interface {
 	// the node between from and to, both included, oldest first. It is
 	// called on a session's read loop and must be quick for short spans.
 	Between(owner string, from, to time.Time) []HistoryItem
+	// Bounds returns a time range that holds all of owner's items (it
+	// may be wider), so that paging from an open end starts near them;
+	// ok is false when there are none.
+	Bounds(owner string) (from, to time.Time, ok bool)
 }
 
 // HistoryItem is one past item of a node: when it was published and its
@@ -114,7 +118,8 @@ func (s *Server) nodeHistoryQuery(ss *session, req *iqRequest, owner string, q *
 	}
 	var items []HistoryItem
 	more := false
-	if q.with == "" || !q.withFull && q.with == owner {
+	if from, to, ok := h.Bounds(owner); ok && (q.with == "" || !q.withFull && q.with == owner) {
+		lo, hi = max(lo, from.UnixNano()), min(hi, to.UnixNano())
 		items, more = historyPage(h, owner, lo, hi, q.max, q.backward)
 	}
 	results := make([]mamResult, len(items))

@@ -12,6 +12,16 @@ import (
 // device's geoloc node (XEP-0313) returns what the API's trail returns.
 type trailHistory struct{ geo *geoloc.Store }
 
+// Bounds: a trail starts no earlier than the retention allows and ends no
+// later than the device's latest fix.
+func (t trailHistory) Bounds(owner string) (from, to time.Time, ok bool) {
+	p, ok := t.geo.Latest(owner)
+	if !ok {
+		return time.Time{}, time.Time{}, false
+	}
+	return time.Now().Add(-t.geo.Retention()), p.Time, true
+}
+
 func (t trailHistory) Between(owner string, from, to time.Time) []hub.HistoryItem {
 	pts := t.geo.TrailPoints(owner, from, to)
 	out := make([]hub.HistoryItem, len(pts))
