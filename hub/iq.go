@@ -51,6 +51,7 @@ func (s *Server) iqRoutes() map[xml.Name]iqHandler {
 		{Space: nsCarbons, Local: "disable"}:    s.carbonsIQ,
 		nameMAMQuery:                            s.mamIQ,
 		{Space: nsMAM, Local: "metadata"}:       s.mamMetadata,
+		{Space: nsMAM, Local: "prefs"}:          s.mamPrefs,
 	}
 }
 

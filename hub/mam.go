@@ -308,6 +308,19 @@ func (s *Server) mamMetadata(ss *session, req *iqRequest) {
 	ss.send(iqResult(ss, req.el, append(b, "</metadata>"...)))
 }
 
+// mamPrefs answers the archiving preferences (XEP-0313 §6): every
+// message is archived, and that is not for the account to change.
+func (s *Server) mamPrefs(ss *session, req *iqRequest) {
+	switch {
+	case req.to.kind == addrServer || !s.archive.on():
+		ss.send(errorReply(ss, req.el, errServiceUnavailable))
+	case req.set:
+		ss.send(errorReply(ss, req.el, stanzaErr{"cancel", "feature-not-implemented", "this hub archives every message; the preferences cannot be changed"}))
+	default:
+		ss.send(iqResult(ss, req.el, []byte("<prefs xmlns='"+nsMAM+"' default='always'><always/><never/></prefs>")))
+	}
+}
+
 // stampFormat is XEP-0082 with microseconds: Python's parsers (slixmpp)
 // take no more.
 const stampFormat = "2006-01-02T15:04:05.000000Z"

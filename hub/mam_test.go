@@ -210,6 +210,13 @@ func TestMAMArchivePagingAndFilters(t *testing.T) {
 	// The other side has its own archive.
 	wantBodies(t, "bob's", mustMAM(t, bob, "", "", "", ""), "b1", "b2", "b3", "b4", "b5", "a1")
 
+	// The preferences: everything is archived, and stays so.
+	prefs := ok(t, "prefs", alice.IQ("<iq type='get' id='ID'><prefs xmlns='"+nsMAM+"'/></iq>")).Child(nsMAM, "prefs")
+	if prefs == nil || prefs.Attr("default") != "always" {
+		t.Errorf("prefs: %v", prefs)
+	}
+	wantError(t, "prefs set", alice.IQ("<iq type='set' id='ID'><prefs xmlns='"+nsMAM+"' default='never'/></iq>"), "feature-not-implemented", "")
+
 	// Removing an account removes its archive: a new account of that
 	// name starts empty.
 	if err := h.Accounts.Remove("bob"); err != nil {
