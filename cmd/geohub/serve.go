@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,6 +33,8 @@ type serveConfig struct {
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
+	configFile                      string
+	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
 	archive                         hub.ArchiveConfig
@@ -51,9 +54,32 @@ type serveConfig struct {
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
+	c, fs := serveFlagSet()
+	return c, func(args []string) error {
+		pos, given, err := parseCommandLine(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return fmt.Errorf("serve: unexpected argument %q", pos[0])
+		}
+		if c.configFile != "" {
+			if err := applyConfigFile(fs, c.configFile, given); err != nil {
+				return err
+			}
+		}
+		c.changed = changedSettings(fs)
+		return c.validate()
+	}
+}
+
+// serveFlagSet returns the flags of geohub serve, filling c.
+func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs := newFlagSet("serve", "geohub serve [flags]")
 	c := &serveConfig{}
 	d := hub.DefaultLimits
+	fs.StringVar(&c.configFile, "config", "", "YAML file with the settings of these flags in sections (geohub config example prints one); "+
+		"a flag or its environment variable wins over the file, the file over the default")
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
 	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
@@ -87,6 +113,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.Float64Var(&c.limits.StanzaRate, "stanza-rate", d.StanzaRate, "stanzas per second a client may send beyond --stanza-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.StanzaBurst, "stanza-burst", d.StanzaBurst, "stanzas a client may send at once above --stanza-rate")
+	fs.Float64Var(&c.limits.MessageRate, "message-rate", d.MessageRate, "messages per second a client may send beyond --message-burst (within --stanza-rate); a faster one has its reads paused (0: unlimited)")
+	fs.IntVar(&c.limits.MessageBurst, "message-burst", d.MessageBurst, "messages a client may send at once above --message-rate")
 	fs.Float64Var(&c.limits.ByteRate, "byte-rate", d.ByteRate, "bytes per second a client may send beyond --byte-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.ByteBurst, "byte-burst", d.ByteBurst, "bytes a client may send at once above --byte-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes that may wait for a client that reads too slowly, after its notifications and presence are conflated, before it is cut off")
@@ -109,16 +137,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
-	return c, func(args []string) error {
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("serve: unexpected argument %q", pos[0])
-		}
-		return c.validate()
-	}
+	return c, fs
 }
 
 // validate reports every problem at once, each naming its flag.
@@ -148,7 +167,7 @@ func (c *serveConfig) validate() error {
 		{"negotiation-timeout", c.limits.NegotiationTimeout.Seconds()}, {"idle-timeout", c.limits.IdleTimeout.Seconds()},
 		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
-		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
+		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
 		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
@@ -183,8 +202,8 @@ func (c *serveConfig) validate() error {
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
 	}
-	if c.limits.StanzaRate < 0 || c.limits.ByteRate < 0 {
-		errs = append(errs, errors.New("--stanza-rate and --byte-rate cannot be negative"))
+	if c.limits.StanzaRate < 0 || c.limits.MessageRate < 0 || c.limits.ByteRate < 0 {
+		errs = append(errs, errors.New("--stanza-rate, --message-rate and --byte-rate cannot be negative"))
 	}
 	if c.limits.ByteRate > 0 && c.limits.ByteBurst < c.limits.MaxStanzaSize {
 		errs = append(errs, fmt.Errorf("--byte-burst %d is below --max-stanza-size %d: the largest stanza would always be paused", c.limits.ByteBurst, c.limits.MaxStanzaSize))
@@ -217,6 +236,10 @@ func (c *serveConfig) validate() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
+	} else if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err))
+		}
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -234,6 +257,9 @@ func (c *serveConfig) hubLimits() hub.Limits {
 	l := c.limits
 	if l.StanzaRate == 0 {
 		l.StanzaRate = -1
+	}
+	if l.MessageRate == 0 {
+		l.MessageRate = -1
 	}
 	if l.ByteRate == 0 {
 		l.ByteRate = -1
@@ -295,6 +321,7 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
 		return err
@@ -315,6 +342,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
 	commit := store.NewCommitter(db)
 	trails := c.trails
 	trails.Commit = commit
@@ -330,7 +358,7 @@ func serve(args []string) error {
 	}
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    tlscert.ServerConfig(cert),
+		TLS:    certs.Config(),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
@@ -371,7 +399,7 @@ func serve(args []string) error {
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = tlscert.ServerConfig(cert)
+			webTLS = certs.Config()
 		}
 		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
@@ -405,9 +433,14 @@ func serve(args []string) error {
 		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
 	}
 
+	sdNotify("READY=1")
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
+	for ; got == syscall.SIGHUP; got = <-sig {
+		reload(c, args, certs, dir.Path, domain, log)
+	}
+	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
