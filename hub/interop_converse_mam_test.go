@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/geohub/geohub/internal/peers"
 	"github.com/geohub/geohub/internal/servetest"
@@ -38,12 +39,22 @@ func TestConverseCatchesUpWithMAMAndCarbons(t *testing.T) {
 	bob.Send("<presence/>")
 	ok(t, "carbons on the phone", phone.IQ("<iq type='set' id='ID'><enable xmlns='urn:xmpp:carbons:2'/></iq>"))
 
+	// Converse orders messages by their time in milliseconds: each one
+	// goes in a millisecond of its own (on loopback a round trip takes
+	// less).
+	nextMilli := func() {
+		for now := time.Now().UnixMilli(); time.Now().UnixMilli() == now; {
+			time.Sleep(100 * time.Microsecond) // the poll's pace
+		}
+	}
 	theirs := []string{"Where is car 17?", "Never mind, found it"}
 	mine := []string{"At the depot, I think"}
 	bob.Send("<message type='chat' to='alice@localhost' id='b1'><body>%s</body></message>", theirs[0])
 	phone.WaitFor("bob's first", isChat(theirs[0]))
+	nextMilli()
 	phone.Send("<message type='chat' to='bob@localhost' id='p1'><body>%s</body></message>", mine[0])
 	bob.WaitFor("the phone's answer", isChat(mine[0]))
+	nextMilli()
 	bob.Send("<message type='chat' to='alice@localhost' id='b2'><body>%s</body></message>", theirs[1])
 	phone.WaitFor("bob's second", isChat(theirs[1]))
 
@@ -64,6 +75,7 @@ func TestConverseCatchesUpWithMAMAndCarbons(t *testing.T) {
 		case "waiting-for-carbons":
 			bob.Send("<message type='chat' to='%s' id='b3'><body>%s</body></message>", phone.JID.String(), live.theirs)
 			phone.WaitFor("bob's live message", isChat(live.theirs))
+			nextMilli()
 			phone.Send("<message type='chat' to='bob@localhost' id='p2'><body>%s</body></message>", live.mine)
 			bob.WaitFor("the phone's live answer", isChat(live.mine))
 		case "carbons":
