@@ -13,11 +13,11 @@ import (
 )
 
 // Message archive management (XEP-0313, urn:xmpp:mam:2, with the extended
-// after-id, before-id and ids fields, flip-page and the archive's metadata):
-// an account queries its own archive
-// (mam_store.go) with the data form fields with, start and end, paged by
-// result set management (XEP-0059); a query with a node reads that node's
-// history (mam_pubsub.go).
+// after-id, before-id and ids fields, flip-page and the archive's
+// metadata): an account queries its own archive (mam_store.go) with the
+// data form fields with, start and end, paged by result set management
+// (XEP-0059); a query with a node reads that node's history
+// (mam_pubsub.go).
 
 const (
 	nsMAM         = "urn:xmpp:mam:2"
@@ -42,7 +42,7 @@ type mamQuery struct {
 	backward   bool     // an RSM before was given, even empty: the page before it, or the last page
 	ids        []string // the ids field: these messages only
 	flip       bool     // flip-page: the page's results newest first
-	rsmAfter   bool
+	rsmAfter   bool     // an RSM after was given: no RSM before with it
 }
 
 // mamError is a query the hub refuses, with what is wrong.
@@ -256,13 +256,7 @@ func (s *Server) archiveQuery(ss *session, req *iqRequest, q *mamQuery) {
 			return bare == q.with
 		}
 	}
-	var page []entry
-	more := false
-	if q.max > 0 {
-		page, more = s.archive.page(ss.local, lo, hi, q.max, q.backward, keep)
-	} else {
-		_, more = s.archive.page(ss.local, lo, hi, 0, q.backward, keep)
-	}
+	page, more := s.archive.page(ss.local, lo, hi, q.max, q.backward, keep)
 	results := make([]mamResult, len(page))
 	for i, e := range page {
 		results[i] = mamResult{id: formatID(e.id), at: time.Unix(0, e.id), stanza: []byte(e.Raw)}

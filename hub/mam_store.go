@@ -16,7 +16,8 @@ import (
 // that an account sends or receives, kept for ArchiveConfig.Retention and at
 // most Cap per account. An entry is keyed mam:<local>:<id>, where the id is
 // the archive's stanza-id (XEP-0359): the nanoseconds since 1970 when the
-// hub archived it, 19 digits, unique in the process. So ids sort by time,
+// hub archived it, 19 digits, unique while the clock does not go back
+// across a restart. So ids sort by time,
 // start and end filters are key ranges, and RSM paging is a range scan.
 // Entries expire by BuntDB's TTL, so retention never rewrites the archive.
 
