@@ -13,13 +13,15 @@ import (
 )
 
 // The message archive (XEP-0313): every chat or normal message with a body
-// that an account sends or receives, kept for ArchiveConfig.Retention and at
-// most Cap per account. An entry is keyed mam:<local>:<id>, where the id is
-// the archive's stanza-id (XEP-0359): the nanoseconds since 1970 when the
-// hub archived it, 19 digits, unique while the clock does not go back
-// across a restart. So ids sort by time,
-// start and end filters are key ranges, and RSM paging is a range scan.
-// Entries expire by BuntDB's TTL, so retention never rewrites the archive.
+// that an account sends or receives, kept for ArchiveConfig.Retention and
+// at most Cap per account. An entry is keyed mam:<local>:<id>, where the id
+// is the archive's stanza-id (XEP-0359): the nanoseconds since 1970 when
+// the hub archived it, 19 digits, unique while the clock does not go back
+// across a restart. So ids sort by time, start and end filters are key
+// ranges, and RSM paging is a range scan. Entries expire by BuntDB's TTL,
+// so retention never rewrites the archive. BuntDB holds them in memory:
+// about 200 bytes besides the message each, so Cap bounds an account's
+// share (10,000 messages of 300 bytes: about 5 MB).
 
 const mamPrefix = "mam:"
 
