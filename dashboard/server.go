@@ -359,6 +359,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		default:
 			msg = strings.ToLower(http.StatusText(code))
 		}
+	} else if errors.Is(err, store.ErrUnwritable) {
+		code, msg = http.StatusInsufficientStorage, store.ErrUnwritable.Error()
 	} else {
 		s.log.Error("http handler", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}

@@ -37,6 +37,7 @@ Usage:
   geohub token add NAME --account A          make an API token acting as operator or admin A (shown once)
   geohub token list                          list API tokens
   geohub token revoke ID...                  revoke API tokens
+  geohub repair [--data DIR]                 rewrite a damaged database with every record that reads whole
   geohub config example                      print a configuration file (--config) with every default
   geohub version                             print the version
 
@@ -79,6 +80,8 @@ func run(args []string) error {
 		return rule(args[1:])
 	case "token", "tokens":
 		return token(args[1:])
+	case "repair":
+		return repair(args[1:])
 	case "config":
 		return config(args[1:])
 	case "version", "--version":

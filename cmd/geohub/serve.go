@@ -90,14 +90,15 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
 	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https from --http-trusted-proxies, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
-	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
+	fs.StringVar(&c.mapTiles, "map-tiles", defaultMapTiles, "street map tiles for the dashboard: a URL with {z}, {x} and {y}, drawn over the offline world map "+
+		"(which shows when they cannot load); off: the offline world map only, and the dashboard asks nothing of any other server")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
 		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules), X-Forwarded-Proto says whether the client used TLS "+
 		"(login cookie, WebSocket and BOSH rules), and Host names the server in host-meta")
 	fs.StringVar(&c.publicURL, "http-public-url", "", "the URL clients reach --http at (e.g. https://hub.example.org); host-meta (XEP-0156) names the "+
 		"WebSocket and BOSH endpoints under it; empty: the Host a trusted proxy forwards, else the address the connection reached")
-	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
+	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (default for OpenStreetMap's tiles: "+osmAttribution+")")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -217,6 +218,12 @@ func (c *serveConfig) validate() error {
 	if c.httpTLS && c.http == "" {
 		errs = append(errs, errors.New("--http-tls needs --http"))
 	}
+	if c.mapTiles == "off" {
+		c.mapTiles = ""
+	}
+	if c.mapTiles == defaultMapTiles && c.mapAttribution == "" {
+		c.mapAttribution = osmAttribution
+	}
 	if err := dashboard.CheckTileURL(c.mapTiles); err != nil {
 		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
 	}
@@ -250,6 +257,13 @@ func (c *serveConfig) validate() error {
 	errs = append(errs, c.mqtt.Validate())
 	return errors.Join(errs...)
 }
+
+// The dashboard's street map by default: OpenStreetMap's standard tiles,
+// with the attribution their usage policy asks for.
+const (
+	defaultMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	osmAttribution  = "© OpenStreetMap contributors"
+)
 
 // hubLimits are the limits as the hub takes them: a rate of 0 on the
 // command line is unlimited, which the hub spells negative.
@@ -344,6 +358,7 @@ func serve(args []string) error {
 	}
 	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
 	commit := store.NewCommitter(db)
+	commit.SetLogger(log)
 	trails := c.trails
 	trails.Commit = commit
 	geo, err := geoloc.OpenStore(db, trails)

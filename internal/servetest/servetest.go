@@ -58,14 +58,15 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-// Start runs `bin serve --data data` with every listener on 127.0.0.1:0 and
-// JSON logs, then extra (a later flag wins: "--c2s-tls", "" turns direct
+// Start runs `bin serve --data data` with every listener on 127.0.0.1:0,
+// JSON logs and no street tiles (a browser test's page asks nothing of
+// anyone but the hub), then extra (a later flag wins: "--c2s-tls", "" turns direct
 // TLS off), and returns once the hub logs that it is ready. The process is
 // killed when the test ends if it still runs.
 func Start(t testing.TB, bin, data string, extra ...string) *Hub {
 	t.Helper()
 	args := append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)
+		"--http", "127.0.0.1:0", "--log-format", "json", "--map-tiles", "off"}, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
