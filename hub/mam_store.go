@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -145,7 +146,8 @@ func (a *archive) add(local string, id int64, with string, out bool, raw []byte)
 		}
 		return a.trim(tx, local)
 	}, func(err error) {
-		if err != nil {
+		// The committer itself logs writes refused for a full disk.
+		if err != nil && !errors.Is(err, store.ErrUnwritable) {
 			a.log.Error("archiving a message", "account", local, "err", err)
 		}
 	})
