@@ -5,18 +5,26 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/geohub/geohub/dashboard"
 	"github.com/geohub/geohub/internal/tlscert"
 )
 
 // reloadable are the settings a running hub takes on SIGHUP; a change to
 // any other is logged as needing a restart.
-var reloadable = []string{"tls-cert", "tls-key"}
+var reloadable = []string{"tls-cert", "tls-key", "map-tiles", "map-attribution"}
+
+// reloadTargets are what SIGHUP changes in the running hub.
+type reloadTargets struct {
+	certs *tlscert.Holder
+	web   *dashboard.Server // nil without --http
+}
 
 // reload runs on SIGHUP: it reads the settings again (flags, environment,
 // --config), loads the certificate again (a renewed one is served from the
-// next handshake) and says which changed settings need a restart. With a
+// next handshake), takes the map settings (from the next page load) and
+// says which changed settings need a restart. With a
 // mistake in the settings nothing changes.
-func reload(c *serveConfig, args []string, certs *tlscert.Holder, dataDir, domain string, log *slog.Logger) {
+func reload(c *serveConfig, args []string, to reloadTargets, dataDir, domain string, log *slog.Logger) {
 	sdNotify("RELOADING=1")
 	defer sdNotify("READY=1")
 	nc, parse := serveFlags()
@@ -29,8 +37,12 @@ func reload(c *serveConfig, args []string, certs *tlscert.Holder, dataDir, domai
 		log.Error("reload: TLS certificate; the old one stays", "err", err)
 		return
 	}
-	certs.Set(cert)
+	to.certs.Set(cert)
 	c.tlsCert, c.tlsKey = nc.tlsCert, nc.tlsKey
+	if to.web != nil {
+		to.web.SetMap(nc.mapTiles, nc.mapAttribution) // checked by parse
+		c.mapTiles, c.mapAttribution = nc.mapTiles, nc.mapAttribution
+	}
 	var restart []string
 	before, after := settingsMap(c.changed), settingsMap(nc.changed)
 	for _, name := range slices.Sorted(maps.Keys(merged(before, after))) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +74,7 @@ func TestNotifyAndReloadOnSIGHUP(t *testing.T) {
 
 	certFile, keyFile, first := newCertPair(t)
 	conf := filepath.Join(t.TempDir(), "geohub.yaml")
-	os.WriteFile(conf, []byte("limits:\n  conn-rate: 30\n"), 0o600)
+	os.WriteFile(conf, []byte("limits:\n  conn-rate: 30\nmap:\n  tiles: https://a.tiles.example/{z}/{x}/{y}.png\n  attribution: A\n"), 0o600)
 	t.Setenv("NOTIFY_SOCKET", notify)
 	h := startServe(t, filepath.Join(t.TempDir(), "data"), "--tls-cert", certFile, "--tls-key", keyFile, "--config", conf)
 	next("READY=1")
@@ -89,7 +91,19 @@ func TestNotifyAndReloadOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(conf, []byte("limits:\n  conn-rate: 40\n"), 0o600)
+	mapConfig := func() (string, string) {
+		res, err := http.Get("http://" + h.HTTP + "/api/config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b), res.Header.Get("Content-Security-Policy")
+	}
+	if conf, csp := mapConfig(); !strings.Contains(conf, "a.tiles.example") || !strings.Contains(csp, "https://a.tiles.example") {
+		t.Errorf("map before SIGHUP: %s %s", conf, csp)
+	}
+	os.WriteFile(conf, []byte("limits:\n  conn-rate: 40\nmap:\n  tiles: https://b.tiles.example/{z}/{x}/{y}.png\n  attribution: B\n"), 0o600)
 	h.Signal(syscall.SIGHUP)
 	next("RELOADING=1")
 	next("READY=1")
@@ -99,6 +113,10 @@ func TestNotifyAndReloadOnSIGHUP(t *testing.T) {
 	}
 	if got := servedFingerprint(t, h.C2STLS); got != second {
 		t.Errorf("after SIGHUP served %s, want the renewed certificate %s", got, second)
+	}
+	if conf, csp := mapConfig(); !strings.Contains(conf, `"tile_url":"https://b.tiles.example/{z}/{x}/{y}.png","tile_attribution":"B"`) ||
+		!strings.Contains(csp, "https://b.tiles.example") || strings.Contains(csp, "a.tiles.example") {
+		t.Errorf("map after SIGHUP: %s %s", conf, csp)
 	}
 
 	// A mistake in the file changes nothing and keeps the hub running.

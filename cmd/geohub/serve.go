@@ -406,17 +406,18 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db}), log)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	var web *dashboard.Server // nil without --http
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
 			webTLS = certs.Config()
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
+		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
@@ -453,7 +454,7 @@ func serve(args []string) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
 	for ; got == syscall.SIGHUP; got = <-sig {
-		reload(c, args, certs, dir.Path, domain, log)
+		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
 	}
 	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,13 +61,18 @@ func containsAll(s string, parts []string) bool {
 
 // Start runs `bin serve --data data` with every listener on 127.0.0.1:0,
 // JSON logs and no street tiles (a browser test's page asks nothing of
-// anyone but the hub), then extra (a later flag wins: "--c2s-tls", "" turns direct
+// anyone but the hub; unless extra gives --config, which then decides),
+// then extra (a later flag wins: "--c2s-tls", "" turns direct
 // TLS off), and returns once the hub logs that it is ready. The process is
 // killed when the test ends if it still runs.
 func Start(t testing.TB, bin, data string, extra ...string) *Hub {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--log-format", "json", "--map-tiles", "off"}, extra...)
+	args := []string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--log-format", "json"}
+	if !slices.Contains(extra, "--config") {
+		args = append(args, "--map-tiles", "off")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
