@@ -29,6 +29,7 @@ unwatch FENCE — stop them
 trips DEVICE [today|yesterday|DATE] — a day's trips (UTC)
 stops DEVICE [today|yesterday|DATE] — where it stood still
 summary [today|yesterday|DATE] — each device's distance, driving and idle time
+summary daily HH:MM|off — get yesterday's summary every day at HH:MM UTC
 who LAT,LON,RADIUS|FENCE FROM TO — who was inside, e.g. who depot 02:00 04:00`
 
 // Limits on answers, so that a chat stays readable.

@@ -85,11 +85,14 @@ func stopLines(head string, stops []geoloc.Stop) string {
 	return strings.Join(lines, "\n")
 }
 
-// cmdSummary answers each watched device's day: distance, driving and
-// idle time, top speed. Trips count in the day they start.
+// cmdSummary answers each watched device's day (summary [DAY]), or turns
+// the daily summary on or off (summary daily HH:MM|off).
 func (app *App) cmdSummary(a devices.Account, args []string) string {
+	if len(args) > 0 && strings.EqualFold(args[0], "daily") {
+		return app.cmdDailySummary(a, args[1:])
+	}
 	if len(args) > 1 {
-		return "Usage: summary [today|yesterday|YYYY-MM-DD]"
+		return "Usage: summary [today|yesterday|YYYY-MM-DD] or summary daily HH:MM|off"
 	}
 	day := "today"
 	if len(args) == 1 {
@@ -99,7 +102,13 @@ func (app *App) cmdSummary(a devices.Account, args []string) string {
 	if err != nil {
 		return err.Error()
 	}
+	return app.summary(a, from)
+}
+
+// summary is the day from..+24h of the devices a watches, one line each.
+func (app *App) summary(a devices.Account, from time.Time) string {
 	to := from.AddDate(0, 0, 1).Add(-time.Nanosecond)
+	date := from.Format(time.DateOnly)
 	var devs []string
 	for _, p := range app.geo.All() {
 		if app.mayWatch(a, p.Device) {
@@ -107,12 +116,12 @@ func (app *App) cmdSummary(a devices.Account, args []string) string {
 		}
 	}
 	slices.Sort(devs)
-	lines := []string{fmt.Sprintf("Summary of %s (UTC; a trip counts in the day it starts):", from.Format(time.DateOnly))}
+	lines := []string{fmt.Sprintf("Summary of %s (UTC; a trip counts in the day it starts):", date)}
 	n := 0
 	for _, d := range devs {
 		trips, stops := geoloc.Analyze(app.geo.TrailPoints(d, from, to), geoloc.ReportOptions{})
 		days := geoloc.Summarize(trips, stops, time.UTC)
-		i := slices.IndexFunc(days, func(s geoloc.DaySummary) bool { return s.Day == from.Format(time.DateOnly) })
+		i := slices.IndexFunc(days, func(s geoloc.DaySummary) bool { return s.Day == date })
 		if i < 0 {
 			continue
 		}
@@ -125,7 +134,7 @@ func (app *App) cmdSummary(a devices.Account, args []string) string {
 	}
 	switch {
 	case n == 0:
-		return fmt.Sprintf("No device you watch drove or stood still on %s.", from.Format(time.DateOnly))
+		return fmt.Sprintf("No device you watch drove or stood still on %s.", date)
 	case n > maxListed:
 		lines = append(lines, fmt.Sprintf("… and %d more; ask trips DEVICE for one.", n-maxListed))
 	}

@@ -98,3 +98,43 @@ func TestReportChatCommands(t *testing.T) {
 	wantLines(t, ask(t, op, "summary today"), "No device you watch drove or stood still on "+time.Now().UTC().Format(time.DateOnly))
 	wantLines(t, ask(t, op, "help"), "trips DEVICE", "summary [today|yesterday|DATE]", "who LAT,LON,RADIUS|FENCE FROM TO")
 }
+
+// summary daily HH:MM: the operator gets the day before's summary at that
+// time, from the hub's JID, until summary daily off; an account that is no
+// operator any more is dropped from the list.
+func TestDailySummaryOverChat(t *testing.T) {
+	h := hubtest.Start(t)
+	op := xmpptestDial(t, h, "op", h.Account(t, "op", devices.RoleOperator, "fleet"))
+	car := xmpptestDial(t, h, "car", h.Account(t, "car", devices.RoleDevice, "fleet"))
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	morning(t, car, day, 52.0, 13.0)
+	op.Send("<presence/>")
+
+	wantLines(t, ask(t, op, "summary daily 06:30"), "every day at 06:30 UTC")
+	if got := h.Geo.DailySummaries(); len(got) != 1 || got["op@localhost"] != 6*time.Hour+30*time.Minute {
+		t.Fatalf("stored: %v", got)
+	}
+	next := day.AddDate(0, 0, 1)
+	h.App.DueSummaries(next.Add(6*time.Hour), next.Add(6*time.Hour+29*time.Minute)) // not yet
+	h.App.DueSummaries(next.Add(6*time.Hour+29*time.Minute), next.Add(6*time.Hour+31*time.Minute))
+	m := op.WaitFor("the daily summary", func(n *xmpptest.Node) bool { return n.Name() == "message" && strings.HasPrefix(n.Attr("id"), "summary-") })
+	if m.Attr("id") != "summary-"+next.Format("20060102") || m.Attr("from") != "geohub@localhost/hub" {
+		t.Errorf("summary message: %s", m)
+	}
+	wantLines(t, m.Find("body").Text, "Summary of "+day.Format(time.DateOnly), "car: 3.3 km in 1 trip, 5 min driving, 10 min standing, max 40 km/h")
+
+	wantLines(t, ask(t, op, "summary daily off"), "no longer")
+	if got := h.Geo.DailySummaries(); len(got) != 0 {
+		t.Errorf("after off: %v", got)
+	}
+	wantLines(t, ask(t, op, "summary daily 25:00"), "Usage: summary daily HH:MM")
+
+	// A subscriber whose account is gone is dropped.
+	if err := h.Geo.SetDailySummary("gone@localhost", time.Hour, true); err != nil {
+		t.Fatal(err)
+	}
+	h.App.DueSummaries(next, next.Add(2*time.Hour))
+	if got := h.Geo.DailySummaries(); len(got) != 0 {
+		t.Errorf("a removed account keeps its summary: %v", got)
+	}
+}
