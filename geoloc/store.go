@@ -3,12 +3,14 @@ package geoloc
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
@@ -35,6 +37,14 @@ type Options struct {
 	// rules, forget, the dwell sweep) go through it, in one order with the
 	// fixes staged for it. Nil: the store starts its own.
 	Commit *store.Committer
+	// History, when set, keeps trails on disk: BuntDB holds the points of
+	// the last SealDelay, and a sealer (seal.go) moves older ones into
+	// History every SealEvery. Close stops the sealer. Nil: trails stay
+	// in BuntDB.
+	History   *history.Store
+	SealEvery time.Duration // default DefaultSealEvery; negative: no sealer runs (SealRound by hand)
+	SealDelay time.Duration // default DefaultSealDelay; negative: none
+	Logger    *slog.Logger  // the sealer's progress and errors; nil: none
 }
 
 // DefaultRetention is how long trail points are kept by default.
@@ -71,6 +81,8 @@ type Store struct {
 	ingested   atomic.Uint64  // fixes taken (durable, repeats not counted), for Ingested
 
 	tm telemetry // sensor readings and threshold rules: telemetry.go, rules.go
+
+	seal sealer // moves trail points into opt.History: seal.go
 }
 
 // OpenStore loads the latest positions from db.
@@ -110,6 +122,9 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	}
 	if err := s.loadTelemetry(); err != nil {
 		return nil, err
+	}
+	if opt.History != nil {
+		s.startSealer()
 	}
 	return s, nil
 }
@@ -244,6 +259,11 @@ func (s *Store) reload(device string) {
 			}
 			return false
 		})
+		if _, ok := s.kept[device]; !ok && s.opt.History != nil {
+			if p, ok, _ := s.opt.History.Last(device); ok {
+				s.kept[device] = trailPointOfHistory(p)
+			}
+		}
 		s.loadStates(tx, device)
 		s.loadReadings(tx, device)
 		s.loadAlarms(tx, device)
@@ -355,9 +375,17 @@ func (s *Store) Forget(device string) error {
 		keys = append(keys, telemetryKeys(tx, device)...)
 		return store.Delete(tx, keys...)
 	}
+	if s.opt.History != nil {
+		// No round may seal the device's points between the two deletes.
+		s.seal.mu.Lock()
+		defer s.seal.mu.Unlock()
+	}
 	if err := s.commit.Later(write).Wait(); err != nil {
 		s.reload(device)
 		return err
+	}
+	if s.opt.History != nil {
+		return s.opt.History.DeleteDevice(device)
 	}
 	return nil
 }
