@@ -264,7 +264,13 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	defer accounts.Close()
 	commit := store.NewCommitter(db)
 	defer commit.Close()
-	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit})
+	hist, err := openHistory(dir, 0)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	// No sealer: the next serve seals what is left in the database.
+	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit, History: hist, SealEvery: -1})
 	if err != nil {
 		return err
 	}

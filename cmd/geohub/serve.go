@@ -18,6 +18,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
 	trails                          geoloc.Options
+	historyCacheMiB                 int
 	logLevel, logFormat             string
 	httpTLS, metricsToken           bool
 	cookieSecure                    string
@@ -98,6 +100,9 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
+	fs.IntVar(&c.historyCacheMiB, "history-cache", history.DefaultCacheBytes>>20, "MiB of decoded trail blocks kept in memory for the map's trails and replay (0: none)")
+	fs.DurationVar(&c.trails.SealEvery, "history-seal-every", geoloc.DefaultSealEvery, "how often trail points move from the database (write-ahead log) into the history file")
+	fs.DurationVar(&c.trails.SealDelay, "history-seal-delay", geoloc.DefaultSealDelay, "trail points younger than this stay in the database, where late fixes are cheap to add")
 	fs.DurationVar(&c.trails.TelemetryRetention, "telemetry-retention", geoloc.DefaultTelemetryRetention, "how long sensor readings are kept")
 	fs.DurationVar(&c.trails.AlertRetention, "alert-retention", geoloc.DefaultAlertRetention, "how long alert records are kept")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
@@ -150,6 +155,7 @@ func (c *serveConfig) validate() error {
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
+		{"history-seal-every", c.trails.SealEvery.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -170,6 +176,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.historyCacheMiB < 0 || c.trails.SealDelay < 0 {
+		errs = append(errs, errors.New("--history-cache and --history-seal-delay cannot be negative"))
 	}
 	if c.trails.MinInterval < 0 || c.trails.MinDistance < 0 {
 		errs = append(errs, errors.New("--trail-min-interval and --trail-min-distance cannot be negative"))
@@ -309,9 +318,17 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	hist, err := openHistory(dir, c.historyCacheMiB)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
 	commit := store.NewCommitter(db)
 	trails := c.trails
-	trails.Commit = commit
+	trails.Commit, trails.History, trails.Logger = commit, hist, log
+	if trails.SealDelay == 0 {
+		trails.SealDelay = -1 // the flag's 0 is no delay, geoloc's the default
+	}
 	geo, err := geoloc.OpenStore(db, trails)
 	if err != nil {
 		commit.Close()
@@ -339,7 +356,9 @@ func serve(args []string) error {
 		FixRate: c.fixRate, FixBurst: c.fixBurst})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the alerts and notifications it causes go out.
+		// the alerts and notifications it causes go out. The sealer stops
+		// first; what it left in the database is sealed at the next start.
+		geo.Close()
 		commit.Close()
 		app.Drain()
 		h.Drain()
