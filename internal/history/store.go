@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,13 +69,23 @@ func (s *Store) Close() error { return s.db.Close() }
 // Path is the file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Size is the file's size in bytes.
-func (s *Store) Size() (int64, error) {
+// Size returns the bytes of the file in use (bbolt's high-water mark)
+// and the bytes the file takes on disk: bbolt grows the file ahead of use
+// (by up to 16 MiB at a time), but the part never written takes no disk
+// blocks.
+func (s *Store) Size() (used, onDisk int64, err error) {
+	s.db.View(func(tx *bolt.Tx) error {
+		used = tx.Size()
+		return nil
+	})
 	fi, err := os.Stat(s.db.Path())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return fi.Size(), nil
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return used, st.Blocks * 512, nil
+	}
+	return used, fi.Size(), nil
 }
 
 // blockKey is a block's first time, big-endian with the sign bit flipped so
