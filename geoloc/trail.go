@@ -74,11 +74,7 @@ func parseTrailPoint(v string) TrailPoint {
 func (s *Store) TrailPoints(device string, from, to time.Time) []TrailPoint {
 	var out []TrailPoint
 	if s.opt.History != nil {
-		s.eachTrailPoint(device, from, to, func(p history.Point) bool {
-			out = append(out, trailPointOfHistory(p))
-			return true
-		})
-		return out
+		return trailPointsOfHistory(s.historyTrail(device, from, to))
 	}
 	lo, hi := trailKey(device, from), trailKey(device, to)
 	s.db.View(func(tx *buntdb.Tx) error {

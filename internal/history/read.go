@@ -1,6 +1,8 @@
 package history
 
 import (
+	"sort"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -8,6 +10,19 @@ import (
 // milliseconds, both included), oldest first, until fn returns false. fn
 // runs inside a read transaction: it must not write to the store.
 func (s *Store) Each(device string, from, to int64, fn func(Point) bool) error {
+	return s.EachRun(device, from, to, func(run []Point) bool {
+		for _, p := range run {
+			if !fn(p) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// EachRun is Each a block at a time: fn gets runs of points, in order,
+// which it must not change: they may be shared with the cache.
+func (s *Store) EachRun(device string, from, to int64, fn func(run []Point) bool) error {
 	gen := s.cache.generation()
 	return s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(trailsBucket).Bucket([]byte(device))
@@ -31,13 +46,10 @@ func (s *Store) Each(device string, from, to int64, fn func(Point) bool) error {
 			if err != nil {
 				return err
 			}
-			for _, p := range pts {
-				if p.Time < from {
-					continue
-				}
-				if p.Time > to || !fn(p) {
-					return nil
-				}
+			lo := sort.Search(len(pts), func(i int) bool { return pts[i].Time >= from })
+			hi := sort.Search(len(pts), func(i int) bool { return pts[i].Time > to })
+			if lo < hi && !fn(pts[lo:hi]) {
+				return nil
 			}
 		}
 		return nil
