@@ -185,3 +185,45 @@ func TestMigrationMovesTrailKeysIntoHistory(t *testing.T) {
 		t.Fatalf("the old store had %d points", len(before))
 	}
 }
+
+// A group's retention outlives the global one for its devices, in BuntDB
+// (a late fix older than the global retention is kept) and in the history
+// (expiry), and survives a restart.
+func TestGroupRetention(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db")
+	h := openHistory(t, dir)
+	opt := Options{History: h, SealEvery: -1, SealDelay: -1, Retention: 7 * 24 * time.Hour}
+	ts := openTest(t, path, opt)
+	ts.SetDirectory(groups{"van": {"fleet", "other"}, "car": {"other"}})
+	if err := ts.SetGroupRetention("fleet", 30*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-10 * 24 * time.Hour).UTC().Truncate(time.Second)
+	recent := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	for _, dev := range []string{"van", "car"} {
+		ts.put(t, Position{Device: dev, Lat: 1, Lon: 1, Time: recent, Received: recent},
+			Position{Device: dev, Lat: 2, Lon: 2, Time: old, Received: old})
+	}
+	count := func(dev string) int { return len(ts.TrailPoints(dev, old.Add(-time.Hour), time.Now())) }
+	if count("van") != 2 || count("car") != 1 {
+		t.Fatalf("van has %d points (want 2: the group keeps 30 days), car %d (want 1)", count("van"), count("car"))
+	}
+	ts.SealRound(time.Now())
+	// 15 days on: the van's 25-day-old point stays, the car's 16-day-old one goes.
+	if _, err := ts.ExpireHistory(time.Now().Add(15 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if count("van") != 2 || count("car") != 0 {
+		t.Errorf("after expiry van has %d points (want 2), car %d (want 0)", count("van"), count("car"))
+	}
+	ts.commit.Close()
+	ts.db.Close()
+	again := openTest(t, path, opt)
+	if got := again.GroupRetentions(); len(got) != 1 || got["fleet"] != 30*24*time.Hour {
+		t.Errorf("group retentions after a restart: %v", got)
+	}
+	if err := again.SetGroupRetention("fleet", 0); err != nil || len(again.GroupRetentions()) != 0 {
+		t.Errorf("cleared: %v %v", err, again.GroupRetentions())
+	}
+}

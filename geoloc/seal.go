@@ -220,13 +220,15 @@ func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	return len(keys), more, nil
 }
 
-// ExpireHistory deletes the sealed blocks older than the retention, in
-// bounded transactions, and returns how many it deleted.
+// ExpireHistory deletes the sealed blocks older than their device's
+// retention (retention.go), in bounded transactions, and returns how many
+// it deleted.
 func (s *Store) ExpireHistory(now time.Time) (int, error) {
-	cutoff := now.Add(-s.opt.Retention).UnixMilli()
+	retention := s.retentionFunc()
+	cutoff := func(device string) int64 { return now.Add(-retention(device)).UnixMilli() }
 	total := 0
 	for {
-		n, err := s.opt.History.Expire(func(string) int64 { return cutoff }, expireBlocks)
+		n, err := s.opt.History.Expire(cutoff, expireBlocks)
 		total += n
 		if err != nil || n < expireBlocks {
 			return total, err

@@ -69,6 +69,8 @@ type Store struct {
 	index  rtree.RTreeG[string]  // device at [lon lat]
 	kept   map[string]TrailPoint // the last trail point written per device, for thinning
 
+	groupRetention map[string]time.Duration // trail retention of the groups that have one: retention.go
+
 	fences     map[string]*Fence
 	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
@@ -120,6 +122,9 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	if err := db.View(s.loadFences); err != nil {
 		return nil, err
 	}
+	if err := db.View(s.loadGroupRetention); err != nil {
+		return nil, err
+	}
 	if err := s.loadTelemetry(); err != nil {
 		return nil, err
 	}
@@ -150,6 +155,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	}
 	p.Time, p.Received = p.Time.UTC(), p.Received.UTC()
 	var changedLatest, taken bool
+	var retention time.Duration
 	var events []Event
 	var sink func([]Event)
 	var watch func(Position)
@@ -166,7 +172,8 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 			return nil
 		}
 		taken = true
-		keepTrail := time.Since(p.Time) < s.opt.Retention && (!hasTrail || s.thinningKeeps(last, pt))
+		retention = retentionOf(s.opt.Retention, s.groupRetention, s.dir, p.Device)
+		keepTrail := time.Since(p.Time) < retention && (!hasTrail || s.thinningKeeps(last, pt))
 		if keepTrail && (!hasTrail || !pt.Time.Before(last.Time)) {
 			s.kept[p.Device] = pt
 		}
@@ -188,7 +195,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		}
 		s.mu.Unlock()
 		if keepTrail {
-			ttl := s.opt.Retention - time.Since(p.Time)
+			ttl := retention - time.Since(p.Time)
 			_, _, err := tx.Set(trailKey(p.Device, p.Time), string(pt.appendJSON(nil)), &buntdb.SetOptions{Expires: true, TTL: ttl})
 			if err != nil {
 				return err

@@ -137,6 +137,16 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *operation
 			}
 			return ops.AddRules(args.Rules)
 		},
+		"group.set": func(raw json.RawMessage) (any, error) {
+			args, err := decode[groupArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			return nil, geo.SetGroupRetention(args.Group, args.TrailRetention)
+		},
+		"group.list": func(json.RawMessage) (any, error) {
+			return groupSettings(geo.GroupRetentions()), nil
+		},
 		"rule.list": func(json.RawMessage) (any, error) {
 			return geo.Rules(), nil
 		},

@@ -37,6 +37,8 @@ Usage:
   geohub token add NAME --account A          make an API token acting as operator or admin A (shown once)
   geohub token list                          list API tokens
   geohub token revoke ID...                  revoke API tokens
+  geohub group set G --trail-retention 90d   keep the trails of group G's devices this long
+  geohub group list                          list groups with settings of their own
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
@@ -75,6 +77,8 @@ func run(args []string) error {
 		return rule(args[1:])
 	case "token", "tokens":
 		return token(args[1:])
+	case "group", "groups":
+		return group(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil
