@@ -165,11 +165,11 @@ func openLarge(b *testing.B, path string, cache int) (*Store, time.Duration, fun
 // reads of device-days, next to an empty store in the same process.
 func BenchmarkLargeHistoryOpen(b *testing.B) {
 	path, points := largeHistory(b)
-	heap := func() uint64 {
+	heap := func() int64 {
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		return m.HeapInuse
+		return int64(m.HeapInuse)
 	}
 	for range b.N {
 		h0 := heap()
