@@ -29,30 +29,38 @@ func historyPoint(pt TrailPoint) history.Point {
 }
 
 func trailPointOfHistory(p history.Point) TrailPoint {
-	return trailPointsOfHistory([]history.Point{p})[0]
+	return trailPointsOfHistory([][]history.Point{{p}})[0]
 }
 
-// trailPointsOfHistory converts points with two allocations in all: one
-// for the points, one for their optional measures.
-func trailPointsOfHistory(pts []history.Point) []TrailPoint {
-	n := 0
-	for _, p := range pts {
-		n += bits.OnesCount8(p.Has)
+// trailPointsOfHistory converts runs of points with two allocations in
+// all: one for the points, one for their optional measures.
+func trailPointsOfHistory(runs [][]history.Point) []TrailPoint {
+	n, m := 0, 0
+	for _, run := range runs {
+		n += len(run)
+		for _, p := range run {
+			m += bits.OnesCount8(p.Has)
+		}
 	}
-	vals := make([]float64, 0, n)
-	out := make([]TrailPoint, len(pts))
-	for i, p := range pts {
-		pt := &out[i]
-		*pt = TrailPoint{Time: time.UnixMilli(p.Time).UTC(), Lat: p.Lat, Lon: p.Lon}
-		for j, f := range [...]struct {
-			dst **float64
-			v   float64
-		}{{&pt.Speed, p.Speed}, {&pt.Bearing, p.Bearing}, {&pt.Accuracy, p.Accuracy}, {&pt.Alt, p.Alt}} {
-			if p.Has&(1<<j) != 0 {
-				vals = append(vals, f.v)
-				*f.dst = &vals[len(vals)-1]
+	vals := make([]float64, 0, m)
+	out := make([]TrailPoint, 0, n)
+	for _, run := range runs {
+		for _, p := range run {
+			out = append(out, TrailPoint{Time: time.UnixMilli(p.Time).UTC(), Lat: p.Lat, Lon: p.Lon})
+			pt := &out[len(out)-1]
+			for j, f := range [...]struct {
+				dst **float64
+				v   float64
+			}{{&pt.Speed, p.Speed}, {&pt.Bearing, p.Bearing}, {&pt.Accuracy, p.Accuracy}, {&pt.Alt, p.Alt}} {
+				if p.Has&(1<<j) != 0 {
+					vals = append(vals, f.v)
+					*f.dst = &vals[len(vals)-1]
+				}
 			}
 		}
+	}
+	if n == 0 {
+		return nil
 	}
 	return out
 }
@@ -88,32 +96,33 @@ func (s *Store) unsealed(device string, from, to time.Time) []history.Point {
 }
 
 // historyTrail returns the device's trail points between from and to,
-// sealed and unsealed merged as eachTrailPoint does, in one allocation: a
-// month is half a million points.
-func (s *Store) historyTrail(device string, from, to time.Time) []history.Point {
+// sealed and unsealed merged as eachTrailPoint does, as runs in order: the
+// sealed blocks as they are (a month is half a million points, not to be
+// copied), those that unsealed points fall into merged with them.
+func (s *Store) historyTrail(device string, from, to time.Time) [][]history.Point {
 	recent := s.unsealed(device, from, to)
 	lo, hi := msRange(from, to)
 	var runs [][]history.Point
-	total := len(recent)
 	s.opt.History.EachRun(device, lo, hi, func(run []history.Point) bool {
-		runs = append(runs, run)
-		total += len(run)
-		return true
-	})
-	out := make([]history.Point, 0, total)
-	for _, run := range runs {
+		if len(recent) == 0 || recent[0].Time > run[len(run)-1].Time {
+			runs = append(runs, run)
+			return true
+		}
+		merged := make([]history.Point, 0, len(run)+len(recent))
 		for _, p := range run {
 			for len(recent) > 0 && recent[0].Time < p.Time {
-				out = append(out, recent[0])
+				merged = append(merged, recent[0])
 				recent = recent[1:]
 			}
 			if len(recent) > 0 && recent[0].Time == p.Time {
 				continue // the unsealed copy comes next
 			}
-			out = append(out, p)
+			merged = append(merged, p)
 		}
-	}
-	return append(out, recent...)
+		runs = append(runs, merged)
+		return true
+	})
+	return append(runs, recent)
 }
 
 // msRange is the milliseconds whose every instant is in [from, to].

@@ -228,6 +228,11 @@ func (r *reader) uvarint() uint64 {
 }
 
 func (r *reader) varint() int64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 { // most differences take a byte
+		c := r.b[0]
+		r.b = r.b[1:]
+		return int64(c>>1) ^ -int64(c&1)
+	}
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.err = errCorrupt
