@@ -412,14 +412,16 @@ func serve(args []string) error {
 		}
 		defer stopDemo() // before the hub closes
 	}
+	// Before "ready": a signal sent as soon as the hub says so stops it
+	// cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
 		"tls_sha256", tlscert.Fingerprint(cert), "version", version)
 	if c.tlsCert == "" {
 		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
 	start := time.Now()
