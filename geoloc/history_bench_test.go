@@ -92,7 +92,7 @@ func largeHistory(b *testing.B) (path string, points int) {
 			size += min(len(day), per-i)
 		}
 		if size >= 4_000_000 || dev == devices-1 {
-			if err := h.Seal(batch); err != nil {
+			if err := h.Seal(batch, nil); err != nil {
 				b.Fatal(err)
 			}
 			batch, size = map[string][]history.Point{}, 0

@@ -75,7 +75,7 @@ func TestSealedAndUnsealedReadAsOneTrail(t *testing.T) {
 	for _, p := range ps[80:] {
 		hp = append(hp, historyPoint(trailPointOf(p)))
 	}
-	if err := ts.opt.History.Seal(map[string][]history.Point{"car": hp}); err != nil {
+	if err := ts.opt.History.Seal(map[string][]history.Point{"car": hp}, nil); err != nil {
 		t.Fatal(err)
 	}
 	sameTrail(t, "in both stores", all(), wantTrail(ps))
@@ -170,6 +170,11 @@ func TestMigrationMovesTrailKeysIntoHistory(t *testing.T) {
 	ps := append(route("car", 300, 0), route("bus", 300, 0)...)
 	old := openTest(t, path, Options{})
 	old.put(t, ps...)
+	var readings []Reading
+	for i := range 100 {
+		readings = append(readings, at("battery", float64(100-i), "%", time.Duration(i)*time.Second))
+	}
+	old.putReadings(t, "car", readings...)
 	before := old.TrailPoints("car", t0.Add(-time.Hour), t0.Add(time.Hour))
 	old.commit.Close()
 	old.db.Close()
@@ -178,7 +183,10 @@ func TestMigrationMovesTrailKeysIntoHistory(t *testing.T) {
 	maxSealPoints = 70
 	ts := openTest(t, path, Options{History: openHistory(t, dir), SealEvery: time.Hour, SealDelay: -1})
 	defer ts.Close()
-	waitFor(t, func() bool { return ts.trailCount() == 0 })
+	waitFor(t, func() bool { return ts.unsealedCount() == 0 })
+	if got := ts.Series("car", "battery", t0.Add(-time.Hour), t0.Add(time.Hour), 0); !reflect.DeepEqual(got, readings) {
+		t.Errorf("battery after migration: %d readings, want %d", len(got), len(readings))
+	}
 	sameTrail(t, "car after migration", ts.TrailPoints("car", t0.Add(-time.Hour), t0.Add(time.Hour)), wantTrail(ps[:300]))
 	sameTrail(t, "bus after migration", ts.TrailPoints("bus", t0.Add(-time.Hour), t0.Add(time.Hour)), wantTrail(ps[300:]))
 	if len(before) != 300 {
@@ -225,5 +233,65 @@ func TestGroupRetention(t *testing.T) {
 	}
 	if err := again.SetGroupRetention("fleet", 0); err != nil || len(again.GroupRetentions()) != 0 {
 		t.Errorf("cleared: %v %v", err, again.GroupRetentions())
+	}
+}
+
+// Sensor series go the same way as trails: sealed by the same rounds,
+// read merged without duplicates, expired with the telemetry retention,
+// deleted with the device.
+func TestSeriesInTheHistory(t *testing.T) {
+	dir := t.TempDir()
+	h := openHistory(t, dir)
+	ts := openTest(t, filepath.Join(dir, "db"), Options{History: h, SealEvery: -1, SealDelay: time.Minute, TelemetryRetention: 2 * time.Hour})
+	var want []Reading
+	for i := range 40 {
+		r := at("temp:inside", 4+float64(i)/10, "C", time.Duration(i)*time.Minute)
+		ts.putReadings(t, "car@x", r)
+		want = append(want, r)
+	}
+	ts.putReadings(t, "car@x", at("battery", 90, "%", 0))
+	series := func() []Reading { return ts.Series("car@x", "temp:inside", t0.Add(-time.Hour), t0.Add(time.Hour), 0) }
+	same := func(what string) {
+		t.Helper()
+		if got := series(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: got %d readings\n%+v\nwant %d", what, len(got), got, len(want))
+		}
+	}
+	n, _, err := ts.SealRound(time.Now())
+	if err != nil || n != 41 {
+		t.Fatalf("sealed %d: %v", n, err)
+	}
+	same("sealed")
+	// Both places, as after a crash between the commit and the deletes.
+	var hr []history.Reading
+	for _, r := range want[30:] {
+		hr = append(hr, history.Reading{Time: r.Time.UnixMilli(), Value: r.Value, Unit: r.Unit})
+	}
+	for _, r := range want[30:] {
+		ts.putReadings(t, "car@x", r)
+	}
+	same("sealed and unsealed")
+	h.Seal(nil, map[history.Series][]history.Reading{{Device: "car@x", Sensor: "temp:inside"}: hr})
+	same("sealed twice")
+	if got := ts.Series("car@x", "temp:inside", t0.Add(-time.Hour), t0.Add(time.Hour), 35); !reflect.DeepEqual(got, want[:35]) {
+		t.Errorf("at most 35: %d readings", len(got))
+	}
+	ts.SealRound(time.Now())
+	same("sealed again")
+	// t0 is an hour ago: in 90 minutes, the first half hour is past the 2 h.
+	if _, err := ts.ExpireHistory(time.Now().Add(90 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(); len(got) == 0 || len(got) == len(want) || got[len(got)-1] != want[len(want)-1] {
+		t.Errorf("after expiry %d readings of %d", len(got), len(want))
+	}
+	if err := ts.Forget("car@x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(); len(got) != 0 {
+		t.Errorf("after forget: %d readings", len(got))
+	}
+	if got, _ := h.Readings(history.Series{Device: "car@x", Sensor: "battery"}, 0, 1<<62, 0); len(got) != 0 {
+		t.Errorf("the battery series stayed after forget: %+v", got)
 	}
 }

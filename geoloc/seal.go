@@ -12,7 +12,7 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-// The sealer moves trail points from BuntDB (the write-ahead log, where
+// The sealer moves trail points and sensor readings from BuntDB (the write-ahead log, where
 // every fix is durable when it is acknowledged) into the history store.
 // A round reads the points older than the seal delay, seals them in one
 // history transaction, and only once that is durable deletes them from
@@ -133,24 +133,27 @@ func (s *Store) sealLoop() {
 	}
 }
 
-// unsealedCount counts the trail points in BuntDB, a chunk of keys at a
-// time.
+// unsealedCount counts the trail points and sensor readings in BuntDB, a
+// chunk of keys at a time.
 func (s *Store) unsealedCount() int {
 	n := 0
-	s.scanTrail(func(string, string) bool { n++; return true })
+	for _, prefix := range []string{trailPrefix, seriesPrefix} {
+		s.scanPrefix(prefix, func(string, string) bool { n++; return true })
+	}
 	return n
 }
 
-// scanTrail calls fn with the trk: keys and values in key order until fn
-// returns false, holding BuntDB's read lock for scanChunk keys at a time
-// so that the committer is never held up for long.
-func (s *Store) scanTrail(fn func(k, v string) bool) {
-	from := trailPrefix
+// scanPrefix calls fn with the keys that start with prefix and their
+// values, in key order, until fn returns false, holding BuntDB's read
+// lock for scanChunk keys at a time so that the committer is never held
+// up for long.
+func (s *Store) scanPrefix(prefix string, fn func(k, v string) bool) {
+	from := prefix
 	for {
 		n, done := 0, false
 		s.db.View(func(tx *buntdb.Tx) error {
 			return tx.AscendGreaterOrEqual("", from, func(k, v string) bool {
-				if !strings.HasPrefix(k, trailPrefix) || !fn(k, v) {
+				if !strings.HasPrefix(k, prefix) || !fn(k, v) {
 					done = true
 					return false
 				}
@@ -165,33 +168,47 @@ func (s *Store) scanTrail(fn func(k, v string) bool) {
 	}
 }
 
-// SealRound moves up to maxSealPoints trail points whose time is older
-// than now less the seal delay from BuntDB into the history store. It
-// returns how many it moved and whether more are waiting.
+// SealRound moves up to maxSealPoints trail points and sensor readings
+// whose time is older than now less the seal delay from BuntDB into the
+// history store. It returns how many it moved and whether more are
+// waiting.
 func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	s.seal.mu.Lock()
 	defer s.seal.mu.Unlock()
 	cutoff := now.Add(-s.opt.SealDelay).UnixNano()
 	var keys, vals []string
-	batch := map[string][]history.Point{}
+	trails := map[string][]history.Point{}
+	series := map[history.Series][]history.Reading{}
 	more := false
-	s.scanTrail(func(k, v string) bool {
-		device, ns, ok := parseTrailKey(k)
+	take := func(k, v string, ns int64, ok bool) bool {
 		if !ok || ns >= cutoff {
-			return true
+			return false
 		}
 		if len(keys) == maxSealPoints {
 			more = true
 			return false
 		}
 		keys, vals = append(keys, k), append(vals, v)
-		batch[device] = append(batch[device], historyPoint(parseTrailPoint(v)))
 		return true
+	}
+	s.scanPrefix(trailPrefix, func(k, v string) bool {
+		device, ns, ok := parseTrailKey(k)
+		if take(k, v, ns, ok) {
+			trails[device] = append(trails[device], historyPoint(parseTrailPoint(v)))
+		}
+		return !more
+	})
+	s.scanPrefix(seriesPrefix, func(k, v string) bool {
+		sr, ns, ok := parseSeriesKey(k)
+		if take(k, v, ns, ok) {
+			series[sr] = append(series[sr], historyReading(v, ns))
+		}
+		return !more
 	})
 	if len(keys) == 0 {
 		return 0, false, nil
 	}
-	if err := s.opt.History.Seal(batch); err != nil {
+	if err := s.opt.History.Seal(trails, series); err != nil {
 		return 0, false, err
 	}
 	// Sealed and durable: the write-ahead copies can go, unless a fix of
@@ -220,15 +237,17 @@ func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	return len(keys), more, nil
 }
 
-// ExpireHistory deletes the sealed blocks older than their device's
-// retention (retention.go), in bounded transactions, and returns how many
-// it deleted.
+// ExpireHistory deletes the sealed blocks older than their retention (a
+// trail's: retention.go; a series': the telemetry retention), in bounded
+// transactions, and returns how many it deleted.
 func (s *Store) ExpireHistory(now time.Time) (int, error) {
 	retention := s.retentionFunc()
-	cutoff := func(device string) int64 { return now.Add(-retention(device)).UnixMilli() }
+	trail := func(device string) int64 { return now.Add(-retention(device)).UnixMilli() }
+	seriesCutoff := now.Add(-s.opt.TelemetryRetention).UnixMilli()
+	series := func(string) int64 { return seriesCutoff }
 	total := 0
 	for {
-		n, err := s.opt.History.Expire(cutoff, expireBlocks)
+		n, err := s.opt.History.Expire(trail, series, expireBlocks)
 		total += n
 		if err != nil || n < expireBlocks {
 			return total, err

@@ -82,7 +82,7 @@ func BenchmarkBytesPerPoint(b *testing.B) {
 					if len(batch) == 0 {
 						break
 					}
-					if err := s.Seal(batch); err != nil {
+					if err := s.Seal(batch, nil); err != nil {
 						b.Fatal(err)
 					}
 				}

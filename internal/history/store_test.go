@@ -39,11 +39,11 @@ func TestSealTwiceStoresOnce(t *testing.T) {
 	s := openTest(t, Options{BlockPoints: 100})
 	pts := track(1_000_000, 250, 5000)
 	for range 2 { // a crash after the first commit seals the same points again
-		if err := s.Seal(map[string][]Point{"car": pts[:180]}); err != nil {
+		if err := s.Seal(map[string][]Point{"car": pts[:180]}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Seal(map[string][]Point{"car": pts[150:]}); err != nil { // overlapping rounds
+	if err := s.Seal(map[string][]Point{"car": pts[150:]}, nil); err != nil { // overlapping rounds
 		t.Fatal(err)
 	}
 	got := mustPoints(t, s, "car", 0, 1<<62)
@@ -66,10 +66,10 @@ func TestLatePointsJoinTheCoveringBlock(t *testing.T) {
 			odd = append(odd, p)
 		}
 	}
-	s.Seal(map[string][]Point{"car": even})
+	s.Seal(map[string][]Point{"car": even}, nil)
 	// Late: older than what is sealed, and one before the first block.
 	odd = append(odd, Point{Time: 10, Lat: -1, Lon: -1})
-	if err := s.Seal(map[string][]Point{"car": odd}); err != nil {
+	if err := s.Seal(map[string][]Point{"car": odd}, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := append([]Point{{Time: 10, Lat: -1, Lon: -1}}, pts...)
@@ -86,7 +86,7 @@ func TestLatePointsJoinTheCoveringBlock(t *testing.T) {
 	// A replaced point: the same millisecond, another position.
 	moved := pts[7]
 	moved.Lat = 1
-	s.Seal(map[string][]Point{"car": {moved}})
+	s.Seal(map[string][]Point{"car": {moved}}, nil)
 	if got := mustPoints(t, s, "car", pts[7].Time, pts[7].Time); len(got) != 1 || got[0].Lat != 1 {
 		t.Errorf("replaced: %+v", got)
 	}
@@ -95,13 +95,13 @@ func TestLatePointsJoinTheCoveringBlock(t *testing.T) {
 func TestExpireDeletesWholeBlocks(t *testing.T) {
 	s := openTest(t, Options{BlockPoints: 10})
 	pts := track(0, 35, 1000) // blocks at 0, 10000, 20000, 30000
-	s.Seal(map[string][]Point{"car": pts, "bus": pts[:5]})
+	s.Seal(map[string][]Point{"car": pts, "bus": pts[:5]}, nil)
 	n, err := s.Expire(func(d string) int64 {
 		if d == "bus" {
 			return 1 << 62
 		}
 		return 25_000 // inside the third block: it stays whole
-	}, 0)
+	}, never, 0)
 	if err != nil || n != 3 {
 		t.Fatalf("expired %d blocks: %v", n, err)
 	}
@@ -111,7 +111,7 @@ func TestExpireDeletesWholeBlocks(t *testing.T) {
 	if d := s.Devices(); !reflect.DeepEqual(d, []string{"car"}) {
 		t.Errorf("devices after expiry: %q", d)
 	}
-	if n, _ := s.Expire(func(string) int64 { return 1 << 62 }, 1); n != 1 {
+	if n, _ := s.Expire(func(string) int64 { return 1 << 62 }, never, 1); n != 1 {
 		t.Errorf("a limit of 1 expired %d", n)
 	}
 }
@@ -119,11 +119,11 @@ func TestExpireDeletesWholeBlocks(t *testing.T) {
 func TestDeleteDeviceAndCache(t *testing.T) {
 	s := openTest(t, Options{BlockPoints: 10})
 	pts := track(0, 30, 1000)
-	s.Seal(map[string][]Point{"car": pts, "bus": pts})
+	s.Seal(map[string][]Point{"car": pts, "bus": pts}, nil)
 	mustPoints(t, s, "car", 0, 1<<62) // cached now
 	moved := pts[25]
 	moved.Lat = 7
-	s.Seal(map[string][]Point{"car": {moved}})
+	s.Seal(map[string][]Point{"car": {moved}}, nil)
 	if got := mustPoints(t, s, "car", moved.Time, moved.Time); got[0].Lat != 7 {
 		t.Errorf("a cached block survived the write that changed it: %+v", got)
 	}
@@ -152,3 +152,6 @@ func (s *Store) blockCount(device string) int {
 	})
 	return n
 }
+
+// never is a cutoff that expires nothing.
+func never(string) int64 { return -1 << 62 }
