@@ -99,3 +99,34 @@ func BenchmarkBytesPerPoint(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSealRound is one sealer round with 10,000 devices, each with
+// an open block half full (256 points) and two new points (10 s of fixes
+// every 5 s): the cost of rewriting every open block each round.
+func BenchmarkSealRound(b *testing.B) {
+	const devices = 10_000
+	s, err := history.Open(filepath.Join(b.TempDir(), history.File), history.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	day := drivingDay(1, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 0)
+	batch := map[string][]history.Point{}
+	for d := range devices {
+		batch[fmt.Sprintf("car%d@localhost", d)] = day[:256]
+	}
+	if err := s.Seal(batch, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		at := 256 + 2*(i%100)
+		for d := range devices {
+			batch[fmt.Sprintf("car%d@localhost", d)] = day[at : at+2]
+		}
+		if err := s.Seal(batch, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/round")
+}

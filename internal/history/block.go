@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // A block is a run of one device's points in time order, encoded column by
@@ -79,24 +80,19 @@ func appendPresence(b []byte, pts []Point) []byte {
 }
 
 // appendColumn writes values with the common power of ten taken out, in
-// whichever difference order is shorter.
+// whichever difference order is shorter. It divides vals in place.
 func appendColumn(b []byte, vals []int64) []byte {
 	k := commonPowerOfTen(vals)
-	div := pow10[k]
-	scaled := make([]int64, len(vals))
-	for i, v := range vals {
-		scaled[i] = v / div
+	if k > 0 {
+		for i := range vals {
+			vals[i] /= pow10[k]
+		}
 	}
-	first := appendDiffs(nil, scaled, 1)
-	second := appendDiffs(nil, scaled, 2)
-	if len(second) < len(first) {
-		return append(append(b, byte(k)|1<<5), second...)
+	order := 1
+	if diffsSize(vals, 2) < diffsSize(vals, 1) {
+		order = 2
 	}
-	return append(append(b, byte(k)), first...)
-}
-
-// appendDiffs writes vals[0], then differences of the given order (1 or 2).
-func appendDiffs(b []byte, vals []int64, order int) []byte {
+	b = append(b, byte(k)|byte(order-1)<<5)
 	var prev, prevDelta int64
 	for i, v := range vals {
 		delta := v - prev
@@ -108,6 +104,24 @@ func appendDiffs(b []byte, vals []int64, order int) []byte {
 		prev, prevDelta = v, delta
 	}
 	return b
+}
+
+// diffsSize is the bytes vals take as varints of differences of the given
+// order (1 or 2): vals[0], then the differences.
+func diffsSize(vals []int64, order int) int {
+	n := 0
+	var prev, prevDelta int64
+	for i, v := range vals {
+		delta := v - prev
+		out := delta
+		if order == 2 && i > 1 {
+			out = delta - prevDelta
+		}
+		u := uint64(out<<1) ^ uint64(out>>63) // zigzag, as binary.AppendVarint
+		n += (bits.Len64(u|1) + 6) / 7
+		prev, prevDelta = v, delta
+	}
+	return n
 }
 
 var pow10 = func() (p [19]int64) {
