@@ -97,7 +97,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		s.replyError(ss, el, errOfflineFull)
 	default:
 		s.log.Error("storing offline message", "to", name, "err", err)
-		s.replyError(ss, el, errInternal)
+		s.replyError(ss, el, writeError(err))
 	}
 }
 

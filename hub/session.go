@@ -140,7 +140,7 @@ func (ss *session) readLoop() {
 	ss.initial = nil
 	pinged := false
 	for {
-		off, stanzas := 0, 0
+		off, stanzas, messages := 0, 0, 0
 		for {
 			el, n, err := sc.Next(buf[off:])
 			if err != nil {
@@ -156,12 +156,15 @@ func (ss *session) readLoop() {
 			off += n
 			if el != nil {
 				stanzas++
+				if el.Kind == wire.KindMessage {
+					messages++
+				}
 				if !ss.handle(el) {
 					return
 				}
 			}
 		}
-		if d := ss.shaper.delay(time.Now(), stanzas, read); d > 0 {
+		if d := ss.shaper.delay(time.Now(), stanzas, messages, read); d > 0 {
 			ss.pauseReads(d)
 		}
 		buf = buf[:copy(buf, buf[off:])]

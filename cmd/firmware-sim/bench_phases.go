@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -102,7 +104,19 @@ func hubFor(s benchServer, timeout time.Duration) (firmwaresim.Hub, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return firmwaresim.Hub{}, fmt.Errorf("%s holds no certificate", s.cert())
 	}
-	return firmwaresim.Hub{Addr: s.addr(), TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, Timeout: timeout}, nil
+	return firmwaresim.Hub{Addr: s.addr(), TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, Timeout: timeout,
+		Source: fleetSource}, nil
+}
+
+// fleetSource spreads the honest clients over 127.1.0.0/20 by account,
+// a few accounts an address, as a real fleet comes from many addresses:
+// the servers' limits per address stay at their defaults, and the
+// abusive clients (127.0.0.2 to .5) trip them alone.
+func fleetSource(account string) *net.TCPAddr {
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	n := h.Sum32() % 4096
+	return &net.TCPAddr{IP: net.IPv4(127, 1, byte(n>>8), byte(n))}
 }
 
 // idlePhase connects c.idle devices that send initial presence and then

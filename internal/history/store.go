@@ -3,6 +3,7 @@ package history
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"time"
@@ -108,4 +109,16 @@ func (s *Store) Devices() []string {
 		})
 	})
 	return out
+}
+
+// Snapshot writes a consistent copy of the file to w from one read
+// transaction, while writes go on; header is told its length first.
+func (s *Store) Snapshot(header func(size int64) error, w io.Writer) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if err := header(tx.Size()); err != nil {
+			return err
+		}
+		_, err := tx.WriteTo(w)
+		return err
+	})
 }
