@@ -77,12 +77,20 @@ func parseTrailKey(k string) (device string, ns int64, ok bool) {
 }
 
 // unsealed returns the device's trail points still in BuntDB between from
-// and to, oldest first, quantised, the last of each millisecond kept.
+// and to, oldest first, quantised, the last of each millisecond kept. As
+// for sealed points, the quantised time decides: a point at 10.0005 s
+// reads as 10.000 s, so a range from just after 10.000 s (the next page
+// of a MAM query) does not hold it, and one up to 10.0003 s does.
 func (s *Store) unsealed(device string, from, to time.Time) []history.Point {
 	var out []history.Point
-	lo, hi := trailKey(device, from), trailKey(device, to)
+	loMs, hiMs := msRange(from, to)
+	if loMs > hiMs {
+		return nil
+	}
+	// The keys' nanoseconds that fall in those milliseconds.
+	lo, hi := trailKey(device, time.UnixMilli(loMs)), trailKey(device, time.UnixMilli(hiMs).Add(time.Millisecond))
 	s.db.View(func(tx *buntdb.Tx) error {
-		return tx.AscendRange("", lo, hi+"\x00", func(_, v string) bool {
+		return tx.AscendRange("", lo, hi, func(_, v string) bool {
 			p := historyPoint(parseTrailPoint(v))
 			if n := len(out); n > 0 && out[n-1].Time == p.Time {
 				out[n-1] = p

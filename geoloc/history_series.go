@@ -40,8 +40,13 @@ func (s *Store) historySeries(device, sensor string, from, to time.Time, limit i
 	// Unsealed readings: few, the last seconds' (or late ones).
 	prefix := seriesPrefix + device + ":" + escapeSensor(sensor) + ":"
 	var recent []history.Reading
+	lo, hi := msRange(from, to)
+	if lo > hi {
+		return nil
+	}
+	// The keys' nanoseconds that fall in those milliseconds.
 	s.db.View(func(tx *buntdb.Tx) error {
-		return tx.AscendRange("", prefix+nsKey(from), prefix+nsKey(to.Add(1)), func(k, v string) bool {
+		return tx.AscendRange("", prefix+nsKey(time.UnixMilli(lo)), prefix+nsKey(time.UnixMilli(hi).Add(time.Millisecond)), func(k, v string) bool {
 			ns, err := strconv.ParseInt(k[len(prefix):], 10, 64)
 			if err != nil {
 				return true
@@ -55,7 +60,6 @@ func (s *Store) historySeries(device, sensor string, from, to time.Time, limit i
 			return true
 		})
 	})
-	lo, hi := msRange(from, to)
 	var out []Reading
 	add := func(r history.Reading) bool {
 		out = append(out, Reading{Sensor: sensor, Value: r.Value, Unit: r.Unit, Node: r.Node, Time: time.UnixMilli(r.Time).UTC()})

@@ -295,3 +295,28 @@ func TestSeriesInTheHistory(t *testing.T) {
 		t.Errorf("the battery series stayed after forget: %+v", got)
 	}
 }
+
+// The millisecond decides whether a point is in a range, sealed or not: a
+// MAM page after a point's id (its quantised time, plus 1 ns) does not
+// hold it again.
+func TestSubMillisecondTimesPageOnce(t *testing.T) {
+	dir := t.TempDir()
+	ts := openTest(t, filepath.Join(dir, "db"), Options{History: openHistory(t, dir), SealEvery: -1, SealDelay: -1})
+	at := t0.Add(500 * time.Microsecond)
+	ts.put(t, Position{Device: "car", Lat: 1, Lon: 1, Time: at, Received: at})
+	for _, sealed := range []bool{false, true} {
+		if sealed {
+			ts.SealRound(time.Now())
+		}
+		pts := ts.TrailPoints("car", t0.Add(-time.Second), t0.Add(time.Second))
+		if len(pts) != 1 || !pts[0].Time.Equal(t0) {
+			t.Fatalf("sealed %v: %+v", sealed, pts)
+		}
+		if next := ts.TrailPoints("car", t0.Add(1), t0.Add(time.Second)); len(next) != 0 {
+			t.Errorf("sealed %v: the range after its time holds it again: %+v", sealed, next)
+		}
+		if upTo := ts.TrailPoints("car", t0.Add(-time.Second), t0.Add(300*time.Microsecond)); len(upTo) != 1 {
+			t.Errorf("sealed %v: a range up to its millisecond misses it", sealed)
+		}
+	}
+}

@@ -99,3 +99,7 @@ func retentionOf(global time.Duration, groups map[string]time.Duration, dir Dire
 	}
 	return longest
 }
+
+// TrailRetention is how long a device's trail is kept: its groups' longest
+// retention, else the global one.
+func (s *Store) TrailRetention(device string) time.Duration { return s.retentionFunc()(device) }

@@ -26,7 +26,7 @@ var flagSections = map[string]string{
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
-	"telemetry-retention": "storage", "alert-retention": "storage",
+	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",
 	"history-cache": "storage", "history-seal-every": "storage", "history-seal-delay": "storage",
 	"max-stanza-size": "limits", "max-depth": "limits", "negotiation-timeout": "limits", "idle-timeout": "limits",
 	"max-auth-failures": "limits", "auth-failure-window": "limits", "max-conns-per-ip": "limits", "max-conns": "limits",
@@ -40,7 +40,7 @@ var flagSections = map[string]string{
 var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker"}
 
 // notInFile are the flags that make no sense in the file.
-var notInFile = []string{"config", "check-config"}
+var notInFile = []string{"config", "check-config", "cpu-profile"}
 
 // sectionOf returns the section of a flag and its key there, or "" for a
 // flag the file does not hold.

@@ -35,9 +35,11 @@ type serveConfig struct {
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	configFile                      string
+	cpuProfile                      string
 	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
+	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
 	historyCacheMiB                 int
 	logLevel, logFormat             string
@@ -126,6 +128,8 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
 	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	fs.DurationVar(&c.archive.Retention, "mam-retention", hub.DefaultArchiveRetention, "how long each account's message archive (XEP-0313) keeps messages (0: no archive)")
+	fs.IntVar(&c.archive.Cap, "mam-cap", hub.DefaultArchiveCap, "messages kept per account's archive; past it, the oldest tenth goes")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
@@ -138,6 +142,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
 	return c, fs
@@ -172,7 +177,7 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
-		{"offline-bytes", float64(c.limits.OfflineBytes)},
+		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
 		{"history-seal-every", c.trails.SealEvery.Seconds()},
@@ -181,6 +186,9 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.archive.Retention < 0 {
+		errs = append(errs, errors.New("--mam-retention must be 0 (no archive) or positive"))
 	}
 	if c.limits.MaxConns < -1 {
 		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
@@ -338,6 +346,13 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
 	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
@@ -385,7 +400,7 @@ func serve(args []string) error {
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
@@ -476,4 +491,14 @@ func serve(args []string) error {
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
 	return nil
+}
+
+// archiveConfig is the hub's archive setting: --mam-retention 0 turns it
+// off, where the hub's zero means the default.
+func (c *serveConfig) archiveConfig() hub.ArchiveConfig {
+	a := c.archive
+	if a.Retention == 0 {
+		a.Retention = -1
+	}
+	return a
 }
