@@ -14,6 +14,7 @@ import (
 
 	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/tidwall/buntdb"
 )
 
 // The large-history benchmarks share one history file of
@@ -236,5 +237,61 @@ func BenchmarkTrailRead(b *testing.B) {
 			})
 		}
 		closeStore()
+	}
+}
+
+// BenchmarkMigration moves a data folder's trail from BuntDB into a new
+// history store, as the first start after an upgrade does: 1,000 devices
+// with 1,000 points each written as trk: keys, then the sealer's rounds
+// (SealRound, back to back) until none is left. It reports points/s.
+func BenchmarkMigration(b *testing.B) {
+	const devices, per = 1000, 1000
+	for range b.N {
+		b.StopTimer()
+		d, err := store.Lock(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := d.Open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now().Add(-24 * time.Hour)
+		speed := 12.5
+		for dev := range devices {
+			db.Update(func(tx *buntdb.Tx) error {
+				for i := range per {
+					pt := TrailPoint{Time: start.Add(time.Duration(i) * 5 * time.Second), Lat: 52 + float64(i)*1e-4, Lon: 13 + float64(dev)*1e-3, Speed: &speed}
+					tx.Set(trailKey(fmt.Sprintf("dev%d@bench", dev), pt.Time), string(pt.appendJSON(nil)), nil)
+				}
+				return nil
+			})
+		}
+		h, err := history.Open(filepath.Join(b.TempDir(), history.File), history.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		commit := store.NewCommitter(db)
+		s, err := OpenStore(db, Options{Commit: commit, History: h, SealEvery: -1, SealDelay: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		for more := true; more; {
+			if _, more, err = s.SealRound(time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		took := time.Since(t0)
+		b.StopTimer()
+		if n := s.unsealedCount(); n != 0 {
+			b.Fatalf("%d points left", n)
+		}
+		b.ReportMetric(devices*per/took.Seconds(), "points/s")
+		commit.Close()
+		h.Close()
+		db.Close()
+		d.Unlock()
 	}
 }
