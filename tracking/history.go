@@ -19,7 +19,7 @@ func (t trailHistory) Bounds(owner string) (from, to time.Time, ok bool) {
 	if !ok {
 		return time.Time{}, time.Time{}, false
 	}
-	return time.Now().Add(-t.geo.Retention()), p.Time, true
+	return time.Now().Add(-t.geo.TrailRetention(owner)), p.Time, true
 }
 
 func (t trailHistory) Between(owner string, from, to time.Time) []hub.HistoryItem {

@@ -19,6 +19,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
@@ -40,6 +41,7 @@ type serveConfig struct {
 	offlineCap, iterations, demo    int
 	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
+	historyCacheMiB                 int
 	logLevel, logFormat             string
 	httpTLS, metricsToken           bool
 	cookieSecure                    string
@@ -131,6 +133,9 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
+	fs.IntVar(&c.historyCacheMiB, "history-cache", history.DefaultCacheBytes>>20, "MiB of decoded trail blocks kept in memory for the map's trails and replay (0: none)")
+	fs.DurationVar(&c.trails.SealEvery, "history-seal-every", geoloc.DefaultSealEvery, "how often trail points move from the database (write-ahead log) into the history file")
+	fs.DurationVar(&c.trails.SealDelay, "history-seal-delay", geoloc.DefaultSealDelay, "trail points younger than this stay in the database, where late fixes are cheap to add")
 	fs.DurationVar(&c.trails.TelemetryRetention, "telemetry-retention", geoloc.DefaultTelemetryRetention, "how long sensor readings are kept")
 	fs.DurationVar(&c.trails.AlertRetention, "alert-retention", geoloc.DefaultAlertRetention, "how long alert records are kept")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
@@ -175,6 +180,7 @@ func (c *serveConfig) validate() error {
 		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
+		{"history-seal-every", c.trails.SealEvery.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -198,6 +204,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.historyCacheMiB < 0 || c.trails.SealDelay < 0 {
+		errs = append(errs, errors.New("--history-cache and --history-seal-delay cannot be negative"))
 	}
 	if c.trails.MinInterval < 0 || c.trails.MinDistance < 0 {
 		errs = append(errs, errors.New("--trail-min-interval and --trail-min-distance cannot be negative"))
@@ -366,10 +375,18 @@ func serve(args []string) error {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
 	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
+	hist, err := openHistory(dir, c.historyCacheMiB)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
 	commit := store.NewCommitter(db)
 	commit.SetLogger(log)
 	trails := c.trails
-	trails.Commit = commit
+	trails.Commit, trails.History, trails.Logger = commit, hist, log
+	if trails.SealDelay == 0 {
+		trails.SealDelay = -1 // the flag's 0 is no delay, geoloc's the default
+	}
 	geo, err := geoloc.OpenStore(db, trails)
 	if err != nil {
 		commit.Close()
@@ -397,7 +414,9 @@ func serve(args []string) error {
 		FixRate: c.fixRate, FixBurst: c.fixBurst})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the alerts and notifications it causes go out.
+		// the alerts and notifications it causes go out. The sealer stops
+		// first; what it left in the database is sealed at the next start.
+		geo.Close()
 		commit.Close()
 		app.Drain()
 		h.Drain()
@@ -415,7 +434,7 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db}), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db, hist}), log)
 	if err != nil {
 		return err
 	}
@@ -452,6 +471,10 @@ func serve(args []string) error {
 		}
 		defer stopDemo() // before the hub closes
 	}
+	// Before "ready": a signal sent as soon as the hub says so stops it
+	// cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
 		"tls_sha256", tlscert.Fingerprint(cert), "version", version)
 	if c.tlsCert == "" {
@@ -459,8 +482,6 @@ func serve(args []string) error {
 	}
 
 	sdNotify("READY=1")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
 	for ; got == syscall.SIGHUP; got = <-sig {
 		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
