@@ -203,4 +203,3 @@ func TestStopsAndTripsOnTheAntimeridian(t *testing.T) {
 	}
 }
 
-func ptr(f float64) *float64 { return &f }
