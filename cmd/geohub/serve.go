@@ -47,6 +47,7 @@ type serveConfig struct {
 	fixBurst int
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
+	comp componentConfig   // component mode: serve_component.go
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
@@ -108,11 +109,13 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
+	componentFlags(fs, &c.comp)
 	return c, func(args []string) error {
 		pos, err := parseArgs(fs, args)
 		if err != nil {
 			return err
 		}
+		c.comp.settle(fs, c)
 		if len(pos) > 0 {
 			return fmt.Errorf("serve: unexpected argument %q", pos[0])
 		}
@@ -131,7 +134,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err))
 		}
 	}
-	if c.c2s == "" && c.c2sTLS == "" {
+	if c.c2s == "" && c.c2sTLS == "" && c.comp.domain == "" {
 		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
 	}
 	if c.hubName != "" {
@@ -220,7 +223,7 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
 	}
-	errs = append(errs, c.mqtt.Validate())
+	errs = append(errs, c.mqtt.Validate(), c.comp.validate())
 	return errors.Join(errs...)
 }
 
@@ -327,11 +330,13 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
+	link := c.comp.link(log, c.limits.MaxStanzaSize)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    tlscert.ServerConfig(cert),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
+		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
@@ -354,6 +359,10 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
+	if link != nil {
+		startComponent(link, h, accounts, app)
+		defer link.Close()
+	}
 	var bridge *mqttbridge.Bridge // nil: off
 	if len(c.mqtt.Brokers) > 0 {
 		if bridge, err = mqttbridge.New(c.mqtt, mqttbridge.Deps{Hub: h, Accounts: accounts, Geo: geo, Logger: log}); err != nil {
@@ -372,7 +381,7 @@ func serve(args []string) error {
 		if c.httpTLS {
 			webTLS = tlscert.ServerConfig(cert)
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: readiness(h, link), TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
