@@ -359,9 +359,11 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
+	ready := h.Ready
 	if link != nil {
-		startComponent(link, h, accounts, app)
-		defer link.Close()
+		var stop func()
+		stop, ready = c.comp.start(link, h, accounts, geo, app, log, c.limits.MaxStanzaSize)
+		defer stop()
 	}
 	var bridge *mqttbridge.Bridge // nil: off
 	if len(c.mqtt.Brokers) > 0 {
@@ -381,7 +383,7 @@ func serve(args []string) error {
 		if c.httpTLS {
 			webTLS = tlscert.ServerConfig(cert)
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: readiness(h, link), TLS: webTLS,
+		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,

@@ -63,7 +63,7 @@ func TestEjabberdBareSourceShards(t *testing.T) {
 	e := peers.StartEjabberd(t, peers.EjabberdOptions{Users: users,
 		Components: map[string]string{componentDomain: secret}, Balancing: map[string]string{componentDomain: "bare_source"}, BalancedOver: 2})
 	bin := servetest.Build(t, "../..")
-	shards := startInstances(t, bin, e.ComponentAddr, 2, names)
+	shards := startInstances(t, bin, e.ComponentAddrs[componentDomain], 2, names)
 	cert, err := os.ReadFile(e.CertFile)
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,8 @@ type Front struct {
 	PubSub   *pubsub.Service
 	Accounts *devices.Store
 	Messages hub.MessageHandler // the chat commands (tracking.App)
+	Geo      *geoloc.Store
+	Shard    *Shard // nil: this instance is the whole fleet
 }
 
 // Handle takes one element from the upstream: it runs on the link's
@@ -112,9 +114,39 @@ func (f *Front) iq(el *xmlnode.Node, from, to string) {
 		f.PubSub.DiscoItems(r, p.Attr("node"), send)
 	case p.Space == nsPing && p.Local == "ping":
 		f.Link.Send(iqResult(el))
+	case p.Space == NSShard && typ == "get":
+		fleetQuery(f.Link, f.Accounts, f.Geo, f.Shard, el, p, from)
 	default:
 		f.Link.Send(iqError(el, "cancel", "service-unavailable", ""))
 	}
+}
+
+// fleetQuery answers an operator's query about the whole fleet over link
+// (the component's domain or an instance's own): with shards, on a
+// goroutine of its own, since the peers take a while.
+func fleetQuery(link *Link, accounts *devices.Store, geo *geoloc.Store, shard *Shard, el, p *xmlnode.Node, from string) {
+	viewer := bareOf(from)
+	sees, ok := seer(accounts, viewer)
+	if !ok {
+		link.Send(iqError(el, "auth", "forbidden", "queries are for operators"))
+		return
+	}
+	q, err := parseQuery(p)
+	if err != nil {
+		link.Send(iqError(el, "modify", "bad-request", err.Error()))
+		return
+	}
+	answer := func(hits []hit, statuses []shardStatus) {
+		b := append(iqHead("result", link.Domain(), from, el.Attr("id")), "><"+q.kind+" xmlns='"+NSShard+"'>"...)
+		b = q.appendHits(b, hits)
+		b = appendStatuses(b, statuses)
+		link.Send(append(b, "</"+q.kind+"></iq>"...))
+	}
+	if shard == nil {
+		answer(q.merge(q.run(geo, sees)), []shardStatus{{link.Domain(), "ok", ""}})
+		return
+	}
+	go func() { answer(shard.ask(q, viewer, sees)) }()
 }
 
 // ownNodes are the nodes an account publishes its own state to: at the

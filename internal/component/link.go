@@ -44,6 +44,7 @@ type Link struct {
 	cfg     Config
 	log     *slog.Logger
 	handle  func(stanza []byte) // each element the upstream sends
+	onUp    func()              // after each handshake
 	stop    context.CancelFunc
 	done    chan struct{}
 	up      atomic.Bool
@@ -83,6 +84,10 @@ func New(cfg Config) *Link {
 
 // Domain is the component's domain (hub.Upstream).
 func (l *Link) Domain() string { return l.cfg.Domain }
+
+// OnUp sets a function run (on a goroutine of its own) each time the link
+// comes up. Call it before Start.
+func (l *Link) OnUp(f func()) { l.onUp = f }
 
 // Start connects, and reconnects until Close; handle gets every element
 // the upstream sends, one at a time on the link's reading goroutine (the
@@ -194,6 +199,9 @@ func (l *Link) serve(ctx context.Context) (wasUp bool, err error) {
 	l.up.Store(true)
 	l.links.Add(1)
 	l.log.Info("component link up")
+	if l.onUp != nil {
+		go l.onUp()
+	}
 	writerDone := make(chan struct{})
 	go l.write(c, writerDone)
 	defer func() {

@@ -39,9 +39,10 @@ type Ejabberd struct {
 	Config   string // ejabberd.yml
 	Addr     string // client listener (STARTTLS), 127.0.0.1:port
 	CertFile string // its self-signed certificate for "localhost", for clients to trust
-	// ComponentAddr is the XEP-0114 component listener, 127.0.0.1:port,
-	// when EjabberdOptions.Components names any.
-	ComponentAddr string
+	// ComponentAddrs are the XEP-0114 component listeners, 127.0.0.1:port,
+	// one for each domain EjabberdOptions.Components names: ejabberd
+	// routes every domain of a listener to each connection made to it.
+	ComponentAddrs map[string]string
 
 	spool, logs string
 	cred        *syscall.Credential
@@ -59,8 +60,8 @@ type EjabberdOptions struct {
 	// Admins are bare JIDs of server administrators.
 	Admins []string
 	// Components are external components (XEP-0114), domain to shared
-	// secret, accepted on one loopback port (ComponentAddr). Several
-	// connections may serve one domain.
+	// secret, each accepted on a loopback port of its own
+	// (ComponentAddrs). Several connections may serve one domain.
 	Components map[string]string
 	// Balancing is ejabberd's domain_balancing type (such as bare_source)
 	// for each component domain served by several connections, over
@@ -134,18 +135,20 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 		return err
 	}
 	e.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	componentPort := 0
-	if len(opts.Components) > 0 {
-		var err error
-		if componentPort, err = freePort(); err != nil {
+	componentPorts := map[string]int{}
+	e.ComponentAddrs = map[string]string{}
+	for d := range opts.Components {
+		p, err := freePort()
+		if err != nil {
 			return err
 		}
-		e.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(componentPort))
+		componentPorts[d] = p
+		e.ComponentAddrs[d] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	cookie := make([]byte, 16)
 	rand.Read(cookie)
 	files := map[string]string{
-		"ejabberd.yml":    e.config(port, componentPort, opts),
+		"ejabberd.yml":    e.config(port, componentPorts, opts),
 		"ejabberdctl.cfg": e.ctlConfig(distPort),
 		// Name resolution as the package's own inetrc does it.
 		"inetrc": "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n{file, resolv, \"/etc/resolv.conf\"}.\n",
@@ -213,7 +216,7 @@ func (e *Ejabberd) ejabberdctl(args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (e *Ejabberd) config(port, componentPort int, opts EjabberdOptions) string {
+func (e *Ejabberd) config(port int, componentPorts map[string]int, opts EjabberdOptions) string {
 	var admin []string
 	for _, a := range opts.Admins {
 		admin = append(admin, strconv.Quote(a))
@@ -223,6 +226,18 @@ func (e *Ejabberd) config(port, componentPort int, opts EjabberdOptions) string 
 		level = "debug"
 	}
 	q := strconv.Quote
+	// The components (GeoHub instances) may create pubsub nodes: the
+	// shared fences' node.
+	componentACL, componentCreate := "", ""
+	if len(componentPorts) > 0 {
+		var domains []string
+		for d := range opts.Components {
+			domains = append(domains, q(d))
+		}
+		sort.Strings(domains)
+		componentACL = "  components:\n    server: [" + strings.Join(domains, ", ") + "]\n"
+		componentCreate = "\n    - allow: components"
+	}
 	return fmt.Sprintf(`# A private ejabberd for one of GeoHub's tests or benchmarks, written by internal/peers.
 hosts: ["localhost"]
 loglevel: %[1]s
@@ -260,13 +275,13 @@ acl:
     user: [%[5]s]
   local:
     user_regexp: ""
-access_rules:
+%[7]saccess_rules:
   local:
     allow: local
   c2s:
     allow: all
   pubsub_createnode:
-    allow: local
+    - allow: local%[8]s
 
 modules:
   mod_caps: {}
@@ -278,15 +293,12 @@ modules:
     access_createnode: pubsub_createnode
     plugins: ["flat", "pep"]
 `, level, q(e.CertFile), q(filepath.Join(e.Dir, tlscert.KeyFile)), port, strings.Join(admin, ", "),
-		ejabberdComponents(componentPort, opts))
+		ejabberdComponents(componentPorts, opts), componentACL, componentCreate)
 }
 
-// ejabberdComponents is the component listener and the domain balancing
+// ejabberdComponents is the component listeners and the domain balancing
 // of ejabberd.yml; empty without components.
-func ejabberdComponents(port int, opts EjabberdOptions) string {
-	if port == 0 {
-		return ""
-	}
+func ejabberdComponents(ports map[string]int, opts EjabberdOptions) string {
 	q := strconv.Quote
 	domains := make([]string, 0, len(opts.Components))
 	for d := range opts.Components {
@@ -294,9 +306,9 @@ func ejabberdComponents(port int, opts EjabberdOptions) string {
 	}
 	sort.Strings(domains)
 	var b strings.Builder
-	fmt.Fprintf(&b, "  # External components (XEP-0114) on one loopback port.\n  - port: %d\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n    hosts:\n", port)
 	for _, d := range domains {
-		fmt.Fprintf(&b, "      %s:\n        password: %s\n", q(d), q(opts.Components[d]))
+		fmt.Fprintf(&b, "  # External component (XEP-0114) %s.\n  - port: %d\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n"+
+			"    hosts:\n      %s:\n        password: %s\n", d, ports[d], q(d), q(opts.Components[d]))
 	}
 	if len(opts.Balancing) > 0 {
 		b.WriteString("\ndomain_balancing:\n")
