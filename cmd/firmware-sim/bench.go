@@ -362,12 +362,16 @@ type benchResult struct {
 }
 
 func newReport(c benchConfig) *benchReport {
+	node := c.nodeName + " on " + c.serviceName
+	if slices.Contains(c.servers, kindComponent) {
+		node += " (on " + componentDomain + " through Prosody for " + kindComponent + ")"
+	}
 	return &benchReport{
 		Time:    time.Now().UTC().Truncate(time.Second),
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse},
+			Node: node, Abuse: c.abuse},
 	}
 }
 
