@@ -25,9 +25,9 @@ type componentConfig struct {
 	secret                       string // read by validate
 
 	// Sharding: this instance's own domain, the other instances', the
-	// upstream's pubsub service that shares the fences.
+	// upstream's pubsub service that shares the fences and rules.
 	instance, instanceUpstream, peers string
-	sharedFences, fencesNode          string
+	sharedConfig, sharedNode          string
 	peerTimeout                       time.Duration
 }
 
@@ -43,9 +43,9 @@ func componentFlags(fs *flag.FlagSet, c *componentConfig) {
 		"ejabberd needs a listener per component domain)")
 	fs.StringVar(&c.peers, "peers", "", "the other instances' --component-instance domains, comma-separated: fleet-wide queries ask them")
 	fs.DurationVar(&c.peerTimeout, "peer-timeout", 2*time.Second, "how long a fleet-wide query waits for each peer before reporting it missing")
-	fs.StringVar(&c.sharedFences, "shared-fences", "", "the upstream's pubsub service (e.g. pubsub.example.com) whose node keeps the fences "+
-		"the same on every instance (with --component-instance)")
-	fs.StringVar(&c.fencesNode, "shared-fences-node", "geohub-fences", "the node of --shared-fences")
+	fs.StringVar(&c.sharedConfig, "shared-config", "", "the upstream's pubsub service (e.g. pubsub.example.com) whose node keeps the fences "+
+		"and threshold rules the same on every instance (with --component-instance)")
+	fs.StringVar(&c.sharedNode, "shared-config-node", "geohub-config", "the node of --shared-config")
 }
 
 // settle turns the client listeners off in component mode unless they were
@@ -71,10 +71,10 @@ func (c *componentConfig) validate() error {
 		return nil
 	}
 	var errs []error
-	if c.instance == "" && (c.peers != "" || c.sharedFences != "") {
-		errs = append(errs, errors.New("--peers and --shared-fences need --component-instance"))
+	if c.instance == "" && (c.peers != "" || c.sharedConfig != "") {
+		errs = append(errs, errors.New("--peers and --shared-config need --component-instance"))
 	}
-	for _, d := range append([]string{c.instance, c.sharedFences}, c.peerList()...) {
+	for _, d := range append([]string{c.instance, c.sharedConfig}, c.peerList()...) {
 		if j, err := jid.Parse(d); d != "" && (err != nil || j.Domainpart() != d) {
 			errs = append(errs, fmt.Errorf("%q: not a domain", d))
 		}
@@ -135,8 +135,8 @@ func (c *componentConfig) start(link *component.Link, h *hub.Server, accounts *d
 		}
 		own := component.New(component.Config{Domain: c.instance, Upstream: upstream, Secret: c.secret, Logger: log, MaxStanza: maxStanza})
 		front.Shard = &component.Shard{Link: own, Peers: c.peerList(), Timeout: c.peerTimeout, Geo: geo, Accounts: accounts}
-		if c.sharedFences != "" {
-			front.Shard.Fences = &component.FenceSync{Service: c.sharedFences, Node: c.fencesNode, Geo: geo, Log: log}
+		if c.sharedConfig != "" {
+			front.Shard.Shared = &component.SharedConfig{Service: c.sharedConfig, Node: c.sharedNode, Geo: geo, Log: log}
 		}
 		front.Shard.Start()
 	}

@@ -29,7 +29,7 @@ type Shard struct {
 	Timeout  time.Duration
 	Geo      *geoloc.Store
 	Accounts *devices.Store
-	Fences   *FenceSync // nil: fences are not shared
+	Shared   *SharedConfig // nil: fences and rules are not shared
 
 	reqs requests
 }
@@ -50,8 +50,8 @@ func (s *Shard) Handle(raw []byte) {
 			s.request(el, from)
 		}
 	case "message":
-		if s.Fences != nil {
-			s.Fences.event(el, from)
+		if s.Shared != nil {
+			s.Shared.event(el, from)
 		}
 	}
 }
@@ -139,15 +139,15 @@ func appendStatuses(b []byte, statuses []shardStatus) []byte {
 	return b
 }
 
-// Start connects the instance's link; with shared fences, they are kept
-// in step from then on.
+// Start connects the instance's link; with a shared configuration, the
+// fences and rules are kept in step from then on.
 func (s *Shard) Start() {
 	if s.Timeout <= 0 {
 		s.Timeout = 2 * time.Second
 	}
-	if s.Fences != nil {
-		s.Fences.start(s)
-		s.Link.OnUp(s.Fences.linked)
+	if s.Shared != nil {
+		s.Shared.start(s)
+		s.Link.OnUp(s.Shared.linked)
 	}
 	s.Link.Start(s.Handle)
 }

@@ -1,6 +1,7 @@
 package component_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func (f *fleet) start(t *testing.T, i int) {
 	t.Helper()
 	f.hubs[i] = servetest.Start(t, f.bin, f.data[i], "--c2s", "", "--c2s-tls", "",
 		"--component", componentDomain, "--upstream", f.e.ComponentAddrs[componentDomain], "--component-secret-file", f.secretFile,
-		"--component-instance", instanceDomain(i), "--instance-upstream", f.e.ComponentAddrs[instanceDomain(i)], "--peers", instanceDomain(1-i), "--shared-fences", "pubsub.localhost")
+		"--component-instance", instanceDomain(i), "--instance-upstream", f.e.ComponentAddrs[instanceDomain(i)], "--peers", instanceDomain(1-i), "--shared-config", "pubsub.localhost")
 	waitReady(t, f.hubs[i], true)
 }
 
@@ -146,13 +147,9 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	os.WriteFile(fence, []byte(`{"type":"Feature","id":"depot","properties":{"name":"Depot","radius":300,"groups":["fleet"],
 		"events":["enter"],"notify":["op@localhost"]},"geometry":{"type":"Point","coordinates":[13.60,52.60]}}`), 0o600)
 	servetest.Run(t, "", f.bin, "fence", "add", fence, "--data", f.data[0])
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(servetest.Run(t, "", f.bin, "fence", "list", "--data", f.data[1]), "Depot") {
-		if time.Now().After(deadline) {
-			t.Fatal("the fence added on instance 1 did not reach instance 2")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, "the fence added on instance 1 on instance 2", func() bool {
+		return strings.Contains(servetest.Run(t, "", f.bin, "fence", "list", "--data", f.data[1]), "Depot")
+	})
 	mover := owners[1][0]
 	c := f.dial(t, mover)
 	publish(t, c, "f1", 52.60, 13.60)
@@ -164,6 +161,22 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 		a.Attr("device") != mover+"@localhost" {
 		t.Errorf("alert %s, want depot for %s from %s", alert, mover, componentDomain)
 	}
+
+	// A rule added on instance 2 reaches instance 1 under its ID; the
+	// fence removed on instance 2 goes from instance 1.
+	var rules []struct{ ID, Name string }
+	out := servetest.Run(t, "", f.bin, "rule", "add", "--name", "Low battery", "--sensor", "battery", "--below", "15",
+		"--groups", "fleet", "--data", f.data[1], "--format", "json")
+	if err := json.Unmarshal([]byte(out), &rules); err != nil || len(rules) != 1 {
+		t.Fatalf("rule add printed %q: %v", out, err)
+	}
+	waitUntil(t, "the rule on instance 1", func() bool {
+		return strings.Contains(servetest.Run(t, "", f.bin, "rule", "list", "--data", f.data[0]), rules[0].ID)
+	})
+	servetest.Run(t, "", f.bin, "fence", "remove", "depot", "--data", f.data[1])
+	waitUntil(t, "the fence gone from instance 1", func() bool {
+		return !strings.Contains(servetest.Run(t, "", f.bin, "fence", "list", "--data", f.data[0]), "Depot")
+	})
 
 	// Instance 2 stops: instance 1's answer says its shard is missing.
 	// (Asked at instance 1's own domain: with component_number, ejabberd
@@ -188,5 +201,17 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	jids, shards = nearby(t, op, componentDomain)
 	if !slices.Equal(jids, all) || shards[instanceDomain(1)] != "ok" {
 		t.Errorf("instance 2 back: %v shards %v", jids, shards)
+	}
+}
+
+// waitUntil polls cond for 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 20s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
