@@ -68,9 +68,9 @@ func (f *Front) Handle(raw []byte) {
 
 // isOurs reports an address at the component's domain.
 func (f *Front) isOurs(to string) bool {
-	_, domain, _ := strings.Cut(bareOf(to), "@")
-	if !strings.Contains(to, "@") {
-		domain = bareOf(to)
+	domain := bareOf(to)
+	if i := strings.IndexByte(domain, '@'); i >= 0 {
+		domain = domain[i+1:]
 	}
 	return domain == f.Link.Domain()
 }
