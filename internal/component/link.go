@@ -55,8 +55,7 @@ type Link struct {
 	queued  int
 	wake    chan struct{} // a write is waiting
 	conn    net.Conn      // the current connection; nil while down
-	dropped atomic.Uint64
-	links   atomic.Uint64 // handshakes that succeeded
+	dropped atomic.Uint64 // stanzas not sent: the link was down or its queue full
 }
 
 // New makes a link; Start connects it.
@@ -116,17 +115,6 @@ func (l *Link) Ready() error {
 	return fmt.Errorf("component link to %s down: %s", l.cfg.Upstream, l.lastErr.Load())
 }
 
-// Stats are the link's counts.
-type Stats struct {
-	Up      bool
-	Links   uint64 // connections that completed the handshake
-	Dropped uint64 // stanzas not sent: the link was down or its queue full
-}
-
-func (l *Link) Stats() Stats {
-	return Stats{Up: l.up.Load(), Links: l.links.Load(), Dropped: l.dropped.Load()}
-}
-
 // Send queues one stanza for the upstream (hub.Upstream). It does not
 // wait: while the link is down, or too much waits already, the stanza is
 // dropped and counted, and Send reports false.
@@ -166,7 +154,7 @@ func (l *Link) run(ctx context.Context) {
 			backoff, attempt = l.cfg.MinBackoff, 0
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		l.log.Warn("component link down", "err", err, "retry_in", wait.Round(time.Millisecond))
+		l.log.Warn("component link down", "err", err, "retry_in", wait.Round(time.Millisecond), "dropped_so_far", l.dropped.Load())
 		select {
 		case <-ctx.Done():
 			return
@@ -197,7 +185,6 @@ func (l *Link) serve(ctx context.Context) (wasUp bool, err error) {
 	l.conn, l.queue, l.queued = c, nil, 0
 	l.mu.Unlock()
 	l.up.Store(true)
-	l.links.Add(1)
 	l.log.Info("component link up")
 	if l.onUp != nil {
 		go l.onUp()
