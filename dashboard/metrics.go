@@ -178,6 +178,9 @@ func newMetrics(cfg Config) *metrics {
 		Help: "Live stream clients cut off because they could not keep up."})
 	m.reg.MustRegister(m.batchSeconds, m.alertsRaised, m.streamClients, m.streamDropped, bridgeCollector{cfg.Bridge})
 	if cfg.Commit != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_store_writes_refused_total",
+			Help: "Writes refused because the data folder's disk was full or could not be written (answered resource-constraint or 507; nothing half-written)."},
+			func() float64 { return float64(cfg.Commit.Unwritable()) }))
 		cfg.Commit.OnBatch(func(_ int, took time.Duration) { m.batchSeconds.Observe(took.Seconds()) })
 	}
 	return m

@@ -26,8 +26,11 @@ type Config struct {
 	TLS        *tls.Config
 	Limits     Limits
 	OfflineCap int // stored offline messages per account
-	Version    string
-	Logger     *slog.Logger
+	// Archive is the message archive of every account (XEP-0313):
+	// mam_store.go.
+	Archive ArchiveConfig
+	Version string
+	Logger  *slog.Logger
 
 	// Commit is the database's group-commit writer; pubsub items are
 	// acknowledged once it has made them durable.
@@ -172,6 +175,8 @@ type Server struct {
 	rosters    *rosters
 	blocking   *blocklists
 	offline    *offline
+	archive    *archive               // messages archived per account (XEP-0313): mam_store.go
+	histories  map[string]NodeHistory // node name -> its past items, for MAM on nodes: mam_pubsub.go
 	limiter    *limiter
 	iqHandlers map[xml.Name]iqHandler
 	pubsub     *pubsub.Service
@@ -238,6 +243,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
 	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
+	s.archive = newArchive(cfg.Archive, db, cfg.Commit, cfg.Logger)
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {

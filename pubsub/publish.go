@@ -261,9 +261,11 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			extraDone(err)
 		}
 		if err != nil {
-			s.log.Error("pubsub write failed", "service", service, "node", name, "err", err)
+			if !errors.Is(err, store.ErrUnwritable) { // the committer logs those
+				s.log.Error("pubsub write failed", "service", service, "node", name, "err", err)
+			}
 			s.reloadNode(service, name)
-			done(PublishResult{}, &errInternal)
+			done(PublishResult{}, writeError(err))
 			return
 		}
 		ev.send(s, func() { done(PublishResult{ItemID: id}, nil) })

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
@@ -32,9 +34,14 @@ type serveConfig struct {
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
+	configFile                      string
+	cpuProfile                      string
+	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
+	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
+	historyCacheMiB                 int
 	logLevel, logFormat             string
 	httpTLS, metricsToken           bool
 	cookieSecure                    string
@@ -51,9 +58,33 @@ type serveConfig struct {
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
+	c, fs := serveFlagSet()
+	return c, func(args []string) error {
+		pos, given, err := parseCommandLine(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return fmt.Errorf("serve: unexpected argument %q", pos[0])
+		}
+		if c.configFile != "" {
+			if err := applyConfigFile(fs, c.configFile, given); err != nil {
+				return err
+			}
+		}
+		c.comp.settle(fs, given, c)
+		c.changed = changedSettings(fs)
+		return c.validate()
+	}
+}
+
+// serveFlagSet returns the flags of geohub serve, filling c.
+func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs := newFlagSet("serve", "geohub serve [flags]")
 	c := &serveConfig{}
 	d := hub.DefaultLimits
+	fs.StringVar(&c.configFile, "config", "", "YAML file with the settings of these flags in sections (geohub config example prints one); "+
+		"a flag or its environment variable wins over the file, the file over the default")
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
 	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
@@ -64,14 +95,15 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
 	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https from --http-trusted-proxies, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
-	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
+	fs.StringVar(&c.mapTiles, "map-tiles", defaultMapTiles, "street map tiles for the dashboard: a URL with {z}, {x} and {y}, drawn over the offline world map "+
+		"(which shows when they cannot load); off: the offline world map only, and the dashboard asks nothing of any other server")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
 		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules), X-Forwarded-Proto says whether the client used TLS "+
 		"(login cookie, WebSocket and BOSH rules), and Host names the server in host-meta")
 	fs.StringVar(&c.publicURL, "http-public-url", "", "the URL clients reach --http at (e.g. https://hub.example.org); host-meta (XEP-0156) names the "+
 		"WebSocket and BOSH endpoints under it; empty: the Host a trusted proxy forwards, else the address the connection reached")
-	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
+	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (default for OpenStreetMap's tiles: "+osmAttribution+")")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -98,29 +130,25 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
 	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	fs.DurationVar(&c.archive.Retention, "mam-retention", hub.DefaultArchiveRetention, "how long each account's message archive (XEP-0313) keeps messages (0: no archive)")
+	fs.IntVar(&c.archive.Cap, "mam-cap", hub.DefaultArchiveCap, "messages kept per account's archive; past it, the oldest tenth goes")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
+	fs.IntVar(&c.historyCacheMiB, "history-cache", history.DefaultCacheBytes>>20, "MiB of decoded trail blocks kept in memory for the map's trails and replay (0: none)")
+	fs.DurationVar(&c.trails.SealEvery, "history-seal-every", geoloc.DefaultSealEvery, "how often trail points move from the database (write-ahead log) into the history file")
+	fs.DurationVar(&c.trails.SealDelay, "history-seal-delay", geoloc.DefaultSealDelay, "trail points younger than this stay in the database, where late fixes are cheap to add")
 	fs.DurationVar(&c.trails.TelemetryRetention, "telemetry-retention", geoloc.DefaultTelemetryRetention, "how long sensor readings are kept")
 	fs.DurationVar(&c.trails.AlertRetention, "alert-retention", geoloc.DefaultAlertRetention, "how long alert records are kept")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
 	componentFlags(fs, &c.comp)
-	return c, func(args []string) error {
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		c.comp.settle(fs, c)
-		if len(pos) > 0 {
-			return fmt.Errorf("serve: unexpected argument %q", pos[0])
-		}
-		return c.validate()
-	}
+	return c, fs
 }
 
 // validate reports every problem at once, each naming its flag.
@@ -152,14 +180,18 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
-		{"offline-bytes", float64(c.limits.OfflineBytes)},
+		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
+		{"history-seal-every", c.trails.SealEvery.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.archive.Retention < 0 {
+		errs = append(errs, errors.New("--mam-retention must be 0 (no archive) or positive"))
 	}
 	if c.limits.MaxConns < -1 {
 		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
@@ -175,6 +207,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.historyCacheMiB < 0 || c.trails.SealDelay < 0 {
+		errs = append(errs, errors.New("--history-cache and --history-seal-delay cannot be negative"))
 	}
 	if c.trails.MinInterval < 0 || c.trails.MinDistance < 0 {
 		errs = append(errs, errors.New("--trail-min-interval and --trail-min-distance cannot be negative"))
@@ -197,6 +232,12 @@ func (c *serveConfig) validate() error {
 	if c.httpTLS && c.http == "" {
 		errs = append(errs, errors.New("--http-tls needs --http"))
 	}
+	if c.mapTiles == "off" {
+		c.mapTiles = ""
+	}
+	if c.mapTiles == defaultMapTiles && c.mapAttribution == "" {
+		c.mapAttribution = osmAttribution
+	}
 	if err := dashboard.CheckTileURL(c.mapTiles); err != nil {
 		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
 	}
@@ -216,6 +257,10 @@ func (c *serveConfig) validate() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
+	} else if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err))
+		}
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -226,6 +271,13 @@ func (c *serveConfig) validate() error {
 	errs = append(errs, c.mqtt.Validate(), c.comp.validate())
 	return errors.Join(errs...)
 }
+
+// The dashboard's street map by default: OpenStreetMap's standard tiles,
+// with the attribution their usage policy asks for.
+const (
+	defaultMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	osmAttribution  = "© OpenStreetMap contributors"
+)
 
 // hubLimits are the limits as the hub takes them: a rate of 0 on the
 // command line is unlimited, which the hub spells negative.
@@ -297,6 +349,14 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
+	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
 		return err
@@ -317,9 +377,19 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
+	hist, err := openHistory(dir, c.historyCacheMiB)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
 	commit := store.NewCommitter(db)
+	commit.SetLogger(log)
 	trails := c.trails
-	trails.Commit = commit
+	trails.Commit, trails.History, trails.Logger = commit, hist, log
+	if trails.SealDelay == 0 {
+		trails.SealDelay = -1 // the flag's 0 is no delay, geoloc's the default
+	}
 	geo, err := geoloc.OpenStore(db, trails)
 	if err != nil {
 		commit.Close()
@@ -333,8 +403,8 @@ func serve(args []string) error {
 	link := c.comp.link(log, c.limits.MaxStanzaSize)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    tlscert.ServerConfig(cert),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
+		TLS:    certs.Config(),
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)
@@ -349,7 +419,9 @@ func serve(args []string) error {
 		FixRate: c.fixRate, FixBurst: c.fixBurst})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the alerts and notifications it causes go out.
+		// the alerts and notifications it causes go out. The sealer stops
+		// first; what it left in the database is sealed at the next start.
+		geo.Close()
 		commit.Close()
 		app.Drain()
 		h.Drain()
@@ -373,17 +445,18 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db, hist}), log)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	var web *dashboard.Server // nil without --http
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = tlscert.ServerConfig(cert)
+			webTLS = certs.Config()
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: ready, TLS: webTLS,
+		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
@@ -409,17 +482,34 @@ func serve(args []string) error {
 		}
 		defer stopDemo() // before the hub closes
 	}
+	// Before "ready": a signal sent as soon as the hub says so stops it
+	// cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
 		"tls_sha256", tlscert.Fingerprint(cert), "version", version)
 	if c.tlsCert == "" {
 		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	sdNotify("READY=1")
 	got := <-sig
+	for ; got == syscall.SIGHUP; got = <-sig {
+		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
+	}
+	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
 	return nil
+}
+
+// archiveConfig is the hub's archive setting: --mam-retention 0 turns it
+// off, where the hub's zero means the default.
+func (c *serveConfig) archiveConfig() hub.ArchiveConfig {
+	a := c.archive
+	if a.Retention == 0 {
+		a.Retention = -1
+	}
+	return a
 }

@@ -49,15 +49,14 @@ func componentFlags(fs *flag.FlagSet, c *componentConfig) {
 }
 
 // settle turns the client listeners off in component mode unless they were
-// asked for, on the command line or in the environment.
-func (c *componentConfig) settle(fs *flag.FlagSet, s *serveConfig) {
+// asked for: on the command line, in the environment (given) or in the
+// configuration file.
+func (c *componentConfig) settle(fs *flag.FlagSet, given map[string]bool, s *serveConfig) {
 	if c.domain == "" {
 		return
 	}
-	asked := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { asked[f.Name] = true })
 	for name, addr := range map[string]*string{"c2s": &s.c2s, "c2s-tls": &s.c2sTLS} {
-		if _, env := os.LookupEnv(envName(name)); !asked[name] && !env {
+		if f := fs.Lookup(name); !given[name] && f.Value.String() == f.DefValue {
 			*addr = ""
 		}
 	}
