@@ -30,6 +30,9 @@ type Chat struct {
 // does not exist. It reports whether a resource got it. It may write the
 // offline store, so it is not for the writer goroutine.
 func (s *Server) SendChat(c Chat) bool {
+	if s.cfg.Upstream != nil {
+		return s.upstreamChat(c)
+	}
 	b := make([]byte, 0, 128+len(c.Body)+len(c.Payload))
 	b = append(b, "<message type='chat'"...)
 	b = append(b, s.hub.fromAttr...)

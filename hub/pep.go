@@ -124,6 +124,9 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 }
 
 func (d pubsubDirectory) Resources(bare string) []string {
+	if d.s.cfg.Upstream != nil {
+		return []string{bare} // the upstream server fans out to its resources
+	}
 	local, ok := d.local(bare)
 	if !ok {
 		return nil
@@ -144,6 +147,10 @@ func (d pubsubDirectory) Resources(bare string) []string {
 // resource that is behind (backlog.go).
 func (d pubsubDirectory) Deliver(to string, stanza []byte, latest string) {
 	s := d.s
+	if s.cfg.Upstream != nil {
+		s.upstreamNotify(stanza)
+		return
+	}
 	a, dst, ok := s.jidTarget(to)
 	switch {
 	case !ok || s.blockedNotification(a, stanza):

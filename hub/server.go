@@ -43,6 +43,9 @@ type Config struct {
 	// and answers chat commands (hubjid.go); the account store reserves
 	// it. Empty means the name the store has, by default geohub.
 	HubName string
+	// Upstream, when set, is the server the hub is a component of
+	// (upstream.go): what the hub sends its accounts goes there.
+	Upstream Upstream
 }
 
 // Limits protect the hub from peers that send too much or too fast.

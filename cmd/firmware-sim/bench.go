@@ -59,7 +59,8 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
 	fs.StringVar(&c.geohub, "geohub", "", "geohub binary to run (default: build bin/geohub from this module)")
 	fs.BoolVar(&c.compare, "compare", false, "run the same load against Prosody and ejabberd and print the three side by side")
-	fs.StringVar(&c.serverList, "servers", "", "the servers to run, in order, comma-separated: geohub, prosody, ejabberd\n"+
+	fs.StringVar(&c.serverList, "servers", "", "the servers to run, in order, comma-separated: geohub, geohub-component\n"+
+		"(GeoHub as an XEP-0114 component of Prosody, the devices connected to Prosody), prosody, ejabberd\n"+
 		"(default geohub, with --compare all three); the first is the one the ratios divide")
 	fs.BoolVar(&c.quick, "quick", false, "small numbers for a quick check: 50 logins, 50 devices for 3s, 200 idle")
 	fs.IntVar(&c.logins, "logins", 2000, "logins in the login phase")
@@ -126,7 +127,7 @@ func parseBench(args []string) (benchConfig, error) {
 		for _, name := range strings.Split(c.serverList, ",") {
 			name = strings.TrimSpace(name)
 			if serverName[name] == "" {
-				errs = append(errs, fmt.Errorf("--servers: unknown server %q (geohub, prosody or ejabberd)", name))
+				errs = append(errs, fmt.Errorf("--servers: unknown server %q (geohub, geohub-component, prosody or ejabberd)", name))
 			}
 			c.servers = append(c.servers, name)
 		}
@@ -167,7 +168,7 @@ func runBench(ctx context.Context, c benchConfig) (*benchReport, error) {
 	if err := raiseOpenFiles(c.idle + 256); err != nil {
 		return nil, err
 	}
-	if c.geohub == "" && slices.Contains(c.servers, kindGeoHub) {
+	if c.geohub == "" && (slices.Contains(c.servers, kindGeoHub) || slices.Contains(c.servers, kindComponent)) {
 		bin, err := buildGeoHub(ctx, c.progress)
 		if err != nil {
 			return nil, err
@@ -256,9 +257,13 @@ func buildGeoHub(ctx context.Context, progress io.Writer) (string, error) {
 // Debian package.
 func serverVersion(c benchConfig, kind string) string {
 	switch kind {
-	case kindGeoHub:
+	case kindGeoHub, kindComponent:
 		out, _ := exec.Command(c.geohub, "version").Output()
-		return "GeoHub " + strings.TrimPrefix(strings.TrimSpace(string(out)), "geohub ")
+		v := "GeoHub " + strings.TrimPrefix(strings.TrimSpace(string(out)), "geohub ")
+		if kind == kindComponent {
+			v += " via " + serverVersion(c, kindProsody)
+		}
+		return v
 	case kindProsody, kindEjabberd:
 		name := serverName[kind]
 		out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", kind).Output()
@@ -366,12 +371,16 @@ type benchResult struct {
 }
 
 func newReport(c benchConfig) *benchReport {
+	node := c.nodeName + " on " + c.serviceName
+	if slices.Contains(c.servers, kindComponent) {
+		node += " (on " + componentDomain + " through Prosody for " + kindComponent + ")"
+	}
 	return &benchReport{
 		Time:    time.Now().UTC().Truncate(time.Second),
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse, Rate: c.rate},
+			Node: node, Abuse: c.abuse, Rate: c.rate},
 	}
 }
 

@@ -65,6 +65,9 @@ func runServer(ctx context.Context, c benchConfig, kind string) (res benchResult
 		return res, err
 	}
 	target := firmwaresim.Target{Service: c.serviceName, Node: c.nodeName}
+	if sv, ok := s.(interface{ service() string }); ok {
+		target.Service = sv.service()
+	}
 
 	// One subscriber, who creates the node first.
 	pubStats := firmwaresim.NewStats(c.devices)

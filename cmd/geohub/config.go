@@ -17,13 +17,15 @@ import (
 
 // sections are the file's sections, in the order `geohub config example`
 // prints them.
-var sections = []string{"xmpp", "http", "map", "mqtt", "storage", "limits", "log"}
+var sections = []string{"xmpp", "component", "http", "map", "mqtt", "storage", "limits", "log"}
 
 // flagSections places the flags that no prefix rule of sectionOf places.
 var flagSections = map[string]string{
 	"data": "storage", "domain": "xmpp", "hub-name": "xmpp", "c2s": "xmpp", "c2s-tls": "xmpp",
 	"allow-plain": "xmpp", "tls-cert": "xmpp", "tls-key": "xmpp", "devices-create-nodes": "xmpp",
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
+	"upstream": "component", "instance-upstream": "component", "peers": "component", "peer-timeout": "component",
+	"shared-config": "component", "shared-config-node": "component",
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
 	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",
@@ -37,7 +39,7 @@ var flagSections = map[string]string{
 
 // sectionKeys renames the flags whose name would be an odd key in their
 // section.
-var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker"}
+var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "component": "domain"}
 
 // notInFile are the flags that make no sense in the file.
 var notInFile = []string{"config", "check-config", "cpu-profile"}

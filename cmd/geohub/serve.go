@@ -54,6 +54,7 @@ type serveConfig struct {
 	fixBurst int
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
+	comp componentConfig   // component mode: serve_component.go
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
@@ -71,6 +72,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 				return err
 			}
 		}
+		c.comp.settle(fs, given, c)
 		c.changed = changedSettings(fs)
 		return c.validate()
 	}
@@ -145,6 +147,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
+	componentFlags(fs, &c.comp)
 	return c, fs
 }
 
@@ -159,7 +162,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err))
 		}
 	}
-	if c.c2s == "" && c.c2sTLS == "" {
+	if c.c2s == "" && c.c2sTLS == "" && c.comp.domain == "" {
 		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
 	}
 	if c.hubName != "" {
@@ -265,7 +268,7 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
 	}
-	errs = append(errs, c.mqtt.Validate())
+	errs = append(errs, c.mqtt.Validate(), c.comp.validate())
 	return errors.Join(errs...)
 }
 
@@ -397,11 +400,13 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
+	link := c.comp.link(log, c.limits.MaxStanzaSize)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
+		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
@@ -426,6 +431,12 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
+	ready := h.Ready
+	if link != nil {
+		var stop func()
+		stop, ready = c.comp.start(link, h, accounts, geo, app, log, c.limits.MaxStanzaSize)
+		defer stop()
+	}
 	var bridge *mqttbridge.Bridge // nil: off
 	if len(c.mqtt.Brokers) > 0 {
 		if bridge, err = mqttbridge.New(c.mqtt, mqttbridge.Deps{Hub: h, Accounts: accounts, Geo: geo, Logger: log}); err != nil {
@@ -445,7 +456,7 @@ func serve(args []string) error {
 		if c.httpTLS {
 			webTLS = certs.Config()
 		}
-		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
+		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
