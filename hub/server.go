@@ -26,6 +26,7 @@ type Config struct {
 	TLS        *tls.Config
 	Limits     Limits
 	OfflineCap int // stored offline messages per account
+	SM         StreamManagement
 	Version    string
 	Logger     *slog.Logger
 
@@ -165,6 +166,7 @@ type Server struct {
 	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
 	stats      counters             // for Stats
 	remote     remotes              // resources online through other transports: remote.go
+	resumable  resumables           // sessions that can be resumed: sm_resume.go
 	hub        hubJID               // the hub's own contact: hubjid.go
 
 	// Accept errors and the connection cap: accept.go.
@@ -189,6 +191,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		return nil, errors.New("hub: a committer is required")
 	}
 	cfg.Limits.fill()
+	cfg.SM.fill()
 	if cfg.OfflineCap <= 0 {
 		cfg.OfflineCap = DefaultOfflineCap
 	}
