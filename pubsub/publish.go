@@ -177,6 +177,13 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 	if payload == nil {
 		return errPayloadRequired.with("the item has no payload")
 	}
+	id := req.ItemID
+	if req.item != nil {
+		id = req.item.ID
+	}
+	if s.repeated(service, name, id, who, payload.Raw, done) {
+		return nil
+	}
 	now := time.Now().UTC()
 	var extra store.Write
 	var extraDone func(error)
@@ -194,10 +201,6 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			return errInvalidPayload.with(err.Error())
 		}
 		extra, extraDone = w, hdone
-	}
-	id := req.ItemID
-	if req.item != nil {
-		id = req.item.ID
 	}
 	if id == "" {
 		id = randomID()
@@ -232,6 +235,15 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			s.mu.Unlock()
 			return e
 		}
+		if n.repeat(id, who, payload.Raw) {
+			// The same publish, sent again while this one was checked.
+			s.mu.Unlock()
+			if extraDone != nil {
+				extraDone(errRepeat)
+			}
+			s.repeatDone(id, done)
+			return nil
+		}
 		if req.options != nil {
 			if err := n.Config.matches(req.options, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
@@ -241,6 +253,7 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 	}
 	item := &Item{ID: id, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
 	gone := n.put(item)
+	n.remember(item)
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
 	if created != nil {
