@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
@@ -41,6 +42,16 @@ type resumables struct {
 	mu     sync.Mutex
 	byID   map[string]*session
 	asleep map[string][]*session // hibernated sessions by account, oldest first
+	n      int                   // hibernated sessions
+	// resumed counts resumptions, for Stats.
+	resumed atomic.Uint64
+}
+
+// hibernated is the number of hibernated sessions.
+func (r *resumables) hibernated() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
 }
 
 func (r *resumables) add(id string, ss *session) {
@@ -76,6 +87,7 @@ func (r *resumables) sleep(ss *session, max int) []*session {
 	defer r.mu.Unlock()
 	l := append(r.asleep[ss.local], ss)
 	r.asleep[ss.local] = l
+	r.n++
 	if len(l) <= max {
 		return nil
 	}
@@ -88,6 +100,7 @@ func (r *resumables) wake(ss *session) {
 	for i, o := range l {
 		if o == ss {
 			l = append(l[:i:i], l[i+1:]...)
+			r.n--
 			break
 		}
 	}
@@ -290,6 +303,7 @@ func (n *negotiation) resume(previd, hs string) error {
 	ss.flushing = true // held until start, as for a new session
 	ss.omu.Unlock()
 	n.ss, n.bound, n.resumed = ss, ss.jid, true
+	s.resumable.resumed.Add(1)
 	s.log.Debug("session resumed", "jid", ss.full, "ip", n.ip, "resent", len(m.ends), "queued", len(ss.out))
 	if werr != nil {
 		// The new link is gone already: start ends it, and the session

@@ -138,6 +138,7 @@ func TestSMResume(t *testing.T) {
 	bob.Send("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
 	bob.WaitFor("sync", func(n *xmpptest.Node) bool { return n.Attr("id") == "sync" })
 
+	waitFor(t, "the session to hibernate", func() bool { return h.Server.Stats().Hibernated == 1 })
 	b, ans := resumeSM(t, h.Addr, h.ClientTLS, "alice", pw, id, h3)
 	if ans.XMLName.Local != "resumed" || ans.Attr("previd") != id || ans.Attr("h") != "1" {
 		t.Fatalf("resume: %s (want h='1': the hub handled one message)", ans)
@@ -158,8 +159,8 @@ func TestSMResume(t *testing.T) {
 		t.Errorf("h after resumption = %s, want 2", ack.Attr("h"))
 	}
 	waitFor(t, "m9", hasBodies(b, bodiesN("m", 4, 9)))
-	if n := h.Server.Sessions(); n != 2 {
-		t.Errorf("%d sessions after resumption, want 2", n)
+	if st := h.Server.Stats(); st.Sessions != 2 || st.Hibernated != 0 || st.Resumed != 1 {
+		t.Errorf("after resumption: %d sessions, %d hibernated, %d resumed; want 2, 0, 1", st.Sessions, st.Hibernated, st.Resumed)
 	}
 }
 
