@@ -22,10 +22,10 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			if !blockedIn(ss, el, dst) {
-				dst.sendStamped(el, ss.fromAttr)
+			if blockedIn(ss, el, dst) || dst.sendStamped(el, ss.fromAttr) {
+				return
 			}
-			return
+			// The session closed as the message came: as if it were gone.
 		}
 		// §8.5.3.2.1: a chat follows the user to another resource or to
 		// offline storage; other types are not delivered elsewhere.
@@ -68,8 +68,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 			if blockedIn(ss, el, dst) { // the account's resources share one list
 				return
 			}
-			dst.sendStamped(el, ss.fromAttr)
-			delivered = true
+			delivered = dst.sendStamped(el, ss.fromAttr) || delivered
 		}
 	}
 	if delivered {

@@ -86,10 +86,11 @@ type smState struct {
 	cut    bool // cut off for holding too many: said once
 
 	// Resumption: sm_resume.go.
-	life   lifeState
-	parked chan struct{} // closed when the current link's read loop has ended
-	expiry *time.Timer
-	since  time.Time // when the session hibernated
+	life    lifeState
+	expired bool          // ended with its window: its tombstone is kept (sm_tomb.go)
+	parked  chan struct{} // closed when the current link's read loop has ended
+	expiry  *time.Timer
+	since   time.Time // when the session hibernated
 }
 
 // smFeature advertises stream management after authentication and answers

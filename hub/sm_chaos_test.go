@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,18 @@ func (l *proxyLink) pipe(from, to net.Conn) {
 	}
 }
 
+// hangUp closes the hub's end of the silenced links, as the hub does once
+// its pings go unanswered.
+func (p *chaosProxy) hangUp() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		if l.dead.Load() {
+			l.server.Close()
+		}
+	}
+}
+
 // blackhole silences every live link.
 func (p *chaosProxy) blackhole() {
 	p.mu.Lock()
@@ -123,6 +136,7 @@ type chaosDevice struct {
 	id        string
 	bodies    map[string]int
 	results   map[string]int
+	taken     map[string]bool // publishes the hub said it handled (its h)
 	resumes   int
 	rebinds   int
 	resumeDur []time.Duration
@@ -170,8 +184,13 @@ func (d *chaosDevice) connect() error {
 			go d.read(conn, dec)
 			return nil
 		}
-		// The session is gone (the window ended): a new one, and what
-		// was not acknowledged is sent again (publishes are idempotent).
+		// The session is gone (the window ended): the hub says what it
+		// handled, and the rest is sent again on a new session.
+		if h, err := strconv.ParseUint(n.Attr("h"), 10, 32); err == nil {
+			d.mu.Lock()
+			d.ackTo(uint32(h))
+			d.mu.Unlock()
+		}
 	}
 	fmt.Fprintf(conn, "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>gps</resource></bind></iq>")
 	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -264,7 +283,24 @@ func (d *chaosDevice) ackTo(h uint32) {
 		d.t.Errorf("the hub acknowledged %d stanzas, %d were sent", h-d.acked, len(d.out))
 		return
 	}
+	for _, s := range d.out[:n] {
+		if id, ok := strings.CutPrefix(s, "<iq type='set' id='"); ok {
+			d.taken[id[:strings.IndexByte(id, '\'')]] = true
+		}
+	}
 	d.out, d.acked = d.out[n:], h
+}
+
+// confirmed is the number of publishes the hub answered or said it
+// handled. d.mu is held.
+func (d *chaosDevice) confirmed() int {
+	n := len(d.results)
+	for id := range d.taken {
+		if d.results[id] == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // sendLocked sends a stanza and keeps it until acknowledged. d.mu is held.
@@ -302,11 +338,32 @@ func TestSMChaosLosesAndDuplicatesNothing(t *testing.T) {
 	if testing.Short() {
 		cuts = 10
 	}
-	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.Limits.StallTimeout = time.Second })
+	if n, err := strconv.Atoi(os.Getenv("GEOHUB_SM_CUTS")); err == nil {
+		cuts = n // for the figures: GEOHUB_SM_CUTS=500
+	}
+	t.Run("resumed", func(t *testing.T) { chaos(t, cuts, 0) })
+	// Every other time the device stays away longer than the window: its
+	// messages wait in offline storage and it logs in afresh.
+	t.Run("window ends", func(t *testing.T) { chaos(t, cuts, 100*time.Millisecond) })
+}
+
+// chaos runs a device through cuts black-holed links; with window set, the
+// hub's resumption window is that short and every other time the device
+// comes back only after it ended.
+func chaos(t *testing.T, cuts int, window time.Duration) {
+	h := hubtest.Start(t, unlimited, func(c *hub.Config) {
+		c.Limits.StallTimeout = time.Second
+		// Room for what waits while the device is away (a message every
+		// 2 ms): this test is about losing nothing, not about the caps.
+		c.OfflineCap, c.Limits.OfflineBytes = 1<<20, 256<<20
+		if window > 0 {
+			c.SM.ResumeWindow = window
+		}
+	})
 	pw := h.Account(t, "dev", devices.RoleDevice)
 	sender := h.Login(t, "dispatch", devices.RoleOperator)
 	proxy := startChaosProxy(t, h.Addr)
-	d := &chaosDevice{t: t, addr: proxy.addr(), pw: pw, h: h, bodies: map[string]int{}, results: map[string]int{}}
+	d := &chaosDevice{t: t, addr: proxy.addr(), pw: pw, h: h, bodies: map[string]int{}, results: map[string]int{}, taken: map[string]bool{}}
 	if err := d.connect(); err != nil {
 		t.Fatal(err)
 	}
@@ -340,19 +397,38 @@ func TestSMChaosLosesAndDuplicatesNothing(t *testing.T) {
 		for d.alive(300 * time.Millisecond) {
 			time.Sleep(50 * time.Millisecond) // the device's ack cadence
 		}
+		if window > 0 && cut%2 == 0 {
+			proxy.hangUp()
+			time.Sleep(3 * window) // in the tunnel: the window ends meanwhile
+		}
 		for d.connect() != nil {
 		}
 	}
 	close(stop)
 	<-senderDone
 	// The link stays up now: everything arrives.
-	waitFor(t, "every message and result", func() bool {
+	for deadline := time.Now().Add(xmpptest.Timeout); ; time.Sleep(10 * time.Millisecond) {
 		d.alive(time.Hour)
 		d.mu.Lock()
-		defer d.mu.Unlock()
-		return len(d.bodies) == sent && len(d.results) == fixes && len(d.out) == 0
-	})
-	d.mu.Lock()
+		if len(d.bodies) == sent && d.confirmed() == fixes && len(d.out) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var missing []string
+			for i := range sent {
+				if d.bodies[fmt.Sprintf("m%d", i)] == 0 && len(missing) < 10 {
+					missing = append(missing, fmt.Sprintf("m%d", i))
+				}
+			}
+			for i := range fixes {
+				if id := fmt.Sprintf("fix%d", i); d.results[id] == 0 && !d.taken[id] && len(missing) < 20 {
+					missing = append(missing, fmt.Sprintf("fix%d", i))
+				}
+			}
+			t.Fatalf("%d of %d messages, %d of %d results, %d unacknowledged; missing %v", len(d.bodies), sent, len(d.results), fixes, len(d.out), missing)
+		}
+		d.mu.Unlock()
+	}
 	defer d.mu.Unlock()
 	for b, n := range d.bodies {
 		if n != 1 {

@@ -43,6 +43,9 @@ type resumables struct {
 	byID   map[string]*session
 	asleep map[string][]*session // hibernated sessions by account, oldest first
 	n      int                   // hibernated sessions
+	// Sessions that ended with their window (sm_tomb.go).
+	tombs   map[string]*tomb
+	tombsOf map[string][]string // tombstone ids by account, oldest first
 	// resumed counts resumptions, for Stats.
 	resumed atomic.Uint64
 }
@@ -164,11 +167,17 @@ func (s *Server) expire(ss *session) {
 		return
 	}
 	m.life = ended
+	m.expired = true
 	m.expiry.Stop()
-	// What waited in the outbox was never sent: it joins the unacknowledged
-	// stanzas, so that their messages are kept.
+	ss.omu.Unlock()
+	// Nothing new is routed to it, and what is routed to it from now on
+	// finds it closed and goes elsewhere (route.go): what waited in the
+	// outbox was never sent, and joins the unacknowledged stanzas, so that
+	// their messages are kept.
+	s.router.remove(ss)
+	ss.omu.Lock()
 	m.record(ss.taken())
-	ss.out = nil
+	ss.out, ss.closed = nil, true
 	ss.omu.Unlock()
 	s.log.Debug("hibernated session ends", "jid", ss.full)
 	ss.teardown()
@@ -203,23 +212,37 @@ func (s *Server) smEnd(ss *session) {
 	}
 	q := m.q
 	m.q, m.ends = nil, nil
+	t := &tomb{local: ss.local, in: m.in, acked: m.acked, sent: m.sent, ready: make(chan struct{})}
 	ss.omu.Unlock()
+	defer close(t.ready)
 	if m.id != "" {
 		s.resumable.remove(m.id, ss)
+		if m.expired {
+			// Before the messages are stored, which takes a while: a
+			// <resume/> from now on finds the tombstone and waits.
+			s.resumable.bury(m.id, t, s.cfg.SM.MaxHibernated)
+		}
 	}
 	sc := newOutScanner()
+	seq := t.acked
 	for off := 0; off < len(q); {
 		el, n, err := sc.Next(q[off:])
 		if err != nil || n == 0 {
 			break
 		}
 		off += n
-		if el == nil || el.Kind != wire.KindMessage || !keepMessage(el) {
+		if el == nil || el.Kind == wire.KindNonza {
+			continue
+		}
+		seq++
+		if el.Kind != wire.KindMessage || !keepMessage(el) {
 			continue
 		}
 		if err := s.storeOffline(ss.local, el.Raw, el.StartEnd, el.Empty); err != nil {
 			s.log.Warn("unacknowledged message not kept", "to", ss.local, "err", err)
+			continue
 		}
+		t.stored = append(t.stored, storedSeq{seq: seq, sum: stanzaSum(string(el.Raw))})
 	}
 }
 
@@ -246,6 +269,9 @@ func (n *negotiation) resume(previd, hs string) error {
 		return n.writeRaw(smFailed("bad-request", ""))
 	}
 	ss := s.resumable.get(previd)
+	if ss == nil && n.resumeEnded(previd, uint32(h)) {
+		return nil
+	}
 	if ss == nil || ss.local != n.user {
 		// The same answer for another account's session: ids are not
 		// confirmed to who does not own them.
@@ -304,7 +330,7 @@ func (n *negotiation) resume(previd, hs string) error {
 	ss.omu.Unlock()
 	n.ss, n.bound, n.resumed = ss, ss.jid, true
 	s.resumable.resumed.Add(1)
-	s.log.Debug("session resumed", "jid", ss.full, "ip", n.ip, "resent", len(m.ends), "queued", len(ss.out))
+	s.log.Debug("session resumed", "jid", ss.full, "ip", n.ip)
 	if werr != nil {
 		// The new link is gone already: start ends it, and the session
 		// hibernates again.

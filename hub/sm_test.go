@@ -283,3 +283,39 @@ func TestSMUnavailableOnlyAfterTheWindow(t *testing.T) {
 		t.Fatalf("unavailable %v after the cut, before the %v window ended: %s", took, window, n)
 	}
 }
+
+// A client that comes back after the window ended still says, with
+// <resume h=.../>, what it read: those messages leave offline storage, the
+// others reach its new session once.
+func TestSMResumeAfterTheWindowDeliversTheRestOnce(t *testing.T) {
+	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.SM.ResumeWindow = 200 * time.Millisecond })
+	pw := h.Account(t, "alice", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	a := bindSM(t, h.Addr, h.ClientTLS, "alice", pw, "phone")
+	a.send("<presence/>")
+	a.mute = true
+	id := a.enable(true).Attr("id")
+	a.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	chat(bob, "alice@localhost/phone", "m1", "m2", "m3")
+	waitFor(t, "three messages", hasBodies(a, []string{"m1", "m2", "m3"}))
+	handled := a.handled()
+	a.cut()
+	chat(bob, "alice@localhost/phone", "m4")
+	waitFor(t, "the session to end", func() bool { return h.Server.Sessions() == 1 })
+
+	b, ans := resumeSM(t, h.Addr, h.ClientTLS, "alice", pw, id, handled)
+	if ans.XMLName.Local != "failed" || ans.Child("", "item-not-found") == nil || ans.Attr("h") != "1" {
+		t.Fatalf("resume after the window: %s (want failed, h='1': the hub handled the ping)", ans)
+	}
+	b.send("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq><presence/>" +
+		"<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	b.waitFor("sync", func(n *xmpptest.Node) bool { return n.Attr("id") == "sync" })
+	if got := b.bodies(); !slices.Equal(got, []string{"m4"}) {
+		t.Fatalf("after the window the new session got %v, want [m4]", got)
+	}
+	// An ended session's id is good for one such <resume/>.
+	_, ans = resumeSM(t, h.Addr, h.ClientTLS, "alice", pw, id, handled)
+	if ans.XMLName.Local != "failed" || ans.Attr("h") != "" {
+		t.Fatalf("a second resume after the window: %s", ans)
+	}
+}
