@@ -319,3 +319,43 @@ func TestSMResumeAfterTheWindowDeliversTheRestOnce(t *testing.T) {
 		t.Fatalf("a second resume after the window: %s", ans)
 	}
 }
+
+// With resumption off (geohub serve --sm-resume-window 0), <enable
+// resume='true'/> enables acks only, and a dropped link ends the session.
+func TestSMResumptionOff(t *testing.T) {
+	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.SM.ResumeWindow = -1 })
+	pw := h.Account(t, "alice", devices.RoleOperator)
+	a := bindSM(t, h.Addr, h.ClientTLS, "alice", pw, "phone")
+	if en := a.enable(true); en.XMLName.Local != "enabled" || en.Attr("id") != "" || en.Attr("resume") != "" {
+		t.Fatalf("<enable resume='true'/> with resumption off: %s", en)
+	}
+	a.cut()
+	waitFor(t, "the session to end", func() bool { return h.Server.Sessions() == 0 })
+}
+
+// A client that acknowledges nothing is cut off once it holds more than
+// MaxUnacked stanzas, instead of the hub keeping them all.
+func TestSMUnackedStanzasAreBounded(t *testing.T) {
+	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.SM.MaxUnacked = 20 })
+	pw := h.Account(t, "alice", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	a := bindSM(t, h.Addr, h.ClientTLS, "alice", pw, "phone")
+	a.mute = true
+	a.enable(true)
+	chat(bob, "alice@localhost/phone", bodiesN("m", 1, 30)...)
+	e := a.waitFor("a stream error", named("error"))
+	if e.Child("", "policy-violation") == nil {
+		t.Fatalf("stream error %s, want policy-violation", e)
+	}
+	// Not a lost link: the session is not kept for resumption, and the
+	// messages it never acknowledged are kept offline.
+	waitFor(t, "the session to end", func() bool { return h.Server.Sessions() == 1 })
+	if n := h.Server.Stats().Hibernated; n != 0 {
+		t.Errorf("%d sessions hibernate after being cut off", n)
+	}
+	again := xmpptest.Dial(t, h.Options(), "alice", pw)
+	again.Send("<presence/>")
+	again.WaitFor("m1 from offline storage", func(n *xmpptest.Node) bool {
+		return n.Child("", "body") != nil && n.Child("", "body").Text == "m1"
+	})
+}

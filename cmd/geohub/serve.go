@@ -33,6 +33,7 @@ type serveConfig struct {
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	limits                          hub.Limits
+	sm                              hub.StreamManagement
 	offlineCap, iterations, demo    int
 	trails                          geoloc.Options
 	logLevel, logFormat             string
@@ -95,6 +96,11 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
 	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	sm := hub.DefaultStreamManagement
+	fs.DurationVar(&c.sm.ResumeWindow, "sm-resume-window", sm.ResumeWindow, "how long a session whose link dropped waits to be resumed (XEP-0198), available to others; "+
+		"then its unacknowledged messages go to offline storage (0: no resumption)")
+	fs.IntVar(&c.sm.MaxUnacked, "sm-max-unacked", sm.MaxUnacked, "stanzas sent to a client and not yet acknowledged (XEP-0198) before it is cut off")
+	fs.IntVar(&c.sm.MaxHibernated, "sm-max-hibernated", sm.MaxHibernated, "sessions of one account waiting for resumption; beyond it the oldest ends")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
@@ -147,6 +153,7 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
+		{"sm-max-unacked", float64(c.sm.MaxUnacked)}, {"sm-max-hibernated", float64(c.sm.MaxHibernated)},
 		{"offline-bytes", float64(c.limits.OfflineBytes)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
@@ -155,6 +162,9 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.sm.ResumeWindow < 0 {
+		errs = append(errs, errors.New("--sm-resume-window cannot be negative (0: no resumption)"))
 	}
 	if c.limits.MaxConns < -1 {
 		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
@@ -224,6 +234,16 @@ func (c *serveConfig) validate() error {
 
 // hubLimits are the limits as the hub takes them: a rate of 0 on the
 // command line is unlimited, which the hub spells negative.
+// hubSM is the stream management configuration: a zero window on the
+// command line means no resumption, which the hub spells negative.
+func (c *serveConfig) hubSM() hub.StreamManagement {
+	sm := c.sm
+	if sm.ResumeWindow == 0 {
+		sm.ResumeWindow = -1
+	}
+	return sm
+}
+
 func (c *serveConfig) hubLimits() hub.Limits {
 	l := c.limits
 	if l.StanzaRate == 0 {
@@ -325,7 +345,7 @@ func serve(args []string) error {
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    tlscert.ServerConfig(cert),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, SM: c.hubSM(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
