@@ -300,7 +300,8 @@ type configOut struct {
 }
 
 func (s *Server) config(c echo.Context) error {
-	return c.JSON(http.StatusOK, configOut{TileURL: s.cfg.TileURL, TileAttribution: s.cfg.TileAttribution, Domain: s.cfg.Accounts.Domain()})
+	m := s.mapNow()
+	return c.JSON(http.StatusOK, configOut{TileURL: m.url, TileAttribution: m.attribution, Domain: s.cfg.Accounts.Domain()})
 }
 
 // limitKey is what the login limit counts an address as: an IPv4 address,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/labstack/echo/v4"
 )
 
@@ -118,6 +119,8 @@ func accountError(err error) error {
 		return apiError(http.StatusNotFound, "%v", err)
 	case errors.Is(err, devices.ErrExists), errors.Is(err, devices.ErrReserved):
 		return apiError(http.StatusConflict, "%v", err)
+	case errors.Is(err, store.ErrUnwritable):
+		return err // 507
 	}
 	return apiError(http.StatusBadRequest, "%v", err)
 }

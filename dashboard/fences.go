@@ -9,6 +9,7 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb/geojson"
 )
@@ -91,6 +92,8 @@ func fenceError(err error) error {
 		return apiError(http.StatusForbidden, "%v", err)
 	case errors.Is(err, geoloc.ErrNoFence):
 		return apiError(http.StatusNotFound, "%v", err)
+	case errors.Is(err, store.ErrUnwritable):
+		return err // 507
 	}
 	return apiError(http.StatusBadRequest, "%v", err)
 }

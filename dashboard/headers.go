@@ -14,14 +14,14 @@ import (
 // securityHeaders sets what every answer carries: no sniffing, no framing,
 // no referrer to other sites, a content policy that runs only the hub's own
 // scripts, and no caching of API answers.
-func securityHeaders(csp string) echo.MiddlewareFunc {
+func securityHeaders(csp func() string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("Referrer-Policy", "same-origin")
-			h.Set("Content-Security-Policy", csp)
+			h.Set("Content-Security-Policy", csp())
 			if strings.HasPrefix(c.Request().URL.Path, "/api/") {
 				h.Set("Cache-Control", "no-store")
 			}

@@ -132,6 +132,9 @@ func newMetrics(cfg Config) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_xmpp_connections_over_cap_total",
 			Help: "XMPP connections closed at once because the cap was reached."},
 			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.OverCap) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_xmpp_connections_refused_total",
+			Help: "XMPP connections refused before TLS by the limits per address (--max-conns-per-ip, --conn-rate, failed logins)."},
+			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.Refused) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_xmpp_accept_errors_total",
 			Help: "Failed accepts on the XMPP listeners (such as out of file descriptors); the listener retries."},
 			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.AcceptErrors) })),
@@ -145,7 +148,7 @@ func newMetrics(cfg Config) *metrics {
 			Help: "Queued pubsub notifications and presence replaced by a newer one (same node and publisher, or same sender) before a client that fell behind read them."},
 			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.Conflated) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_reads_paused_total",
-			Help: "Times a client's reads were paused because it sent faster than --stanza-rate or --byte-rate."},
+			Help: "Times a client's reads were paused because it sent faster than --stanza-rate, --message-rate or --byte-rate."},
 			stat(cfg.Hub, func(s hub.Stats) float64 { return float64(s.ReadsPaused) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_sessions_cut_off_total", ConstLabels: prometheus.Labels{"reason": "stalled"},
 			Help: "XMPP sessions cut off: stalled (took nothing for --stall-timeout) or overflow (more than --max-pending bytes waiting)."},
@@ -175,6 +178,9 @@ func newMetrics(cfg Config) *metrics {
 		Help: "Live stream clients cut off because they could not keep up."})
 	m.reg.MustRegister(m.batchSeconds, m.alertsRaised, m.streamClients, m.streamDropped, bridgeCollector{cfg.Bridge})
 	if cfg.Commit != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geohub_store_writes_refused_total",
+			Help: "Writes refused because the data folder's disk was full or could not be written (answered resource-constraint or 507; nothing half-written)."},
+			func() float64 { return float64(cfg.Commit.Unwritable()) }))
 		cfg.Commit.OnBatch(func(_ int, took time.Duration) { m.batchSeconds.Observe(took.Seconds()) })
 	}
 	return m

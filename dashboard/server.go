@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/geohub/geohub/devices"
@@ -132,6 +133,7 @@ type Server struct {
 	stream   *broker
 	metrics  *metrics
 	ops      *operations.Service
+	tiles    atomic.Pointer[mapTiles]
 }
 
 // New builds the server without listening: Handler serves it, for tests
@@ -174,7 +176,8 @@ func New(cfg Config) (*Server, error) {
 	// counts per address.
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recover, securityHeaders(contentPolicy(cfg.TileURL)), compress())
+	s.tiles.Store(newMapTiles(cfg.TileURL, cfg.TileAttribution))
+	e.Use(s.recover, securityHeaders(func() string { return s.mapNow().csp }), compress())
 	s.e = e
 	s.metrics = newMetrics(cfg)
 
@@ -359,6 +362,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		default:
 			msg = strings.ToLower(http.StatusText(code))
 		}
+	} else if errors.Is(err, store.ErrUnwritable) {
+		code, msg = http.StatusInsufficientStorage, store.ErrUnwritable.Error()
 	} else {
 		s.log.Error("http handler", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/operations"
 	"github.com/labstack/echo/v4"
 )
@@ -35,6 +36,8 @@ func (s *Server) createToken(c echo.Context) error {
 		return apiError(http.StatusBadRequest, "account: %v", err)
 	case errors.Is(err, operations.ErrTokenExists):
 		return apiError(http.StatusConflict, "%v", err)
+	case errors.Is(err, store.ErrUnwritable):
+		return err // 507
 	case err != nil:
 		return apiError(http.StatusBadRequest, "%v", err)
 	}

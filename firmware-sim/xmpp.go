@@ -24,6 +24,20 @@ type Hub struct {
 	TLS       *tls.Config // trusts the hub's certificate; ServerName is set per JID when empty
 	DirectTLS bool        // XEP-0368 direct TLS instead of STARTTLS
 	Timeout   time.Duration
+	// Source, when set, gives the local address an account connects
+	// from (nil: the system's choice), so that a simulated fleet can come
+	// from many addresses as a real one does.
+	Source func(account string) *net.TCPAddr
+}
+
+func (h Hub) dialer(account string) *net.Dialer {
+	d := &net.Dialer{}
+	if h.Source != nil {
+		if a := h.Source(account); a != nil {
+			d.LocalAddr = a
+		}
+	}
+	return d
 }
 
 func (h Hub) timeout() time.Duration {
@@ -61,7 +75,7 @@ func dialXMPP(ctx context.Context, hub Hub, acct Account, resource string, handl
 	if cfg.ServerName == "" {
 		cfg.ServerName = j.Domain().String()
 	}
-	var d net.Dialer
+	d := hub.dialer(acct.JID)
 	var conn net.Conn
 	features := []xmpp.StreamFeature{
 		xmpp.SASL("", acct.Password, sasl.ScramSha256, sasl.ScramSha1),
@@ -69,7 +83,7 @@ func dialXMPP(ctx context.Context, hub Hub, acct Account, resource string, handl
 	}
 	if hub.DirectTLS {
 		cfg.NextProtos = []string{"xmpp-client"}
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", hub.Addr)
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", hub.Addr)
 	} else {
 		conn, err = d.DialContext(ctx, "tcp", hub.Addr)
 		features = append([]xmpp.StreamFeature{xmpp.StartTLS(cfg)}, features...)

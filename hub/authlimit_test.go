@@ -194,6 +194,13 @@ func TestAuthsInFlightBoundedAfterFailure(t *testing.T) {
 	if _, err := xmpptest.DialErr(t, o, "car", "wrong"); err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
+	// Connected before the others start: it is admitted, and refused at
+	// its exchange.
+	extra, err := dialSCRAM(h.Addr, "car", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.conn.Close()
 	var open []*scramConn
 	for i := range 4 {
 		sc, err := dialSCRAM(h.Addr, "car", pw)
@@ -206,13 +213,17 @@ func TestAuthsInFlightBoundedAfterFailure(t *testing.T) {
 		}
 		open = append(open, sc)
 	}
-	extra, err := dialSCRAM(h.Addr, "car", pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.conn.Close()
 	if got, err := extra.first(); err != nil || !strings.Contains(got, "<temporary-auth-failure") {
 		t.Fatalf("a fifth exchange at once: %q, %v", got, err)
+	}
+	// Connecting now, it is refused before TLS or SASL cost anything.
+	late, err := dialSCRAM(h.Addr, "car", pw)
+	if err == nil || !strings.Contains(late.got, "policy-violation") || !strings.Contains(late.got, "in progress") {
+		t.Fatalf("a connection while four exchanges are open after a failure: %q, %v", late.got, err)
+	}
+	late.conn.Close()
+	if st := h.Server.Stats(); st.Refused == 0 {
+		t.Errorf("the refusal was not counted: %+v", st)
 	}
 	open[0].conn.Close()
 	for deadline := time.Now().Add(xmpptest.Timeout); ; {
@@ -233,8 +244,13 @@ func TestAuthsInFlightBoundedAfterFailure(t *testing.T) {
 		// Each refusal is a SASL attempt; the stream allows three.
 		time.Sleep(10 * time.Millisecond) // between polls
 		extra.conn.Close()
-		if extra, err = dialSCRAM(h.Addr, "car", pw); err != nil {
-			t.Fatal(err)
+		// Refused at connect until the closed exchange has ended.
+		for extra, err = dialSCRAM(h.Addr, "car", pw); err != nil; extra, err = dialSCRAM(h.Addr, "car", pw) {
+			extra.conn.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("connections still refused after one exchange ended: %q, %v", extra.got, err)
+			}
+			time.Sleep(10 * time.Millisecond) // between polls
 		}
 		defer extra.conn.Close()
 	}

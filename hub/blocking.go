@@ -272,7 +272,7 @@ func (b *blocklists) change(ss *session, req *iqRequest, block bool) {
 	if err := saved.Wait(); err != nil {
 		b.s.log.Error("saving a blocklist", "account", ss.local, "err", err)
 		b.reload(ss.local)
-		ss.send(errorReply(ss, req.el, errInternal))
+		ss.send(errorReply(ss, req.el, writeError(err)))
 		return
 	}
 

@@ -39,6 +39,8 @@ func TestCSIHoldsAndConflatesState(t *testing.T) {
 	start := len(a.dump())
 
 	a.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+	sync("inactive") // the hub has read <inactive/>
+	start = len(a.dump())
 	publish("i1")
 	publish("i2")
 	status("s1")
@@ -62,6 +64,8 @@ func TestCSIHoldsAndConflatesState(t *testing.T) {
 	// A message is not held, and takes what waits with it, in order.
 	start = len(a.dump())
 	a.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+	sync("inactive again")
+	start = len(a.dump())
 	publish("i4")
 	publish("i5")
 	bob.Send("<message to='alice@localhost/phone' type='chat'><body>alert</body></message>")

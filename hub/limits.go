@@ -31,6 +31,7 @@ var (
 	errTooManyConns    = errors.New("too many connections from your address")
 	errConnRate        = errors.New("connecting too fast from your address")
 	errTooManyFailures = errors.New("too many failed logins from your address; try again later")
+	errAuthsInFlight   = errors.New("failed logins and others in progress from your address; try again later")
 )
 
 func newLimiter(lim Limits) *limiter {
@@ -78,6 +79,10 @@ func (l *limiter) admit(ip netip.Addr) error {
 	switch {
 	case a.fails >= l.lim.MaxAuthFailures:
 		return errTooManyFailures
+	case a.fails > 0 && a.authing >= maxAuthsInFlight:
+		// It would get temporary-auth-failure after a TLS handshake
+		// (authlimit.go): refuse it before.
+		return errAuthsInFlight
 	case l.lim.MaxConnsPerIP > 0 && a.conns >= l.lim.MaxConnsPerIP:
 		return errTooManyConns
 	}

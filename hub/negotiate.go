@@ -62,10 +62,13 @@ func (s *Server) serve(raw net.Conn, n *negotiation) {
 	ip := remoteIP(raw)
 	if err := s.limiter.admit(ip); err != nil {
 		s.limiter.give()
+		s.stats.refused.Add(1)
 		raw.SetWriteDeadline(time.Now().Add(time.Second))
 		io.WriteString(raw, streamHeader(s.domain)+streamError("policy-violation", err.Error()))
 		lingerClose(raw)
-		s.log.Info("connection refused", "ip", ip, "reason", err)
+		if n, ok := s.refusedLog.due(time.Now()); ok {
+			s.log.Info("connection refused", "ip", ip, "reason", err, "refused_since_last_logged", n)
+		}
 		return
 	}
 	if !s.track(raw, true) {

@@ -42,6 +42,8 @@ func (s *Server) serviceIQ(ss *session, el *wire.Element) {
 		s.pubsub.DiscoItems(r, payload.Attr("node"), ss.sendFunc)
 	case name(payload) == xml.Name{Space: nsPing, Local: "ping"}:
 		ss.send(iqResult(ss, el, nil))
+	case name(payload) == nameMAMQuery:
+		s.serviceMAM(ss, &iqRequest{el: el, set: r.Set, iq: iq, payload: payload}) // mam_pubsub.go
 	default:
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 	}

@@ -24,7 +24,7 @@ import (
 // never dropped, and only a client that stops reading is cut off.
 
 // A device flooding an operator with chat messages as fast as it can is
-// slowed to its stanza rate, and the operator, reading as fast as it can,
+// slowed to its message rate, and the operator, reading as fast as it can,
 // stays connected.
 func TestAFlooderIsSlowedNotItsRecipient(t *testing.T) {
 	h := hubtest.Start(t)
@@ -70,14 +70,14 @@ func TestAFlooderIsSlowedNotItsRecipient(t *testing.T) {
 	// the burst is spent and the rate alone is left. One read's worth of
 	// stanzas (up to 2 KiB) may be handled before the pause.
 	const slack = 30
-	if routed := in - in0; float64(routed) > float64(lim.StanzaBurst)+lim.StanzaRate*elapsed.Seconds()+slack {
-		t.Errorf("the hub took %d stanzas from the flooder in %v; its limit is %d at once and %.0f/s", routed, elapsed, lim.StanzaBurst, lim.StanzaRate)
+	if routed := in - in0; float64(routed) > float64(lim.MessageBurst)+lim.MessageRate*elapsed.Seconds()+slack {
+		t.Errorf("the hub took %d messages from the flooder in %v; its limit is %d at once and %.0f/s", routed, elapsed, lim.MessageBurst, lim.MessageRate)
 	}
 	second := elapsed.Seconds() - (flood / 2).Seconds()
-	if rate := float64(in-inHalf) / second; rate > lim.StanzaRate*1.1+slack/second {
-		t.Errorf("flooder's rate in the second half: %.0f stanzas/s, above --stanza-rate %.0f", rate, lim.StanzaRate)
+	if rate := float64(in-inHalf) / second; rate > lim.MessageRate*1.1+slack/second {
+		t.Errorf("flooder's rate in the second half: %.0f messages/s, above --message-rate %.0f", rate, lim.MessageRate)
 	}
-	if got < 100 {
+	if got < lim.MessageBurst {
 		t.Errorf("the operator got only %d messages", got)
 	}
 	op.Sync() // still connected

@@ -2,10 +2,12 @@ package hub
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"sync/atomic"
 
 	"github.com/geohub/geohub/hub/internal/wire"
+	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlesc"
 )
 
@@ -26,6 +28,16 @@ var (
 )
 
 func (e stanzaErr) withText(text string) stanzaErr { e.text = text; return e }
+
+// writeError is the answer to a request whose write failed:
+// resource-constraint when the disk is full or unwritable (a retry later
+// succeeds), else internal-server-error.
+func writeError(err error) stanzaErr {
+	if errors.Is(err, store.ErrUnwritable) {
+		return stanzaErr{"wait", "resource-constraint", store.ErrUnwritable.Error()}
+	}
+	return errInternal
+}
 
 const nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
 

@@ -404,8 +404,8 @@ func (r *rosters) handleIQ(ss *session, req *iqRequest) {
 	it.Name, it.Groups, it.Hidden = in.Name, groups, false
 	r.save(ss.local, ro, &it, false)
 	r.push(ss.local, ro, c)
-	if r.unlock() != nil {
-		ss.send(errorReply(ss, req.el, errInternal))
+	if err := r.unlock(); err != nil {
+		ss.send(errorReply(ss, req.el, writeError(err)))
 		return
 	}
 	ss.send(iqResult(ss, req.el, nil))
@@ -461,8 +461,8 @@ func (r *rosters) remove(ss *session, c string) (stanzaErr, bool) {
 			r.later(func() { r.s.sendPresenceOf(ss.local, contact, false) })
 		}
 	}
-	if r.unlock() != nil {
-		return errInternal, false
+	if err := r.unlock(); err != nil {
+		return writeError(err), false
 	}
 	return stanzaErr{}, true
 }

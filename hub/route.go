@@ -22,7 +22,14 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			if blockedIn(ss, el, dst) || dst.sendStamped(el, ss.fromAttr) {
+			if blockedIn(ss, el, dst) {
+				return
+			}
+			switch f := s.imOfElement(el); {
+			case f != 0 && !dst.isClosed():
+				s.deliverIMFull(ss, el, dst, f) // chatroute.go
+				return
+			case f == 0 && dst.sendStamped(el, ss.fromAttr):
 				return
 			}
 			// The session closed as the message came: as if it were gone.
@@ -62,16 +69,28 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		s.replyError(ss, el, errServiceUnavailable)
 		return
 	}
+	flags := s.imOfElement(el) // archived and carbon-copied: chatroute.go
+	var m *imMessage
 	delivered := false
 	for _, dst := range s.router.sessionsB(local) {
 		if dst.deliverable() {
 			if blockedIn(ss, el, dst) { // the account's resources share one list
 				return
 			}
-			delivered = dst.sendStamped(el, ss.fromAttr) || delivered
+			if flags == 0 {
+				delivered = dst.sendStamped(el, ss.fromAttr) || delivered
+			} else {
+				if m == nil {
+					m = s.imToBare(ss, el, string(local), flags)
+				}
+				delivered = dst.send(m.in) || delivered
+			}
 		}
 	}
 	if delivered {
+		if m != nil {
+			s.imDelivered(m, ss, string(local))
+		}
 		return
 	}
 	if string(typ) == "headline" {
@@ -85,10 +104,20 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	if !storable(el) || s.blockedInAccount(ss, el, name) {
 		return
 	}
-	stamped := wire.AppendStamped(nil, el, ss.fromAttr)
-	startEnd := el.StartEnd + len(ss.fromAttr)
-	if el.Has(el.FromAttr) {
-		startEnd -= el.FromAttr.End - el.FromAttr.Start
+	var stamped []byte
+	var startEnd int
+	if flags == 0 {
+		stamped = wire.AppendStamped(nil, el, ss.fromAttr)
+		startEnd = el.StartEnd + len(ss.fromAttr)
+		if el.Has(el.FromAttr) {
+			startEnd -= el.FromAttr.End - el.FromAttr.Start
+		}
+	} else {
+		if m == nil { // not archived yet: no resource took it
+			m = s.imToBare(ss, el, name, flags)
+		}
+		stamped, startEnd = m.in, m.startEnd
+		defer s.imDelivered(m, ss, name)
 	}
 	switch err := s.storeOffline(name, stamped, startEnd, el.Empty); err {
 	case nil:
@@ -96,7 +125,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		s.replyError(ss, el, errOfflineFull)
 	default:
 		s.log.Error("storing offline message", "to", name, "err", err)
-		s.replyError(ss, el, errInternal)
+		s.replyError(ss, el, writeError(err))
 	}
 }
 

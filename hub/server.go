@@ -25,10 +25,13 @@ type Config struct {
 	AllowPlain bool   // let clients skip STARTTLS (local development only)
 	TLS        *tls.Config
 	Limits     Limits
-	OfflineCap int // stored offline messages per account
-	SM         StreamManagement
-	Version    string
-	Logger     *slog.Logger
+	OfflineCap int              // stored offline messages per account
+	SM         StreamManagement // XEP-0198: sm.go
+	// Archive is the message archive of every account (XEP-0313):
+	// mam_store.go.
+	Archive ArchiveConfig
+	Version string
+	Logger  *slog.Logger
 
 	// Commit is the database's group-commit writer; pubsub items are
 	// acknowledged once it has made them durable.
@@ -64,8 +67,14 @@ type Limits struct {
 	// presence conflated, and is cut off only when more than MaxPending
 	// bytes wait for it or nothing could be written to it for
 	// StallTimeout.
-	StanzaRate   float64
-	StanzaBurst  int
+	StanzaRate  float64
+	StanzaBurst int
+	// MessageRate and MessageBurst shape <message/> stanzas alone, more
+	// tightly: people and chat commands send a few a second, and each is
+	// routed to someone else, where a fix only reaches its subscribers'
+	// queues, conflated.
+	MessageRate  float64
+	MessageBurst int
 	ByteRate     float64
 	ByteBurst    int
 	MaxPending   int
@@ -81,11 +90,13 @@ var DefaultLimits = Limits{
 	MaxAuthFailures:    10,
 	AuthFailureWindow:  10 * time.Minute,
 	MaxConnsPerIP:      1000,
-	ConnRate:           200,
+	ConnRate:           50,
 	ConnBurst:          1000,
 	OfflineBytes:       1 << 20,
 	StanzaRate:         200,
 	StanzaBurst:        1000,
+	MessageRate:        20,
+	MessageBurst:       200,
 	ByteRate:           256 << 10,
 	ByteBurst:          1 << 20,
 	MaxPending:         16 << 20,
@@ -130,6 +141,12 @@ func (l *Limits) fill() {
 	if l.StanzaBurst <= 0 {
 		l.StanzaBurst = d.StanzaBurst
 	}
+	if l.MessageRate == 0 {
+		l.MessageRate = d.MessageRate
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = d.MessageBurst
+	}
 	if l.ByteRate == 0 {
 		l.ByteRate = d.ByteRate
 	}
@@ -156,6 +173,8 @@ type Server struct {
 	rosters    *rosters
 	blocking   *blocklists
 	offline    *offline
+	archive    *archive               // messages archived per account (XEP-0313): mam_store.go
+	histories  map[string]NodeHistory // node name -> its past items, for MAM on nodes: mam_pubsub.go
 	limiter    *limiter
 	iqHandlers map[xml.Name]iqHandler
 	pubsub     *pubsub.Service
@@ -172,6 +191,7 @@ type Server struct {
 	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
 	acceptHealth  acceptHealth
+	refusedLog    logSample    // "connection refused", at most once a second
 	overCapLogged atomic.Int64 // unix ns of the last "at the connection cap" log line
 
 	mu        sync.Mutex
@@ -206,15 +226,16 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		return nil, fmt.Errorf("hub: hub name: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		domain:   accounts.Domain(),
-		log:      cfg.Logger,
-		db:       db,
-		accounts: accounts,
-		conns:    map[net.Conn]struct{}{},
-		quit:     make(chan struct{}),
-		pending:  map[string]pendingIQ{},
-		caps:     capsCache{ver: map[string]features{}},
+		cfg:        cfg,
+		domain:     accounts.Domain(),
+		log:        cfg.Logger,
+		db:         db,
+		accounts:   accounts,
+		conns:      map[net.Conn]struct{}{},
+		quit:       make(chan struct{}),
+		pending:    map[string]pendingIQ{},
+		caps:       capsCache{ver: map[string]features{}},
+		refusedLog: logSample{period: time.Second},
 	}
 	s.hub = newHubJID(hubName, s.domain)
 	s.router = newRouter()
@@ -222,6 +243,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
 	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
+	s.archive = newArchive(cfg.Archive, db, cfg.Commit, cfg.Logger)
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {

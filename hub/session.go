@@ -50,6 +50,7 @@ type session struct {
 
 	blocks          atomic.Pointer[blockSet] // the account's blocklist (XEP-0191), nil if empty
 	blocklistWanted atomic.Bool              // asked for the blocklist: gets its pushes
+	carbons         atomic.Bool              // enabled message carbons (XEP-0280): carbons.go
 
 	pmu        sync.Mutex // guards the fields below
 	presence   []byte     // the last available presence the client sent
@@ -143,7 +144,7 @@ func (ss *session) readLoop() {
 	ss.initial = nil
 	pinged := false
 	for {
-		off, stanzas := 0, 0
+		off, stanzas, messages := 0, 0, 0
 		for {
 			el, n, err := sc.Next(buf[off:])
 			if err != nil {
@@ -159,12 +160,15 @@ func (ss *session) readLoop() {
 			off += n
 			if el != nil {
 				stanzas++
+				if el.Kind == wire.KindMessage {
+					messages++
+				}
 				if !ss.handle(el) {
 					return
 				}
 			}
 		}
-		if d := ss.shaper.delay(time.Now(), stanzas, read); d > 0 {
+		if d := ss.shaper.delay(time.Now(), stanzas, messages, read); d > 0 {
 			ss.pauseReads(d)
 		}
 		buf = buf[:copy(buf, buf[off:])]

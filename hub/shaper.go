@@ -12,9 +12,10 @@ import (
 // shapers and Prosody's mod_limits work the same way). A nil limiter is
 // unlimited.
 type shaper struct {
-	stanzas *rate.Limiter
-	bytes   *rate.Limiter
-	slowed  bool // logged once per session
+	stanzas  *rate.Limiter
+	messages *rate.Limiter
+	bytes    *rate.Limiter
+	slowed   bool // logged once per session
 }
 
 // maxPauseStep bounds one sleep of a paused read loop, so that a session
@@ -26,17 +27,20 @@ func newShaper(l Limits) shaper {
 	if l.StanzaRate > 0 {
 		sh.stanzas = rate.NewLimiter(rate.Limit(l.StanzaRate), l.StanzaBurst)
 	}
+	if l.MessageRate > 0 {
+		sh.messages = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
+	}
 	if l.ByteRate > 0 {
 		sh.bytes = rate.NewLimiter(rate.Limit(l.ByteRate), l.ByteBurst)
 	}
 	return sh
 }
 
-// delay charges k stanzas and n bytes read at now and returns how long the
-// reader must wait before reading more. Within the limits it does not
-// allocate.
-func (sh *shaper) delay(now time.Time, k, n int) time.Duration {
-	return max(charge(sh.stanzas, now, k), charge(sh.bytes, now, n))
+// delay charges k stanzas, m of them messages, and n bytes read at now and
+// returns how long the reader must wait before reading more. Within the
+// limits it does not allocate.
+func (sh *shaper) delay(now time.Time, k, m, n int) time.Duration {
+	return max(charge(sh.stanzas, now, k), charge(sh.messages, now, m), charge(sh.bytes, now, n))
 }
 
 // charge takes n tokens from lim, on credit when there are too few, and
@@ -61,7 +65,7 @@ func (ss *session) pauseReads(d time.Duration) {
 	if !ss.shaper.slowed {
 		ss.shaper.slowed = true
 		s.log.Info("session slowed: it sends faster than its limits", "jid", ss.full,
-			"stanza_rate", s.cfg.Limits.StanzaRate, "byte_rate", s.cfg.Limits.ByteRate)
+			"stanza_rate", s.cfg.Limits.StanzaRate, "message_rate", s.cfg.Limits.MessageRate, "byte_rate", s.cfg.Limits.ByteRate)
 	}
 	for end := time.Now().Add(d); d > 0 && !ss.isClosed(); d = time.Until(end) {
 		time.Sleep(min(d, maxPauseStep))

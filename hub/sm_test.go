@@ -13,7 +13,9 @@ import (
 	"github.com/geohub/geohub/internal/xmpptest"
 )
 
-func unlimited(c *hub.Config) { c.Limits.StanzaRate, c.Limits.ByteRate = -1, -1 }
+func unlimited(c *hub.Config) {
+	c.Limits.StanzaRate, c.Limits.ByteRate, c.Limits.MessageRate = -1, -1, -1
+}
 
 func bodiesN(prefix string, from, to int) []string {
 	var out []string

@@ -11,6 +11,7 @@ type Stats struct {
 	AuthRefused  uint64 // logins refused unchecked: the address was locked out
 	AcceptErrors uint64 // failed accepts on the XMPP listeners (e.g. out of descriptors)
 	OverCap      uint64 // connections refused at the connection cap (Limits.MaxConns)
+	Refused      uint64 // connections refused by the limits per address (too many, too fast, failed logins)
 	Conns        int    // connections and sessions open now, all transports
 	ConnCap      int    // Limits.MaxConns; 0 = none
 
@@ -40,6 +41,7 @@ type counters struct {
 	authRefused  atomic.Uint64
 	acceptErrors atomic.Uint64
 	overCap      atomic.Uint64
+	refused      atomic.Uint64
 	// Rare: only sessions that fall behind or send too fast touch these.
 	conflated  atomic.Uint64
 	paused     atomic.Uint64
@@ -69,6 +71,7 @@ func (s *Server) Stats() Stats {
 		AuthRefused:    s.stats.authRefused.Load(),
 		AcceptErrors:   s.stats.acceptErrors.Load(),
 		OverCap:        s.stats.overCap.Load(),
+		Refused:        s.stats.refused.Load(),
 		Conns:          open,
 		ConnCap:        limit,
 		Conflated:      s.stats.conflated.Load(),

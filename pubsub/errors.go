@@ -1,6 +1,21 @@
 package pubsub
 
-import "github.com/geohub/geohub/internal/xmlesc"
+import (
+	"errors"
+
+	"github.com/geohub/geohub/internal/store"
+	"github.com/geohub/geohub/internal/xmlesc"
+)
+
+// writeError is the reply to a write that failed: resource-constraint
+// when the disk is full or unwritable (a retry later succeeds), else
+// internal-server-error.
+func writeError(err error) *Error {
+	if errors.Is(err, store.ErrUnwritable) {
+		return &errUnwritable
+	}
+	return &errInternal
+}
 
 // Error is a pubsub error reply: a stanza error condition with the
 // application-specific condition XEP-0060 names for it.
@@ -39,6 +54,7 @@ var (
 	errNotSubscribed     = Error{Type: "cancel", Cond: "unexpected-request", App: "not-subscribed"}
 	errServiceUnavail    = Error{Type: "cancel", Cond: "service-unavailable"}
 	errInternal          = Error{Type: "wait", Cond: "internal-server-error"}
+	errUnwritable        = Error{Type: "wait", Cond: "resource-constraint", Text: store.ErrUnwritable.Error()}
 	errPayloadTooBig     = Error{Type: "modify", Cond: "not-acceptable", App: "payload-too-big"}
 	errTooManySubscribed = Error{Type: "wait", Cond: "resource-constraint"}
 	errNotAcceptable     = Error{Type: "modify", Cond: "not-acceptable"}

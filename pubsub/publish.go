@@ -252,6 +252,13 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 		}
 	}
 	item := &Item{ID: id, Publisher: who, Time: now, Payload: string(payload.Raw), seq: s.seq.Add(1)}
+	if pep && s.pepBytesAfter(n, item) > maxPEPBytes {
+		if created != nil {
+			delete(s.nodes[service], name) // never committed
+		}
+		s.mu.Unlock()
+		return errPEPFull.with("this account's PEP nodes hold as many bytes as they may (1 MiB)")
+	}
 	gone := n.put(item)
 	n.remember(item)
 	ev := s.itemEvent(n, item)
@@ -267,9 +274,11 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			extraDone(err)
 		}
 		if err != nil {
-			s.log.Error("pubsub write failed", "service", service, "node", name, "err", err)
+			if !errors.Is(err, store.ErrUnwritable) { // the committer logs those
+				s.log.Error("pubsub write failed", "service", service, "node", name, "err", err)
+			}
 			s.reloadNode(service, name)
-			done(PublishResult{}, &errInternal)
+			done(PublishResult{}, writeError(err))
 			return
 		}
 		ev.send(s, func() { done(PublishResult{ItemID: id}, nil) })

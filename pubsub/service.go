@@ -3,6 +3,7 @@ package pubsub
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -489,9 +490,11 @@ func (s *Service) stanzaID() string { return "ps-" + strconv.FormatUint(s.ids.Ad
 // before the write, so that later requests see them.
 func (s *Service) committed(r *Request, node string, reply func([]byte), err error, ok func()) {
 	if err != nil {
-		s.log.Error("pubsub write failed", "service", r.To, "node", node, "err", err)
+		if !errors.Is(err, store.ErrUnwritable) { // the committer logs those
+			s.log.Error("pubsub write failed", "service", r.To, "node", node, "err", err)
+		}
 		s.reloadNode(r.To, node)
-		reply(r.error(&errInternal))
+		reply(r.error(writeError(err)))
 		return
 	}
 	ok()

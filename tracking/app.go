@@ -79,6 +79,7 @@ func New(cfg Config) *App {
 	app.attachNodes()
 	cfg.Accounts.Watch(app.accountChanged)
 	cfg.Hub.HandleMessages(app)
+	cfg.Hub.HandleNodeHistory(geoloc.NS, trailHistory{g}) // history.go
 	go app.deliverAlerts()
 	go app.sweepDwell()
 	return app

@@ -38,8 +38,9 @@ Flags:
 type benchConfig struct {
 	geohub                string
 	compare, quick        bool
-	abuse                 int  // abusive clients in the publish phase
-	compareAbuse          bool // run again without them and divide
+	abuse                 int     // abusive clients in the publish phase
+	rate                  float64 // publishes/s of the whole fleet; 0: back to back
+	compareAbuse          bool    // run again without them and divide
 	logins, concurrency   int
 	devices, idle         int
 	duration, warmup      time.Duration
@@ -69,6 +70,8 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.IntVar(&c.idle, "idle", 10000, "idle devices connected to measure memory per session")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "for each login and publish")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.Float64Var(&c.rate, "rate", 0, "publish phase: publishes per second of the whole fleet, each device at an even share with ±50% jitter "+
+		"(the rates fleets run at); 0: each device publishes back to back, one in flight")
 	fs.IntVar(&c.abuse, "abuse", 0, "abusive clients to run during the publish phase, a quarter each flooding the\n"+
 		"subscriber with chat messages, reconnecting, brute-forcing passwords and stalling (docs/benchmarks.md)")
 	fs.BoolVar(&c.compareAbuse, "compare-abuse", false, "with --abuse: run the server again without the abusive clients and\n"+
@@ -104,6 +107,9 @@ func parseBench(args []string) (benchConfig, error) {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("--%s %d: want 1 or more", name, v))
 		}
+	}
+	if c.rate < 0 {
+		errs = append(errs, fmt.Errorf("--rate %g: want 0 or more", c.rate))
 	}
 	if c.abuse < 0 {
 		errs = append(errs, fmt.Errorf("--abuse %d: want 0 or more", c.abuse))
@@ -295,6 +301,7 @@ type benchLoad struct {
 	Idle        int     `json:"idle"`
 	Node        string  `json:"node"`
 	Abuse       int     `json:"abuse,omitempty"`
+	Rate        float64 `json:"rate,omitempty"` // paced publishes/s; 0: back to back
 }
 
 // benchResult is one server's figures. Latencies are in milliseconds,
@@ -313,10 +320,12 @@ type benchResult struct {
 	Publishes         uint64  `json:"publishes"`      // acknowledged within the measurement
 	PublishesPerS     float64 `json:"publishes_per_s"`
 	AckP50Ms          float64 `json:"ack_p50_ms"`
+	AckP90Ms          float64 `json:"ack_p90_ms"`
 	AckP99Ms          float64 `json:"ack_p99_ms"`
 	Notifications     uint64  `json:"notifications"` // received within the measurement
 	NotificationsPerS float64 `json:"notifications_per_s"`
 	NotifyP50Ms       float64 `json:"notify_p50_ms"`
+	NotifyP90Ms       float64 `json:"notify_p90_ms"`
 	NotifyP99Ms       float64 `json:"notify_p99_ms"`
 	// NotificationsMissing are fixes acknowledged in the whole phase
 	// whose notification never reached the subscriber.
@@ -362,7 +371,7 @@ func newReport(c benchConfig) *benchReport {
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse},
+			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse, Rate: c.rate},
 	}
 }
 
@@ -409,8 +418,12 @@ func (r *benchReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nfirmware-sim bench, %s: %d × %s, %.0f GiB, %s, Linux %s, %s; load average %s at the start\n",
 		r.Time.Format("2006-01-02 15:04 UTC"), m.CPUs, m.CPU, m.MemGiB, m.OS, m.Kernel, m.Go, m.LoadAvg)
 	l := r.Load
-	fmt.Fprintf(w, "load: %d logins, %d at a time; %d devices publishing back to back to %s for %gs after %gs of warm-up; %d idle devices\n\n",
-		l.Logins, l.Concurrency, l.Devices, l.Node, l.DurationS, l.WarmupS, l.Idle)
+	pace := "back to back"
+	if l.Rate > 0 {
+		pace = fmt.Sprintf("at %g publishes/s in all", l.Rate)
+	}
+	fmt.Fprintf(w, "load: %d logins, %d at a time; %d devices publishing %s to %s for %gs after %gs of warm-up; %d idle devices\n\n",
+		l.Logins, l.Concurrency, l.Devices, pace, l.Node, l.DurationS, l.WarmupS, l.Idle)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{strings.Repeat(" ", 40), r.Results[0].Version}
 	for _, o := range r.Results[1:] {
@@ -436,9 +449,11 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("login p99 ms", 2, func(b benchResult) float64 { return b.LoginP99Ms })
 	row("publishes/s (acknowledged)", 0, func(b benchResult) float64 { return b.PublishesPerS })
 	row("ack p50 ms", 2, func(b benchResult) float64 { return b.AckP50Ms })
+	row("ack p90 ms", 2, func(b benchResult) float64 { return b.AckP90Ms })
 	row("ack p99 ms", 2, func(b benchResult) float64 { return b.AckP99Ms })
 	row("notifications/s", 0, func(b benchResult) float64 { return b.NotificationsPerS })
 	row("publish → notification p50 ms", 2, func(b benchResult) float64 { return b.NotifyP50Ms })
+	row("publish → notification p90 ms", 2, func(b benchResult) float64 { return b.NotifyP90Ms })
 	row("publish → notification p99 ms", 2, func(b benchResult) float64 { return b.NotifyP99Ms })
 	row("server CPU s (publish phase)", 2, func(b benchResult) float64 { return b.CPUSeconds })
 	row("server CPU µs per publish", 1, func(b benchResult) float64 { return b.CPUMicrosPerPublish })

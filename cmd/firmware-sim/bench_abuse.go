@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -151,11 +150,18 @@ func pause(ctx context.Context) bool {
 	}
 }
 
+// floodChunk is how many messages a flooder writes at once: the
+// flooders cost the load generator (on the hub's machine) little, as an
+// attacker's own machine would.
+const floodChunk = 64
+
 func (a *abuse) flood(ctx context.Context, hub firmwaresim.Hub, acct firmwaresim.Account, targets []string, from *net.TCPAddr) {
 	body := strings.Repeat("flood ", 20)
-	msgs := make([]string, len(targets))
-	for i, to := range targets {
-		msgs[i] = "<message type='chat'" + string(xmlesc.Attr(nil, "to", to)) + "><body>" + body + "</body></message>"
+	var chunk []byte
+	for n := range floodChunk {
+		chunk = append(chunk, "<message type='chat'"...)
+		chunk = xmlesc.Attr(chunk, "to", targets[n%len(targets)])
+		chunk = append(chunk, "><body>"+body+"</body></message>"...)
 	}
 	for ctx.Err() == nil {
 		s, conn, err := login(ctx, hub, acct, acct.Password, sasl.ScramSha256, from)
@@ -165,17 +171,18 @@ func (a *abuse) flood(ctx context.Context, hub firmwaresim.Hub, acct firmwaresim
 			continue
 		}
 		a.floodLogins.Add(1)
-		// Read what the hub sends (answering its pings); a write the hub
-		// does not read blocks: closing the connection ends it when the
-		// phase does.
-		go s.Serve(nil)
+		// The stream is open: whole stanzas written straight to the TLS
+		// connection, what the hub sends read and thrown away (its pings
+		// go unanswered; the phase is far shorter than its idle timeout).
+		tlsConn := s.Conn()
+		go io.Copy(io.Discard, tlsConn)
 		dropped := context.AfterFunc(ctx, func() { conn.Close() })
-		for n := 0; ctx.Err() == nil; n++ {
-			if err := s.Send(ctx, xml.NewDecoder(strings.NewReader(msgs[n%len(msgs)]))); err != nil {
+		for ctx.Err() == nil {
+			if _, err := tlsConn.Write(chunk); err != nil {
 				a.failed(ctx, "flood", err)
 				break
 			}
-			a.messages.Add(1)
+			a.messages.Add(floodChunk)
 		}
 		if dropped() {
 			conn.Close()
@@ -183,10 +190,6 @@ func (a *abuse) flood(ctx context.Context, hub firmwaresim.Hub, acct firmwaresim
 		pause(ctx)
 	}
 }
-
-// streamHeader opens a client stream to localhost.
-const streamHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " +
-	"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
 
 func (a *abuse) reconnect(ctx context.Context, hub firmwaresim.Hub, from *net.TCPAddr) {
 	cfg := hub.TLS.Clone()
@@ -201,57 +204,16 @@ func (a *abuse) reconnect(ctx context.Context, hub firmwaresim.Hub, from *net.TC
 	}
 }
 
-// startTLSAndDrop connects, asks for STARTTLS, completes the handshake
-// and closes the connection without a word more.
-func startTLSAndDrop(ctx context.Context, addr string, cfg *tls.Config, from *net.TCPAddr) error {
-	d := net.Dialer{LocalAddr: from}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte(streamHeader)); err != nil {
-		return err
-	}
-	if err := readUntil(conn, "</stream:features>"); err != nil {
-		return err
-	}
-	if _, err := conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")); err != nil {
-		return err
-	}
-	if err := readUntil(conn, "<proceed"); err != nil {
-		return err
-	}
-	return tls.Client(conn, cfg).HandshakeContext(ctx)
-}
-
-// readUntil reads conn until what it read holds want. The peer sends
-// nothing after the features or <proceed/> until it is answered, so
-// nothing past want is lost.
-func readUntil(conn net.Conn, want string) error {
-	var got []byte
-	buf := make([]byte, 4096)
-	for !bytes.Contains(got, []byte(want)) {
-		n, err := conn.Read(buf)
-		if err != nil {
-			return err
-		}
-		got = append(got, buf[:n]...)
-	}
-	return nil
-}
-
 func (a *abuse) bruteForce(ctx context.Context, hub firmwaresim.Hub, acct firmwaresim.Account, from *net.TCPAddr) {
-	mechs := []sasl.Mechanism{sasl.Plain, sasl.ScramSha256}
+	cfg := hub.TLS.Clone()
+	cfg.ServerName = "localhost"
+	user, _, _ := strings.Cut(acct.JID, "@")
+	mechs := []string{"PLAIN", "SCRAM-SHA-256"}
 	for n := 0; ctx.Err() == nil; n++ {
-		s, conn, err := login(ctx, hub, acct, acct.Password+"-wrong", mechs[n%2], from)
+		err := guessPassword(ctx, hub.Addr, cfg, from, user, mechs[n%2])
 		switch {
 		case err == nil:
 			a.failed(ctx, "brute force", errors.New("a wrong password was accepted"))
-			s.Close()
-			conn.Close()
 		case strings.Contains(err.Error(), "not-authorized") || strings.Contains(err.Error(), "temporary-auth-failure"):
 			a.badLogins.Add(1)
 		default:

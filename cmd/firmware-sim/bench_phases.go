@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -102,7 +104,19 @@ func hubFor(s benchServer, timeout time.Duration) (firmwaresim.Hub, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return firmwaresim.Hub{}, fmt.Errorf("%s holds no certificate", s.cert())
 	}
-	return firmwaresim.Hub{Addr: s.addr(), TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, Timeout: timeout}, nil
+	return firmwaresim.Hub{Addr: s.addr(), TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, Timeout: timeout,
+		Source: fleetSource}, nil
+}
+
+// fleetSource spreads the honest clients over 127.1.0.0/20 by account,
+// a few accounts an address, as a real fleet comes from many addresses:
+// the servers' limits per address stay at their defaults, and the
+// abusive clients (127.0.0.2 to .5) trip them alone.
+func fleetSource(account string) *net.TCPAddr {
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	n := h.Sum32() % 4096
+	return &net.TCPAddr{IP: net.IPv4(127, 1, byte(n>>8), byte(n))}
 }
 
 // idlePhase connects c.idle devices that send initial presence and then
@@ -242,6 +256,9 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	// An interval of 1 ns: a device sends its next fix as soon as the
 	// last one is acknowledged.
 	g.Name, g.Interval, g.Jitter, g.Telemetry = "bench", time.Nanosecond, 0, nil
+	if c.rate > 0 {
+		g.Interval, g.Jitter = time.Duration(float64(c.devices)/c.rate*float64(time.Second)), 0.5
+	}
 	// Devices come online at half the measured login rate, and hold
 	// their first fix until all are online (or the time for that has
 	// passed): logins do not compete with publishes, and every device
@@ -328,10 +345,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	res.DevicesOnline = s0.Connected
 	res.Publishes = s1.Acked - s0.Acked
 	res.PublishesPerS = round1(s1.AckedPerSec)
-	res.AckP50Ms, res.AckP99Ms = ms(s1.AckWindow.P50), ms(s1.AckWindow.P99)
+	res.AckP50Ms, res.AckP90Ms, res.AckP99Ms = ms(s1.AckWindow.P50), ms(s1.AckWindow.P90), ms(s1.AckWindow.P99)
 	res.Notifications = s1.Notified - s0.Notified
 	res.NotificationsPerS = round1(s1.NotifiedPerSec)
-	res.NotifyP50Ms, res.NotifyP99Ms = ms(s1.NotifyWindow.P50), ms(s1.NotifyWindow.P99)
+	res.NotifyP50Ms, res.NotifyP90Ms, res.NotifyP99Ms = ms(s1.NotifyWindow.P50), ms(s1.NotifyWindow.P90), ms(s1.NotifyWindow.P99)
 	res.CPUSeconds = round3((p1.cpu - p0.cpu).Seconds())
 	res.LoadCPUSeconds = round3((self1 - self0).Seconds())
 	// What else ran on the machine meanwhile: a figure to trust only when

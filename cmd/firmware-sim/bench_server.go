@@ -107,9 +107,7 @@ type geohubServer struct {
 }
 
 // startGeoHub provisions n devices and an operator with `geohub device
-// add`, then starts `geohub serve` with the per-address limits lifted
-// (--max-conns-per-ip 0 --conn-rate 0: every simulated device comes from
-// 127.0.0.1), the per-device fix rate lifted (--fix-rate 0: the bench's
+// add`, then starts `geohub serve` with the per-device fix rate lifted (--fix-rate 0: the bench's
 // devices publish back to back, far faster than any tracker, to find the
 // hub's limit rather than the device's) and otherwise its defaults (a subscriber that falls behind
 // gets each device's latest fix, not a cut-off), its HTTP listener on
@@ -146,7 +144,7 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 		return nil, err
 	}
 	g.cmd = exec.Command(bin, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "127.0.0.1:0",
-		"--max-conns-per-ip", "0", "--conn-rate", "0", "--fix-rate", "0", "--log-format", "json")
+		"--fix-rate", "0", "--log-format", "json")
 	// SIGTERM when the bench dies without stopping it.
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stderr, err := g.cmd.StderrPipe()

@@ -75,9 +75,13 @@ type whereArgs struct {
 	Names []string `json:"names,omitempty"`
 }
 
-func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *operations.Tokens) map[string]admin.Handler {
+func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *operations.Tokens, bk backupper) map[string]admin.Handler {
 	ops := &operations.Service{Accounts: accounts, Geo: geo, Tokens: tokens}
 	return map[string]admin.Handler{
+		"backup": func(json.RawMessage) (any, error) {
+			path, err := bk.make()
+			return struct{ Path string }{path}, err
+		},
 		"token.add": func(raw json.RawMessage) (any, error) {
 			args, err := decode[tokenArgs](raw)
 			if err != nil {
@@ -276,7 +280,7 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
-	res, err := adminHandlers(accounts, geo, tokens)[cmd](raw)
+	res, err := adminHandlers(accounts, geo, tokens, backupper{dir.Path, db})[cmd](raw)
 	if res != nil && out != nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {

@@ -113,7 +113,7 @@ func TestServeDashboardFlags(t *testing.T) {
 			t.Errorf("error does not name %s: %q", want, out)
 		}
 	}
-	if out, err := geohub(t, nil, "serve", "--check-config", "--map-attribution", "x"); err == nil || !strings.Contains(out, "--map-attribution needs --map-tiles") {
+	if out, err := geohub(t, nil, "serve", "--check-config", "--map-tiles", "off", "--map-attribution", "x"); err == nil || !strings.Contains(out, "--map-attribution needs --map-tiles") {
 		t.Errorf("attribution without tiles: %v %q", err, out)
 	}
 	help := mustGeohub(t, "serve", "--help")
@@ -136,5 +136,36 @@ func TestServeDashboardFlags(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: xmpptest.TrustPEM(cert).RootCAs, ServerName: "localhost"}}}
 	if code, body := api(t, c, "https://"+hub.HTTP, "", "GET", "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("healthz over HTTPS: %d %q", code, body)
+	}
+}
+
+// The map has streets by default: OpenStreetMap's tiles with their
+// attribution, admitted by the content policy; --map-tiles off keeps the
+// dashboard to the hub alone.
+func TestMapTilesDefaultToOpenStreetMap(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		args       []string
+		tiles, img string
+	}{
+		{"default", []string{"--map-tiles", defaultMapTiles}, `"tile_url":"https://tile.openstreetmap.org/{z}/{x}/{y}.png","tile_attribution":"© OpenStreetMap contributors"`,
+			"img-src 'self' data: blob: https://tile.openstreetmap.org;"},
+		{"off", []string{"--map-tiles", "off"}, `"tile_url":"","tile_attribution":""`, "img-src 'self' data: blob:;"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hub := startServe(t, filepath.Join(t.TempDir(), "data"), c.args...)
+			res, err := http.Get("http://" + hub.HTTP + "/api/config")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if !strings.Contains(string(body), c.tiles) {
+				t.Errorf("/api/config: %s, want %s", body, c.tiles)
+			}
+			if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, c.img) {
+				t.Errorf("CSP %q lacks %q", csp, c.img)
+			}
+		})
 	}
 }

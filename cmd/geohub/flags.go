@@ -11,10 +11,17 @@ import (
 // arguments, then fills every flag not given on the command line from its
 // GEOHUB_* environment variable. It returns the positional arguments.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, _, err := parseCommandLine(fs, args)
+	return pos, err
+}
+
+// parseCommandLine is parseArgs, and also returns the flags set on the
+// command line or from the environment.
+func parseCommandLine(fs *flag.FlagSet, args []string) ([]string, map[string]bool, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -32,9 +39,10 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if e := f.Value.Set(v); e != nil && err == nil {
 				err = fmt.Errorf("%s=%q: %w", name, v, e)
 			}
+			given[f.Name] = true
 		}
 	})
-	return pos, err
+	return pos, given, err
 }
 
 func envName(flagName string) string {

@@ -37,10 +37,17 @@ Usage:
   geohub token add NAME --account A          make an API token acting as operator or admin A (shown once)
   geohub token list                          list API tokens
   geohub token revoke ID...                  revoke API tokens
+  geohub backup FILE [--data DIR]            a consistent copy of the data folder, made while the hub runs or not
+  geohub restore FILE --data DIR [--force]   put a backup into a data folder no hub is using
+  geohub repair [--data DIR]                 rewrite a damaged database with every record that reads whole
+  geohub config example                      print a configuration file (--config) with every default
   geohub version                             print the version
 
 Every flag can also be given as an environment variable: GEOHUB_ and the flag
-name in capitals with '-' as '_' (GEOHUB_DATA, GEOHUB_C2S_TLS, ...).
+name in capitals with '-' as '_' (GEOHUB_DATA, GEOHUB_C2S_TLS, ...), and the
+flags of geohub serve in a configuration file (--config). A flag on the command
+line wins over its variable, the variable over the file, the file over the
+default.
 `
 
 func main() {
@@ -75,6 +82,14 @@ func run(args []string) error {
 		return rule(args[1:])
 	case "token", "tokens":
 		return token(args[1:])
+	case "backup":
+		return backup(args[1:])
+	case "restore":
+		return restore(args[1:])
+	case "repair":
+		return repair(args[1:])
+	case "config":
+		return config(args[1:])
 	case "version", "--version":
 		fmt.Println("geohub", version)
 		return nil

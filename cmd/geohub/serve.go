@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,9 +33,13 @@ type serveConfig struct {
 	allowPlain, checkConfig         bool
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
+	configFile                      string
+	cpuProfile                      string
+	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	sm                              hub.StreamManagement
 	offlineCap, iterations, demo    int
+	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
 	logLevel, logFormat             string
 	httpTLS, metricsToken           bool
@@ -51,9 +56,32 @@ type serveConfig struct {
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
+	c, fs := serveFlagSet()
+	return c, func(args []string) error {
+		pos, given, err := parseCommandLine(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return fmt.Errorf("serve: unexpected argument %q", pos[0])
+		}
+		if c.configFile != "" {
+			if err := applyConfigFile(fs, c.configFile, given); err != nil {
+				return err
+			}
+		}
+		c.changed = changedSettings(fs)
+		return c.validate()
+	}
+}
+
+// serveFlagSet returns the flags of geohub serve, filling c.
+func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs := newFlagSet("serve", "geohub serve [flags]")
 	c := &serveConfig{}
 	d := hub.DefaultLimits
+	fs.StringVar(&c.configFile, "config", "", "YAML file with the settings of these flags in sections (geohub config example prints one); "+
+		"a flag or its environment variable wins over the file, the file over the default")
 	fs.StringVar(&c.data, "data", "./data", "data folder: database, TLS certificate, admin socket")
 	fs.StringVar(&c.domain, "domain", "", "XMPP domain (default: the one the data folder was set up with, else localhost)")
 	fs.StringVar(&c.hubName, "hub-name", "", "localpart of the hub's own JID, which sends alerts and answers chat commands; no account may have it "+
@@ -64,14 +92,15 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.BoolVar(&c.httpTLS, "http-tls", false, "serve --http over HTTPS with the hub's certificate (--tls-cert, or the self-signed one)")
 	fs.StringVar(&c.cookieSecure, "http-cookie-secure", "auto", "when the login cookie is Secure: auto (HTTPS, X-Forwarded-Proto: https from --http-trusted-proxies, or a loopback host; "+
 		"logins over plain HTTP from elsewhere are refused), always (behind a TLS proxy), never (plain-HTTP lab networks only)")
-	fs.StringVar(&c.mapTiles, "map-tiles", "", "map tile URL for the dashboard, with {z}, {x} and {y} (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); empty: the offline world map only")
+	fs.StringVar(&c.mapTiles, "map-tiles", defaultMapTiles, "street map tiles for the dashboard: a URL with {z}, {x} and {y}, drawn over the offline world map "+
+		"(which shows when they cannot load); off: the offline world map only, and the dashboard asks nothing of any other server")
 	fs.BoolVar(&c.metricsToken, "metrics-token", false, "/metrics asks for an API token (geohub token add; Prometheus: authorization credentials); off, /metrics is open to whoever reaches --http")
 	fs.StringVar(&c.trustedProxies, "http-trusted-proxies", "", "reverse proxies in front of --http, as addresses or CIDR ranges separated by commas: "+
 		"from them X-Forwarded-For names the client (login limit, WebSocket and BOSH rules), X-Forwarded-Proto says whether the client used TLS "+
 		"(login cookie, WebSocket and BOSH rules), and Host names the server in host-meta")
 	fs.StringVar(&c.publicURL, "http-public-url", "", "the URL clients reach --http at (e.g. https://hub.example.org); host-meta (XEP-0156) names the "+
 		"WebSocket and BOSH endpoints under it; empty: the Host a trusted proxy forwards, else the address the connection reached")
-	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (e.g. © OpenStreetMap contributors)")
+	fs.StringVar(&c.mapAttribution, "map-attribution", "", "attribution the dashboard shows for --map-tiles (default for OpenStreetMap's tiles: "+osmAttribution+")")
 	fs.BoolVar(&c.allowPlain, "allow-plain", false, "let clients connect without TLS (local development only; PLAIN stays TLS-only)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain (default: self-signed, kept in the data folder)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -87,6 +116,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.IntVar(&c.limits.ConnBurst, "conn-burst", d.ConnBurst, "burst allowed above --conn-rate")
 	fs.Float64Var(&c.limits.StanzaRate, "stanza-rate", d.StanzaRate, "stanzas per second a client may send beyond --stanza-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.StanzaBurst, "stanza-burst", d.StanzaBurst, "stanzas a client may send at once above --stanza-rate")
+	fs.Float64Var(&c.limits.MessageRate, "message-rate", d.MessageRate, "messages per second a client may send beyond --message-burst (within --stanza-rate); a faster one has its reads paused (0: unlimited)")
+	fs.IntVar(&c.limits.MessageBurst, "message-burst", d.MessageBurst, "messages a client may send at once above --message-rate")
 	fs.Float64Var(&c.limits.ByteRate, "byte-rate", d.ByteRate, "bytes per second a client may send beyond --byte-burst; a faster one has its reads paused (0: unlimited)")
 	fs.IntVar(&c.limits.ByteBurst, "byte-burst", d.ByteBurst, "bytes a client may send at once above --byte-rate")
 	fs.IntVar(&c.limits.MaxPending, "max-pending", d.MaxPending, "bytes that may wait for a client that reads too slowly, after its notifications and presence are conflated, before it is cut off")
@@ -101,6 +132,8 @@ func serveFlags() (*serveConfig, func([]string) error) {
 		"then its unacknowledged messages go to offline storage (0: no resumption)")
 	fs.IntVar(&c.sm.MaxUnacked, "sm-max-unacked", sm.MaxUnacked, "stanzas sent to a client and not yet acknowledged (XEP-0198) before it is cut off")
 	fs.IntVar(&c.sm.MaxHibernated, "sm-max-hibernated", sm.MaxHibernated, "sessions of one account waiting for resumption; beyond it the oldest ends")
+	fs.DurationVar(&c.archive.Retention, "mam-retention", hub.DefaultArchiveRetention, "how long each account's message archive (XEP-0313) keeps messages (0: no archive)")
+	fs.IntVar(&c.archive.Cap, "mam-cap", hub.DefaultArchiveCap, "messages kept per account's archive; past it, the oldest tenth goes")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
@@ -110,18 +143,10 @@ func serveFlags() (*serveConfig, func([]string) error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
-	return c, func(args []string) error {
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("serve: unexpected argument %q", pos[0])
-		}
-		return c.validate()
-	}
+	return c, fs
 }
 
 // validate reports every problem at once, each naming its flag.
@@ -151,10 +176,10 @@ func (c *serveConfig) validate() error {
 		{"negotiation-timeout", c.limits.NegotiationTimeout.Seconds()}, {"idle-timeout", c.limits.IdleTimeout.Seconds()},
 		{"max-auth-failures", float64(c.limits.MaxAuthFailures)}, {"auth-failure-window", c.limits.AuthFailureWindow.Seconds()},
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
-		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
+		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
 		{"sm-max-unacked", float64(c.sm.MaxUnacked)}, {"sm-max-hibernated", float64(c.sm.MaxHibernated)},
-		{"offline-bytes", float64(c.limits.OfflineBytes)},
+		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
 	}
@@ -165,6 +190,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.sm.ResumeWindow < 0 {
 		errs = append(errs, errors.New("--sm-resume-window cannot be negative (0: no resumption)"))
+	}
+	if c.archive.Retention < 0 {
+		errs = append(errs, errors.New("--mam-retention must be 0 (no archive) or positive"))
 	}
 	if c.limits.MaxConns < -1 {
 		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
@@ -187,8 +215,8 @@ func (c *serveConfig) validate() error {
 	if c.limits.MaxConnsPerIP < 0 || c.limits.ConnRate < 0 || c.limits.ConnBurst < 0 {
 		errs = append(errs, errors.New("--max-conns-per-ip, --conn-rate and --conn-burst cannot be negative"))
 	}
-	if c.limits.StanzaRate < 0 || c.limits.ByteRate < 0 {
-		errs = append(errs, errors.New("--stanza-rate and --byte-rate cannot be negative"))
+	if c.limits.StanzaRate < 0 || c.limits.MessageRate < 0 || c.limits.ByteRate < 0 {
+		errs = append(errs, errors.New("--stanza-rate, --message-rate and --byte-rate cannot be negative"))
 	}
 	if c.limits.ByteRate > 0 && c.limits.ByteBurst < c.limits.MaxStanzaSize {
 		errs = append(errs, fmt.Errorf("--byte-burst %d is below --max-stanza-size %d: the largest stanza would always be paused", c.limits.ByteBurst, c.limits.MaxStanzaSize))
@@ -201,6 +229,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.httpTLS && c.http == "" {
 		errs = append(errs, errors.New("--http-tls needs --http"))
+	}
+	if c.mapTiles == "off" {
+		c.mapTiles = ""
+	}
+	if c.mapTiles == defaultMapTiles && c.mapAttribution == "" {
+		c.mapAttribution = osmAttribution
 	}
 	if err := dashboard.CheckTileURL(c.mapTiles); err != nil {
 		errs = append(errs, fmt.Errorf("--map-tiles %q: %w", c.mapTiles, err))
@@ -221,6 +255,10 @@ func (c *serveConfig) validate() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("give both --tls-cert and --tls-key, or neither"))
+	} else if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.tlsCert, c.tlsKey, err))
+		}
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -232,8 +270,13 @@ func (c *serveConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// hubLimits are the limits as the hub takes them: a rate of 0 on the
-// command line is unlimited, which the hub spells negative.
+// The dashboard's street map by default: OpenStreetMap's standard tiles,
+// with the attribution their usage policy asks for.
+const (
+	defaultMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	osmAttribution  = "© OpenStreetMap contributors"
+)
+
 // hubSM is the stream management configuration: a zero window on the
 // command line means no resumption, which the hub spells negative.
 func (c *serveConfig) hubSM() hub.StreamManagement {
@@ -244,10 +287,15 @@ func (c *serveConfig) hubSM() hub.StreamManagement {
 	return sm
 }
 
+// hubLimits are the limits as the hub takes them: a rate of 0 on the
+// command line is unlimited, which the hub spells negative.
 func (c *serveConfig) hubLimits() hub.Limits {
 	l := c.limits
 	if l.StanzaRate == 0 {
 		l.StanzaRate = -1
+	}
+	if l.MessageRate == 0 {
+		l.MessageRate = -1
 	}
 	if l.ByteRate == 0 {
 		l.ByteRate = -1
@@ -309,6 +357,14 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
+	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
 		return err
@@ -329,7 +385,9 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
 	commit := store.NewCommitter(db)
+	commit.SetLogger(log)
 	trails := c.trails
 	trails.Commit = commit
 	geo, err := geoloc.OpenStore(db, trails)
@@ -344,8 +402,8 @@ func serve(args []string) error {
 	}
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
-		TLS:    tlscert.ServerConfig(cert),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, SM: c.hubSM(), Version: version, Logger: log,
+		TLS:    certs.Config(),
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, SM: c.hubSM(), Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 	}, db, accounts)
 	if err != nil {
@@ -377,17 +435,18 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db}), log)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
+	var web *dashboard.Server // nil without --http
 	if c.http != "" {
 		var webTLS *tls.Config
 		if c.httpTLS {
-			webTLS = tlscert.ServerConfig(cert)
+			webTLS = certs.Config()
 		}
-		web, err := dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
+		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
@@ -419,11 +478,26 @@ func serve(args []string) error {
 		log.Info("using a self-signed certificate; clients must trust it", "file", dir.File(tlscert.CertFile))
 	}
 
+	sdNotify("READY=1")
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
+	for ; got == syscall.SIGHUP; got = <-sig {
+		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
+	}
+	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
 	return nil
+}
+
+// archiveConfig is the hub's archive setting: --mam-retention 0 turns it
+// off, where the hub's zero means the default.
+func (c *serveConfig) archiveConfig() hub.ArchiveConfig {
+	a := c.archive
+	if a.Retention == 0 {
+		a.Retention = -1
+	}
+	return a
 }

@@ -16,11 +16,33 @@ apt_install() {
 	local sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo -n"
 	export DEBIAN_FRONTEND=noninteractive
-	# Packages must not start their services: tests start their own.
-	$sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d' || true
+	# Packages must not start their services: tests start their own. The
+	# policy holds during the install only; what was there before comes back.
+	local saved=/usr/sbin/policy-rc.d.geohub-saved
+	$sudo sh -c "[ -e /usr/sbin/policy-rc.d ] && mv /usr/sbin/policy-rc.d $saved; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d"
+	local ok=0
 	if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
 		$sudo apt-get update -q
-		$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+		$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || ok=$?
+	fi
+	$sudo sh -c "rm -f /usr/sbin/policy-rc.d; [ -e $saved ] && mv $saved /usr/sbin/policy-rc.d; true"
+	# A server installed here for the tests does not start at boot either.
+	local p
+	for p in "${missing[@]}"; do
+		case "$p" in
+		prosody | ejabberd | mosquitto) disable_service "$p" ;;
+		nginx-light) disable_service nginx ;;
+		esac
+	done
+	return $ok
+}
+
+disable_service() {
+	if command -v systemctl >/dev/null; then
+		$sudo systemctl disable --quiet "$1" 2>/dev/null || true
+	fi
+	if command -v update-rc.d >/dev/null; then
+		$sudo update-rc.d "$1" disable >/dev/null 2>&1 || true
 	fi
 }
 
@@ -29,7 +51,7 @@ npm_ci() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber)
+[ ${#peers[@]} -eq 0 ] && peers=(slixmpp xmppjs boshjs prosody ejabberd mosquitto nginx chromium converse gosendxmpp mcabber systemd)
 for peer in "${peers[@]}"; do
 	case "$peer" in
 	slixmpp) apt_install python3-slixmpp ;;
@@ -40,6 +62,8 @@ for peer in "${peers[@]}"; do
 	gosendxmpp) apt_install go-sendxmpp ;;
 	# a terminal client, driven in tmux as a person would
 	mcabber) apt_install mcabber tmux ;;
+	# systemd-analyze checks contrib/systemd/geohub.service
+	systemd) apt_install systemd ;;
 	xmppjs) npm_ci hub/testdata/xmppjs ;;
 	# StanzaJS and strophe.js, the BOSH clients (XEP-0124, XEP-0206).
 	boshjs) npm_ci hub/testdata/bosh ;;

@@ -110,6 +110,11 @@ var checks = map[string]func(root string) bool{
 	},
 	"mosquitto": func(string) bool { return sbinBinary("mosquitto") != "" },
 	"nginx":     func(string) bool { return sbinBinary("nginx") != "" },
+	// systemd-analyze, which checks the service unit offline.
+	"systemd": func(string) bool {
+		_, err := exec.LookPath("systemd-analyze")
+		return err == nil
+	},
 	"gosendxmpp": func(string) bool {
 		_, err := exec.LookPath("go-sendxmpp")
 		return err == nil

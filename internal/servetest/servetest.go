@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,16 +24,55 @@ type Hub struct {
 
 	cmd  *exec.Cmd
 	done chan error // the process's exit, once
+
+	mu  sync.Mutex
+	log []string // every line the hub logged
 }
 
-// Start runs `bin serve --data data` with every listener on 127.0.0.1:0 and
-// JSON logs, then extra (a later flag wins: "--c2s-tls", "" turns direct
+// Signal sends sig to the hub.
+func (h *Hub) Signal(sig os.Signal) error { return h.cmd.Process.Signal(sig) }
+
+// WaitForLog waits up to 20 s for a log line that holds every one of
+// parts, and returns it.
+func (h *Hub) WaitForLog(t testing.TB, parts ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h.mu.Lock()
+		for _, line := range h.log {
+			if containsAll(line, parts) {
+				h.mu.Unlock()
+				return line
+			}
+		}
+		h.mu.Unlock()
+	}
+	t.Fatalf("geohub logged no line with %q", parts)
+	return ""
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Start runs `bin serve --data data` with every listener on 127.0.0.1:0,
+// JSON logs and no street tiles (a browser test's page asks nothing of
+// anyone but the hub; unless extra gives --config, which then decides),
+// then extra (a later flag wins: "--c2s-tls", "" turns direct
 // TLS off), and returns once the hub logs that it is ready. The process is
 // killed when the test ends if it still runs.
 func Start(t testing.TB, bin, data string, extra ...string) *Hub {
 	t.Helper()
-	args := append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
-		"--http", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	args := []string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--log-format", "json"}
+	if !slices.Contains(extra, "--config") {
+		args = append(args, "--map-tiles", "off")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -41,10 +83,9 @@ func Start(t testing.TB, bin, data string, extra ...string) *Hub {
 	}
 	h := &Hub{cmd: cmd, done: make(chan error, 1)}
 	t.Cleanup(func() { h.Kill() })
-	var log []string
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
-		log = append(log, lines.Text())
+		h.log = append(h.log, lines.Text())
 		var rec struct {
 			Msg, Addr, Service string
 			DirectTLS          bool `json:"direct_tls"`
@@ -58,13 +99,22 @@ func Start(t testing.TB, bin, data string, extra ...string) *Hub {
 		case rec.Msg == "listening":
 			h.C2S = rec.Addr
 		case rec.Msg == "geohub ready":
-			go func() { io.Copy(io.Discard, stderr); h.done <- cmd.Wait(); close(h.done) }()
+			go func() {
+				for lines.Scan() {
+					h.mu.Lock()
+					h.log = append(h.log, lines.Text())
+					h.mu.Unlock()
+				}
+				io.Copy(io.Discard, stderr)
+				h.done <- cmd.Wait()
+				close(h.done)
+			}()
 			return h
 		}
 	}
 	err = cmd.Wait()
 	close(h.done)
-	t.Fatalf("geohub serve ended before it was ready: %v\n%s", err, strings.Join(log, "\n"))
+	t.Fatalf("geohub serve ended before it was ready: %v\n%s", err, strings.Join(h.log, "\n"))
 	return nil
 }
 

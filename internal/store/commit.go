@@ -1,7 +1,12 @@
 package store
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -26,7 +31,34 @@ type Committer struct {
 	wg   sync.WaitGroup
 	// batchObs are told of each batch committed (OnBatch); guarded by mu.
 	batchObs []func(writes int, took time.Duration)
+
+	unwritable atomic.Uint64 // writes refused for want of disk (ErrUnwritable)
+	log        *slog.Logger  // nil: not logged
+	logged     time.Time     // the last "cannot write" line; the writer goroutine's
 }
+
+// ErrUnwritable is wrapped in the error of a write that failed because the
+// data folder's disk is full or cannot be written. Nothing of the batch is
+// kept, and later writes succeed once space returns: callers answer
+// resource-constraint (XMPP) or 507 (HTTP).
+var ErrUnwritable = errors.New("the hub cannot store anything now: its disk is full or cannot be written")
+
+// unwritable wraps err with ErrUnwritable when the disk is the cause.
+func unwritable(err error) error {
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w (%w)", ErrUnwritable, err)
+		}
+	}
+	return err
+}
+
+// SetLogger makes the committer log refused writes, at most every 10 s.
+// Call it before submitting.
+func (c *Committer) SetLogger(log *slog.Logger) { c.log = log }
+
+// Unwritable is the number of writes refused for want of disk since start.
+func (c *Committer) Unwritable() uint64 { return c.unwritable.Load() }
 
 type op struct {
 	write Write
@@ -115,6 +147,16 @@ func (c *Committer) run() {
 			return nil
 		})
 		took := time.Since(start)
+		if err != nil {
+			err = unwritable(err)
+			if errors.Is(err, ErrUnwritable) {
+				c.unwritable.Add(uint64(n))
+				if c.log != nil && time.Since(c.logged) >= 10*time.Second {
+					c.logged = time.Now()
+					c.log.Error("writes refused", "err", err, "refused_since_start", c.unwritable.Load())
+				}
+			}
+		}
 		for _, fn := range obs {
 			fn(n, took)
 		}

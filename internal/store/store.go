@@ -71,6 +71,11 @@ func (d *Dir) Open() (*buntdb.DB, error) {
 		return nil, err
 	}
 	db, err := buntdb.Open(d.File(DBFile))
+	if errors.Is(err, buntdb.ErrInvalid) {
+		if damage, cerr := Check(d.File(DBFile)); cerr == nil && damage != nil {
+			err = fmt.Errorf("%w; `geohub repair --data %s` keeps every record that reads whole, and the damaged file beside it", damage, d.Path)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d.File(DBFile), err)
 	}

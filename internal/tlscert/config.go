@@ -1,6 +1,9 @@
 package tlscert
 
-import "crypto/tls"
+import (
+	"crypto/tls"
+	"sync/atomic"
+)
 
 // ServerConfig is the TLS configuration of every listener the hub serves
 // (XMPP and HTTP): TLS 1.2 or later, and on TLS 1.2 only ECDHE key exchange
@@ -13,6 +16,33 @@ func ServerConfig(cert tls.Certificate) *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: AEADSuites,
 	}
+}
+
+// Holder holds the certificate that listeners serve, so that a new one
+// (renewed, on SIGHUP) is served from the next handshake on.
+type Holder struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+// NewHolder returns a Holder serving cert.
+func NewHolder(cert tls.Certificate) *Holder {
+	h := &Holder{}
+	h.Set(cert)
+	return h
+}
+
+// Set makes cert the one served from now on.
+func (h *Holder) Set(cert tls.Certificate) { h.cert.Store(&cert) }
+
+// Get returns the certificate served now.
+func (h *Holder) Get() tls.Certificate { return *h.cert.Load() }
+
+// Config is ServerConfig serving whatever h holds at each handshake.
+func (h *Holder) Config() *tls.Config {
+	c := ServerConfig(tls.Certificate{})
+	c.Certificates = nil
+	c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.cert.Load(), nil }
+	return c
 }
 
 // AEADSuites are the TLS 1.2 suites ServerConfig allows.

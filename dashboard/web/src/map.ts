@@ -1,7 +1,9 @@
 // The map: Leaflet over an offline world basemap (world-atlas countries,
-// bundled, so it draws with no network at all), with the operator's tile
-// layer on top when /api/config names one. Tiles are the only requests the
-// page makes to anyone but the hub.
+// bundled, so it draws with no network at all), with the street tile layer
+// on top when /api/config names one (OpenStreetMap's unless configured
+// otherwise). Tiles are the only requests the page makes to anyone but the
+// hub; when they cannot load, the basemap shows through and the map says
+// so, once.
 
 import L from './leaflet';
 import { feature } from 'topojson-client';
@@ -36,10 +38,32 @@ export function createMap(el: HTMLElement, config: Config): L.Map {
   map.attributionControl.addAttribution('Countries: Natural Earth');
 
   if (config.tile_url) {
-    L.tileLayer(config.tile_url, { attribution: config.tile_attribution ?? '', maxZoom: 19, crossOrigin: false }).addTo(map);
+    // The page sends no referrer elsewhere; tile servers (OpenStreetMap's
+    // usage policy) want to know the site, so tiles send its origin.
+    const tiles = L.tileLayer(config.tile_url, {
+      attribution: config.tile_attribution ?? '',
+      maxZoom: 19,
+      crossOrigin: false,
+      referrerPolicy: 'strict-origin-when-cross-origin',
+    });
+    tiles.once('tileerror', () => tileNote(config.tile_url ?? '').addTo(map));
+    tiles.addTo(map);
   }
   L.control.scale({ imperial: false }).addTo(map);
   return map;
+}
+
+/** The notice that street tiles failed and the offline map shows. */
+function tileNote(template: string): L.Control {
+  const note = new L.Control({ position: 'bottomleft' });
+  note.onAdd = () => {
+    const el = L.DomUtil.create('div', 'tile-note');
+    el.setAttribute('role', 'status');
+    const host = new URL(template.replace(/\{[a-z]\}/g, 'a')).host;
+    el.textContent = `Street map tiles from ${host} could not load: showing the offline world map.`;
+    return el;
+  };
+  return note;
 }
 
 /** Metres one screen pixel covers at lat on map's current zoom. */
