@@ -181,7 +181,8 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 	if req.item != nil {
 		id = req.item.ID
 	}
-	if s.repeated(service, name, id, who, payload.Raw, done) {
+	fix := s.handlers[payload.Space] != nil
+	if fix && s.repeated(service, name, id, who, payload.Raw, done) {
 		return nil
 	}
 	now := time.Now().UTC()
@@ -235,7 +236,7 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			s.mu.Unlock()
 			return e
 		}
-		if n.repeat(id, who, payload.Raw) {
+		if fix && n.repeat(id, who, payload.Raw) {
 			// The same publish, sent again while this one was checked.
 			s.mu.Unlock()
 			if extraDone != nil {
@@ -260,7 +261,9 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 		return errPEPFull.with("this account's PEP nodes hold as many bytes as they may (1 MiB)")
 	}
 	gone := n.put(item)
-	n.remember(item)
+	if fix {
+		n.remember(item)
+	}
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
 	if created != nil {

@@ -9,9 +9,11 @@ import (
 
 // A device that loses its link after publishing cannot tell whether the
 // publish arrived, so it sends it again (with or without stream
-// management's resumption). The same item ID from the same publisher with
-// the same payload on the same node is that repeat: it is answered like the
-// first without a second fix, notification or store write. The node's items
+// management's resumption). For the payloads the application handles (a
+// fix, sensor readings: Handle), the same item ID from the same publisher
+// with the same payload on the same node is that repeat: it is answered
+// like the first without a second fix, notification or store write. Other
+// items keep XEP-0060's rule: publishing one again notifies again. The node's items
 // remember the latest publishes; recent remembers more, since a node that
 // keeps one item (a device's geoloc) has replaced it by the time the
 // device sends its backlog again.
