@@ -24,6 +24,7 @@ var flagSections = map[string]string{
 	"data": "storage", "domain": "xmpp", "hub-name": "xmpp", "c2s": "xmpp", "c2s-tls": "xmpp",
 	"allow-plain": "xmpp", "tls-cert": "xmpp", "tls-key": "xmpp", "devices-create-nodes": "xmpp",
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
+	"sm-resume-window": "xmpp", "sm-max-unacked": "limits", "sm-max-hibernated": "limits",
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
 	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",
