@@ -25,7 +25,10 @@ type xmppTransport struct {
 	node    string
 	sm      smState // the session, resumed across links (xmpp_sm.go)
 	done    <-chan struct{}
-	resumed bool         // the last connect resumed the session
+	resumed bool // the last connect resumed the session
+	// pending names the fixes sent and not answered by their item IDs:
+	// sent again, they are the same publish, which the hub takes once.
+	pending map[time.Time]string
 	seq     atomic.Int64 // item IDs and XEP-0323 sequence numbers
 }
 
@@ -71,10 +74,22 @@ func (t *xmppTransport) sendFix(ctx context.Context, f Fix, valid bool) error {
 	if !valid {
 		payload = invalidPayload(f)
 	}
-	// The item ID is the fix's own: sent again after a lost link, it is
-	// the same publish, which the hub takes once.
-	t.seq.Add(1)
-	return t.sm.publish(ctx, t.hub, t.service, t.node, itemIDAt(t.acct.Name(), f.Time), payload)
+	id, again := t.pending[f.Time]
+	if !again {
+		id = t.itemID()
+	}
+	err := t.sm.publish(ctx, t.hub, t.service, t.node, id, payload)
+	var failure *Failure
+	switch {
+	case !errors.As(err, &failure):
+		delete(t.pending, f.Time)
+	case !again:
+		if t.pending == nil || len(t.pending) >= 2*maxQueue {
+			t.pending = map[time.Time]string{} // the device's queue dropped the rest
+		}
+		t.pending[f.Time] = id
+	}
+	return err
 }
 
 func (t *xmppTransport) sendReadings(ctx context.Context, rs []SensorReading, at time.Time) error {
