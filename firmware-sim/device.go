@@ -90,6 +90,9 @@ func (d *Device) Run(ctx context.Context) {
 			if d.everConnected {
 				d.stats.Reconnect()
 			}
+			if r, ok := d.out.(interface{ resumedSession() bool }); ok && r.resumedSession() {
+				d.stats.Resumed()
+			}
 			connected, attempts, d.everConnected = true, 0, true
 			if !d.flush(ctx) {
 				connected = d.lost()

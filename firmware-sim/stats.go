@@ -68,6 +68,7 @@ type Stats struct {
 
 	connects, sent, refusedExpected, refusedUnexpected shardedCounter
 	acceptedInvalid, reconnects, drops, errors         shardedCounter
+	resumes                                            shardedCounter
 
 	errorKinds sync.Map // string -> *atomic.Uint64
 
@@ -95,6 +96,7 @@ func newStats(devices int, now func() time.Time) *Stats {
 		refusedUnexpected: newShardedCounter(),
 		acceptedInvalid:   newShardedCounter(),
 		reconnects:        newShardedCounter(),
+		resumes:           newShardedCounter(),
 		drops:             newShardedCounter(),
 		errors:            newShardedCounter(),
 	}
@@ -151,6 +153,9 @@ func (s *Stats) Queued(n int) { s.queued.add(int64(n)) }
 
 // Reconnect counts a device reconnecting after losing its connection.
 func (s *Stats) Reconnect() { s.reconnects.inc() }
+
+// Resumed counts a reconnection that resumed the session (XEP-0198).
+func (s *Stats) Resumed() { s.resumes.inc() }
 
 // Error counts an error of the given kind: "dial", "auth", "timeout",
 // "stream", "publish", or any other short lower-case word. Kinds are kept
@@ -238,6 +243,7 @@ type statsReading struct {
 	time                                           time.Time
 	connects, sent, refusedExp, refusedUnexp       uint64
 	acceptedInvalid, reconnects, drops, errors     uint64
+	resumes                                        uint64
 	login, ack, notify                             *histCounts
 	connected, connectedPeak, paused, queued, qmax int64
 	errorKinds                                     map[string]uint64
@@ -252,6 +258,7 @@ func (s *Stats) read() *statsReading {
 		refusedUnexp:    s.refusedUnexpected.load(),
 		acceptedInvalid: s.acceptedInvalid.load(),
 		reconnects:      s.reconnects.load(),
+		resumes:         s.resumes.load(),
 		drops:           s.drops.load(),
 		errors:          s.errors.load(),
 		login:           s.login.counts(),
@@ -375,6 +382,7 @@ type Summary struct {
 	AcceptedInvalid   uint64 `json:"accepted_invalid"`   // invalid fixes acknowledged: a hub bug
 
 	Reconnects  uint64            `json:"reconnects"`
+	Resumed     uint64            `json:"resumed"`      // reconnections that resumed the session (XEP-0198)
 	Drops       uint64            `json:"drops"`        // connections closed by chaos
 	ErrorsTotal uint64            `json:"errors_total"` // the sum of errors
 	Errors      map[string]uint64 `json:"errors"`       // by kind; {} when there are none
@@ -421,6 +429,7 @@ func (s *Stats) Summary() Summary {
 		RefusedUnexpected: r.refusedUnexp,
 		AcceptedInvalid:   r.acceptedInvalid,
 		Reconnects:        r.reconnects,
+		Resumed:           r.resumes,
 		Drops:             r.drops,
 		ErrorsTotal:       r.errors,
 		Errors:            r.errorKinds,

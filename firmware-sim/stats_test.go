@@ -193,7 +193,7 @@ func TestSummaryJSON(t *testing.T) {
 		"ack_p50_ms", "ack_p90_ms", "ack_p99_ms", "ack_max_ms", "ack_mean_ms", "queued_peak",
 		"notifications", "notify_p50_ms", "notify_p99_ms", "notify_max_ms",
 		"refused_expected", "refused_unexpected", "accepted_invalid",
-		"reconnects", "drops", "errors_total", "errors",
+		"reconnects", "resumed", "drops", "errors_total", "errors",
 	}
 	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, slices.Sorted(slices.Values(wantKeys))) {
 		t.Errorf("summary fields:\n got %v\nwant %v", keys, slices.Sorted(slices.Values(wantKeys)))

@@ -15,7 +15,6 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/ping"
-	"mellium.im/xmpp/pubsub"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -48,7 +47,7 @@ func (h Hub) timeout() time.Duration {
 	return h.Timeout
 }
 
-// session is one device's XMPP session: mellium negotiates STARTTLS,
+// session is a subscriber's XMPP session (devices: xmpp_sm.go): mellium negotiates STARTTLS,
 // SCRAM-SHA-256 and the resource, then serves the stream, answering pings.
 type session struct {
 	s      *xmpp.Session
@@ -120,37 +119,16 @@ func loginFailure(err error) string {
 	return "login"
 }
 
-// publish sends an item to a node (on the service, or the account's own
-// PEP node when service is the zero JID) and waits for the hub's answer.
-func (ss *session) publish(ctx context.Context, hub Hub, service jid.JID, node, id string, payload []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, hub.timeout())
-	defer cancel()
-	_, err := pubsub.PublishIQ(ctx, ss.s, stanza.IQ{To: service}, node, id, xml.NewDecoder(bytes.NewReader(payload)))
-	var se stanza.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		return &Refusal{Condition: string(se.Condition), Text: se.Text[""]}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &Failure{Kind: "timeout", Err: err}
-	}
-	return &Failure{Kind: "stream", Err: err}
-}
-
 // send writes a stanza that expects no answer (presence).
 func (ss *session) send(ctx context.Context, raw string) error {
 	return ss.s.Send(ctx, xml.NewDecoder(bytes.NewReader([]byte(raw))))
 }
 
-// close ends the stream politely; drop ends the connection as a crash or
-// a lost network would.
+// close ends the stream politely.
 func (ss *session) close() {
 	ss.s.Close()
 	ss.conn.Close()
 }
-
-func (ss *session) drop() { ss.conn.Close() }
 
 // Refusal is a publish the hub answered with an error.
 type Refusal struct{ Condition, Text string }

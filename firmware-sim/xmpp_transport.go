@@ -2,6 +2,7 @@ package firmwaresim
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -22,8 +23,12 @@ type xmppTransport struct {
 	acct    Account
 	service jid.JID
 	node    string
-	ss      *session
-	done    chan struct{}
+	sm      smState // the session, resumed across links (xmpp_sm.go)
+	done    <-chan struct{}
+	resumed bool // the last connect resumed the session
+	// pending names the fixes sent and not answered by their item IDs:
+	// sent again, they are the same publish, which the hub takes once.
+	pending map[time.Time]string
 	seq     atomic.Int64 // item IDs and XEP-0323 sequence numbers
 }
 
@@ -43,22 +48,22 @@ func newXMPPTransport(hub Hub, acct Account, target Target) (*xmppTransport, err
 }
 
 func (t *xmppTransport) connect(ctx context.Context) error {
-	ss, err := dialXMPP(ctx, t.hub, t.acct, "sim")
+	resumed, err := t.sm.connect(ctx, t.hub, t.acct, "sim")
 	if err != nil {
 		return err
 	}
-	// Available, so that operators see the device online.
-	if err := ss.send(ctx, "<presence/>"); err != nil {
-		ss.drop()
-		return &Failure{Kind: "stream", Err: err}
+	t.resumed = resumed
+	t.sm.mu.Lock()
+	if t.sm.link == nil {
+		t.sm.mu.Unlock()
+		return &Failure{Kind: "stream", Err: errors.New("link lost at once")}
 	}
-	t.ss, t.done = ss, make(chan struct{})
-	go func(ss *session, done chan struct{}) {
-		<-ss.served
-		close(done)
-	}(ss, t.done)
+	t.done = t.sm.link.done
+	t.sm.mu.Unlock()
 	return nil
 }
+
+func (t *xmppTransport) resumedSession() bool { return t.resumed }
 
 func (t *xmppTransport) ended() <-chan struct{} { return t.done }
 
@@ -69,11 +74,26 @@ func (t *xmppTransport) sendFix(ctx context.Context, f Fix, valid bool) error {
 	if !valid {
 		payload = invalidPayload(f)
 	}
-	return t.ss.publish(ctx, t.hub, t.service, t.node, t.itemID(), payload)
+	id, again := t.pending[f.Time]
+	if !again {
+		id = t.itemID()
+	}
+	err := t.sm.publish(ctx, t.hub, t.service, t.node, id, payload)
+	var failure *Failure
+	switch {
+	case !errors.As(err, &failure):
+		delete(t.pending, f.Time)
+	case !again:
+		if t.pending == nil || len(t.pending) >= 2*maxQueue {
+			t.pending = map[time.Time]string{} // the device's queue dropped the rest
+		}
+		t.pending[f.Time] = id
+	}
+	return err
 }
 
 func (t *xmppTransport) sendReadings(ctx context.Context, rs []SensorReading, at time.Time) error {
-	return t.ss.publish(ctx, t.hub, jid.JID{}, NSSensorData, t.itemID(), sensorPayload(rs, at, int(t.seq.Load())))
+	return t.sm.publish(ctx, t.hub, jid.JID{}, NSSensorData, t.itemID(), sensorPayload(rs, at, int(t.seq.Load())))
 }
 
 // itemID names each item "<device>-<unix nanoseconds>", the time it is
@@ -85,14 +105,6 @@ func (t *xmppTransport) itemID() string {
 	return itemIDAt(t.acct.Name(), time.Now())
 }
 
-func (t *xmppTransport) drop() {
-	if t.ss != nil {
-		t.ss.drop()
-	}
-}
+func (t *xmppTransport) drop() { t.sm.drop() }
 
-func (t *xmppTransport) close() {
-	if t.ss != nil {
-		t.ss.close()
-	}
-}
+func (t *xmppTransport) close() { t.sm.close() }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"net"
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/wire"
@@ -58,10 +59,10 @@ func (ss *session) sendLatest(b []byte, key string) bool {
 	off := len(ss.out)
 	ss.out = append(ss.out, b...)
 	ss.srv.stats.out.Add(1)
-	if off >= conflateFrom {
+	if off >= conflateFrom || ss.holdsState() {
 		ss.supersede(key, off)
 	}
-	return ss.queued()
+	return ss.queuedHeld(ss.inactive)
 }
 
 // presenceState reports presence that a newer one from the same sender
@@ -171,7 +172,7 @@ func (ss *session) write(b []byte) error {
 // writeFailed ends a session whose outbox could not be written: logged and
 // counted as stalled when the client took nothing for the stall timeout,
 // rather than the session being closed meanwhile or the connection lost.
-func (ss *session) writeFailed(err error) {
+func (ss *session) writeFailed(err error, conn net.Conn) {
 	ss.omu.Lock()
 	stalled := isTimeout(err) && !ss.closed && !ss.backlog.cut
 	ss.backlog.cut = ss.backlog.cut || stalled
@@ -184,5 +185,5 @@ func (ss *session) writeFailed(err error) {
 		s.log.Warn("session cut off: it stopped reading", "jid", ss.full, "reason", "stalled",
 			"stall_timeout", s.cfg.Limits.StallTimeout, "pending_bytes", n)
 	}
-	ss.conn.Close() // the read loop ends and tears down
+	conn.Close() // the read loop ends and tears down, or the session hibernates
 }

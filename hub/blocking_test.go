@@ -383,13 +383,18 @@ func TestBlockingStopsPEPEvents(t *testing.T) {
 	}
 	// A publish is answered once its events are queued: carol's then
 	// marks the end of what bob published before.
+	marks := 0
 	bobEvents := func() map[string]int {
 		t.Helper()
-		mustResult(t, "carol publishes", publishGeoloc(carol, "mark", 2, 2))
+		// Each mark a new fix: the same one again would be a repeat,
+		// which notifies nobody (pubsub/repeat.go).
+		marks++
+		mark := fmt.Sprintf("mark%d", marks)
+		mustResult(t, "carol publishes", publishGeoloc(carol, mark, 2, 2+float64(marks)/1000))
 		n := map[string]int{}
 		for _, c := range []*xmpptest.Client{alice, dave} {
 			c.WaitFor("carol's event", func(m *xmpptest.Node) bool {
-				return isEventFrom("carol@localhost")(m) && m.Find("event/items/item").Attr("id") == "mark"
+				return isEventFrom("carol@localhost")(m) && m.Find("event/items/item").Attr("id") == mark
 			})
 			for _, m := range c.Drain() {
 				if isEventFrom("bob@localhost")(m) {

@@ -41,8 +41,13 @@
 //     one message itself, so mellium and the session see a plain stream.
 //  11. Legacy session, stream management, BOSH, ...: the session request
 //     is answered; BOSHHandler serves BOSH itself, and boshSession presents
-//     each BOSH session as a net.Conn, as wsConn does for WebSocket;
-//     nothing else from that list is advertised.
+//     each BOSH session as a net.Conn, as wsConn does for WebSocket. Stream
+//     management (XEP-0198, sm.go) and client state indication (XEP-0352,
+//     csi.go) are the hub's own: <enable/>, <r/>, <a/> and the client state
+//     are handled by the session's read loop, and <resume/> by a stream
+//     feature that takes the session over (sm_resume.go); mellium then goes
+//     on reading features after a failed one, so a successful resume ends
+//     its negotiation with an error the hub expects.
 //  12. Feature negotiation fails on whitespace between top-level elements
 //     (RFC 6120 §11.7 allows it; go-xmpp clients write a newline after
 //     their header, <starttls/> and </auth>): negConn drops it before

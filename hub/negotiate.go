@@ -39,6 +39,7 @@ type negotiation struct {
 	user       string   // the account SASL authenticated
 	bound      jid.JID
 	ss         *session // registered at bind, held until negotiation ends
+	resumed    bool     // ss was resumed (sm_resume.go), not bound
 	deadline   time.Time
 
 	directTLS bool // XEP-0368: TLS before the stream
@@ -126,7 +127,7 @@ func (n *negotiation) run(raw net.Conn) (err error) {
 			err = fmt.Errorf("negotiation panic: %v", r)
 		}
 	}()
-	if _, err = xmpp.ReceiveSession(ctx, n.conn, state, xmpp.NewNegotiator(n.streamConfig)); err != nil {
+	if _, err = xmpp.ReceiveSession(ctx, n.conn, state, xmpp.NewNegotiator(n.streamConfig)); err != nil && !n.resumed {
 		return err
 	}
 	// Trap 2: mellium reports success even when binding failed, so the hub
@@ -169,7 +170,7 @@ func (n *negotiation) streamConfig(sess *xmpp.Session, _ *xmpp.StreamConfig) xmp
 		features = append(features, n.startTLS())
 	}
 	features = append(features, n.saslFeature(secure))
-	features = append(features, n.bindFeature(), sessionFeature, rosterVerFeature)
+	features = append(features, n.bindFeature(), sessionFeature, rosterVerFeature, n.smFeature(), csiFeature)
 	return xmpp.StreamConfig{Lang: streamLang, Features: features}
 }
 

@@ -182,10 +182,13 @@ func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool
 	}
 	off := len(ss.out)
 	ss.out = wire.AppendAddressed(ss.out, el, fromAttr, toAttr)
-	if off >= conflateFrom && presenceState(el) {
+	if !presenceState(el) {
+		return ss.queued()
+	}
+	if off >= conflateFrom || ss.holdsState() {
 		ss.supersede(string(fromAttr), off)
 	}
-	return ss.queued()
+	return ss.queuedHeld(ss.inactive)
 }
 
 // presenceToAccount delivers presence to every available resource of local.

@@ -25,12 +25,14 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 			if blockedIn(ss, el, dst) {
 				return
 			}
-			if f := s.imOfElement(el); f != 0 {
+			switch f := s.imOfElement(el); {
+			case f != 0 && !dst.isClosed():
 				s.deliverIMFull(ss, el, dst, f) // chatroute.go
-			} else {
-				dst.sendStamped(el, ss.fromAttr)
+				return
+			case f == 0 && dst.sendStamped(el, ss.fromAttr):
+				return
 			}
-			return
+			// The session closed as the message came: as if it were gone.
 		}
 		// §8.5.3.2.1: a chat follows the user to another resource or to
 		// offline storage; other types are not delivered elsewhere.
@@ -76,14 +78,13 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 				return
 			}
 			if flags == 0 {
-				dst.sendStamped(el, ss.fromAttr)
+				delivered = dst.sendStamped(el, ss.fromAttr) || delivered
 			} else {
 				if m == nil {
 					m = s.imToBare(ss, el, string(local), flags)
 				}
-				dst.send(m.in)
+				delivered = dst.send(m.in) || delivered
 			}
-			delivered = true
 		}
 	}
 	if delivered {
@@ -112,7 +113,9 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 			startEnd -= el.FromAttr.End - el.FromAttr.Start
 		}
 	} else {
-		m = s.imToBare(ss, el, name, flags)
+		if m == nil { // not archived yet: no resource took it
+			m = s.imToBare(ss, el, name, flags)
+		}
 		stamped, startEnd = m.in, m.startEnd
 		defer s.imDelivered(m, ss, name)
 	}

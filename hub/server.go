@@ -25,7 +25,8 @@ type Config struct {
 	AllowPlain bool   // let clients skip STARTTLS (local development only)
 	TLS        *tls.Config
 	Limits     Limits
-	OfflineCap int // stored offline messages per account
+	OfflineCap int              // stored offline messages per account
+	SM         StreamManagement // XEP-0198: sm.go
 	// Archive is the message archive of every account (XEP-0313):
 	// mam_store.go.
 	Archive ArchiveConfig
@@ -187,6 +188,7 @@ type Server struct {
 	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
 	stats      counters             // for Stats
 	remote     remotes              // resources online through other transports: remote.go
+	resumable  resumables           // sessions that can be resumed: sm_resume.go
 	hub        hubJID               // the hub's own contact: hubjid.go
 
 	// Accept errors and the connection cap: accept.go.
@@ -212,6 +214,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 		return nil, errors.New("hub: a committer is required")
 	}
 	cfg.Limits.fill()
+	cfg.SM.fill()
 	if cfg.OfflineCap <= 0 {
 		cfg.OfflineCap = DefaultOfflineCap
 	}

@@ -62,6 +62,9 @@ type session struct {
 	capsKey    string   // the capabilities hash the session announced last
 
 	omu      sync.Mutex
+	sm       *smState // stream management (sm.go); written only by the read loop
+	parked   bool     // hibernated: nothing is written (sm_resume.go)
+	inactive bool     // the client said <inactive/> (csi.go)
 	out      []byte
 	exempt   int // bytes of out the slow-reader limit does not count: stored messages
 	backlog  backlog
@@ -132,7 +135,7 @@ func (ss *session) deliverable() bool { return ss.pres.Load() >= presenceBias }
 
 // readLoop reads and routes stanzas until the stream ends.
 func (ss *session) readLoop() {
-	defer ss.teardown()
+	defer ss.linkEnded()
 	lim := ss.srv.cfg.Limits
 	sc := wire.NewScanner(wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth}, stanza.NSClient)
 	buf := make([]byte, 0, max(readMin, len(ss.initial)+readMin))
@@ -201,7 +204,7 @@ func (ss *session) readLoop() {
 			ss.send(ss.srv.serverPing(ss))
 			continue
 		}
-		if isTimeout(err) {
+		if isTimeout(err) && !ss.resumable() {
 			ss.closeWithError(streamErr{"connection-timeout", "no answer to ping"})
 		}
 		return
@@ -221,6 +224,8 @@ func (ss *session) handle(el *wire.Element) bool {
 		ss.srv.log.Info("client sent a stream error", "jid", ss.full, "error", string(el.Raw))
 		ss.shutdown("</stream:stream>")
 		return false
+	case wire.KindNonza:
+		return ss.smNonza(el)
 	case wire.KindMessage:
 		ss.srv.routeMessage(ss, el)
 	case wire.KindPresence:
@@ -228,6 +233,7 @@ func (ss *session) handle(el *wire.Element) bool {
 	case wire.KindIQ:
 		ss.srv.routeIQ(ss, el)
 	}
+	ss.smHandled()
 	return !ss.isClosed()
 }
 
@@ -295,7 +301,11 @@ func (ss *session) openOutbox() bool {
 
 // queued starts a flusher if none runs, or cuts the client off when it has
 // fallen too far behind (backlog.go). ss.omu is held on entry and released.
-func (ss *session) queued() bool {
+func (ss *session) queued() bool { return ss.queuedHeld(false) }
+
+// queuedHeld is queued, but with hold it starts no flusher: the stanza
+// waits for the next one that must go out (csi.go).
+func (ss *session) queuedHeld(hold bool) bool {
 	if len(ss.out) > min(conflateFrom, ss.srv.cfg.Limits.MaxPending) {
 		n := ss.pending()
 		if n > ss.srv.cfg.Limits.MaxPending {
@@ -303,8 +313,8 @@ func (ss *session) queued() bool {
 		}
 		ss.srv.stats.notePending(n)
 	}
-	start := !ss.flushing
-	ss.flushing = true
+	start := !ss.flushing && !ss.parked && !hold
+	ss.flushing = ss.flushing || start
 	ss.omu.Unlock()
 	if start {
 		go ss.flush()
@@ -319,9 +329,9 @@ func (ss *session) flush() {
 	for {
 		ss.omu.Lock()
 		b := ss.out
-		if len(b) == 0 || ss.closed {
+		if len(b) == 0 || ss.closed || ss.parked {
 			ss.flushing = false
-			if !ss.closed {
+			if !ss.closed && !ss.parked {
 				ss.out = nil
 				putBuf(b)
 			}
@@ -329,15 +339,16 @@ func (ss *session) flush() {
 			putBuf(spare)
 			return
 		}
-		b = ss.taken()
+		b = ss.smSent(ss.taken())
 		ss.out, ss.exempt = spare, 0
 		ss.omu.Unlock()
 
 		ss.wmu.Lock()
+		conn := ss.conn
 		err := ss.write(b)
 		ss.wmu.Unlock()
 		if err != nil {
-			ss.writeFailed(err)
+			ss.writeFailed(err, conn)
 			return
 		}
 		spare = b[:0]
@@ -354,6 +365,9 @@ var (
 )
 
 func (ss *session) closeWithError(e streamErr) {
+	if ss.smClosing() {
+		return
+	}
 	ss.shutdown(streamError(e.cond, e.text))
 }
 
@@ -389,6 +403,7 @@ func (ss *session) teardown() {
 	s.presenceGone(ss)
 	s.accounts.SetOnline(ss.local, false)
 	s.limiter.release(ss.ip)
+	s.smEnd(ss)
 	s.log.Debug("session ended", "jid", ss.full)
 	s.wg.Done()
 }

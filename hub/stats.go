@@ -23,6 +23,10 @@ type Stats struct {
 	PendingPeak    int    // the most bytes that waited unwritten for one session (counted from 32 KiB)
 
 	NotificationsDropped uint64 // pubsub and PEP notifications dropped because pubsub's delivery queue was full
+
+	// Stream management (sm.go, sm_resume.go).
+	Hibernated int    // sessions whose link dropped, waiting for resumption now
+	Resumed    uint64 // sessions resumed on a new link since start
 }
 
 // counters are bumped on the hot paths: each on its own cache line, since
@@ -77,5 +81,7 @@ func (s *Server) Stats() Stats {
 		PendingPeak:    int(s.stats.peak.Load()),
 
 		NotificationsDropped: s.pubsub.Stats().NotificationsDropped,
+		Hibernated:           s.resumable.hibernated(),
+		Resumed:              s.resumable.resumed.Load(),
 	}
 }

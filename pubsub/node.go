@@ -60,6 +60,9 @@ type Node struct {
 	Affs    map[string]Affiliation   // by bare JID; absent means none
 	Subs    map[string]*Subscription // by subscriber JID
 	Items   []*Item                  // oldest first, at most Config.MaxItems
+
+	recent []published // the latest publishes, to know a repeat: repeat.go
+	next   int         // where the next one goes in recent once it is full
 }
 
 func (n *Node) affiliation(bare string) Affiliation {

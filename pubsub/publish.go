@@ -177,6 +177,14 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 	if payload == nil {
 		return errPayloadRequired.with("the item has no payload")
 	}
+	id := req.ItemID
+	if req.item != nil {
+		id = req.item.ID
+	}
+	fix := s.handlers[payload.Space] != nil
+	if fix && s.repeated(service, name, id, who, payload.Raw, done) {
+		return nil
+	}
 	now := time.Now().UTC()
 	var extra store.Write
 	var extraDone func(error)
@@ -194,10 +202,6 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			return errInvalidPayload.with(err.Error())
 		}
 		extra, extraDone = w, hdone
-	}
-	id := req.ItemID
-	if req.item != nil {
-		id = req.item.ID
 	}
 	if id == "" {
 		id = randomID()
@@ -232,6 +236,15 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 			s.mu.Unlock()
 			return e
 		}
+		if fix && n.repeat(id, who, payload.Raw) {
+			// The same publish, sent again while this one was checked.
+			s.mu.Unlock()
+			if extraDone != nil {
+				extraDone(errRepeat)
+			}
+			s.repeatDone(id, done)
+			return nil
+		}
 		if req.options != nil {
 			if err := n.Config.matches(req.options, maxItemsOf(n.Service)); err != nil {
 				s.mu.Unlock()
@@ -248,6 +261,9 @@ func (s *Service) publish(req *PublishRequest, done func(PublishResult, *Error))
 		return errPEPFull.with("this account's PEP nodes hold as many bytes as they may (1 MiB)")
 	}
 	gone := n.put(item)
+	if fix {
+		n.remember(item)
+	}
 	ev := s.itemEvent(n, item)
 	write := saveItem(n, item, gone)
 	if created != nil {

@@ -83,6 +83,7 @@ type Service struct {
 	deliveries chan event // to the delivery goroutine
 	delivered  chan struct{}
 	dropped    atomic.Uint64 // notifications dropped because deliveries was full
+	repeats    atomic.Uint64 // publishes answered as repeats: repeat.go
 }
 
 // New loads the stored nodes. Writes go through commit.
@@ -115,10 +116,13 @@ func (s *Service) Close() {
 // Stats are the service's running counts.
 type Stats struct {
 	NotificationsDropped uint64 // notifications not sent because the delivery queue was full
+	RepeatedPublishes    uint64 // publishes of an item the node already took, answered without a second (repeat.go)
 }
 
 // Stats returns the counts so far.
-func (s *Service) Stats() Stats { return Stats{NotificationsDropped: s.dropped.Load()} }
+func (s *Service) Stats() Stats {
+	return Stats{NotificationsDropped: s.dropped.Load(), RepeatedPublishes: s.repeats.Load()}
+}
 
 // Handle registers the handler for payloads in namespace ns. Call it before
 // the service is used.

@@ -26,6 +26,7 @@ var flagSections = map[string]string{
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
 	"upstream": "component", "instance-upstream": "component", "peers": "component", "peer-timeout": "component",
 	"shared-config": "component", "shared-config-node": "component",
+	"sm-resume-window": "xmpp", "sm-max-unacked": "limits", "sm-max-hibernated": "limits",
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
 	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",

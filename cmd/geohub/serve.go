@@ -38,6 +38,7 @@ type serveConfig struct {
 	cpuProfile                      string
 	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
+	sm                              hub.StreamManagement
 	offlineCap, iterations, demo    int
 	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
@@ -130,6 +131,11 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
 	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	sm := hub.DefaultStreamManagement
+	fs.DurationVar(&c.sm.ResumeWindow, "sm-resume-window", sm.ResumeWindow, "how long a session whose link dropped waits to be resumed (XEP-0198), available to others; "+
+		"then its unacknowledged messages go to offline storage (0: no resumption)")
+	fs.IntVar(&c.sm.MaxUnacked, "sm-max-unacked", sm.MaxUnacked, "stanzas sent to a client and not yet acknowledged (XEP-0198) before it is cut off")
+	fs.IntVar(&c.sm.MaxHibernated, "sm-max-hibernated", sm.MaxHibernated, "sessions of one account waiting for resumption; beyond it the oldest ends")
 	fs.DurationVar(&c.archive.Retention, "mam-retention", hub.DefaultArchiveRetention, "how long each account's message archive (XEP-0313) keeps messages (0: no archive)")
 	fs.IntVar(&c.archive.Cap, "mam-cap", hub.DefaultArchiveCap, "messages kept per account's archive; past it, the oldest tenth goes")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
@@ -180,6 +186,7 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
+		{"sm-max-unacked", float64(c.sm.MaxUnacked)}, {"sm-max-hibernated", float64(c.sm.MaxHibernated)},
 		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
@@ -189,6 +196,9 @@ func (c *serveConfig) validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.sm.ResumeWindow < 0 {
+		errs = append(errs, errors.New("--sm-resume-window cannot be negative (0: no resumption)"))
 	}
 	if c.archive.Retention < 0 {
 		errs = append(errs, errors.New("--mam-retention must be 0 (no archive) or positive"))
@@ -278,6 +288,16 @@ const (
 	defaultMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 	osmAttribution  = "© OpenStreetMap contributors"
 )
+
+// hubSM is the stream management configuration: a zero window on the
+// command line means no resumption, which the hub spells negative.
+func (c *serveConfig) hubSM() hub.StreamManagement {
+	sm := c.sm
+	if sm.ResumeWindow == 0 {
+		sm.ResumeWindow = -1
+	}
+	return sm
+}
 
 // hubLimits are the limits as the hub takes them: a rate of 0 on the
 // command line is unlimited, which the hub spells negative.
@@ -404,7 +424,7 @@ func serve(args []string) error {
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, SM: c.hubSM(), Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)

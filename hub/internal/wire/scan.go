@@ -19,7 +19,12 @@ const (
 	KindIQ               // <iq/>
 	KindStreamError      // the peer's <stream:error/>
 	KindStreamEnd        // the closing </stream:stream>
+	KindNonza            // a stream-level element of stream management (XEP-0198) or client state (XEP-0352)
 )
+
+// Namespaces whose top-level elements are nonzas, not stanzas: they are
+// neither routed nor counted as stanzas.
+var nonzaSpaces = [][]byte{[]byte("urn:xmpp:sm:3"), []byte("urn:xmpp:csi:0")}
 
 // Span is the byte range [Start, End) of a value inside Element.Raw.
 // Start < 0 means the value is absent.
@@ -560,6 +565,13 @@ func (s *Scanner) classify(buf []byte, name span) (Kind, error) {
 	case "iq":
 		k = KindIQ
 	default:
+		if ns := s.el.NS; ns.Start >= 0 {
+			for _, sp := range nonzaSpaces {
+				if bytes.Equal(buf[ns.Start:ns.End], sp) {
+					return KindNonza, nil
+				}
+			}
+		}
 		return 0, &Error{Condition: "unsupported-stanza-type", Text: "unknown top-level element " + string(n)}
 	}
 	if ns := s.el.NS; ns.Start >= 0 && !bytes.Equal(buf[ns.Start:ns.End], s.defaultNS) {
