@@ -59,7 +59,14 @@ func (st *smState) connect(ctx context.Context, hub Hub, acct Account, resource 
 	st.mu.Unlock()
 	if id != "" {
 		var h uint32
-		sess, conn, err := smDial(ctx, hub, acct, resource, resumeFeature(id, in, &h))
+		var resumed bool
+		sess, conn, err := smDial(ctx, hub, acct, resource, resumeFeature(id, in, &h, &resumed))
+		if err == nil && !resumed {
+			// The hub offered no resumption (it restarted, say): the
+			// stream is authenticated but not bound; start afresh.
+			conn.Close()
+			err = errResumeFailed
+		}
 		if err == nil {
 			st.mu.Lock()
 			st.ackTo(h)
@@ -168,8 +175,9 @@ func smDial(ctx context.Context, hub Hub, acct Account, resource string, last xm
 }
 
 // resumeFeature asks the hub to resume session id, having handled in of its
-// stanzas; h gets the count of the device's stanzas the hub handled.
-func resumeFeature(id string, in uint32, h *uint32) xmpp.StreamFeature {
+// stanzas; h gets the count of the device's stanzas the hub handled, and
+// resumed whether it did (a hub that does not offer it leaves it false).
+func resumeFeature(id string, in uint32, h *uint32, resumed *bool) xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name:      xml.Name{Space: nsSM, Local: "sm"},
 		Necessary: xmpp.Authn,
@@ -207,7 +215,7 @@ func resumeFeature(id string, in uint32, h *uint32) xmpp.StreamFeature {
 			if err != nil {
 				return 0, nil, fmt.Errorf("resumed with h=%q", ans.H)
 			}
-			*h = uint32(v)
+			*h, *resumed = uint32(v), true
 			return xmpp.Ready, nil, nil
 		},
 	}
