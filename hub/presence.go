@@ -243,7 +243,11 @@ const maxDirected = 1000
 // presence is remembered so that the entity hears when the session ends.
 func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
 	if to.kind == addrRemote {
-		s.replyError(ss, el, errRemoteNotFound)
+		if s.fed != nil {
+			s.fed.send(ss, el, to)
+		} else {
+			s.replyError(ss, el, errRemoteNotFound)
+		}
 		return
 	}
 	if to.kind != addrFull && to.kind != addrBare {

@@ -40,6 +40,8 @@ type Config struct {
 	// and answers chat commands (hubjid.go); the account store reserves
 	// it. Empty means the name the store has, by default geohub.
 	HubName string
+	// Federation, when set, turns on server-to-server (federation.go).
+	Federation *FederationConfig
 }
 
 // Limits protect the hub from peers that send too much or too fast.
@@ -180,6 +182,7 @@ type Server struct {
 	stats      counters             // for Stats
 	remote     remotes              // resources online through other transports: remote.go
 	hub        hubJID               // the hub's own contact: hubjid.go
+	fed        *federation          // nil unless federating: federation.go
 
 	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
@@ -285,6 +288,10 @@ func (s *Server) Start() error {
 		s.wg.Go(func() { s.accept(ln, l.directTLS) })
 		s.log.Info("listening", "addr", ln.Addr().String(), "direct_tls", l.directTLS)
 	}
+	if err := s.startFederation(); err != nil {
+		s.Close()
+		return fmt.Errorf("hub: federation: %w", err)
+	}
 	return nil
 }
 
@@ -338,6 +345,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.hubGone()
+	if s.fed != nil {
+		s.fed.close()
+	}
 	for _, ss := range s.router.all() {
 		ss.closeWithError(errSystemShutdown)
 	}

@@ -107,7 +107,7 @@ func New(cfg Config, h Handler) (*Service, error) {
 
 // Allowed reports whether the service federates with domain.
 func (s *Service) Allowed(domain string) bool {
-	if slices.Contains(s.cfg.Deny, domain) || domain == s.cfg.Domain {
+	if slices.Contains(s.cfg.Deny, domain) || s.local(domain) {
 		return false
 	}
 	return len(s.cfg.Allow) == 0 || slices.Contains(s.cfg.Allow, domain)

@@ -1,0 +1,145 @@
+package hub_test
+
+import (
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/hub/hubtest"
+	"github.com/geohub/geohub/internal/testca"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// fedHub is a test hub at its own domain that federates with the others
+// of the same test over loopback, each trusting one test CA.
+type fedHub struct {
+	*hubtest.Hub
+	domain string
+	client *tls.Config
+}
+
+// startFederated starts one hub per domain; hosts maps each domain to its
+// s2s listener. configure may change each hub's federation settings.
+func startFederated(t *testing.T, ca *testca.CA, hosts map[string]string, domains []string, configure ...func(*hub.Config)) []*fedHub {
+	t.Helper()
+	var out []*fedHub
+	for _, d := range domains {
+		cert, _, _, err := ca.Issue(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := hubtest.Start(t, func(c *hub.Config) {
+			c.Domain = d
+			c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", Roots: ca.Pool(), Hosts: hosts}
+			for _, f := range configure {
+				f(c)
+			}
+		})
+		// Written before any stanza crosses: no stream is opened yet.
+		hosts[d] = h.FederationAddr()
+		out = append(out, &fedHub{Hub: h, domain: d, client: &tls.Config{RootCAs: ca.Pool(), ServerName: d}})
+	}
+	return out
+}
+
+func (h *fedHub) login(t *testing.T, name string, role devices.Role, groups ...string) *xmpptest.Client {
+	t.Helper()
+	pw := h.Account(t, name, role, groups...)
+	c := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: h.client}, name, pw)
+	c.Send("<presence/>")
+	c.Sync()
+	return c
+}
+
+func newTestCA(t *testing.T) *testca.CA {
+	ca, err := testca.New("GeoHub test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func TestFederationMessagesAndIQsBothWays(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	alice := hubs[0].login(t, "alice", devices.RoleOperator)
+	bob := hubs[1].login(t, "bob", devices.RoleOperator)
+
+	alice.Send("<message to='bob@b.test' type='chat' id='m1'><body>hello b</body></message>")
+	m := bob.WaitFor("alice's message", func(n *xmpptest.Node) bool { return n.Name() == "message" })
+	if m.Attr("from") != alice.JID.String() || m.Find("body").Text != "hello b" {
+		t.Fatalf("bob got %s", m)
+	}
+	bob.Send("<message to='%s' type='chat'><body>hello a</body></message>", alice.JID)
+	m = alice.WaitFor("bob's answer", func(n *xmpptest.Node) bool { return n.Name() == "message" })
+	if m.Attr("from") != bob.JID.String() || m.Find("body").Text != "hello a" {
+		t.Fatalf("alice got %s", m)
+	}
+
+	// An IQ to a remote full JID reaches the client, and its answer comes back.
+	alice.Send("<iq type='get' id='q1' to='%s'><query xmlns='jabber:iq:version'/></iq>", bob.JID)
+	q := bob.WaitFor("the IQ", func(n *xmpptest.Node) bool { return n.Name() == "iq" && n.Attr("id") == "q1" })
+	if q.Attr("from") != alice.JID.String() {
+		t.Fatalf("bob got %s", q)
+	}
+	bob.Send("<iq type='result' id='q1' to='%s'><query xmlns='jabber:iq:version'><name>bob</name></query></iq>", alice.JID)
+	r := alice.WaitFor("the answer", func(n *xmpptest.Node) bool { return n.Name() == "iq" && n.Attr("id") == "q1" })
+	if r.Attr("type") != "result" || r.Attr("from") != bob.JID.String() {
+		t.Fatalf("alice got %s", r)
+	}
+
+	// The remote domain answers a ping itself; a roster request is not
+	// answered for a remote JID.
+	r = alice.IQ("<iq type='get' id='ID' to='b.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r.Attr("type") != "result" || r.Attr("from") != "b.test" {
+		t.Fatalf("ping b.test: %s", r)
+	}
+	r = alice.IQ("<iq type='get' id='ID' to='b.test'><query xmlns='jabber:iq:roster'/></iq>")
+	if r.ErrorCondition() != "service-unavailable" {
+		t.Fatalf("roster of b.test for a remote JID: %s", r)
+	}
+}
+
+func TestFederationRemoteJIDHasNoRights(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	mallory := hubs[0].login(t, "mallory", devices.RoleAdmin) // an admin at a.test only
+	mallory.Send("<message to='geohub@b.test' type='chat' id='c1'><body>where car-17</body></message>")
+	e := mallory.WaitFor("the answer", func(n *xmpptest.Node) bool { return n.Attr("id") == "c1" })
+	if e.Attr("type") != "error" || e.ErrorCondition() != "forbidden" || e.Attr("from") != "geohub@b.test" {
+		t.Fatalf("a chat command from another domain: %s", e)
+	}
+}
+
+func TestFederationBounces(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	hosts := map[string]string{"gone.test": closed}
+	hubs := startFederated(t, newTestCA(t), hosts, []string{"a.test"}, func(c *hub.Config) {
+		c.Federation.Deny = []string{"denied.test"}
+	})
+	alice := hubs[0].login(t, "alice", devices.RoleOperator)
+	for _, c := range []struct{ to, cond string }{
+		{"x@gone.test", "remote-server-not-found"},
+		{"x@denied.test", "remote-server-not-found"},
+	} {
+		alice.Send("<message to='%s' type='chat' id='b-%s'><body>hi</body></message>", c.to, c.to)
+		e := alice.WaitFor("the bounce", func(n *xmpptest.Node) bool { return n.Attr("id") == "b-"+c.to })
+		if e.Attr("type") != "error" || e.ErrorCondition() != c.cond || e.Attr("from") != c.to {
+			t.Errorf("to %s: %s", c.to, e)
+		}
+	}
+	r := alice.IQ("<iq type='get' id='ID' to='x@gone.test/r'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r.ErrorCondition() != "remote-server-not-found" {
+		t.Errorf("IQ to an unreachable domain: %s", r)
+	}
+	if strings.Contains(hubs[0].FederationAddr(), ":0") {
+		t.Error("no listener")
+	}
+}
