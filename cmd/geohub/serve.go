@@ -50,6 +50,7 @@ type serveConfig struct {
 	fixBurst int
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
+	s2s  s2sConfig         // federation: serve_s2s.go
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
@@ -135,6 +136,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
+	s2sFlags(fs, &c.s2s)
 	return c, fs
 }
 
@@ -365,11 +367,17 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
+	fed, err := c.s2s.federation(domain)
+	if err != nil {
+		commit.Close()
+		return err
+	}
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
+		Federation: fed,
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
