@@ -17,7 +17,7 @@ import (
 
 // sections are the file's sections, in the order `geohub config example`
 // prints them.
-var sections = []string{"xmpp", "http", "map", "mqtt", "storage", "limits", "log"}
+var sections = []string{"xmpp", "s2s", "http", "map", "mqtt", "storage", "limits", "log"}
 
 // flagSections places the flags that no prefix rule of sectionOf places.
 var flagSections = map[string]string{
@@ -36,7 +36,7 @@ var flagSections = map[string]string{
 
 // sectionKeys renames the flags whose name would be an odd key in their
 // section.
-var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker"}
+var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "s2s": "listen"}
 
 // notInFile are the flags that make no sense in the file.
 var notInFile = []string{"config", "check-config"}
