@@ -1,0 +1,116 @@
+package hub_test
+
+// Federation with Prosody: a slixmpp user at prosody.test and an account
+// at geohub.test chat across the two servers, each a real server with a
+// certificate from the test's CA, authenticating with SASL EXTERNAL; the
+// hub's contact refuses the remote user's chat commands.
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/hub/hubtest"
+	"github.com/geohub/geohub/internal/peers"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// slixProcess is a slixmpp script running beside the test, whose JSON
+// lines arrive as they are printed.
+type slixProcess struct {
+	lines  chan slixLine
+	done   chan error
+	stderr strings.Builder
+}
+
+func startSlixmpp(t *testing.T, addr, caFile, script string, args ...string) *slixProcess {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	argv := append([]string{filepath.Join("testdata", "slixmpp", script), "--host", host, "--port", port, "--cafile", caFile}, args...)
+	cmd := exec.CommandContext(ctx, peers.Python, argv...)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	p := &slixProcess{lines: make(chan slixLine, 100), done: make(chan error, 1)}
+	cmd.Stderr = &p.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var l slixLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				p.lines <- l
+			}
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	return p
+}
+
+// next returns the script's next line of event, failing when the script
+// ends first.
+func (p *slixProcess) next(t *testing.T, event string) slixLine {
+	t.Helper()
+	for l := range p.lines {
+		if l.str("event") == event {
+			return l
+		}
+	}
+	t.Fatalf("the script ended without printing %s: %v\nstderr:\n%s", event, <-p.done, p.stderr.String())
+	return nil
+}
+
+func TestProsodyFederation(t *testing.T) {
+	peers.Require(t, "slixmpp")
+	ca := newTestCA(t)
+	pr := peers.StartFederatedProsody(t, ca, "prosody.test", map[string]string{"operator": "op-secret"})
+	cert, _, _, err := ca.Issue("geohub.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hubtest.Start(t, func(c *hub.Config) {
+		c.Domain = "geohub.test"
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", Roots: ca.Pool(),
+			Hosts: map[string]string{"prosody.test": pr.S2SAddr}}
+	})
+	pw := h.Account(t, "car-17", devices.RoleDevice)
+	car := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: &tls.Config{RootCAs: ca.Pool(), ServerName: "geohub.test"}}, "car-17", pw)
+	car.Send("<presence/>")
+
+	script := startSlixmpp(t, pr.Addr, pr.CAFile, "federation.py", "--user", "operator", "op-secret",
+		"--domain", "prosody.test", "--peer", "car-17@geohub.test", "--hub", "geohub@geohub.test")
+	script.next(t, "ready")
+
+	car.Send("<message to='operator@prosody.test' type='chat' id='f1'><body>hello from geohub.test</body></message>")
+	if m := script.next(t, "message"); m.str("from") != car.JID.String() || m.str("body") != "hello from geohub.test" {
+		t.Errorf("the Prosody user got %v", m)
+	}
+	reply := car.WaitFor("the answer from Prosody", func(n *xmpptest.Node) bool { return n.Name() == "message" })
+	if !strings.HasPrefix(reply.Attr("from"), "operator@prosody.test/") || reply.Find("body").Text != "hello from prosody.test" {
+		t.Errorf("car-17 got %s", reply)
+	}
+	if a := script.next(t, "answer"); a.str("type") != "error" || a.str("condition") != "forbidden" || a.str("from") != "geohub@geohub.test" {
+		t.Errorf("a chat command from prosody.test: %v", a)
+	}
+	if err := <-script.done; err != nil {
+		t.Errorf("script: %v\n%s", err, script.stderr.String())
+	}
+}
