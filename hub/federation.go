@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/s2s"
@@ -22,9 +21,11 @@ import (
 // had sent them, through a sender that stands for the remote JID
 // (remoteSender): the same rules apply (blocking, offline storage, PEP
 // access, the hub's JID), and answers go back over the federation. A
-// remote JID owns no account here: its sender has no localpart, so it has
-// no roster, no blocklist and no rights, and only disco, ping and version
-// are answered on the domain for it.
+// remote JID without an account here has no localpart: no roster, no
+// blocklist and no rights. One made a remote account (devices.IsRemote,
+// geohub device add alice@example.com --role operator) acts as that
+// account: chat commands, alerts. Only disco, ping and version are
+// answered on the domain for remote JIDs.
 
 // FederationConfig turns on federation.
 type FederationConfig struct {
@@ -46,9 +47,6 @@ type federation struct {
 	s   *Server
 	svc *s2s.Service
 	ln  net.Listener
-
-	mu      sync.Mutex
-	senders map[string]*session // by remote full JID
 }
 
 // maxSenders bounds the remote senders kept; past it they are forgotten
@@ -63,7 +61,7 @@ func (s *Server) startFederation() error {
 	if s.cfg.TLS == nil {
 		return errors.New("hub: federation needs a certificate")
 	}
-	f := &federation{s: s, senders: map[string]*session{}}
+	f := &federation{s: s}
 	lim := s.cfg.Limits
 	svc, err := s2s.New(s2s.Config{
 		Domain: s.domain, Local: []string{s.pubsub.Host()},
@@ -122,12 +120,18 @@ func (f *federation) send(ss *session, el *wire.Element, to addr) {
 // another domain.
 func (f *federation) sendRaw(domain string, stanza []byte) { f.svc.Send(domain, stanza) }
 
-// Stanza routes a stanza another server sent (s2s.Handler). The s2s
-// stream checked its from and to domains.
-func (f *federation) Stanza(peer string, el *wire.Element) {
+// Stream routes the stanzas of one stream from peer (s2s.Handler); the
+// stream checked their from and to domains. Each stream keeps its own
+// senders, used by its read goroutine alone.
+func (f *federation) Stream(peer string) func(*wire.Element) {
+	senders := map[string]*session{}
+	return func(el *wire.Element) { f.stanza(peer, senders, el) }
+}
+
+func (f *federation) stanza(peer string, senders map[string]*session, el *wire.Element) {
 	s := f.s
 	s.stats.in.Add(1)
-	ss := f.sender(el, peer)
+	ss := f.sender(senders, el, peer)
 	if ss == nil {
 		return
 	}
@@ -193,8 +197,9 @@ func (f *federation) presence(ss *session, el *wire.Element) {
 	}
 }
 
-// sender returns the session that stands for the stanza's remote sender.
-func (f *federation) sender(el *wire.Element, peer string) *session {
+// sender returns the session that stands for the stanza's remote sender,
+// acting as its remote account if it has one now.
+func (f *federation) sender(senders map[string]*session, el *wire.Element, peer string) *session {
 	v, err := xmlnode.AppendUnescaped(nil, el.Value(el.From))
 	if err != nil {
 		return nil
@@ -204,16 +209,21 @@ func (f *federation) sender(el *wire.Element, peer string) *session {
 		return nil
 	}
 	full := j.String()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ss := f.senders[full]; ss != nil {
-		return ss
+	ss := senders[full]
+	if ss == nil {
+		if len(senders) >= maxSenders {
+			clear(senders)
+		}
+		ss = f.s.remoteSender(j, &remoteConn{f: f, domain: peer})
+		senders[full] = ss
 	}
-	if len(f.senders) >= maxSenders {
-		clear(f.senders)
+	// A remote account (devices.IsRemote) acts with the role and groups
+	// it has here, as a local account's session does; checked at each
+	// stanza, so that removing the account takes them away at once.
+	ss.local = ""
+	if f.s.accounts.Exists(ss.bare) {
+		ss.local = ss.bare
 	}
-	ss := f.s.remoteSender(j, &remoteConn{f: f, domain: peer})
-	f.senders[full] = ss
 	return ss
 }
 

@@ -143,3 +143,42 @@ func TestFederationBounces(t *testing.T) {
 		t.Error("no listener")
 	}
 }
+
+// An operator at a.test made a remote operator of b.test's fleet gets the
+// fleet's geofence alerts from b.test's contact and runs chat commands
+// there; removed, it has no rights any more.
+func TestFederationRemoteOperator(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	a, b := hubs[0], hubs[1]
+	alice := a.login(t, "alice", devices.RoleOperator)
+	created, err := b.Accounts.Add(devices.NewAccount{Name: "Alice@A.test", Role: devices.RoleOperator, Groups: []string{"fleet"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created[0].Account.Name != "alice@a.test" || created[0].Password != "" {
+		t.Fatalf("remote account: %+v", created[0])
+	}
+	car := b.login(t, "car", devices.RoleDevice, "fleet")
+	addFence(t, b.Hub, `{"type":"Feature","properties":{"name":"Depot","radius":200,"groups":["fleet"],
+		"events":["enter"],"notify":["alice@a.test"]},"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
+	ok(t, "outside", publishGeoloc(car, "f1", 52.50, 13.40))
+	ok(t, "inside", publishGeoloc(car, "f2", 52.5101, 13.4001))
+	m := alice.WaitFor("the alert from b.test", isAlertMessage)
+	if m.Attr("from") != "geohub@b.test/hub" || alertOf(m).Attr("device") != "car@b.test" || alertOf(m).Attr("event") != "enter" {
+		t.Errorf("alert: %s", m)
+	}
+
+	askB := func(id, command string) *xmpptest.Node {
+		alice.Send("<message type='chat' to='geohub@b.test' id='%s'><body>%s</body></message>", id, command)
+		return alice.WaitFor("answer to "+command, func(n *xmpptest.Node) bool { return n.Attr("id") == id })
+	}
+	if ans := askB("w1", "where car"); ans.Attr("type") != "chat" || !strings.Contains(ans.Find("body").Text, "car at geo:52.5101,13.4001") {
+		t.Errorf("where car: %s", ans)
+	}
+	if err := b.Accounts.Remove("alice@a.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ans := askB("w2", "where car"); ans.ErrorCondition() != "forbidden" {
+		t.Errorf("where car once removed: %s", ans)
+	}
+}

@@ -123,6 +123,7 @@ func (l *link) run() {
 		s.adopt(l)
 	}
 	s.log.Debug("stream up", "peer", l.peer, "outgoing", l.outgoing, "bidi", l.bidi)
+	handle := s.h.Stream(l.peer)
 	sc := wire.NewScanner(s.cfg.Limits, nsServer)
 	pace := func(time.Time, int, int, int) time.Duration { return 0 }
 	if s.cfg.Pace != nil {
@@ -173,7 +174,7 @@ func (l *link) run() {
 			if el.Kind == wire.KindMessage {
 				messages++
 			}
-			s.h.Stanza(l.peer, el)
+			handle(el)
 		}
 		l.last.Store(time.Now().UnixNano())
 		if d := pace(time.Now(), stanzas, messages, read); d > 0 {

@@ -52,10 +52,12 @@ type Config struct {
 
 // Handler is the hub's side of the federation.
 type Handler interface {
-	// Stanza is a stanza from peer, its from already checked to be at
-	// peer and its to at one of the hub's domains. It runs on the
-	// stream's read goroutine; el is valid only during the call.
-	Stanza(peer string, el *wire.Element)
+	// Stream is called when a stream from peer starts reading; the
+	// function it returns is given each stanza of that stream, its from
+	// already checked to be at peer and its to at one of the hub's
+	// domains. It runs on the stream's read goroutine, one stanza at a
+	// time; el is valid only during the call.
+	Stream(peer string) func(el *wire.Element)
 	// Bounce gives back stanzas (one or more, as sent) that could not be
 	// delivered to domain, with the stanza error condition to answer.
 	Bounce(domain string, stanzas []byte, cond, text string)

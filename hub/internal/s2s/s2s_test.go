@@ -20,10 +20,12 @@ type recorder struct {
 	accepted int
 }
 
-func (r *recorder) Stanza(peer string, el *wire.Element) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stanzas = append(r.stanzas, peer+": "+string(el.Raw))
+func (r *recorder) Stream(peer string) func(*wire.Element) {
+	return func(el *wire.Element) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.stanzas = append(r.stanzas, peer+": "+string(el.Raw))
+	}
 }
 
 func (r *recorder) Bounce(domain string, stanzas []byte, cond, text string) {
