@@ -1,9 +1,11 @@
 package hub_test
 
-// Federation with Prosody: a slixmpp user at prosody.test and an account
-// at geohub.test chat across the two servers, each a real server with a
-// certificate from the test's CA, authenticating with SASL EXTERNAL; the
-// hub's contact refuses the remote user's chat commands.
+// Federation with Prosody: slixmpp users at prosody.test and GeoHub at
+// geohub.test, each a real server with a certificate from the test's CA,
+// authenticating with SASL EXTERNAL. A device and a Prosody user chat both
+// ways; the Prosody user, made a remote operator of the fleet, gets a
+// geofence alert and runs where; another Prosody user, without an
+// account at GeoHub, is refused.
 
 import (
 	"bufio"
@@ -80,7 +82,7 @@ func (p *slixProcess) next(t *testing.T, event string) slixLine {
 func TestProsodyFederation(t *testing.T) {
 	peers.Require(t, "slixmpp")
 	ca := newTestCA(t)
-	pr := peers.StartFederatedProsody(t, ca, "prosody.test", map[string]string{"operator": "op-secret"})
+	pr := peers.StartFederatedProsody(t, ca, "prosody.test", map[string]string{"operator": "op-secret", "stranger": "stranger-secret"})
 	cert, _, _, err := ca.Issue("geohub.test")
 	if err != nil {
 		t.Fatal(err)
@@ -91,14 +93,21 @@ func TestProsodyFederation(t *testing.T) {
 		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", Roots: ca.Pool(),
 			Hosts: map[string]string{"prosody.test": pr.S2SAddr}}
 	})
-	pw := h.Account(t, "car-17", devices.RoleDevice)
+	pw := h.Account(t, "car-17", devices.RoleDevice, "fleet")
+	if _, err := h.Accounts.Add(devices.NewAccount{Name: "operator@prosody.test", Role: devices.RoleOperator, Groups: []string{"fleet"}}); err != nil {
+		t.Fatal(err)
+	}
+	addFence(t, h, `{"type":"Feature","properties":{"name":"Depot","radius":200,"groups":["fleet"],
+		"events":["enter"],"notify":["operator@prosody.test"]},"geometry":{"type":"Point","coordinates":[13.40,52.51]}}`)
 	car := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: &tls.Config{RootCAs: ca.Pool(), ServerName: "geohub.test"}}, "car-17", pw)
 	car.Send("<presence/>")
 
 	script := startSlixmpp(t, pr.Addr, pr.CAFile, "federation.py", "--user", "operator", "op-secret",
+		"--user", "stranger", "stranger-secret",
 		"--domain", "prosody.test", "--peer", "car-17@geohub.test", "--hub", "geohub@geohub.test")
 	script.next(t, "ready")
 
+	// A chat each way: GeoHub opens the stream, Prosody answers over it.
 	car.Send("<message to='operator@prosody.test' type='chat' id='f1'><body>hello from geohub.test</body></message>")
 	if m := script.next(t, "message"); m.str("from") != car.JID.String() || m.str("body") != "hello from geohub.test" {
 		t.Errorf("the Prosody user got %v", m)
@@ -107,8 +116,22 @@ func TestProsodyFederation(t *testing.T) {
 	if !strings.HasPrefix(reply.Attr("from"), "operator@prosody.test/") || reply.Find("body").Text != "hello from prosody.test" {
 		t.Errorf("car-17 got %s", reply)
 	}
-	if a := script.next(t, "answer"); a.str("type") != "error" || a.str("condition") != "forbidden" || a.str("from") != "geohub@geohub.test" {
-		t.Errorf("a chat command from prosody.test: %v", a)
+
+	// The remote operator gets the fleet's alert and asks where the car is.
+	ok(t, "outside", publishGeoloc(car, "f1", 52.50, 13.40))
+	ok(t, "inside", publishGeoloc(car, "f2", 52.5101, 13.4001))
+	if a := script.next(t, "alert"); a.str("from") != "geohub@geohub.test/hub" || a.str("kind") != "enter" ||
+		!strings.HasPrefix(a.str("body"), "car-17 entered Depot") {
+		t.Errorf("alert at Prosody: %v", a)
+	}
+	if a := script.next(t, "answer"); a.str("who") != "operator" || a.str("type") != "chat" ||
+		!strings.Contains(a.str("body"), "car-17 at geo:52.5101,13.4001") {
+		t.Errorf("where car-17 from Prosody: %v", a)
+	}
+	// A Prosody user without an account at GeoHub has no rights there.
+	if a := script.next(t, "answer"); a.str("who") != "stranger" || a.str("type") != "error" || a.str("condition") != "forbidden" ||
+		a.str("from") != "geohub@geohub.test" {
+		t.Errorf("a chat command from a stranger at prosody.test: %v", a)
 	}
 	if err := <-script.done; err != nil {
 		t.Errorf("script: %v\n%s", err, script.stderr.String())

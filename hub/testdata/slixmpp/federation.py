@@ -1,46 +1,73 @@
-"""A slixmpp user on another server (Prosody) talks to GeoHub over
-federation.
+"""slixmpp users on another server (Prosody) use GeoHub over federation.
 
-Users: --user NAME PW at --domain (the Prosody's); --peer is a GeoHub
-account's bare JID, --hub the hub's own JID.
+Users: --user OPERATOR PW --user STRANGER PW at --domain (the Prosody's);
+the operator is a remote operator of GeoHub's fleet, the stranger has no
+account there. --peer is a GeoHub device's bare JID, --hub the hub's own
+JID.
 
 Steps:
-  1. Log in to Prosody and print ready.
-  2. Wait for a chat from the GeoHub account (the Go test sends it once
-     ready is printed) and answer it.
-  3. Send the chat command help to the hub's JID and wait for the answer
-     (an error: a remote JID has no rights there).
+  1. Both log in to Prosody; print ready.
+  2. The operator waits for a chat from the device (the Go test sends it
+     once ready is printed) and answers it.
+  3. The operator waits for a geofence alert from the hub (the Go test
+     moves the device into a fence once message is printed), then sends
+     the chat command where DEVICE and waits for the answer.
+  4. The stranger sends help to the hub and waits for the answer: an
+     error, since it has no rights there.
 
-Prints: ready; message {from, body}; answer {from, type, condition, body}.
+Prints: ready; message {from, body}; alert {from, body, kind}; answer
+{who, from, type, condition, body} for the operator's where and the
+stranger's help.
 """
 import asyncio
 
 import slixpeer
 from slixpeer import emit, expect, wait
 
+NS_ALERT = "urn:geohub:alert:0"
+
+
+def answer_from(c, jid):
+    """A future for the next message or message error from jid (slixmpp
+    raises message_error, not message, for an error)."""
+    fut = asyncio.get_running_loop().create_future()
+    for event in ("message", "message_error"):
+        c.add_event_handler(event, lambda m: m["from"].bare == jid and not fut.done()
+                            and fut.set_result(m))
+    return fut
+
+
+def emit_answer(who, a):
+    emit("answer", who=who, **{"from": str(a["from"]), "type": a["type"],
+                               "condition": a["error"]["condition"] if a["type"] == "error" else "",
+                               "body": a["body"]})
+
 
 async def main(args):
     slixpeer.DOMAIN = args.domain
-    c = slixpeer.Client(args, *args.user[0])
-    await slixpeer.login_all([c])
-    c.send_presence()
-    got = expect(c, "message", lambda m: m["from"].bare == args.peer)
+    op = slixpeer.Client(args, *args.user[0])
+    stranger = slixpeer.Client(args, *args.user[1])
+    await slixpeer.login_all([op, stranger])
+    op.send_presence()
+    got = expect(op, "message", lambda m: m["from"].bare == args.peer)
     emit("ready")
     m = await wait(got, "chat from " + args.peer)
+    alert = expect(op, "message", lambda m: m["from"].bare == args.hub
+                   and m.xml.find("{%s}alert" % NS_ALERT) is not None)
     emit("message", **{"from": str(m["from"]), "body": m["body"]})
-    c.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
+    op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
 
-    # slixmpp raises message_error, not message, for an error.
-    answer = asyncio.get_running_loop().create_future()
-    for event in ("message", "message_error"):
-        c.add_event_handler(event, lambda m: m["from"].bare == args.hub and not answer.done()
-                            and answer.set_result(m))
-    c.send_message(mto=args.hub, mbody="help", mtype="chat")
-    a = await wait(answer, "answer from " + args.hub)
-    emit("answer", **{"from": str(a["from"]), "type": a["type"],
-                      "condition": a["error"]["condition"] if a["type"] == "error" else "",
-                      "body": a["body"]})
-    await c.close()
+    a = await wait(alert, "alert from " + args.hub)
+    emit("alert", **{"from": str(a["from"]), "body": a["body"],
+                     "kind": a.xml.find("{%s}alert" % NS_ALERT).get("event")})
+    where = answer_from(op, args.hub)
+    op.send_message(mto=args.hub, mbody="where " + args.peer.split("@")[0], mtype="chat")
+    emit_answer("operator", await wait(where, "answer to where"))
+
+    refused = answer_from(stranger, args.hub)
+    stranger.send_message(mto=args.hub, mbody="help", mtype="chat")
+    emit_answer("stranger", await wait(refused, "answer to help"))
+    await slixpeer.close_all([op, stranger])
 
 
 if __name__ == "__main__":
