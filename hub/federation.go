@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/geohub/geohub/hub/internal/s2s"
@@ -102,6 +103,16 @@ func (s *Server) FederationAddr() string {
 }
 
 func (f *federation) close() { f.svc.Close() }
+
+// remote reports whether a JID is at a domain this hub federates with.
+func (f *federation) remote(j string) bool {
+	_, domain, ok := strings.Cut(j, "@")
+	if !ok {
+		domain = j
+	}
+	domain, _, _ = strings.Cut(domain, "/")
+	return f.svc.Allowed(domain)
+}
 
 // send forwards a stanza of a local session to another domain, with its
 // from stamped; a peer's stream only takes jabber:server stanzas.

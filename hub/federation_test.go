@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -180,5 +181,39 @@ func TestFederationRemoteOperator(t *testing.T) {
 	}
 	if ans := askB("w2", "where car"); ans.ErrorCondition() != "forbidden" {
 		t.Errorf("where car once removed: %s", ans)
+	}
+}
+
+// A remote operator subscribes to a device of its fleet's geoloc node
+// (XEP-0060 on the device's PEP service, XEP-0163) and gets its fixes;
+// a remote JID without an account may not.
+func TestFederationRemoteOperatorFollowsPEP(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	a, b := hubs[0], hubs[1]
+	alice := a.login(t, "alice", devices.RoleOperator)
+	mallory := a.login(t, "mallory", devices.RoleAdmin)
+	if _, err := b.Accounts.Add(devices.NewAccount{Name: "alice@a.test", Role: devices.RoleOperator, Groups: []string{"fleet"}}); err != nil {
+		t.Fatal(err)
+	}
+	car := b.login(t, "car", devices.RoleDevice, "fleet")
+	ok(t, "first fix", publishGeoloc(car, "f1", 52.52, 13.405))
+	sub := "<iq type='set' id='ID' to='car@b.test'><pubsub xmlns='" + nsPubSub + "'><subscribe node='" + nsGeoloc + "' jid='%s'/></pubsub></iq>"
+	if r := alice.IQ(fmt.Sprintf(sub, "alice@a.test")); r.Attr("type") != "result" {
+		t.Fatalf("alice subscribes: %s", r)
+	}
+	if r := mallory.IQ(fmt.Sprintf(sub, "mallory@a.test")); r.Attr("type") != "error" {
+		t.Fatalf("mallory subscribes: %s", r)
+	}
+	ok(t, "next fix", publishGeoloc(car, "f2", 52.53, 13.405))
+	ev := alice.WaitFor("the notification", func(n *xmpptest.Node) bool {
+		return isEventFrom("car@b.test")(n) && n.Find("event/items/item").Attr("id") == "f2"
+	})
+	if ev.Find("event/items").Attr("node") != nsGeoloc || ev.Find("event/items/item/geoloc/lat").Text != "52.53" {
+		t.Errorf("notification: %s", ev)
+	}
+	for _, n := range mallory.Drain() {
+		if n.Child("http://jabber.org/protocol/pubsub#event", "event") != nil {
+			t.Errorf("mallory got %s", n)
+		}
 	}
 }
