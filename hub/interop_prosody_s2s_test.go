@@ -4,8 +4,8 @@ package hub_test
 // geohub.test, each a real server with a certificate from the test's CA,
 // authenticating with SASL EXTERNAL. A device and a Prosody user chat both
 // ways; the Prosody user, made a remote operator of the fleet, gets a
-// geofence alert and runs where; another Prosody user, without an
-// account at GeoHub, is refused.
+// geofence alert, runs where and follows the car's PEP geoloc node;
+// another Prosody user, without an account at GeoHub, is refused.
 
 import (
 	"bufio"
@@ -132,6 +132,12 @@ func TestProsodyFederation(t *testing.T) {
 	if a := script.next(t, "answer"); a.str("who") != "stranger" || a.str("type") != "error" || a.str("condition") != "forbidden" ||
 		a.str("from") != "geohub@geohub.test" {
 		t.Errorf("a chat command from a stranger at prosody.test: %v", a)
+	}
+	// The remote operator follows the car through PEP.
+	script.next(t, "subscribed")
+	ok(t, "next", publishGeoloc(car, "f3", 52.53, 13.41))
+	if g := script.next(t, "geoloc"); g.str("from") != "car-17@geohub.test" || g.str("lat") != "52.53" {
+		t.Errorf("geoloc notification at Prosody: %v", g)
 	}
 	if err := <-script.done; err != nil {
 		t.Errorf("script: %v\n%s", err, script.stderr.String())

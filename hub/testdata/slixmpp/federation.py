@@ -14,10 +14,13 @@ Steps:
      the chat command where DEVICE and waits for the answer.
   4. The stranger sends help to the hub and waits for the answer: an
      error, since it has no rights there.
+  5. The operator subscribes to the device's geoloc node (XEP-0060 on its
+     PEP service), prints subscribed, and waits for the notification of
+     the item f3 the Go test then publishes.
 
 Prints: ready; message {from, body}; alert {from, body, kind}; answer
 {who, from, type, condition, body} for the operator's where and the
-stranger's help.
+stranger's help; subscribed; geoloc {from, to, lat}.
 """
 import asyncio
 
@@ -25,6 +28,7 @@ import slixpeer
 from slixpeer import emit, expect, wait
 
 NS_ALERT = "urn:geohub:alert:0"
+NS_GEOLOC = "http://jabber.org/protocol/geoloc"
 
 
 def answer_from(c, jid):
@@ -46,6 +50,7 @@ def emit_answer(who, a):
 async def main(args):
     slixpeer.DOMAIN = args.domain
     op = slixpeer.Client(args, *args.user[0])
+    op.register_plugin("xep_0060")
     stranger = slixpeer.Client(args, *args.user[1])
     await slixpeer.login_all([op, stranger])
     op.send_presence()
@@ -67,6 +72,15 @@ async def main(args):
     refused = answer_from(stranger, args.hub)
     stranger.send_message(mto=args.hub, mbody="help", mtype="chat")
     emit_answer("stranger", await wait(refused, "answer to help"))
+
+    # 5. The operator follows the device through its PEP geoloc node.
+    fix = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
+                 and m["pubsub_event"]["items"]["item"]["id"] == "f3")
+    await op["xep_0060"].subscribe(args.peer, NS_GEOLOC, timeout=slixpeer.TIMEOUT)
+    emit("subscribed")
+    m = await wait(fix, "geoloc notification f3")
+    g = m["pubsub_event"]["items"]["item"].xml.find("{%s}geoloc" % NS_GEOLOC)
+    emit("geoloc", **{"from": str(m["from"]), "to": str(m["to"]), "lat": g.find("{%s}lat" % NS_GEOLOC).text})
     await slixpeer.close_all([op, stranger])
 
 
