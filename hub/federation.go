@@ -68,8 +68,8 @@ func (s *Server) startFederation() error {
 		Domain: s.domain, Local: []string{s.pubsub.Host()},
 		TLS: s.cfg.TLS, Roots: fc.Roots, Hosts: fc.Hosts,
 		Allow: fc.Allow, Deny: fc.Deny, IdleTimeout: fc.IdleTimeout,
-		ConnectTimeout: lim.NegotiationTimeout,
-		Limits:         wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth},
+		ConnectTimeout: lim.NegotiationTimeout, MaxPending: lim.MaxPending,
+		Limits: wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth},
 		Pace: func() func(time.Time, int, int, int) time.Duration {
 			sh := newShaper(lim)
 			return sh.delay

@@ -40,11 +40,18 @@ func (s *Service) newLink(c net.Conn, st *stream, peer string, outgoing, bidi bo
 }
 
 // send queues stanzas for the peer; it reports false when the link is
-// closed.
+// closed. A peer that takes less than is sent is cut off once MaxPending
+// bytes wait for it, and what waits bounces.
 func (l *link) send(b []byte) bool {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		return false
+	}
+	if len(l.out)+len(b) > l.svc.cfg.MaxPending {
+		l.mu.Unlock()
+		l.svc.log.Warn("stream to peer cut off: it stopped reading", "peer", l.peer, "max_pending", l.svc.cfg.MaxPending)
+		l.close("")
 		return false
 	}
 	l.out = append(l.out, b...)

@@ -43,6 +43,7 @@ type Config struct {
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
 	QueueBytes     int         // bytes queued per domain while its stream comes up
+	MaxPending     int         // bytes waiting for a stream before the peer is cut off
 	Limits         wire.Limits // per stanza, as for clients
 	// Pace, when set, gives each incoming stream a shaper: told what a
 	// read brought, it says how long to pause reading.
@@ -99,6 +100,9 @@ func New(cfg Config, h Handler) (*Service, error) {
 	}
 	if cfg.QueueBytes <= 0 {
 		cfg.QueueBytes = 1 << 20
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
