@@ -41,6 +41,9 @@ type FederationConfig struct {
 	// refused.
 	Allow, Deny []string
 	IdleTimeout time.Duration
+	// Dialback allows server dialback (XEP-0220) with peers whose
+	// certificate does not verify (self-signed).
+	Dialback bool
 }
 
 // federation is the hub's side of the s2s service.
@@ -67,7 +70,7 @@ func (s *Server) startFederation() error {
 	svc, err := s2s.New(s2s.Config{
 		Domain: s.domain, Local: []string{s.pubsub.Host()},
 		TLS: s.cfg.TLS, Roots: fc.Roots, Hosts: fc.Hosts,
-		Allow: fc.Allow, Deny: fc.Deny, IdleTimeout: fc.IdleTimeout,
+		Allow: fc.Allow, Deny: fc.Deny, IdleTimeout: fc.IdleTimeout, Dialback: fc.Dialback,
 		ConnectTimeout: lim.NegotiationTimeout, MaxPending: lim.MaxPending,
 		Limits: wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth},
 		Pace: func() func(time.Time, int, int, int) time.Duration {

@@ -20,6 +20,7 @@ type s2sConfig struct {
 	hosts       string // domain=host:port,...
 	allow, deny string // domains, comma-separated
 	idle        time.Duration
+	dialback    bool
 }
 
 func s2sFlags(fs *flag.FlagSet, c *s2sConfig) {
@@ -29,6 +30,8 @@ func s2sFlags(fs *flag.FlagSet, c *s2sConfig) {
 	fs.StringVar(&c.hosts, "s2s-hosts", "", "domain=host:port pairs, comma-separated, connected to instead of looking the domain up in DNS (tests, private networks)")
 	fs.StringVar(&c.allow, "s2s-allow", "", "domains to federate with, comma-separated; empty: any domain not in --s2s-deny")
 	fs.StringVar(&c.deny, "s2s-deny", "", "domains never to federate with, comma-separated")
+	fs.BoolVar(&c.dialback, "s2s-dialback", false, "allow server dialback (XEP-0220) with servers whose certificate does not verify (self-signed): "+
+		"their domain is then proven through DNS only. Off, such servers are refused")
 	fs.DurationVar(&c.idle, "s2s-idle-timeout", 10*time.Minute, "a server-to-server stream nothing crossed for this long is closed")
 }
 
@@ -45,7 +48,7 @@ func (c *s2sConfig) federation(domain string) (*hub.FederationConfig, error) {
 	if listen == "off" || listen == "" {
 		return nil, nil
 	}
-	fc := &hub.FederationConfig{Listen: listen, Allow: domainList(c.allow), Deny: domainList(c.deny), IdleTimeout: c.idle}
+	fc := &hub.FederationConfig{Listen: listen, Allow: domainList(c.allow), Deny: domainList(c.deny), IdleTimeout: c.idle, Dialback: c.dialback}
 	var errs []error
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		errs = append(errs, fmt.Errorf("--s2s %q: %w", listen, err))

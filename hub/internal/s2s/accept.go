@@ -23,7 +23,11 @@ func (s *Service) accept(raw net.Conn) {
 			conn.SetWriteDeadline(time.Now().Add(time.Second))
 			conn.Write([]byte(se.xml()))
 		}
-		s.log.Info("incoming stream refused", "addr", raw.RemoteAddr(), "err", err)
+		if errors.Is(err, errPeerClosed) {
+			s.log.Debug("incoming stream ended during negotiation", "addr", raw.RemoteAddr())
+		} else {
+			s.log.Info("incoming stream refused", "addr", raw.RemoteAddr(), "err", err)
+		}
 		conn.Close()
 		return
 	}
@@ -32,7 +36,7 @@ func (s *Service) accept(raw net.Conn) {
 }
 
 func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, error) {
-	secure, certOK, bidi := false, false, false
+	secure, bidi := false, false
 	peer := ""
 	for step := 0; ; step++ {
 		if step > 3 {
@@ -44,7 +48,8 @@ func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, erro
 			return nil, err
 		}
 		// The header is answered before any error, which needs a stream.
-		if err := st.write(header(to, from, streamID())); err != nil {
+		st.ownID = streamID()
+		if err := st.write(header(to, from, st.ownID)); err != nil {
 			return nil, err
 		}
 		if !s.local(to) {
@@ -94,38 +99,67 @@ func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, erro
 			*conn, secure = tc, true
 		default:
 			verr := s.verifyPeer((*conn).(*tls.Conn).ConnectionState(), peer)
-			certOK = verr == nil
-			if !certOK {
+			certOK := verr == nil
+			if !certOK && !s.cfg.Dialback {
 				return nil, streamError{"not-authorized", "the certificate is not valid for " + peer + ": " + verr.Error()}
 			}
-			if err := st.write("<stream:features><mechanisms xmlns='" + nsSASL + "'><mechanism>EXTERNAL</mechanism></mechanisms><bidi xmlns='" + nsBidiFeature + "'/></stream:features>"); err != nil {
+			f := "<stream:features>"
+			if certOK {
+				f += "<mechanisms xmlns='" + nsSASL + "'><mechanism>EXTERNAL</mechanism></mechanisms><bidi xmlns='" + nsBidiFeature + "'/>"
+			}
+			if s.cfg.Dialback {
+				f += "<dialback xmlns='" + nsDialbackFeature + "'><errors/></dialback>"
+			}
+			if err := st.write(f + "</stream:features>"); err != nil {
 				return nil, err
 			}
-			if bidi, err = s.authenticate(st, peer); err != nil {
+			var dialback bool
+			if bidi, dialback, err = s.authenticate(st, peer, certOK); err != nil {
 				return nil, err
+			}
+			if dialback {
+				// No restart after dialback: stanzas follow.
+				return s.newLink(*conn, st, peer, false, false), nil
 			}
 		}
 	}
 }
 
-// authenticate runs SASL EXTERNAL for peer, whose certificate was
-// verified, after an optional XEP-0288 bidi request.
-func (s *Service) authenticate(st *stream, peer string) (bidi bool, err error) {
+// authenticate runs SASL EXTERNAL for peer when its certificate was
+// verified (certOK), after an optional XEP-0288 bidi request, or dialback
+// when allowed; it answers the dialback verification requests of other
+// servers meanwhile.
+func (s *Service) authenticate(st *stream, peer string, certOK bool) (bidi, dialback bool, err error) {
 	for {
-		var auth saslAuth
-		name, err := st.next(&auth)
-		if err != nil {
-			return false, err
+		// <auth/>, <db:result/> or <db:verify/>.
+		var el struct {
+			dbElement
+			Mechanism string `xml:"mechanism,attr"`
 		}
+		name, err := st.next(&el)
+		if err != nil {
+			return false, false, err
+		}
+		auth := saslAuth{Mechanism: el.Mechanism, Text: el.Key}
 		switch {
-		case name.Space == nsBidi && name.Local == "bidi" && !bidi:
+		case name.Space == nsBidi && name.Local == "bidi" && !bidi && certOK:
 			bidi = true
 			continue
-		case name.Space != nsSASL || name.Local != "auth":
-			return false, streamError{"not-authorized", "authenticate first"}
+		case name.Space == nsDialback && name.Local == "verify" && s.cfg.Dialback:
+			if err := s.answerVerify(st, el.dbElement); err != nil {
+				return false, false, err
+			}
+			continue
+		case name.Space == nsDialback && name.Local == "result" && s.cfg.Dialback:
+			if err := s.dialbackIn(st, peer, el.dbElement); err != nil {
+				return false, false, err
+			}
+			return false, true, nil
+		case name.Space != nsSASL || name.Local != "auth" || !certOK:
+			return false, false, streamError{"not-authorized", "authenticate first"}
 		case auth.Mechanism != "EXTERNAL":
 			if err := st.write("<failure xmlns='" + nsSASL + "'><invalid-mechanism/></failure>"); err != nil {
-				return false, err
+				return false, false, err
 			}
 			continue
 		}
@@ -133,18 +167,18 @@ func (s *Service) authenticate(st *stream, peer string) (bidi bool, err error) {
 		if auth.Text != "=" && auth.Text != "" {
 			b, err := base64.StdEncoding.DecodeString(auth.Text)
 			if err != nil {
-				return false, streamError{"bad-format", "bad base64 in SASL"}
+				return false, false, streamError{"bad-format", "bad base64 in SASL"}
 			}
 			authzid = string(b)
 		}
 		if authzid != "" && authzid != peer {
 			st.write("<failure xmlns='" + nsSASL + "'><invalid-authzid/></failure>")
-			return false, streamError{"not-authorized", "authenticated as " + peer + ", not " + authzid}
+			return false, false, streamError{"not-authorized", "authenticated as " + peer + ", not " + authzid}
 		}
 		if err := st.write("<success xmlns='" + nsSASL + "'/>"); err != nil {
-			return false, err
+			return false, false, err
 		}
 		st.authed = true
-		return bidi, nil
+		return bidi, false, nil
 	}
 }

@@ -18,6 +18,9 @@ type Resolver interface {
 type target struct {
 	addr      string
 	directTLS bool // XEP-0368: TLS from the first byte, no STARTTLS
+	// unverified: the peer's certificate did not verify; dialback
+	// (XEP-0220) proves its domain instead.
+	unverified bool
 }
 
 // errNoService is a domain that says, with a "." SRV target, that it
@@ -58,7 +61,7 @@ func targets(ctx context.Context, r Resolver, hosts map[string]string, domain st
 			if n := len(host); n > 0 && host[n-1] == '.' {
 				host = host[:n-1]
 			}
-			recs = append(recs, rec{target{net.JoinHostPort(host, strconv.Itoa(int(s.Port))), svc.direct}, s.Priority})
+			recs = append(recs, rec{target{addr: net.JoinHostPort(host, strconv.Itoa(int(s.Port))), directTLS: svc.direct}, s.Priority})
 		}
 	}
 	switch {

@@ -38,14 +38,14 @@ func TestTargetsOrder(t *testing.T) {
 		err    error
 	}{
 		// Merged by priority; direct TLS first at equal priority.
-		{"a.example", []target{{"tls.a.example:5270", true}, {"s1.a.example:5270", false}, {"s2.a.example:5269", false}}, nil},
-		{"plain.example", []target{{"x.plain.example:5269", false}}, nil},
+		{"a.example", []target{{addr: "tls.a.example:5270", directTLS: true}, {addr: "s1.a.example:5270", directTLS: false}, {addr: "s2.a.example:5269", directTLS: false}}, nil},
+		{"plain.example", []target{{addr: "x.plain.example:5269", directTLS: false}}, nil},
 		// No record: the domain itself on 5269.
-		{"nosrv.example", []target{{"nosrv.example:5269", false}}, nil},
+		{"nosrv.example", []target{{addr: "nosrv.example:5269", directTLS: false}}, nil},
 		// "." says no service: no fallback.
 		{"none.example", nil, errNoService},
 		// The test setting wins over DNS.
-		{"test.example", []target{{"127.0.0.1:1234", false}}, nil},
+		{"test.example", []target{{addr: "127.0.0.1:1234", directTLS: false}}, nil},
 	} {
 		got, err := targets(context.Background(), r, hosts, c.domain)
 		if !errors.Is(err, c.err) || !reflect.DeepEqual(got, c.want) {

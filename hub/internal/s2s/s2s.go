@@ -9,6 +9,7 @@
 package s2s
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -35,6 +36,10 @@ type Config struct {
 	// networks).
 	Hosts    map[string]string
 	Resolver Resolver // nil means net.DefaultResolver
+	// Dialback allows server dialback (XEP-0220) for peers whose
+	// certificate does not verify (self-signed): their domain is then
+	// proven through DNS and a connection back to it, not by a CA.
+	Dialback bool
 	// Allow, when not empty, is the only domains federated with; Deny is
 	// refused whatever Allow says.
 	Allow, Deny []string
@@ -71,6 +76,7 @@ type Service struct {
 	log *slog.Logger
 
 	mu        sync.Mutex
+	secret    []byte            // dialback keys (XEP-0185)
 	routes    map[string]*route // by peer domain
 	links     map[*link]struct{}
 	listeners []net.Listener
@@ -107,7 +113,9 @@ func New(cfg Config, h Handler) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, h: h, log: cfg.Logger.With("part", "s2s"),
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	return &Service{cfg: cfg, h: h, log: cfg.Logger.With("part", "s2s"), secret: secret,
 		routes: map[string]*route{}, links: map[*link]struct{}{}}, nil
 }
 

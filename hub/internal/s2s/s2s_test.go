@@ -190,3 +190,77 @@ func TestDenyList(t *testing.T) {
 	c.svc.Send("b.test", []byte("<message from='carol@c.test' to='bob@b.test'><body>again</body></message>"))
 	eventually(t, "refused by c's allow list", func() bool { return c.rec.has(bouncesOf, "again") })
 }
+
+func withDialback(c *Config) { c.Dialback = true }
+
+// Two servers with self-signed certificates (each from a CA the other does
+// not trust) federate through dialback when both allow it.
+func TestDialbackSelfSigned(t *testing.T) {
+	caA, caB, trusted := newCA(t, "a's own"), newCA(t, "b's own"), newCA(t, "public CA")
+	hosts := map[string]string{}
+	a := start(t, "a.test", caA, "a.test", trusted, hosts, withDialback)
+	b := start(t, "b.test", caB, "b.test", trusted, hosts, withDialback)
+	a.svc.Send("b.test", []byte("<message from='alice@a.test' to='bob@b.test'><body>via dialback</body></message>"))
+	eventually(t, "b gets the message", func() bool { return b.rec.has(stanzasOf, "a.test: <message from='alice@a.test'") })
+	b.svc.Send("a.test", []byte("<message from='bob@b.test' to='alice@a.test'><body>back</body></message>"))
+	eventually(t, "a gets the answer", func() bool { return a.rec.has(stanzasOf, "b.test: <message from='bob@b.test'") })
+}
+
+// A server claiming a.test with a key a.test never issued is refused:
+// b.test asks a.test, which says invalid.
+func TestDialbackWrongKeyRefused(t *testing.T) {
+	ca, rogue := newCA(t, "test CA"), newCA(t, "rogue")
+	hosts := map[string]string{}
+	start(t, "a.test", ca, "a.test", ca, hosts, withDialback)
+	b := start(t, "b.test", ca, "b.test", ca, hosts, withDialback)
+	cert, _, _, err := rogue.Issue("a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	st := newStream(raw)
+	var f features
+	open := func() {
+		t.Helper()
+		st.write(header("a.test", "b.test", ""))
+		if _, _, err := st.header(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.next(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.restart(raw)
+	open()
+	st.write("<starttls xmlns='" + nsTLS + "'/>")
+	if name, err := st.next(nil); err != nil || name.Local != "proceed" {
+		t.Fatalf("STARTTLS: %v %v", name, err)
+	}
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	st.restart(tc)
+	open()
+	if f.Dialback == nil || len(f.Mechanisms) > 0 {
+		t.Fatalf("features for an untrusted certificate: %+v", f)
+	}
+	st.write(dbXML("result", "a.test", "b.test", "", "", "0123456789abcdef"))
+	var res dbElement
+	name, err := st.next(&res)
+	if err != nil || name.Local != "result" || res.Type != "invalid" {
+		t.Fatalf("dialback with a wrong key: %v %+v %v", name, res, err)
+	}
+	st.conn.Write([]byte("<message from='x@a.test' to='bob@b.test'><body>forged</body></message>"))
+	if _, err := st.next(nil); err == nil {
+		t.Error("the stream stayed open")
+	}
+	if b.rec.has(stanzasOf, "forged") {
+		t.Error("b took a stanza from a stream that failed dialback")
+	}
+}
