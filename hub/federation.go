@@ -118,16 +118,46 @@ func (f *federation) remote(j string) bool {
 }
 
 // send forwards a stanza of a local session to another domain, with its
-// from stamped; a peer's stream only takes jabber:server stanzas.
+// from stamped.
 func (f *federation) send(ss *session, el *wire.Element, to addr) {
-	b := wire.AppendStamped(nil, el, ss.fromAttr)
+	f.svc.Send(string(to.domain), serverStanza(wire.AppendStamped(nil, el, ss.fromAttr)))
+}
+
+// serverStanza drops a jabber:client namespace a client wrote on a stanza:
+// a peer's stream only takes jabber:server stanzas.
+func serverStanza(b []byte) []byte {
 	end := bytes.IndexByte(b, '>')
-	if i := bytes.Index(b[:end], []byte(" xmlns='jabber:client'")); i >= 0 {
-		b = append(b[:i], b[i+len(" xmlns='jabber:client'"):]...)
-	} else if i := bytes.Index(b[:end], []byte(` xmlns="jabber:client"`)); i >= 0 {
-		b = append(b[:i], b[i+len(` xmlns="jabber:client"`):]...)
+	for _, ns := range []string{" xmlns='jabber:client'", ` xmlns="jabber:client"`} {
+		if i := bytes.Index(b[:end], []byte(ns)); i >= 0 {
+			return append(b[:i], b[i+len(ns):]...)
+		}
 	}
-	f.svc.Send(string(to.domain), b)
+	return b
+}
+
+// presenceTo sends presence el from fromAttr to the remote JID to.
+func (f *federation) presenceTo(to string, el *wire.Element, fromAttr []byte) {
+	_, domain, _ := strings.Cut(to, "@")
+	domain, _, _ = strings.Cut(domain, "/")
+	f.svc.Send(domain, serverStanza(wire.AppendAddressed(nil, el, fromAttr, xmlesc.Attr(nil, "to", to))))
+}
+
+// probe answers a remote JID's presence probe (RFC 6121 §4.3.2) for a
+// local account it may see: with the presence of each of its available
+// resources.
+func (f *federation) probe(ss *session, to addr) {
+	s := f.s
+	local := string(to.local)
+	if to.kind != addrBare || ss.local == "" || !s.rosters.maySee(ss.local, local) {
+		return
+	}
+	for _, src := range s.router.sessions(local) {
+		src.pmu.Lock()
+		if src.presence != nil {
+			f.presenceTo(ss.bare, &src.presEl, src.fromAttr)
+		}
+		src.pmu.Unlock()
+	}
 }
 
 // sendRaw sends a stanza the hub built (from its domain or JID) to
@@ -204,8 +234,7 @@ func (f *federation) presence(ss *session, el *wire.Element) {
 		r.inbound(string(to.local), ss.bare, typ, wire.AppendStamped(nil, el, ss.bareFromAttr))
 		r.unlock()
 	case "probe":
-		// Presence of local accounts is not shared with remote
-		// subscribers yet.
+		f.probe(ss, to)
 	default:
 		s.directed(ss, el, to, typ)
 	}

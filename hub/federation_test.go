@@ -217,3 +217,34 @@ func TestFederationRemoteOperatorFollowsPEP(t *testing.T) {
 		}
 	}
 }
+
+// A remote operator hears its fleet's devices come and go, and a probe
+// tells it who is online; a remote JID without an account learns nothing.
+func TestFederationRemoteOperatorSeesPresence(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	a, b := hubs[0], hubs[1]
+	alice := a.login(t, "alice", devices.RoleOperator)
+	mallory := a.login(t, "mallory", devices.RoleOperator)
+	if _, err := b.Accounts.Add(devices.NewAccount{Name: "alice@a.test", Role: devices.RoleOperator, Groups: []string{"fleet"}}); err != nil {
+		t.Fatal(err)
+	}
+	car := b.login(t, "car", devices.RoleDevice, "fleet")
+	fromCar := func(typ string) func(*xmpptest.Node) bool {
+		return func(n *xmpptest.Node) bool {
+			return n.Name() == "presence" && n.Attr("from") == car.JID.String() && n.Attr("type") == typ
+		}
+	}
+	alice.WaitFor("the car online", fromCar(""))
+
+	alice.Send("<presence type='probe' to='car@b.test'/>")
+	alice.WaitFor("the answer to the probe", fromCar(""))
+	mallory.Send("<presence type='probe' to='car@b.test'/>")
+
+	car.Send("<presence type='unavailable'/>")
+	alice.WaitFor("the car gone", fromCar("unavailable"))
+	for _, n := range mallory.Drain() {
+		if n.Name() == "presence" && strings.HasPrefix(n.Attr("from"), "car@") {
+			t.Errorf("mallory learnt %s", n)
+		}
+	}
+}

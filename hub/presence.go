@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub/internal/wire"
 )
 
@@ -36,6 +37,10 @@ func (s *Server) handlePresence(ss *session, el *wire.Element) {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		s.subscriptionOut(ss, el, to, typ)
 	case "probe":
+		if to.kind == addrRemote && s.fed != nil {
+			s.fed.send(ss, el, to)
+			return
+		}
 		s.probe(ss, to)
 	case "", "unavailable", "error":
 		s.directed(ss, el, to, typ)
@@ -188,8 +193,14 @@ func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool
 	return ss.queued()
 }
 
-// presenceToAccount delivers presence to every available resource of local.
+// presenceToAccount delivers presence to every available resource of local;
+// for a remote account (devices.IsRemote), to its bare JID over the
+// federation.
 func (s *Server) presenceToAccount(local string, el *wire.Element, fromAttr []byte) {
+	if s.fed != nil && devices.IsRemote(local) {
+		s.fed.presenceTo(local, el, fromAttr)
+		return
+	}
 	for _, dst := range s.router.sessions(local) {
 		if dst.available() {
 			dst.sendAddressed(el, fromAttr, dst.toAttr)
