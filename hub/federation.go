@@ -142,13 +142,50 @@ func (f *federation) presenceTo(to string, el *wire.Element, fromAttr []byte) {
 	f.svc.Send(domain, serverStanza(wire.AppendAddressed(nil, el, fromAttr, xmlesc.Attr(nil, "to", to))))
 }
 
+// subscriptionOut sends a subscription stanza of the account local to the
+// remote bare JID contact (fwd, or a plain one when nil); approving one
+// sends local's presence too (RFC 6121 §3.1.5).
+func (f *federation) subscriptionOut(local, contact, typ string, fwd []byte) {
+	s := f.s
+	if fwd == nil {
+		fwd = subscriptionStanza(typ, s.accounts.JID(local), contact)
+	}
+	_, domain, _ := strings.Cut(contact, "@")
+	f.svc.Send(domain, serverStanza(fwd))
+	if typ != "subscribed" {
+		return
+	}
+	for _, src := range s.router.sessions(local) {
+		src.pmu.Lock()
+		if src.presence != nil {
+			f.presenceTo(contact, &src.presEl, src.fromAttr)
+		}
+		src.pmu.Unlock()
+	}
+}
+
+// sendProbe asks the server of the remote contact for its presence, on
+// behalf of the bare JID from.
+func (f *federation) sendProbe(from, contact string) {
+	_, domain, _ := strings.Cut(contact, "@")
+	f.svc.Send(domain, subscriptionStanza("probe", from, contact))
+}
+
 // probe answers a remote JID's presence probe (RFC 6121 §4.3.2) for a
-// local account it may see: with the presence of each of its available
+// local account it may see (a remote account of its groups, or a contact
+// the account approved): with the presence of each of its available
 // resources.
 func (f *federation) probe(ss *session, to addr) {
 	s := f.s
 	local := string(to.local)
-	if to.kind != addrBare || ss.local == "" || !s.rosters.maySee(ss.local, local) {
+	if to.kind != addrBare || !s.accounts.Exists(local) {
+		return
+	}
+	s.rosters.mu.Lock()
+	it := s.rosters.get(local).items[ss.bare]
+	approved := it != nil && it.Sub.hasFrom()
+	s.rosters.mu.Unlock()
+	if !approved && (ss.local == "" || !s.rosters.maySee(ss.local, local)) {
 		return
 	}
 	for _, src := range s.router.sessions(local) {

@@ -18,8 +18,9 @@ import (
 // of the same test over loopback, each trusting one test CA.
 type fedHub struct {
 	*hubtest.Hub
-	domain string
-	client *tls.Config
+	domain    string
+	client    *tls.Config
+	passwords map[string]string // of the accounts login made
 }
 
 // startFederated starts one hub per domain; hosts maps each domain to its
@@ -42,7 +43,7 @@ func startFederated(t *testing.T, ca *testca.CA, hosts map[string]string, domain
 		})
 		// Written before any stanza crosses: no stream is opened yet.
 		hosts[d] = h.FederationAddr()
-		out = append(out, &fedHub{Hub: h, domain: d, client: &tls.Config{RootCAs: ca.Pool(), ServerName: d}})
+		out = append(out, &fedHub{Hub: h, domain: d, client: &tls.Config{RootCAs: ca.Pool(), ServerName: d}, passwords: map[string]string{}})
 	}
 	return out
 }
@@ -50,6 +51,7 @@ func startFederated(t *testing.T, ca *testca.CA, hosts map[string]string, domain
 func (h *fedHub) login(t *testing.T, name string, role devices.Role, groups ...string) *xmpptest.Client {
 	t.Helper()
 	pw := h.Account(t, name, role, groups...)
+	h.passwords[name] = pw
 	c := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: h.client}, name, pw)
 	c.Send("<presence/>")
 	c.Sync()
@@ -247,4 +249,41 @@ func TestFederationRemoteOperatorSeesPresence(t *testing.T) {
 			t.Errorf("mallory learnt %s", n)
 		}
 	}
+}
+
+// Presence subscriptions across domains (RFC 6121 §3): alice@a.test asks
+// bob@b.test, bob approves, and alice sees bob's presence from then on,
+// also after she logs in again.
+func TestFederationPresenceSubscription(t *testing.T) {
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
+	a, b := hubs[0], hubs[1]
+	alice := a.login(t, "alice", devices.RoleOperator)
+	bob := b.login(t, "bob", devices.RoleOperator)
+	alice.IQ("<iq type='get' id='ID'><query xmlns='jabber:iq:roster'/></iq>") // she gets roster pushes
+	alice.Send("<presence type='subscribe' to='bob@b.test'/>")
+	req := bob.WaitFor("the request", func(n *xmpptest.Node) bool { return n.Name() == "presence" && n.Attr("type") == "subscribe" })
+	if req.Attr("from") != "alice@a.test" {
+		t.Fatalf("request: %s", req)
+	}
+	bob.Send("<presence type='subscribed' to='alice@a.test'/>")
+	alice.WaitFor("the approval", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("type") == "subscribed" && n.Attr("from") == "bob@b.test"
+	})
+	alice.WaitFor("the roster push of the approval", func(n *xmpptest.Node) bool {
+		it := n.Find("query/item")
+		return n.Name() == "iq" && it.Attr("jid") == "bob@b.test" && it.Attr("subscription") == "to" && it.Attr("ask") == ""
+	})
+	alice.WaitFor("bob's presence", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("from") == bob.JID.String() && n.Attr("type") == ""
+	})
+	bob.Send("<presence><show>away</show></presence>")
+	alice.WaitFor("bob away", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("from") == bob.JID.String() && n.Find("show").Text == "away"
+	})
+	// A new resource of alice probes bob's server and learns he is online.
+	alice2 := xmpptest.Dial(t, xmpptest.Options{Addr: a.Addr, TLS: a.client}, "alice", a.passwords["alice"])
+	alice2.Send("<presence/>")
+	alice2.WaitFor("bob's presence at login", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("from") == bob.JID.String() && n.Find("show").Text == "away"
+	})
 }

@@ -142,6 +142,11 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 	s.remotePresenceTo(ss.local, ss, true)
 	s.hubPresenceTo(ss)
 	for _, c := range contacts {
+		if s.fed != nil && devices.IsRemote(c) {
+			// A remote contact's server answers for it (RFC 6121 §4.3).
+			s.fed.sendProbe(ss.bare, c)
+			continue
+		}
 		for _, src := range s.router.sessions(c) {
 			src.presenceTo(ss)
 		}
