@@ -55,6 +55,7 @@ async def main(args):
     await slixpeer.login_all([op, stranger])
     op.send_presence()
     got = expect(op, "message", lambda m: m["from"].bare == args.peer)
+    await slixpeer.sync(op)  # Prosody has taken the presence: chats reach op
     emit("ready")
     m = await wait(got, "chat from " + args.peer)
     alert = expect(op, "message", lambda m: m["from"].bare == args.hub
