@@ -310,6 +310,8 @@ func (s *Server) routes() {
 	e.GET("/api/stream", s.streamHandler, user)
 
 	e.GET("/api/bridge", s.bridge, user)
+
+	s.reportRoutes(user)
 }
 
 // bridge answers the MQTT bridge's state: the dashboard's header shows it.

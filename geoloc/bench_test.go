@@ -3,12 +3,14 @@ package geoloc
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/tidwall/buntdb"
 )
@@ -21,12 +23,30 @@ import (
 // squares of about 300 m scattered over the same area.
 func BenchmarkIngest(b *testing.B) {
 	for _, n := range []int{0, 1000, 10_000} {
-		b.Run(fmt.Sprintf("fences=%d", n), func(b *testing.B) { benchIngest(b, n) })
+		b.Run(fmt.Sprintf("fences=%d", n), func(b *testing.B) { benchIngest(b, n, false) })
 	}
 }
 
-func benchIngest(b *testing.B, fences int) {
-	s, db := openDurable(b)
+// BenchmarkIngestHistory is BenchmarkIngest/fences=0 with the trails in a
+// history store, its sealer moving them out of BuntDB at the default
+// interval while the fixes come in (with a seal delay of a second: the
+// fixes' times are an hour old, so each round moves everything committed
+// up to a second before). Run it for several seal intervals (-benchtime
+// 30s): it reports the share of the fixes sealed by the end.
+func BenchmarkIngestHistory(b *testing.B) { benchIngest(b, 0, true) }
+
+func benchIngest(b *testing.B, fences int, withHistory bool) {
+	opt := Options{}
+	if withHistory {
+		h, err := history.Open(filepath.Join(b.TempDir(), history.File), history.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { h.Close() })
+		opt = Options{History: h, SealDelay: time.Second}
+	}
+	s, _ := openDurable(b, opt)
+	defer s.Close()
 	r := rand.New(rand.NewPCG(5, 6))
 	var fs []*Fence
 	for i := range fences {
@@ -44,8 +64,7 @@ func benchIngest(b *testing.B, fences int) {
 	}
 	var events atomic.Int64
 	s.AddSink(func(es []Event) { events.Add(int64(len(es))) })
-	commit := store.NewCommitter(db)
-	defer commit.Close()
+	commit := s.commit
 	const devices = 10_000
 	start := time.Now().Add(-time.Hour)
 	// Each device drives: about 20 m between fixes, bouncing off the
@@ -72,6 +91,10 @@ func benchIngest(b *testing.B, fences int) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fixes/s")
 	b.ReportMetric(float64(events.Load())/float64(b.N), "events/fix")
+	if withHistory {
+		b.ReportMetric(1-float64(s.trailCount())/float64(b.N), "sealed/fix")
+	}
+
 }
 
 func fill(b *testing.B, n int) *Store {
@@ -204,7 +227,7 @@ func produce(b *testing.B, commit *store.Committer, seed uint64, newStage func(*
 
 // openDurable opens a store in a data folder as geohub serve does (the
 // folder's lock, the hub's BuntDB settings), closed when the benchmark ends.
-func openDurable(b *testing.B) (*Store, *buntdb.DB) {
+func openDurable(b *testing.B, opt Options) (*Store, *buntdb.DB) {
 	b.Helper()
 	d, err := store.Lock(b.TempDir())
 	if err != nil {
@@ -216,7 +239,10 @@ func openDurable(b *testing.B) (*Store, *buntdb.DB) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	s, err := OpenStore(db, Options{})
+	commit := store.NewCommitter(db)
+	b.Cleanup(commit.Close)
+	opt.Commit = commit
+	s, err := OpenStore(db, opt)
 	if err != nil {
 		b.Fatal(err)
 	}

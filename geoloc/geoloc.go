@@ -207,7 +207,7 @@ func (w *wire) validate(now time.Time) (Geoloc, error) {
 		if s == nil || err != nil {
 			return nil
 		}
-		v, perr := strconv.ParseFloat(strings.TrimSpace(*s), 64)
+		v, perr := parseDecimal(strings.TrimSpace(*s))
 		switch {
 		case perr != nil:
 			err = &FieldError{field, fmt.Sprintf("%q is not a number", *s)}

@@ -272,9 +272,17 @@ type RuleChange struct {
 	Removed bool
 }
 
-// WatchRules calls w after each change to the rules, outside the store's
-// lock.
-func (s *Store) WatchRules(w func(RuleChange)) { s.mu.Lock(); s.tm.watch = w; s.mu.Unlock() }
+// WatchRules adds a function called after each change to the rules,
+// outside the store's lock.
+func (s *Store) WatchRules(w func(RuleChange)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev := s.tm.watch; prev != nil {
+		s.tm.watch = func(c RuleChange) { prev(c); w(c) }
+		return
+	}
+	s.tm.watch = w
+}
 
 func (s *Store) ruleChanged(c RuleChange) {
 	s.mu.RLock()

@@ -3,12 +3,14 @@ package geoloc
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
@@ -35,6 +37,14 @@ type Options struct {
 	// rules, forget, the dwell sweep) go through it, in one order with the
 	// fixes staged for it. Nil: the store starts its own.
 	Commit *store.Committer
+	// History, when set, keeps trails on disk: BuntDB holds the points of
+	// the last SealDelay, and a sealer (seal.go) moves older ones into
+	// History every SealEvery. Close stops the sealer. Nil: trails stay
+	// in BuntDB.
+	History   *history.Store
+	SealEvery time.Duration // default DefaultSealEvery; negative: no sealer runs (SealRound by hand)
+	SealDelay time.Duration // default DefaultSealDelay; negative: none
+	Logger    *slog.Logger  // the sealer's progress and errors; nil: none
 }
 
 // DefaultRetention is how long trail points are kept by default.
@@ -59,6 +69,8 @@ type Store struct {
 	index  rtree.RTreeG[string]  // device at [lon lat]
 	kept   map[string]TrailPoint // the last trail point written per device, for thinning
 
+	groupRetention map[string]time.Duration // trail retention of the groups that have one: retention.go
+
 	fences     map[string]*Fence
 	fenceIndex rtree.RTreeG[string]             // fence ID at its bounds, grown by its hysteresis
 	inside     map[string]map[string]fenceState // device -> fence -> state, when not outside
@@ -71,6 +83,8 @@ type Store struct {
 	ingested   atomic.Uint64  // fixes taken (durable, repeats not counted), for Ingested
 
 	tm telemetry // sensor readings and threshold rules: telemetry.go, rules.go
+
+	seal sealer // moves trail points into opt.History: seal.go
 }
 
 // OpenStore loads the latest positions from db.
@@ -108,8 +122,14 @@ func OpenStore(db *buntdb.DB, opt Options) (*Store, error) {
 	if err := db.View(s.loadFences); err != nil {
 		return nil, err
 	}
+	if err := db.View(s.loadGroupRetention); err != nil {
+		return nil, err
+	}
 	if err := s.loadTelemetry(); err != nil {
 		return nil, err
+	}
+	if opt.History != nil {
+		s.startSealer()
 	}
 	return s, nil
 }
@@ -135,6 +155,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	}
 	p.Time, p.Received = p.Time.UTC(), p.Received.UTC()
 	var changedLatest, taken bool
+	var retention time.Duration
 	var events []Event
 	var sink func([]Event)
 	var watch func(Position)
@@ -151,7 +172,8 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 			return nil
 		}
 		taken = true
-		keepTrail := time.Since(p.Time) < s.opt.Retention && (!hasTrail || s.thinningKeeps(last, pt))
+		retention = retentionOf(s.opt.Retention, s.groupRetention, s.dir, p.Device)
+		keepTrail := time.Since(p.Time) < retention && (!hasTrail || s.thinningKeeps(last, pt))
 		if keepTrail && (!hasTrail || !pt.Time.Before(last.Time)) {
 			s.kept[p.Device] = pt
 		}
@@ -173,7 +195,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		}
 		s.mu.Unlock()
 		if keepTrail {
-			ttl := s.opt.Retention - time.Since(p.Time)
+			ttl := retention - time.Since(p.Time)
 			_, _, err := tx.Set(trailKey(p.Device, p.Time), string(pt.appendJSON(nil)), &buntdb.SetOptions{Expires: true, TTL: ttl})
 			if err != nil {
 				return err
@@ -244,6 +266,11 @@ func (s *Store) reload(device string) {
 			}
 			return false
 		})
+		if _, ok := s.kept[device]; !ok && s.opt.History != nil {
+			if p, ok, _ := s.opt.History.Last(device); ok {
+				s.kept[device] = trailPointOfHistory(p)
+			}
+		}
 		s.loadStates(tx, device)
 		s.loadReadings(tx, device)
 		s.loadAlarms(tx, device)
@@ -355,9 +382,17 @@ func (s *Store) Forget(device string) error {
 		keys = append(keys, telemetryKeys(tx, device)...)
 		return store.Delete(tx, keys...)
 	}
+	if s.opt.History != nil {
+		// No round may seal the device's points between the two deletes.
+		s.seal.mu.Lock()
+		defer s.seal.mu.Unlock()
+	}
 	if err := s.commit.Later(write).Wait(); err != nil {
 		s.reload(device)
 		return err
+	}
+	if s.opt.History != nil {
+		return s.opt.History.DeleteDevice(device)
 	}
 	return nil
 }

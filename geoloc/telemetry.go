@@ -356,6 +356,9 @@ func (s *Store) ReportingDevices() []string {
 // Series returns the readings of one sensor of a device taken between from
 // and to (both included), oldest first, at most limit (0: all).
 func (s *Store) Series(device, sensor string, from, to time.Time, limit int) []Reading {
+	if s.opt.History != nil {
+		return s.historySeries(device, sensor, from, to, limit)
+	}
 	prefix := seriesPrefix + device + ":" + escapeSensor(sensor) + ":"
 	lo := prefix + nsKey(from)
 	hi := prefix + nsKey(to.Add(1))

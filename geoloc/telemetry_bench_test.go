@@ -28,7 +28,7 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 }
 
 func benchTelemetry(b *testing.B, rules int) {
-	s, db := openDurable(b)
+	s, db := openDurable(b, Options{})
 	all := []*Rule{
 		{Name: "Low battery", Sensor: "battery", Below: f64(15), Hysteresis: 2},
 		{Name: "Cold chain", Sensor: "temperature", Below: f64(2), Above: f64(8), Hysteresis: 0.5},

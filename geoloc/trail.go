@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
@@ -72,6 +73,9 @@ func parseTrailPoint(v string) TrailPoint {
 // oldest first.
 func (s *Store) TrailPoints(device string, from, to time.Time) []TrailPoint {
 	var out []TrailPoint
+	if s.opt.History != nil {
+		return trailPointsOfHistory(s.historyTrail(device, from, to))
+	}
 	lo, hi := trailKey(device, from), trailKey(device, to)
 	s.db.View(func(tx *buntdb.Tx) error {
 		return tx.AscendRange("", lo, hi+"\x00", func(_, v string) bool {
@@ -130,6 +134,18 @@ func (s *Store) InsideBetween(area Area, from, to time.Time, filter func(device 
 			}
 		}
 		return false
+	}
+	if s.opt.History != nil {
+		for _, d := range devices {
+			s.eachTrailPoint(d, from, to, func(p history.Point) bool {
+				if !inRects(p.Lat, p.Lon) || !area.Contains(p.Lat, p.Lon) {
+					return true
+				}
+				out[d] = time.UnixMilli(p.Time).UTC()
+				return false
+			})
+		}
+		return out
 	}
 	s.db.View(func(tx *buntdb.Tx) error {
 		for _, d := range devices {

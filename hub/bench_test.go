@@ -36,8 +36,8 @@ func BenchmarkRouteMessage(b *testing.B) {
 	}
 }
 
-func benchRoute(b *testing.B, batch int64) {
-	h := hubtest.Start(b, unshaped)
+func benchRoute(b *testing.B, batch int64, configure ...func(*hub.Config)) {
+	h := hubtest.Start(b, append(configure, unshaped)...)
 	const pairs, window = 4, 2048
 	type pair struct {
 		send, recv net.Conn
@@ -230,4 +230,6 @@ func TestIdleClients(t *testing.T) {
 // unshaped lifts the senders' shaper for the message benchmarks: their
 // senders write as fast as the hub routes, far beyond what a client may
 // send at the default --stanza-rate, and the routing is what they measure.
-func unshaped(c *hub.Config) { c.Limits.StanzaRate, c.Limits.ByteRate = -1, -1 }
+func unshaped(c *hub.Config) {
+	c.Limits.StanzaRate, c.Limits.MessageRate, c.Limits.ByteRate = -1, -1, -1
+}

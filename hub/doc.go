@@ -4,7 +4,10 @@
 // negotiation with mellium, sessions, the router that delivers stanzas between
 // full and bare JIDs and stamps their from, presence (with the resources of
 // accounts online through another transport: SetRemotePresence), rosters, offline
-// messages, service discovery, ping and version, the hub's own contact (the
+// messages, message carbons (XEP-0280, carbons.go), every account's message
+// archive (XEP-0313 with XEP-0359 stanza-ids: chatroute.go, mam*.go) and MAM
+// on PEP nodes from the application's history (NodeHistory: a device's trail),
+// service discovery, ping and version, the hub's own contact (the
 // JID, geohub@<domain> by default: hubjid.go), and the limits that keep one
 // bad peer from hurting the others. It knows nothing about geometry: the
 // application above it (package tracking) registers pubsub payload

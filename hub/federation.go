@@ -65,6 +65,9 @@ func (s *Server) startFederation() error {
 	if s.cfg.TLS == nil {
 		return errors.New("hub: federation needs a certificate")
 	}
+	if s.cfg.Upstream != nil {
+		return errors.New("hub: a component does not federate: its upstream server does")
+	}
 	f := &federation{s: s}
 	lim := s.cfg.Limits
 	svc, err := s2s.New(s2s.Config{
@@ -348,6 +351,13 @@ func (s *Server) remoteSender(j jid.JID, conn net.Conn) *session {
 	ss.toAttr = xmlesc.Attr(nil, "to", ss.full)
 	ss.pres.Store(presenceBias) // answers are always deliverable
 	return ss
+}
+
+// isRemote reports whether ss stands for a remote JID (it has no archive
+// or resources here).
+func (ss *session) isRemote() bool {
+	_, ok := ss.conn.(*remoteConn)
+	return ok
 }
 
 // remoteConn is a remote sender's connection: what the hub writes to it

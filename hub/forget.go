@@ -35,6 +35,9 @@ func (s *Server) forgetAccount(name string) {
 			keys = append(keys, k)
 			return true
 		})
+		if err := s.archive.forget(tx, name); err != nil {
+			return err
+		}
 		if err := store.Delete(tx, keys...); err != nil {
 			return err
 		}

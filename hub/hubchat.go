@@ -19,6 +19,9 @@ type Chat struct {
 	Live bool
 	// Delay, when set, stamps the message as sent then (XEP-0203).
 	Delay time.Time
+	// Messages that reach the account (a resource or offline storage)
+	// are kept in its archive (XEP-0313) and copied to its other
+	// carbons-enabled resources (XEP-0280).
 }
 
 // SendChat delivers c like a message from a client to that address: to the
@@ -27,6 +30,9 @@ type Chat struct {
 // does not exist. It reports whether a resource got it. It may write the
 // offline store, so it is not for the writer goroutine.
 func (s *Server) SendChat(c Chat) bool {
+	if s.cfg.Upstream != nil {
+		return s.upstreamChat(c)
+	}
 	b := make([]byte, 0, 128+len(c.Body)+len(c.Payload))
 	b = append(b, "<message type='chat'"...)
 	b = append(b, s.hub.fromAttr...)
@@ -60,21 +66,31 @@ func (s *Server) sendAsServer(to string, stanza []byte, startEnd int, store bool
 	case !ok || s.hubBlocked(string(a.local)):
 		return false
 	case dst != nil:
-		dst.send(stanza)
+		m := s.hubIM(dst.local, stanza)
+		dst.send(m.in)
+		s.keepIn(m)
+		s.receivedCarbons(m, dst.local, func(o *session) bool { return o == dst })
 		return true
 	case a.kind != addrFull && a.kind != addrBare:
 		return false
 	}
+	local := string(a.local)
+	m := s.hubIM(local, stanza)
 	// A full JID whose resource is gone gets it as its bare JID would.
-	if s.toAvailable(a.local, stanza) {
+	if s.toAvailable(a.local, m.in) {
+		s.keepIn(m)
+		s.receivedCarbons(m, local, (*session).deliverable)
 		return true
 	}
-	if !store || !s.accounts.Exists(string(a.local)) {
+	if !store || !s.accounts.Exists(local) {
 		return false
 	}
-	if err := s.storeOffline(string(a.local), stanza, startEnd, false); err != nil {
+	if err := s.storeOffline(local, m.in, startEnd, false); err != nil {
 		s.log.Info("chat not stored for an offline account", "to", to, "err", err)
+		return false
 	}
+	s.keepIn(m)
+	s.receivedCarbons(m, local, (*session).deliverable)
 	return false
 }
 

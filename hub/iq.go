@@ -47,18 +47,29 @@ func (s *Server) iqRoutes() map[xml.Name]iqHandler {
 		{Space: nsBlocking, Local: "blocklist"}: s.blocking.handleIQ,
 		{Space: nsBlocking, Local: "block"}:     s.blocking.handleIQ,
 		{Space: nsBlocking, Local: "unblock"}:   s.blocking.handleIQ,
+		{Space: nsCarbons, Local: "enable"}:     s.carbonsIQ,
+		{Space: nsCarbons, Local: "disable"}:    s.carbonsIQ,
+		nameMAMQuery:                            s.mamIQ,
+		{Space: nsMAM, Local: "metadata"}:       s.mamMetadata,
+		{Space: nsMAM, Local: "prefs"}:          s.mamPrefs,
 	}
 }
 
 // serverFeatures is exactly what disco#info on the domain advertises.
 var serverFeatures = []string{
-	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsRoster, nsBlocking,
+	nsDiscoInfo, nsDiscoItems, nsPing, nsVersion, nsRoster, nsBlocking, nsCarbons,
 	"msgoffline",                  // XEP-0160
 	"urn:xmpp:features:rosterver", // RFC 6121 §2.6
 }
 
-// accountFeatures is what disco#info on an account's bare JID advertises.
+// accountFeatures is what disco#info on an account's bare JID advertises;
+// with the message archive on, the MAM features too (mamFeatures).
 var accountFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing}
+
+// mamFeatures are the account's archive (XEP-0313 §6.1) and its
+// stanza-ids (XEP-0359), where clients such as Conversations and Gajim
+// look for them.
+var mamFeatures = []string{nsMAM, nsMAMExtended, nsSID}
 
 var errIQShape = errors.New("an IQ get or set must have exactly one child element")
 
@@ -112,6 +123,10 @@ func (s *Server) accountIQ(ss *session, el *wire.Element, to addr) {
 	if s.pepIQ(ss, req, s.accounts.JID(target)) {
 		return
 	}
+	if name(payload) == nameMAMQuery {
+		s.accountMAM(ss, req, s.accounts.JID(target)) // mam_pubsub.go
+		return
+	}
 	if !s.accounts.Exists(target) || !s.rosters.maySee(ss.local, target) {
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 		return
@@ -150,6 +165,9 @@ func (s *Server) discoInfo(ss *session, req *iqRequest) {
 		features = serverFeatures
 	} else {
 		b = append(b, "<identity category='account' type='registered'/>"...)
+		if s.archive.on() {
+			features = append(slices.Clip(features), mamFeatures...)
+		}
 	}
 	for _, f := range slices.Sorted(slices.Values(features)) {
 		b = append(b, "<feature var='"...)

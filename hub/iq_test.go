@@ -26,7 +26,7 @@ func TestServerDiscoAdvertisesWhatIsImplemented(t *testing.T) {
 	}
 	want := []string{
 		"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
-		"jabber:iq:roster", "jabber:iq:version", "msgoffline", "urn:xmpp:blocking", "urn:xmpp:features:rosterver", "urn:xmpp:ping",
+		"jabber:iq:roster", "jabber:iq:version", "msgoffline", "urn:xmpp:blocking", "urn:xmpp:carbons:2", "urn:xmpp:features:rosterver", "urn:xmpp:ping",
 	}
 	if !slices.Equal(features, want) {
 		t.Errorf("features\n got %v\nwant %v", features, want)

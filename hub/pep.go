@@ -43,6 +43,8 @@ func (s *Server) serviceIQ(ss *session, el *wire.Element) {
 		s.pubsub.DiscoItems(r, payload.Attr("node"), ss.sendFunc)
 	case name(payload) == xml.Name{Space: nsPing, Local: "ping"}:
 		ss.send(iqResult(ss, el, nil))
+	case name(payload) == nameMAMQuery:
+		s.serviceMAM(ss, &iqRequest{el: el, set: r.Set, iq: iq, payload: payload}) // mam_pubsub.go
 	default:
 		ss.send(errorReply(ss, el, errServiceUnavailable))
 	}
@@ -134,6 +136,9 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 }
 
 func (d pubsubDirectory) Resources(bare string) []string {
+	if d.s.cfg.Upstream != nil {
+		return []string{bare} // the upstream server fans out to its resources
+	}
 	if d.s.fed != nil && d.s.fed.remote(bare) {
 		// Another server knows its resources: the bare JID reaches them.
 		return []string{bare}
@@ -158,6 +163,10 @@ func (d pubsubDirectory) Resources(bare string) []string {
 // resource that is behind (backlog.go).
 func (d pubsubDirectory) Deliver(to string, stanza []byte, latest string) {
 	s := d.s
+	if s.cfg.Upstream != nil {
+		s.upstreamNotify(stanza)
+		return
+	}
 	a, dst, ok := s.jidTarget(to)
 	switch {
 	case !ok || s.blockedNotification(a, stanza):

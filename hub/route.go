@@ -22,7 +22,12 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	switch to.kind {
 	case addrFull:
 		if dst := s.router.find(to.local, to.resource); dst != nil {
-			if !blockedIn(ss, el, dst) {
+			if blockedIn(ss, el, dst) {
+				return
+			}
+			if f := s.imOfElement(el); f != 0 {
+				s.deliverIMFull(ss, el, dst, f) // chatroute.go
+			} else {
 				dst.sendStamped(el, ss.fromAttr)
 			}
 			return
@@ -65,17 +70,29 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		s.replyError(ss, el, errServiceUnavailable)
 		return
 	}
+	flags := s.imOfElement(el) // archived and carbon-copied: chatroute.go
+	var m *imMessage
 	delivered := false
 	for _, dst := range s.router.sessionsB(local) {
 		if dst.deliverable() {
 			if blockedIn(ss, el, dst) { // the account's resources share one list
 				return
 			}
-			dst.sendStamped(el, ss.fromAttr)
+			if flags == 0 {
+				dst.sendStamped(el, ss.fromAttr)
+			} else {
+				if m == nil {
+					m = s.imToBare(ss, el, string(local), flags)
+				}
+				dst.send(m.in)
+			}
 			delivered = true
 		}
 	}
 	if delivered {
+		if m != nil {
+			s.imDelivered(m, ss, string(local))
+		}
 		return
 	}
 	if string(typ) == "headline" {
@@ -89,10 +106,18 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 	if !storable(el) || s.blockedInAccount(ss, el, name) {
 		return
 	}
-	stamped := wire.AppendStamped(nil, el, ss.fromAttr)
-	startEnd := el.StartEnd + len(ss.fromAttr)
-	if el.Has(el.FromAttr) {
-		startEnd -= el.FromAttr.End - el.FromAttr.Start
+	var stamped []byte
+	var startEnd int
+	if flags == 0 {
+		stamped = wire.AppendStamped(nil, el, ss.fromAttr)
+		startEnd = el.StartEnd + len(ss.fromAttr)
+		if el.Has(el.FromAttr) {
+			startEnd -= el.FromAttr.End - el.FromAttr.Start
+		}
+	} else {
+		m = s.imToBare(ss, el, name, flags)
+		stamped, startEnd = m.in, m.startEnd
+		defer s.imDelivered(m, ss, name)
 	}
 	switch err := s.storeOffline(name, stamped, startEnd, el.Empty); err {
 	case nil:

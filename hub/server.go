@@ -26,8 +26,11 @@ type Config struct {
 	TLS        *tls.Config
 	Limits     Limits
 	OfflineCap int // stored offline messages per account
-	Version    string
-	Logger     *slog.Logger
+	// Archive is the message archive of every account (XEP-0313):
+	// mam_store.go.
+	Archive ArchiveConfig
+	Version string
+	Logger  *slog.Logger
 
 	// Commit is the database's group-commit writer; pubsub items are
 	// acknowledged once it has made them durable.
@@ -40,6 +43,9 @@ type Config struct {
 	// and answers chat commands (hubjid.go); the account store reserves
 	// it. Empty means the name the store has, by default geohub.
 	HubName string
+	// Upstream, when set, is the server the hub is a component of
+	// (upstream.go): what the hub sends its accounts goes there.
+	Upstream Upstream
 	// Federation, when set, turns on server-to-server (federation.go).
 	Federation *FederationConfig
 }
@@ -171,6 +177,8 @@ type Server struct {
 	rosters    *rosters
 	blocking   *blocklists
 	offline    *offline
+	archive    *archive               // messages archived per account (XEP-0313): mam_store.go
+	histories  map[string]NodeHistory // node name -> its past items, for MAM on nodes: mam_pubsub.go
 	limiter    *limiter
 	iqHandlers map[xml.Name]iqHandler
 	pubsub     *pubsub.Service
@@ -238,6 +246,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
 	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}
+	s.archive = newArchive(cfg.Archive, db, cfg.Commit, cfg.Logger)
 	s.iqHandlers = s.iqRoutes()
 	host := cfg.PubSubHost
 	if host == "" {

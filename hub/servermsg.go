@@ -28,6 +28,13 @@ func (s *Server) serverMessage(ss *session, el *wire.Element, to addr) {
 		s.replyError(ss, el, errServiceUnavailable)
 		return
 	}
+	if f := s.imOfElement(el); f != 0 {
+		// A command is a message the account sent: archived, and seen
+		// by its other resources (chatroute.go).
+		m := s.newIM(ss, el, f)
+		s.archiveOut(m, ss, writtenTo(s, to))
+		s.sentCarbons(m, ss)
+	}
 	s.messages.HandleMessage(&messageWriter{s: s, ss: ss, el: el, to: to},
 		&Message{From: ss.full, Account: ss.local, Body: body.Text})
 }
@@ -58,7 +65,23 @@ func (w *messageWriter) Reply(body string) {
 	}
 	b = append(b, "><body>"...)
 	b = xmlesc.Text(b, body)
-	w.ss.send(append(b, "</body></message>"...))
+	b = append(b, "</body></message>"...)
+	// The answer reaches the account's other resources as a carbon and
+	// stays in its archive (chatroute.go).
+	m := w.s.hubIM(w.ss.local, b)
+	m.inWith = writtenTo(w.s, w.to)
+	w.ss.send(m.in)
+	w.s.keepIn(m)
+	w.s.receivedCarbons(m, w.ss.local, func(o *session) bool { return o == w.ss })
+}
+
+// writtenTo is the JID a message to the hub's JID or the domain was written to,
+// as archives name it.
+func writtenTo(s *Server, to addr) string {
+	if to.kind == addrHub {
+		return s.hub.full
+	}
+	return s.domain
 }
 
 func (w *messageWriter) Forbid(text string) {

@@ -50,6 +50,7 @@ type session struct {
 
 	blocks          atomic.Pointer[blockSet] // the account's blocklist (XEP-0191), nil if empty
 	blocklistWanted atomic.Bool              // asked for the blocklist: gets its pushes
+	carbons         atomic.Bool              // enabled message carbons (XEP-0280): carbons.go
 
 	pmu        sync.Mutex // guards the fields below
 	presence   []byte     // the last available presence the client sent

@@ -42,6 +42,7 @@ type App struct {
 	fixesRefused atomic.Uint64
 
 	sweepStop, sweepDone chan struct{}
+	summaryDone          chan struct{} // the daily summaries (summaries.go), stopped with the sweep
 
 	membersMu sync.Mutex // one syncMembers at a time, so the last one wins
 
@@ -67,7 +68,7 @@ func New(cfg Config) *App {
 	}
 	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger,
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
-		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst),
+		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), summaryDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst),
 		catchUps: make(chan catchUp, alertQueue), pending: map[string]bool{}, sentUpTo: map[string]string{},
 		liveSent: map[string]map[string]bool{}}
 	g := cfg.Geo
@@ -79,16 +80,19 @@ func New(cfg Config) *App {
 	app.attachNodes()
 	cfg.Accounts.Watch(app.accountChanged)
 	cfg.Hub.HandleMessages(app)
+	cfg.Hub.HandleNodeHistory(geoloc.NS, trailHistory{g}) // history.go
 	go app.deliverAlerts()
 	go app.sweepDwell()
+	go app.sendSummaries()
 	return app
 }
 
-// Close stops the dwell sweep. Call it after the hub's Close and before the
-// committer closes.
+// Close stops the dwell sweep and the daily summaries. Call it after the
+// hub's Close and before the committer closes.
 func (app *App) Close() {
 	close(app.sweepStop)
 	<-app.sweepDone
+	<-app.summaryDone
 }
 
 // Drain delivers the alerts still queued once the writer has stopped. Call

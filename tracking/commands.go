@@ -25,7 +25,12 @@ near LAT,LON RADIUS — devices within RADIUS of a point (500, 500m, 2km)
 near DEVICE RADIUS — devices within RADIUS of a device
 fences — the geofences, and which of them alert you
 watch FENCE — get the alerts of a fence (its ID or name)
-unwatch FENCE — stop them`
+unwatch FENCE — stop them
+trips DEVICE [today|yesterday|DATE] — a day's trips (UTC)
+stops DEVICE [today|yesterday|DATE] — where it stood still
+summary [today|yesterday|DATE] — each device's distance, driving and idle time
+summary daily HH:MM|off — get yesterday's summary every day at HH:MM UTC
+who LAT,LON,RADIUS|FENCE FROM TO — who was inside, e.g. who depot 02:00 04:00`
 
 // Limits on answers, so that a chat stays readable.
 const (
@@ -57,6 +62,12 @@ func (app *App) command(a devices.Account, line string) string {
 		return app.cmdNear(a, args)
 	case "fences":
 		return app.cmdFences(a)
+	case "trips", "stops":
+		return app.cmdTrips(a, args, strings.EqualFold(verb, "trips"))
+	case "summary":
+		return app.cmdSummary(a, args)
+	case "who":
+		return app.cmdWho(a, args)
 	case "watch", "unwatch":
 		if len(args) == 0 {
 			return "Which fence? Send fences for the list."

@@ -38,8 +38,9 @@ Flags:
 type benchConfig struct {
 	geohub                string
 	compare, quick        bool
-	abuse                 int  // abusive clients in the publish phase
-	compareAbuse          bool // run again without them and divide
+	abuse                 int     // abusive clients in the publish phase
+	rate                  float64 // publishes/s of the whole fleet; 0: back to back
+	compareAbuse          bool    // run again without them and divide
 	logins, concurrency   int
 	devices, idle         int
 	duration, warmup      time.Duration
@@ -58,7 +59,8 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
 	fs.StringVar(&c.geohub, "geohub", "", "geohub binary to run (default: build bin/geohub from this module)")
 	fs.BoolVar(&c.compare, "compare", false, "run the same load against Prosody and ejabberd and print the three side by side")
-	fs.StringVar(&c.serverList, "servers", "", "the servers to run, in order, comma-separated: geohub, prosody, ejabberd\n"+
+	fs.StringVar(&c.serverList, "servers", "", "the servers to run, in order, comma-separated: geohub, geohub-component\n"+
+		"(GeoHub as an XEP-0114 component of Prosody, the devices connected to Prosody), prosody, ejabberd\n"+
 		"(default geohub, with --compare all three); the first is the one the ratios divide")
 	fs.BoolVar(&c.quick, "quick", false, "small numbers for a quick check: 50 logins, 50 devices for 3s, 200 idle")
 	fs.IntVar(&c.logins, "logins", 2000, "logins in the login phase")
@@ -69,6 +71,8 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.IntVar(&c.idle, "idle", 10000, "idle devices connected to measure memory per session")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "for each login and publish")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.Float64Var(&c.rate, "rate", 0, "publish phase: publishes per second of the whole fleet, each device at an even share with ±50% jitter "+
+		"(the rates fleets run at); 0: each device publishes back to back, one in flight")
 	fs.IntVar(&c.abuse, "abuse", 0, "abusive clients to run during the publish phase, a quarter each flooding the\n"+
 		"subscriber with chat messages, reconnecting, brute-forcing passwords and stalling (docs/benchmarks.md)")
 	fs.BoolVar(&c.compareAbuse, "compare-abuse", false, "with --abuse: run the server again without the abusive clients and\n"+
@@ -105,6 +109,9 @@ func parseBench(args []string) (benchConfig, error) {
 			errs = append(errs, fmt.Errorf("--%s %d: want 1 or more", name, v))
 		}
 	}
+	if c.rate < 0 {
+		errs = append(errs, fmt.Errorf("--rate %g: want 0 or more", c.rate))
+	}
 	if c.abuse < 0 {
 		errs = append(errs, fmt.Errorf("--abuse %d: want 0 or more", c.abuse))
 	}
@@ -120,7 +127,7 @@ func parseBench(args []string) (benchConfig, error) {
 		for _, name := range strings.Split(c.serverList, ",") {
 			name = strings.TrimSpace(name)
 			if serverName[name] == "" {
-				errs = append(errs, fmt.Errorf("--servers: unknown server %q (geohub, prosody or ejabberd)", name))
+				errs = append(errs, fmt.Errorf("--servers: unknown server %q (geohub, geohub-component, prosody or ejabberd)", name))
 			}
 			c.servers = append(c.servers, name)
 		}
@@ -161,7 +168,7 @@ func runBench(ctx context.Context, c benchConfig) (*benchReport, error) {
 	if err := raiseOpenFiles(c.idle + 256); err != nil {
 		return nil, err
 	}
-	if c.geohub == "" && slices.Contains(c.servers, kindGeoHub) {
+	if c.geohub == "" && (slices.Contains(c.servers, kindGeoHub) || slices.Contains(c.servers, kindComponent)) {
 		bin, err := buildGeoHub(ctx, c.progress)
 		if err != nil {
 			return nil, err
@@ -250,9 +257,13 @@ func buildGeoHub(ctx context.Context, progress io.Writer) (string, error) {
 // Debian package.
 func serverVersion(c benchConfig, kind string) string {
 	switch kind {
-	case kindGeoHub:
+	case kindGeoHub, kindComponent:
 		out, _ := exec.Command(c.geohub, "version").Output()
-		return "GeoHub " + strings.TrimPrefix(strings.TrimSpace(string(out)), "geohub ")
+		v := "GeoHub " + strings.TrimPrefix(strings.TrimSpace(string(out)), "geohub ")
+		if kind == kindComponent {
+			v += " via " + serverVersion(c, kindProsody)
+		}
+		return v
 	case kindProsody, kindEjabberd:
 		name := serverName[kind]
 		out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", kind).Output()
@@ -295,6 +306,7 @@ type benchLoad struct {
 	Idle        int     `json:"idle"`
 	Node        string  `json:"node"`
 	Abuse       int     `json:"abuse,omitempty"`
+	Rate        float64 `json:"rate,omitempty"` // paced publishes/s; 0: back to back
 }
 
 // benchResult is one server's figures. Latencies are in milliseconds,
@@ -313,10 +325,12 @@ type benchResult struct {
 	Publishes         uint64  `json:"publishes"`      // acknowledged within the measurement
 	PublishesPerS     float64 `json:"publishes_per_s"`
 	AckP50Ms          float64 `json:"ack_p50_ms"`
+	AckP90Ms          float64 `json:"ack_p90_ms"`
 	AckP99Ms          float64 `json:"ack_p99_ms"`
 	Notifications     uint64  `json:"notifications"` // received within the measurement
 	NotificationsPerS float64 `json:"notifications_per_s"`
 	NotifyP50Ms       float64 `json:"notify_p50_ms"`
+	NotifyP90Ms       float64 `json:"notify_p90_ms"`
 	NotifyP99Ms       float64 `json:"notify_p99_ms"`
 	// NotificationsMissing are fixes acknowledged in the whole phase
 	// whose notification never reached the subscriber.
@@ -357,12 +371,16 @@ type benchResult struct {
 }
 
 func newReport(c benchConfig) *benchReport {
+	node := c.nodeName + " on " + c.serviceName
+	if slices.Contains(c.servers, kindComponent) {
+		node += " (on " + componentDomain + " through Prosody for " + kindComponent + ")"
+	}
 	return &benchReport{
 		Time:    time.Now().UTC().Truncate(time.Second),
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: c.nodeName + " on " + c.serviceName, Abuse: c.abuse},
+			Node: node, Abuse: c.abuse, Rate: c.rate},
 	}
 }
 
@@ -409,8 +427,12 @@ func (r *benchReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nfirmware-sim bench, %s: %d × %s, %.0f GiB, %s, Linux %s, %s; load average %s at the start\n",
 		r.Time.Format("2006-01-02 15:04 UTC"), m.CPUs, m.CPU, m.MemGiB, m.OS, m.Kernel, m.Go, m.LoadAvg)
 	l := r.Load
-	fmt.Fprintf(w, "load: %d logins, %d at a time; %d devices publishing back to back to %s for %gs after %gs of warm-up; %d idle devices\n\n",
-		l.Logins, l.Concurrency, l.Devices, l.Node, l.DurationS, l.WarmupS, l.Idle)
+	pace := "back to back"
+	if l.Rate > 0 {
+		pace = fmt.Sprintf("at %g publishes/s in all", l.Rate)
+	}
+	fmt.Fprintf(w, "load: %d logins, %d at a time; %d devices publishing %s to %s for %gs after %gs of warm-up; %d idle devices\n\n",
+		l.Logins, l.Concurrency, l.Devices, pace, l.Node, l.DurationS, l.WarmupS, l.Idle)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{strings.Repeat(" ", 40), r.Results[0].Version}
 	for _, o := range r.Results[1:] {
@@ -436,9 +458,11 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("login p99 ms", 2, func(b benchResult) float64 { return b.LoginP99Ms })
 	row("publishes/s (acknowledged)", 0, func(b benchResult) float64 { return b.PublishesPerS })
 	row("ack p50 ms", 2, func(b benchResult) float64 { return b.AckP50Ms })
+	row("ack p90 ms", 2, func(b benchResult) float64 { return b.AckP90Ms })
 	row("ack p99 ms", 2, func(b benchResult) float64 { return b.AckP99Ms })
 	row("notifications/s", 0, func(b benchResult) float64 { return b.NotificationsPerS })
 	row("publish → notification p50 ms", 2, func(b benchResult) float64 { return b.NotifyP50Ms })
+	row("publish → notification p90 ms", 2, func(b benchResult) float64 { return b.NotifyP90Ms })
 	row("publish → notification p99 ms", 2, func(b benchResult) float64 { return b.NotifyP99Ms })
 	row("server CPU s (publish phase)", 2, func(b benchResult) float64 { return b.CPUSeconds })
 	row("server CPU µs per publish", 1, func(b benchResult) float64 { return b.CPUMicrosPerPublish })

@@ -65,6 +65,9 @@ func runServer(ctx context.Context, c benchConfig, kind string) (res benchResult
 		return res, err
 	}
 	target := firmwaresim.Target{Service: c.serviceName, Node: c.nodeName}
+	if sv, ok := s.(interface{ service() string }); ok {
+		target.Service = sv.service()
+	}
 
 	// One subscriber, who creates the node first.
 	pubStats := firmwaresim.NewStats(c.devices)
@@ -256,6 +259,9 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	// An interval of 1 ns: a device sends its next fix as soon as the
 	// last one is acknowledged.
 	g.Name, g.Interval, g.Jitter, g.Telemetry = "bench", time.Nanosecond, 0, nil
+	if c.rate > 0 {
+		g.Interval, g.Jitter = time.Duration(float64(c.devices)/c.rate*float64(time.Second)), 0.5
+	}
 	// Devices come online at half the measured login rate, and hold
 	// their first fix until all are online (or the time for that has
 	// passed): logins do not compete with publishes, and every device
@@ -342,10 +348,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	res.DevicesOnline = s0.Connected
 	res.Publishes = s1.Acked - s0.Acked
 	res.PublishesPerS = round1(s1.AckedPerSec)
-	res.AckP50Ms, res.AckP99Ms = ms(s1.AckWindow.P50), ms(s1.AckWindow.P99)
+	res.AckP50Ms, res.AckP90Ms, res.AckP99Ms = ms(s1.AckWindow.P50), ms(s1.AckWindow.P90), ms(s1.AckWindow.P99)
 	res.Notifications = s1.Notified - s0.Notified
 	res.NotificationsPerS = round1(s1.NotifiedPerSec)
-	res.NotifyP50Ms, res.NotifyP99Ms = ms(s1.NotifyWindow.P50), ms(s1.NotifyWindow.P99)
+	res.NotifyP50Ms, res.NotifyP90Ms, res.NotifyP99Ms = ms(s1.NotifyWindow.P50), ms(s1.NotifyWindow.P90), ms(s1.NotifyWindow.P99)
 	res.CPUSeconds = round3((p1.cpu - p0.cpu).Seconds())
 	res.LoadCPUSeconds = round3((self1 - self0).Seconds())
 	// What else ran on the machine meanwhile: a figure to trust only when

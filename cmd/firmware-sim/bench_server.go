@@ -47,16 +47,22 @@ const (
 	kindGeoHub   = "geohub"
 	kindProsody  = "prosody"
 	kindEjabberd = "ejabberd"
+	// kindComponent is GeoHub as the component of a Prosody, which holds
+	// the devices' connections (bench_component.go).
+	kindComponent = "geohub-component"
 )
 
 // serverName is how the report names each kind.
-var serverName = map[string]string{kindGeoHub: "GeoHub", kindProsody: "Prosody", kindEjabberd: "ejabberd"}
+var serverName = map[string]string{kindGeoHub: "GeoHub", kindProsody: "Prosody", kindEjabberd: "ejabberd",
+	kindComponent: "GeoHub as Prosody's component"}
 
 // startServer starts a server of kind with n device accounts.
 func startServer(ctx context.Context, c benchConfig, kind string, n int, progress func(string)) (benchServer, error) {
 	switch kind {
 	case kindGeoHub:
 		return startGeoHub(ctx, c.geohub, n, progress)
+	case kindComponent:
+		return startComponent(ctx, c.geohub, n, progress)
 	case kindProsody:
 		return startProsody(n, progress)
 	case kindEjabberd:
@@ -112,7 +118,9 @@ type geohubServer struct {
 // hub's limit rather than the device's) and otherwise its defaults (a subscriber that falls behind
 // gets each device's latest fix, not a cut-off), its HTTP listener on
 // loopback for /metrics, and waits for its "geohub ready" log line.
-func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) (_ *geohubServer, err error) {
+// extra are more flags for serve; with them the hub may have no client
+// listener.
+func startGeoHub(ctx context.Context, bin string, n int, progress func(string), extra ...string) (_ *geohubServer, err error) {
 	dir, err := os.MkdirTemp("", "geohub-bench-")
 	if err != nil {
 		return nil, err
@@ -143,8 +151,8 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 	if err != nil {
 		return nil, err
 	}
-	g.cmd = exec.Command(bin, "serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "127.0.0.1:0",
-		"--fix-rate", "0", "--log-format", "json")
+	g.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--c2s", "127.0.0.1:0", "--c2s-tls", "", "--http", "127.0.0.1:0",
+		"--fix-rate", "0", "--log-format", "json"}, extra...)...)
 	// SIGTERM when the bench dies without stopping it.
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stderr, err := g.cmd.StderrPipe()
@@ -190,7 +198,7 @@ func startGeoHub(ctx context.Context, bin string, n int, progress func(string)) 
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	if err == nil && g.address == "" {
+	if err == nil && g.address == "" && len(extra) == 0 {
 		err = errors.New("geohub serve logged no listening address")
 	}
 	if err != nil {

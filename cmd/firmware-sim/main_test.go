@@ -10,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/servetest"
 	"github.com/geohub/geohub/internal/store"
+	"github.com/tidwall/buntdb"
 )
 
 // These tests run the firmware-sim and geohub binaries as a user would.
@@ -117,10 +119,8 @@ func TestEveryAcknowledgedFixIsStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	geo, err := geoloc.OpenStore(db, geoloc.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	geo, _, closeGeo := openGeo(t, d, db)
+	defer closeGeo()
 	f, err := os.Open(record)
 	if err != nil {
 		t.Fatal(err)
@@ -151,4 +151,20 @@ func TestEveryAcknowledgedFixIsStored(t *testing.T) {
 	if r := geo.Readings("van-1@localhost"); r["battery"].Unit != "%" {
 		t.Errorf("van-1's readings: %+v", r)
 	}
+}
+
+// openGeo opens the trails of a stopped hub's data folder: the database
+// and the history file, without a sealer. close closes the history file.
+func openGeo(t *testing.T, d *store.Dir, db *buntdb.DB) (geo *geoloc.Store, h *history.Store, close func()) {
+	t.Helper()
+	h, err := history.Open(d.File(history.File), history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	geo, err = geoloc.OpenStore(db, geoloc.Options{History: h, SealEvery: -1})
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	return geo, h, func() { h.Close() }
 }

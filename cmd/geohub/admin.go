@@ -141,6 +141,16 @@ func adminHandlers(accounts *devices.Store, geo *geoloc.Store, tokens *operation
 			}
 			return ops.AddRules(args.Rules)
 		},
+		"group.set": func(raw json.RawMessage) (any, error) {
+			args, err := decode[groupArgs](raw)
+			if err != nil {
+				return nil, err
+			}
+			return nil, geo.SetGroupRetention(args.Group, args.TrailRetention)
+		},
+		"group.list": func(json.RawMessage) (any, error) {
+			return groupSettings(geo.GroupRetentions()), nil
+		},
 		"rule.list": func(json.RawMessage) (any, error) {
 			return geo.Rules(), nil
 		},
@@ -268,7 +278,13 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	defer accounts.Close()
 	commit := store.NewCommitter(db)
 	defer commit.Close()
-	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit})
+	hist, err := openHistory(dir, 0)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	// No sealer: the next serve seals what is left in the database.
+	geo, err := geoloc.OpenStore(db, geoloc.Options{Commit: commit, History: hist, SealEvery: -1})
 	if err != nil {
 		return err
 	}
@@ -280,7 +296,7 @@ func adminCall(dataDir, cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
-	res, err := adminHandlers(accounts, geo, tokens, backupper{dir.Path, db})[cmd](raw)
+	res, err := adminHandlers(accounts, geo, tokens, backupper{dir.Path, db, hist})[cmd](raw)
 	if res != nil && out != nil {
 		b, jerr := json.Marshal(res)
 		if jerr != nil {

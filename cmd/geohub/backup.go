@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
 	"github.com/tidwall/buntdb"
@@ -21,12 +22,13 @@ import (
 // and `geohub backup` moves it where it was asked to go.
 
 // backupFiles are the names a backup may hold, as in the data folder.
-var backupFiles = []string{store.DBFile, tlscert.CertFile, tlscert.KeyFile}
+var backupFiles = []string{store.DBFile, history.File, tlscert.CertFile, tlscert.KeyFile}
 
 // backupper makes backups of one open data folder.
 type backupper struct {
-	dir string
-	db  *buntdb.DB
+	dir  string
+	db   *buntdb.DB
+	hist *history.Store
 }
 
 // make writes a backup into the data folder and returns its path. BuntDB's
@@ -65,6 +67,18 @@ func (b backupper) write(w io.Writer) error {
 		return fmt.Errorf("database snapshot: %w", err)
 	}
 	for _, name := range backupFiles {
+		if name == history.File {
+			// After the database's snapshot: a trail point the sealer
+			// moves in between is then in both copies (reads merge
+			// them), never in neither.
+			err := b.hist.Snapshot(func(size int64) error {
+				return tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: time.Now()})
+			}, tw)
+			if err != nil {
+				return fmt.Errorf("history snapshot: %w", err)
+			}
+			continue
+		}
 		src := filepath.Join(b.dir, name)
 		if name == store.DBFile {
 			src = snapshot.Name()

@@ -17,16 +17,19 @@ import (
 
 // sections are the file's sections, in the order `geohub config example`
 // prints them.
-var sections = []string{"xmpp", "s2s", "http", "map", "mqtt", "storage", "limits", "log"}
+var sections = []string{"xmpp", "component", "s2s", "http", "map", "mqtt", "storage", "limits", "log"}
 
 // flagSections places the flags that no prefix rule of sectionOf places.
 var flagSections = map[string]string{
 	"data": "storage", "domain": "xmpp", "hub-name": "xmpp", "c2s": "xmpp", "c2s-tls": "xmpp",
 	"allow-plain": "xmpp", "tls-cert": "xmpp", "tls-key": "xmpp", "devices-create-nodes": "xmpp",
 	"offline-cap": "xmpp", "scram-iterations": "xmpp", "demo": "xmpp",
+	"upstream": "component", "instance-upstream": "component", "peers": "component", "peer-timeout": "component",
+	"shared-config": "component", "shared-config-node": "component",
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
-	"telemetry-retention": "storage", "alert-retention": "storage",
+	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",
+	"history-cache": "storage", "history-seal-every": "storage", "history-seal-delay": "storage",
 	"max-stanza-size": "limits", "max-depth": "limits", "negotiation-timeout": "limits", "idle-timeout": "limits",
 	"max-auth-failures": "limits", "auth-failure-window": "limits", "max-conns-per-ip": "limits", "max-conns": "limits",
 	"conn-rate": "limits", "conn-burst": "limits", "stanza-rate": "limits", "stanza-burst": "limits",
@@ -36,10 +39,10 @@ var flagSections = map[string]string{
 
 // sectionKeys renames the flags whose name would be an odd key in their
 // section.
-var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "s2s": "listen"}
+var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "component": "domain", "s2s": "listen"}
 
 // notInFile are the flags that make no sense in the file.
-var notInFile = []string{"config", "check-config"}
+var notInFile = []string{"config", "check-config", "cpu-profile"}
 
 // sectionOf returns the section of a flag and its key there, or "" for a
 // flag the file does not hold.

@@ -37,6 +37,8 @@ Usage:
   geohub token add NAME --account A          make an API token acting as operator or admin A (shown once)
   geohub token list                          list API tokens
   geohub token revoke ID...                  revoke API tokens
+  geohub group set G --trail-retention 90d   keep the trails of group G's devices this long
+  geohub group list                          list groups with settings of their own
   geohub backup FILE [--data DIR]            a consistent copy of the data folder, made while the hub runs or not
   geohub restore FILE --data DIR [--force]   put a backup into a data folder no hub is using
   geohub repair [--data DIR]                 rewrite a damaged database with every record that reads whole
@@ -82,6 +84,8 @@ func run(args []string) error {
 		return rule(args[1:])
 	case "token", "tokens":
 		return token(args[1:])
+	case "group", "groups":
+		return group(args[1:])
 	case "backup":
 		return backup(args[1:])
 	case "restore":

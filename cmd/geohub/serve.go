@@ -19,6 +19,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/admin"
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/scram"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/tlscert"
@@ -34,10 +35,13 @@ type serveConfig struct {
 	devicesCreateNodes              bool
 	tlsCert, tlsKey                 string
 	configFile                      string
+	cpuProfile                      string
 	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	offlineCap, iterations, demo    int
+	archive                         hub.ArchiveConfig
 	trails                          geoloc.Options
+	historyCacheMiB                 int
 	logLevel, logFormat             string
 	httpTLS, metricsToken           bool
 	cookieSecure                    string
@@ -51,6 +55,7 @@ type serveConfig struct {
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
 	s2s  s2sConfig         // federation: serve_s2s.go
+	comp componentConfig   // component mode: serve_component.go
 }
 
 func serveFlags() (*serveConfig, func([]string) error) {
@@ -68,6 +73,7 @@ func serveFlags() (*serveConfig, func([]string) error) {
 				return err
 			}
 		}
+		c.comp.settle(fs, given, c)
 		c.changed = changedSettings(fs)
 		return c.validate()
 	}
@@ -125,18 +131,25 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.Float64Var(&c.fixRate, "fix-rate", tracking.DefaultFixRate, "positions and readings one device may publish per second, sustained, over any transport; more are refused with policy-violation (0: unlimited)")
 	fs.IntVar(&c.fixBurst, "fix-burst", tracking.DefaultFixBurst, "positions and readings one device may publish at once above --fix-rate")
 	fs.IntVar(&c.offlineCap, "offline-cap", hub.DefaultOfflineCap, "stored offline messages per account")
+	fs.DurationVar(&c.archive.Retention, "mam-retention", hub.DefaultArchiveRetention, "how long each account's message archive (XEP-0313) keeps messages (0: no archive)")
+	fs.IntVar(&c.archive.Cap, "mam-cap", hub.DefaultArchiveCap, "messages kept per account's archive; past it, the oldest tenth goes")
 	fs.DurationVar(&c.trails.Retention, "trail-retention", geoloc.DefaultRetention, "how long trail points are kept")
 	fs.DurationVar(&c.trails.MinInterval, "trail-min-interval", 0, "thinning: keep at most one trail point per device this often (0: every fix)")
 	fs.Float64Var(&c.trails.MinDistance, "trail-min-distance", 0, "thinning: keep a trail point only after the device moved this many metres (0: every fix)")
+	fs.IntVar(&c.historyCacheMiB, "history-cache", history.DefaultCacheBytes>>20, "MiB of decoded trail blocks kept in memory for the map's trails and replay (0: none)")
+	fs.DurationVar(&c.trails.SealEvery, "history-seal-every", geoloc.DefaultSealEvery, "how often trail points move from the database (write-ahead log) into the history file")
+	fs.DurationVar(&c.trails.SealDelay, "history-seal-delay", geoloc.DefaultSealDelay, "trail points younger than this stay in the database, where late fixes are cheap to add")
 	fs.DurationVar(&c.trails.TelemetryRetention, "telemetry-retention", geoloc.DefaultTelemetryRetention, "how long sensor readings are kept")
 	fs.DurationVar(&c.trails.AlertRetention, "alert-retention", geoloc.DefaultAlertRetention, "how long alert records are kept")
 	fs.IntVar(&c.iterations, "scram-iterations", scram.DefaultIterations, "PBKDF2 iterations for new passwords")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
 	s2sFlags(fs, &c.s2s)
+	componentFlags(fs, &c.comp)
 	return c, fs
 }
 
@@ -151,7 +164,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err))
 		}
 	}
-	if c.c2s == "" && c.c2sTLS == "" {
+	if c.c2s == "" && c.c2sTLS == "" && c.comp.domain == "" {
 		errs = append(errs, errors.New("--c2s and --c2s-tls are both empty: clients could not connect"))
 	}
 	if c.hubName != "" {
@@ -169,14 +182,18 @@ func (c *serveConfig) validate() error {
 		{"max-pending", float64(c.limits.MaxPending)}, {"offline-cap", float64(c.offlineCap)},
 		{"stanza-burst", float64(c.limits.StanzaBurst)}, {"message-burst", float64(c.limits.MessageBurst)}, {"byte-burst", float64(c.limits.ByteBurst)},
 		{"stall-timeout", c.limits.StallTimeout.Seconds()},
-		{"offline-bytes", float64(c.limits.OfflineBytes)},
+		{"offline-bytes", float64(c.limits.OfflineBytes)}, {"mam-cap", float64(c.archive.Cap)},
 		{"scram-iterations", float64(c.iterations)}, {"trail-retention", c.trails.Retention.Seconds()},
 		{"telemetry-retention", c.trails.TelemetryRetention.Seconds()}, {"alert-retention", c.trails.AlertRetention.Seconds()},
+		{"history-seal-every", c.trails.SealEvery.Seconds()},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", p.flag))
 		}
+	}
+	if c.archive.Retention < 0 {
+		errs = append(errs, errors.New("--mam-retention must be 0 (no archive) or positive"))
 	}
 	if c.limits.MaxConns < -1 {
 		errs = append(errs, errors.New("--max-conns must be -1 (unlimited), 0 (from the descriptor limit) or positive"))
@@ -192,6 +209,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.limits.MaxStanzaSize < 10000 {
 		errs = append(errs, errors.New("--max-stanza-size must be at least 10000 (RFC 6120 §13.12)"))
+	}
+	if c.historyCacheMiB < 0 || c.trails.SealDelay < 0 {
+		errs = append(errs, errors.New("--history-cache and --history-seal-delay cannot be negative"))
 	}
 	if c.trails.MinInterval < 0 || c.trails.MinDistance < 0 {
 		errs = append(errs, errors.New("--trail-min-interval and --trail-min-distance cannot be negative"))
@@ -250,7 +270,7 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
 	}
-	errs = append(errs, c.mqtt.Validate())
+	errs = append(errs, c.mqtt.Validate(), c.comp.validate())
 	return errors.Join(errs...)
 }
 
@@ -331,6 +351,13 @@ func serve(args []string) error {
 		return nil
 	}
 	log := newLogger(c)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
 	log.Info("settings that differ from their defaults", c.changed...)
 	dir, err := store.Lock(c.data)
 	if err != nil {
@@ -353,10 +380,18 @@ func serve(args []string) error {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
 	certs := tlscert.NewHolder(cert) // SIGHUP loads it again
+	hist, err := openHistory(dir, c.historyCacheMiB)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
 	commit := store.NewCommitter(db)
 	commit.SetLogger(log)
 	trails := c.trails
-	trails.Commit = commit
+	trails.Commit, trails.History, trails.Logger = commit, hist, log
+	if trails.SealDelay == 0 {
+		trails.SealDelay = -1 // the flag's 0 is no delay, geoloc's the default
+	}
 	geo, err := geoloc.OpenStore(db, trails)
 	if err != nil {
 		commit.Close()
@@ -367,17 +402,19 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
-	fed, err := c.s2s.federation(domain)
+	fed, err := c.s2s.federation(domain, c.comp.domain != "")
 	if err != nil {
 		commit.Close()
 		return err
 	}
+	link := c.comp.link(log, c.limits.MaxStanzaSize)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
-		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Version: version, Logger: log,
+		Limits: c.hubLimits(), OfflineCap: c.offlineCap, Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
 		Federation: fed,
+		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)
 	if err != nil {
 		commit.Close()
@@ -390,7 +427,9 @@ func serve(args []string) error {
 		FixRate: c.fixRate, FixBurst: c.fixBurst})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
-		// the alerts and notifications it causes go out.
+		// the alerts and notifications it causes go out. The sealer stops
+		// first; what it left in the database is sealed at the next start.
+		geo.Close()
 		commit.Close()
 		app.Drain()
 		h.Drain()
@@ -400,6 +439,12 @@ func serve(args []string) error {
 		return err
 	}
 	defer h.Close()
+	ready := h.Ready
+	if link != nil {
+		var stop func()
+		stop, ready = c.comp.start(link, h, accounts, geo, app, log, c.limits.MaxStanzaSize)
+		defer stop()
+	}
 	var bridge *mqttbridge.Bridge // nil: off
 	if len(c.mqtt.Brokers) > 0 {
 		if bridge, err = mqttbridge.New(c.mqtt, mqttbridge.Deps{Hub: h, Accounts: accounts, Geo: geo, Logger: log}); err != nil {
@@ -408,7 +453,7 @@ func serve(args []string) error {
 		bridge.Start()
 		defer bridge.Close() // before the hub closes: what it stored is acknowledged
 	}
-	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db}), log)
+	adm, err := admin.Listen(dir.File(admin.SocketFile), adminHandlers(accounts, geo, tokens, backupper{dir.Path, db, hist}), log)
 	if err != nil {
 		return err
 	}
@@ -419,7 +464,7 @@ func serve(args []string) error {
 		if c.httpTLS {
 			webTLS = certs.Config()
 		}
-		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: h.Ready, TLS: webTLS,
+		web, err = dashboard.Start(dashboard.Config{Addr: c.http, Logger: log, Ready: ready, TLS: webTLS,
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
@@ -445,6 +490,10 @@ func serve(args []string) error {
 		}
 		defer stopDemo() // before the hub closes
 	}
+	// Before "ready": a signal sent as soon as the hub says so stops it
+	// cleanly.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log.Info("geohub ready", "domain", domain, "data", dir.Path, "accounts", len(accounts.List(devices.Filter{})),
 		"tls_sha256", tlscert.Fingerprint(cert), "version", version)
 	if c.tlsCert == "" {
@@ -452,8 +501,6 @@ func serve(args []string) error {
 	}
 
 	sdNotify("READY=1")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
 	for ; got == syscall.SIGHUP; got = <-sig {
 		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
@@ -463,4 +510,14 @@ func serve(args []string) error {
 	start := time.Now()
 	defer func() { log.Info("stopped", "took", time.Since(start).Round(time.Millisecond)) }()
 	return nil
+}
+
+// archiveConfig is the hub's archive setting: --mam-retention 0 turns it
+// off, where the hub's zero means the default.
+func (c *serveConfig) archiveConfig() hub.ArchiveConfig {
+	a := c.archive
+	if a.Retention == 0 {
+		a.Retention = -1
+	}
+	return a
 }

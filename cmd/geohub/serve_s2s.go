@@ -36,10 +36,15 @@ func s2sFlags(fs *flag.FlagSet, c *s2sConfig) {
 }
 
 // federation builds the hub's federation settings for domain; nil when
-// off.
-func (c *s2sConfig) federation(domain string) (*hub.FederationConfig, error) {
+// off. A component (--component) leaves federation to its upstream.
+func (c *s2sConfig) federation(domain string, component bool) (*hub.FederationConfig, error) {
 	listen := c.listen
-	if listen == "auto" {
+	switch {
+	case component && listen != "auto" && listen != "off" && listen != "":
+		return nil, errors.New("--s2s: a component's upstream server federates; leave --s2s out with --component")
+	case component:
+		return nil, nil
+	case listen == "auto":
 		listen = ":5269"
 		if domain == "localhost" || strings.HasSuffix(domain, ".localhost") {
 			listen = ""

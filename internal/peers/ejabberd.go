@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/geohub/geohub/internal/tlscert"
@@ -26,8 +27,9 @@ import (
 // "pubsub.localhost" and accepts clients with STARTTLS on one loopback
 // port. Its Erlang distribution listens on another loopback port, chosen
 // like the first, with a cookie of its own, so that ejabberdctl can reach
-// it and nothing else can; no epmd is started. There is no s2s, HTTP or
-// component listener.
+// it and nothing else can; no epmd is started. There is no s2s or HTTP
+// listener, and a component listener only when EjabberdOptions.Components
+// names components.
 //
 // It is configured for load as well as for tests: no traffic shaper,
 // a listen backlog of 1024 and a deep per-connection queue (see
@@ -37,6 +39,10 @@ type Ejabberd struct {
 	Config   string // ejabberd.yml
 	Addr     string // client listener (STARTTLS), 127.0.0.1:port
 	CertFile string // its self-signed certificate for "localhost", for clients to trust
+	// ComponentAddrs are the XEP-0114 component listeners, 127.0.0.1:port,
+	// one for each domain EjabberdOptions.Components names: ejabberd
+	// routes every domain of a listener to each connection made to it.
+	ComponentAddrs map[string]string
 
 	spool, logs string
 	cred        *syscall.Credential
@@ -53,6 +59,16 @@ type EjabberdOptions struct {
 	Users map[string]string
 	// Admins are bare JIDs of server administrators.
 	Admins []string
+	// Components are external components (XEP-0114), domain to shared
+	// secret, each accepted on a loopback port of its own
+	// (ComponentAddrs). Several connections may serve one domain.
+	Components map[string]string
+	// Balancing is ejabberd's domain_balancing type (such as bare_source)
+	// for each component domain served by several connections, over
+	// BalancedOver connections (component_number, which ejabberd 23.01
+	// requires with a type).
+	Balancing    map[string]string
+	BalancedOver int
 }
 
 // ejabberdStartTimeout bounds how long ejabberd may take to open its port.
@@ -61,6 +77,25 @@ const ejabberdStartTimeout = 60 * time.Second
 // ejabberdUser is the system user the Debian package makes; ejabberdctl
 // runs only as root (switching to it) or as it.
 const ejabberdUser = "ejabberd"
+
+// StartEjabberd runs an ejabberd until the test ends. It requires the peer
+// "ejabberd" itself (skipping or failing the test like Require).
+func StartEjabberd(t testing.TB, opts EjabberdOptions) *Ejabberd {
+	t.Helper()
+	Require(t, "ejabberd")
+	e, err := RunEjabberd(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.stop()
+		if t.Failed() {
+			t.Logf("ejabberd output:\n%s\nejabberd log:\n%s", e.Output(), e.Log())
+		}
+		os.RemoveAll(e.Dir)
+	})
+	return e
+}
 
 // RunEjabberd starts an ejabberd in a new temporary folder and returns
 // once it accepts clients and its users are registered. ejabberd must be
@@ -100,10 +135,20 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 		return err
 	}
 	e.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	componentPorts := map[string]int{}
+	e.ComponentAddrs = map[string]string{}
+	for d := range opts.Components {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		componentPorts[d] = p
+		e.ComponentAddrs[d] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
 	cookie := make([]byte, 16)
 	rand.Read(cookie)
 	files := map[string]string{
-		"ejabberd.yml":    e.config(port, opts.Admins),
+		"ejabberd.yml":    e.config(port, componentPorts, opts),
 		"ejabberdctl.cfg": e.ctlConfig(distPort),
 		// Name resolution as the package's own inetrc does it.
 		"inetrc": "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n{file, resolv, \"/etc/resolv.conf\"}.\n",
@@ -171,9 +216,9 @@ func (e *Ejabberd) ejabberdctl(args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (e *Ejabberd) config(port int, admins []string) string {
+func (e *Ejabberd) config(port int, componentPorts map[string]int, opts EjabberdOptions) string {
 	var admin []string
-	for _, a := range admins {
+	for _, a := range opts.Admins {
 		admin = append(admin, strconv.Quote(a))
 	}
 	level := "warning"
@@ -181,6 +226,18 @@ func (e *Ejabberd) config(port int, admins []string) string {
 		level = "debug"
 	}
 	q := strconv.Quote
+	// The components (GeoHub instances) may create pubsub nodes: the
+	// shared fences' node.
+	componentACL, componentCreate := "", ""
+	if len(componentPorts) > 0 {
+		var domains []string
+		for d := range opts.Components {
+			domains = append(domains, q(d))
+		}
+		sort.Strings(domains)
+		componentACL = "  components:\n    server: [" + strings.Join(domains, ", ") + "]\n"
+		componentCreate = "\n    - allow: components"
+	}
 	return fmt.Sprintf(`# A private ejabberd for one of GeoHub's tests or benchmarks, written by internal/peers.
 hosts: ["localhost"]
 loglevel: %[1]s
@@ -203,7 +260,7 @@ listen:
     max_fsm_queue: 1000000
     # Pending connections the kernel holds for accept; default 5.
     backlog: 1024
-
+%[6]s
 auth_method: internal
 auth_password_format: scram
 # SCRAM-SHA-256 with 4,096 iterations, as GeoHub stores passwords.
@@ -218,13 +275,13 @@ acl:
     user: [%[5]s]
   local:
     user_regexp: ""
-access_rules:
+%[7]saccess_rules:
   local:
     allow: local
   c2s:
     allow: all
   pubsub_createnode:
-    allow: local
+    - allow: local%[8]s
 
 modules:
   mod_caps: {}
@@ -235,7 +292,33 @@ modules:
     hosts: ["pubsub.localhost"]
     access_createnode: pubsub_createnode
     plugins: ["flat", "pep"]
-`, level, q(e.CertFile), q(filepath.Join(e.Dir, tlscert.KeyFile)), port, strings.Join(admin, ", "))
+`, level, q(e.CertFile), q(filepath.Join(e.Dir, tlscert.KeyFile)), port, strings.Join(admin, ", "),
+		ejabberdComponents(componentPorts, opts), componentACL, componentCreate)
+}
+
+// ejabberdComponents is the component listeners and the domain balancing
+// of ejabberd.yml; empty without components.
+func ejabberdComponents(ports map[string]int, opts EjabberdOptions) string {
+	q := strconv.Quote
+	domains := make([]string, 0, len(opts.Components))
+	for d := range opts.Components {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	var b strings.Builder
+	for _, d := range domains {
+		fmt.Fprintf(&b, "  # External component (XEP-0114) %s.\n  - port: %d\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n"+
+			"    hosts:\n      %s:\n        password: %s\n", d, ports[d], q(d), q(opts.Components[d]))
+	}
+	if len(opts.Balancing) > 0 {
+		b.WriteString("\ndomain_balancing:\n")
+		for _, d := range domains {
+			if t := opts.Balancing[d]; t != "" {
+				fmt.Fprintf(&b, "  %s:\n    type: %s\n    component_number: %d\n", q(d), t, max(opts.BalancedOver, 2))
+			}
+		}
+	}
+	return b.String()
 }
 
 // ctlConfig is ejabberdctl.cfg: the Erlang distribution on a private

@@ -23,13 +23,17 @@ import (
 // or a benchmark (RunProsody): the reference GeoHub's behaviour is compared
 // with. It serves the domain "localhost" with PEP (mod_pep) and a pubsub
 // component "pubsub.localhost", accepts clients with STARTTLS on one
-// loopback port and listens nowhere else: no s2s, no HTTP, no external
-// components; its admin socket (for Register) is a Unix socket inside Dir.
+// loopback port and listens nowhere else (no s2s, no HTTP), except for
+// external components when ProsodyOptions.Components names some; its admin
+// socket (for Register) is a Unix socket inside Dir.
 type Prosody struct {
 	Dir      string // its folder: configuration, data, certificate, log
 	Config   string // the configuration file
 	Addr     string // client listener (STARTTLS), 127.0.0.1:port
 	CertFile string // its self-signed certificate for "localhost", for clients to trust
+	// ComponentAddr is the XEP-0114 component listener, 127.0.0.1:port,
+	// when ProsodyOptions.Components names any.
+	ComponentAddr string
 
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
@@ -48,6 +52,9 @@ type ProsodyOptions struct {
 	// configuration, such as a benchmark's settings; a later line wins
 	// over the defaults written before it.
 	Global []string
+	// Components are external components (XEP-0114), domain to shared
+	// secret, accepted on one loopback port (ComponentAddr).
+	Components map[string]string
 }
 
 // prosodyStartTimeout bounds how long Prosody may take to open its port.
@@ -112,7 +119,14 @@ func (p *Prosody) start(opts ProsodyOptions) error {
 		return err
 	}
 	p.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := os.WriteFile(p.Config, []byte(p.config(port, opts)), 0o640); err != nil {
+	componentPort := 0
+	if len(opts.Components) > 0 {
+		if componentPort, err = freePort(); err != nil {
+			return err
+		}
+		p.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(componentPort))
+	}
+	if err := os.WriteFile(p.Config, []byte(p.config(port, componentPort, opts)), 0o640); err != nil {
 		return err
 	}
 	cred, err := serverCredential(prosodyUser)
@@ -138,6 +152,25 @@ func (p *Prosody) start(opts ProsodyOptions) error {
 		}
 	}
 
+	return p.launch(cred, port)
+}
+
+// Restart stops Prosody and starts it again on the same ports, with the
+// same configuration and data; it returns once it accepts clients again.
+func (p *Prosody) Restart() error {
+	p.stop()
+	p.stopOnce = sync.Once{}
+	cred, err := serverCredential(prosodyUser)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(p.Addr)
+	n, _ := strconv.Atoi(port)
+	return p.launch(cred, n)
+}
+
+// launch starts the process and waits until it accepts clients.
+func (p *Prosody) launch(cred *syscall.Credential, port int) error {
 	// Started as the prosody user directly (not through runuser, whose PAM
 	// session would lower the open-files limit to 1024), in its own
 	// process group, so that stopping it stops everything it started.
@@ -145,7 +178,7 @@ func (p *Prosody) start(opts ProsodyOptions) error {
 	p.cmd.Dir = p.Dir
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGTERM}
 	// Straight into a file: nothing to copy, nothing to race with.
-	out, err := os.Create(filepath.Join(p.Dir, "prosody.out"))
+	out, err := os.OpenFile(filepath.Join(p.Dir, "prosody.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -241,7 +274,7 @@ func (p *Prosody) Log() string {
 	return string(b)
 }
 
-func (p *Prosody) config(port int, opts ProsodyOptions) string {
+func (p *Prosody) config(port, componentPort int, opts ProsodyOptions) string {
 	q := strconv.Quote
 	level := "info"
 	if os.Getenv("GEOHUB_TEST_LOG") != "" {
@@ -250,6 +283,18 @@ func (p *Prosody) config(port int, opts ProsodyOptions) string {
 	var admin []string
 	for _, a := range opts.Admins {
 		admin = append(admin, q(a))
+	}
+	componentPorts, components := "", ""
+	if componentPort != 0 {
+		componentPorts = strconv.Itoa(componentPort)
+		domains := make([]string, 0, len(opts.Components))
+		for d := range opts.Components {
+			domains = append(domains, d)
+		}
+		sort.Strings(domains)
+		for _, d := range domains {
+			components += fmt.Sprintf("\nComponent %s\n\tcomponent_secret = %s\n", q(d), q(opts.Components[d]))
+		}
 	}
 	return fmt.Sprintf(`-- A private Prosody for one of GeoHub's tests or benchmarks, written by internal/peers.
 data_path = %[1]s
@@ -265,7 +310,8 @@ c2s_ports = { %[5]d }
 c2s_direct_tls_ports = { }
 s2s_ports = { }
 s2s_direct_tls_ports = { }
-component_ports = { }
+component_ports = { %[12]s }
+component_interfaces = { "127.0.0.1" }
 http_ports = { }
 https_ports = { }
 c2s_require_encryption = true
@@ -284,10 +330,10 @@ admin_socket = %[10]s
 VirtualHost "localhost"
 
 Component "pubsub.localhost" "pubsub"
-`, q(filepath.Join(p.Dir, "data")), q(filepath.Join(p.Dir, "prosody.pid")), q(level),
+%[13]s`, q(filepath.Join(p.Dir, "data")), q(filepath.Join(p.Dir, "prosody.pid")), q(level),
 		q(filepath.Join(p.Dir, "prosody.log")), port,
 		q(p.CertFile), q(filepath.Join(p.Dir, tlscert.KeyFile)), strings.Join(admin, ", "),
-		q(filepath.Dir(p.CertFile)), q(filepath.Join(p.Dir, "data", "prosody.sock")), strings.Join(opts.Global, "\n"))
+		q(filepath.Dir(p.CertFile)), q(filepath.Join(p.Dir, "data", "prosody.sock")), strings.Join(opts.Global, "\n"), componentPorts, components)
 }
 
 // waitReady polls the client port until Prosody accepts connections, the

@@ -131,6 +131,9 @@ func (h *Hub) Stop() error {
 	}
 }
 
+// PID is the process id of the hub.
+func (h *Hub) PID() int { return h.cmd.Process.Pid }
+
 // Kill ends the hub at once, as a crash would, and waits for it.
 func (h *Hub) Kill() {
 	h.cmd.Process.Kill()

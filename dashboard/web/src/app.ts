@@ -1,5 +1,5 @@
 // The dashboard once logged in: a header, a side panel with tabs (devices,
-// fences, alerts, and for admins accounts and tokens) and the map. This file wires the parts together; each
+// fences, alerts, reports, and for admins accounts and tokens) and the map. This file wires the parts together; each
 // part lives in its own module.
 
 import L from './leaflet';
@@ -14,9 +14,10 @@ import { openStream } from './stream';
 import { createMap } from './map';
 import { BridgeState } from './bridge';
 import { Admin } from './admin';
+import { Reports } from './reports';
 import { h } from './dom';
 
-type Tab = 'devices' | 'fences' | 'alerts' | 'admin';
+type Tab = 'devices' | 'fences' | 'alerts' | 'reports' | 'admin';
 
 export async function startApp(root: HTMLElement, user: User) {
   const config: Config = await api.config().catch(() => ({}));
@@ -34,8 +35,8 @@ export async function startApp(root: HTMLElement, user: User) {
   const tabList = h('div', { role: 'tablist', 'aria-label': 'Panels', class: 'tabs' });
   const panels = h('div', { class: 'panels' });
   const isAdmin = user.role === 'admin';
-  const order: Tab[] = isAdmin ? ['devices', 'fences', 'alerts', 'admin'] : ['devices', 'fences', 'alerts'];
-  const labels: Record<Tab, string> = { devices: 'Devices', fences: 'Fences', alerts: 'Alerts', admin: 'Admin' };
+  const order: Tab[] = isAdmin ? ['devices', 'fences', 'alerts', 'reports', 'admin'] : ['devices', 'fences', 'alerts', 'reports'];
+  const labels: Record<Tab, string> = { devices: 'Devices', fences: 'Fences', alerts: 'Alerts', reports: 'Reports', admin: 'Admin' };
   for (const id of order) {
     const label = labels[id];
     const button = h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`, onclick: () => selectTab(id) }, label, id === 'alerts' && badge);
@@ -52,6 +53,7 @@ export async function startApp(root: HTMLElement, user: User) {
     tabs.get(next)!.button.focus();
   });
   let admin: Admin | null = null;
+  let reports: Reports | null = null;
   const side = h('aside', { class: 'side' }, tabList, panels);
   function selectTab(id: Tab) {
     for (const [t, { button, panel }] of tabs) {
@@ -60,8 +62,10 @@ export async function startApp(root: HTMLElement, user: User) {
       panel.hidden = t !== id;
     }
     // The account tables need room; the map keeps the rest.
-    side.classList.toggle('wide', id === 'admin');
+    side.classList.toggle('wide', id === 'admin' || id === 'reports');
     if (id === 'admin') admin?.load();
+    if (id === 'reports') reports?.open();
+    else reports?.close();
   }
 
   const mapEl = h('div', { id: 'map', role: 'application', 'aria-label': 'Map of devices and fences' });
@@ -127,6 +131,8 @@ export async function startApp(root: HTMLElement, user: User) {
     badge.setAttribute('aria-label', `${n} not acknowledged`);
   });
   tabs.get('alerts')!.panel.append(alerts.el);
+  reports = new Reports(map);
+  tabs.get('reports')!.panel.append(reports.el);
 
   const loadDevices = async () => store.load(await api.devices());
   if (isAdmin) {
@@ -162,5 +168,5 @@ export async function startApp(root: HTMLElement, user: User) {
   });
 
   // For the console and the end-to-end test.
-  (window as unknown as Record<string, unknown>).geohub = { map, store, layer, fences, alerts, selectTab, bridge };
+  (window as unknown as Record<string, unknown>).geohub = { map, store, layer, fences, alerts, reports, selectTab, bridge };
 }

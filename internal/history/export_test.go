@@ -1,0 +1,4 @@
+package history
+
+// AppendBlock encodes a block, for the benchmarks.
+var AppendBlock = appendBlock
