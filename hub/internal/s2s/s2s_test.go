@@ -264,3 +264,24 @@ func TestDialbackWrongKeyRefused(t *testing.T) {
 		t.Error("b took a stanza from a stream that failed dialback")
 	}
 }
+
+// A stream nothing crossed for the idle timeout is closed; the next
+// stanza opens a new one.
+func TestIdleStreamClosedAndReopened(t *testing.T) {
+	ca := newCA(t, "test CA")
+	hosts := map[string]string{}
+	idle := func(c *Config) { c.IdleTimeout = 200 * time.Millisecond }
+	a := start(t, "a.test", ca, "a.test", ca, hosts, idle)
+	b := start(t, "b.test", ca, "b.test", ca, hosts, idle)
+	a.svc.Send("b.test", []byte("<message from='alice@a.test' to='bob@b.test'><body>one</body></message>"))
+	eventually(t, "the first message", func() bool { return b.rec.has(stanzasOf, "one") })
+	eventually(t, "both ends closed the idle stream", func() bool {
+		a.svc.mu.Lock()
+		b.svc.mu.Lock()
+		defer a.svc.mu.Unlock()
+		defer b.svc.mu.Unlock()
+		return len(a.svc.links) == 0 && len(b.svc.links) == 0 && len(a.svc.routes) == 0
+	})
+	a.svc.Send("b.test", []byte("<message from='alice@a.test' to='bob@b.test'><body>two</body></message>"))
+	eventually(t, "the second message on a new stream", func() bool { return b.rec.has(stanzasOf, "two") })
+}
