@@ -18,6 +18,9 @@ Steps:
      PEP service), prints subscribed, and waits for the notification of
      the item f3 the Go test then publishes.
 
+With --one-way (a server that cannot reach GeoHub), only steps 1 to 3 up to
+the alert, without answering the chat.
+
 Prints: ready; message {from, body}; alert {from, body, kind}; answer
 {who, from, type, condition, body} for the operator's where and the
 stranger's help; subscribed; geoloc {from, to, lat}.
@@ -61,11 +64,15 @@ async def main(args):
     alert = expect(op, "message", lambda m: m["from"].bare == args.hub
                    and m.xml.find("{%s}alert" % NS_ALERT) is not None)
     emit("message", **{"from": str(m["from"]), "body": m["body"]})
-    op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
+    if not args.one_way:
+        op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
 
     a = await wait(alert, "alert from " + args.hub)
     emit("alert", **{"from": str(a["from"]), "body": a["body"],
                      "kind": a.xml.find("{%s}alert" % NS_ALERT).get("event")})
+    if args.one_way:
+        await slixpeer.close_all([op, stranger])
+        return
     where = answer_from(op, args.hub)
     op.send_message(mto=args.hub, mbody="where " + args.peer.split("@")[0], mtype="chat")
     emit_answer("operator", await wait(where, "answer to where"))
@@ -90,4 +97,6 @@ if __name__ == "__main__":
     p.add_argument("--domain", required=True)
     p.add_argument("--peer", required=True)
     p.add_argument("--hub", required=True)
+    p.add_argument("--one-way", action="store_true",
+                   help="the server cannot reach GeoHub: stop after the alert, answer nothing")
     slixpeer.run(main, p.parse_args())
