@@ -202,4 +202,3 @@ func TestStopsAndTripsOnTheAntimeridian(t *testing.T) {
 		t.Errorf("trip across the antimeridian: %.1f m in %v, ends at %v", tp.Distance, tp.Duration(), tp.EndLon)
 	}
 }
-

@@ -317,25 +317,7 @@ func (s *Store) AddRules(rules []*Rule, check func(*Rule) error) ([]*Rule, error
 	}
 	// The memory changes inside the transaction, so that no reading
 	// committed in between sees a rule half made.
-	err := s.change(func(tx *buntdb.Tx) (func(), error) {
-		for _, r := range rules {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return nil, err
-			}
-			if _, _, err := tx.Set(rulePrefix+r.ID, string(b), nil); err != nil {
-				return nil, err
-			}
-		}
-		for _, r := range rules {
-			s.indexRule(r)
-		}
-		return func() {
-			for _, r := range rules {
-				s.ruleChanged(RuleChange{Rule: r})
-			}
-		}, nil
-	}, s.reloadRules)
+	err := s.change(func(tx *buntdb.Tx) (func(), error) { return s.saveRules(tx, rules) }, s.reloadRules)
 	if err != nil {
 		return nil, err
 	}
@@ -445,4 +427,26 @@ func (e Event) thresholdElement() []byte {
 	}
 	b = xmlesc.Attr(b, "threshold", formatNumber(e.Threshold))
 	return closeAlert(b, e.Position)
+}
+
+// saveRules writes rules in tx and indexes them; the function it returns
+// tells the watchers, once the write is durable.
+func (s *Store) saveRules(tx *buntdb.Tx, rules []*Rule) (func(), error) {
+	for _, r := range rules {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := tx.Set(rulePrefix+r.ID, string(b), nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range rules {
+		s.indexRule(r)
+	}
+	return func() {
+		for _, r := range rules {
+			s.ruleChanged(RuleChange{Rule: r})
+		}
+	}, nil
 }

@@ -1,7 +1,6 @@
 package geoloc
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,21 +43,7 @@ func (s *Store) PutRules(rules []*Rule) error {
 					return nil, err
 				}
 			}
-			b, err := json.Marshal(r)
-			if err != nil {
-				return nil, err
-			}
-			if _, _, err := tx.Set(rulePrefix+r.ID, string(b), nil); err != nil {
-				return nil, err
-			}
 		}
-		for _, r := range rules {
-			s.indexRule(r)
-		}
-		return func() {
-			for _, r := range rules {
-				s.ruleChanged(RuleChange{Rule: r})
-			}
-		}, nil
+		return s.saveRules(tx, rules)
 	}, s.reloadRules)
 }

@@ -175,20 +175,7 @@ func (app *App) cmdFences(a devices.Account) string {
 }
 
 func (app *App) cmdWatch(a devices.Account, which string, on bool) string {
-	// A fence a may not read is answered as one that does not exist.
-	var match []*geoloc.Fence
-	for _, f := range app.geo.Fences() {
-		if !app.readsFence(a, f) {
-			continue
-		}
-		if f.ID == which {
-			match = []*geoloc.Fence{f}
-			break
-		}
-		if strings.EqualFold(f.Name, which) {
-			match = append(match, f)
-		}
-	}
+	match := app.fencesNamed(a, which)
 	switch {
 	case len(match) == 0:
 		return fmt.Sprintf("No fence %q. Send fences for the list.", which)
@@ -295,4 +282,23 @@ func parseRadius(s string) (float64, error) {
 		return 0, fmt.Errorf("radius %q: give metres above 0 and up to 1000km, like 500, 500m or 2km.", s)
 	}
 	return r * unit, nil
+}
+
+// fencesNamed returns the fence with ID which, or those called which, that
+// a may read: a fence a may not read is answered as one that does not
+// exist.
+func (app *App) fencesNamed(a devices.Account, which string) []*geoloc.Fence {
+	var match []*geoloc.Fence
+	for _, f := range app.geo.Fences() {
+		if !app.readsFence(a, f) {
+			continue
+		}
+		if f.ID == which {
+			return []*geoloc.Fence{f}
+		}
+		if strings.EqualFold(f.Name, which) {
+			match = append(match, f)
+		}
+	}
+	return match
 }

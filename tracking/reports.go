@@ -199,19 +199,7 @@ func (app *App) whoArea(a devices.Account, which string) (geoloc.Area, string, e
 		}
 		return geoloc.Circle{Lat: lat, Lon: lon, Radius: r}, fmt.Sprintf("%s of geo:%s", metres(r), geoURI(lat, lon, nil)), nil
 	}
-	var match []*geoloc.Fence
-	for _, f := range app.geo.Fences() {
-		if !app.readsFence(a, f) {
-			continue
-		}
-		if f.ID == which {
-			match = []*geoloc.Fence{f}
-			break
-		}
-		if strings.EqualFold(f.Name, which) {
-			match = append(match, f)
-		}
-	}
+	match := app.fencesNamed(a, which)
 	switch {
 	case len(match) == 0:
 		return nil, "", fmt.Errorf("No fence %q, and not LAT,LON,RADIUS. Send fences for the list.", which)

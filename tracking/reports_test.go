@@ -117,7 +117,9 @@ func TestDailySummaryOverChat(t *testing.T) {
 	next := day.AddDate(0, 0, 1)
 	h.App.DueSummaries(next.Add(6*time.Hour), next.Add(6*time.Hour+29*time.Minute)) // not yet
 	h.App.DueSummaries(next.Add(6*time.Hour+29*time.Minute), next.Add(6*time.Hour+31*time.Minute))
-	m := op.WaitFor("the daily summary", func(n *xmpptest.Node) bool { return n.Name() == "message" && strings.HasPrefix(n.Attr("id"), "summary-") })
+	m := op.WaitFor("the daily summary", func(n *xmpptest.Node) bool {
+		return n.Name() == "message" && strings.HasPrefix(n.Attr("id"), "summary-")
+	})
 	if m.Attr("id") != "summary-"+next.Format("20060102") || m.Attr("from") != "geohub@localhost/hub" {
 		t.Errorf("summary message: %s", m)
 	}

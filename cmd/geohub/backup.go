@@ -154,17 +154,7 @@ func moveFile(src, dst string) error {
 	}
 	defer in.Close()
 	tmp := dst + ".part"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	err = writeFileSynced(tmp, in)
 	if err == nil {
 		err = os.Rename(tmp, dst)
 	}
