@@ -76,6 +76,17 @@ func (s *Server) startFederation() error {
 		Allow: fc.Allow, Deny: fc.Deny, IdleTimeout: fc.IdleTimeout, Dialback: fc.Dialback,
 		ConnectTimeout: lim.NegotiationTimeout, MaxPending: lim.MaxPending,
 		Limits: wire.Limits{MaxSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth},
+		Admit: func(c net.Conn) (func(), error) {
+			if !s.limiter.take() {
+				return nil, errors.New("the hub is at its connection cap")
+			}
+			ip := remoteIP(c)
+			if err := s.limiter.admit(ip); err != nil {
+				s.limiter.give()
+				return nil, err
+			}
+			return func() { s.limiter.release(ip) }, nil
+		},
 		Pace: func() func(time.Time, int, int, int) time.Duration {
 			sh := newShaper(lim)
 			return sh.delay

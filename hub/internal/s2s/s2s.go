@@ -50,6 +50,10 @@ type Config struct {
 	QueueBytes     int         // bytes queued per domain while its stream comes up
 	MaxPending     int         // bytes waiting for a stream before the peer is cut off
 	Limits         wire.Limits // per stanza, as for clients
+	// Admit, when set, counts a connection another server opened against
+	// the limits on connections, as for clients; an error refuses it.
+	// release is called when the connection ends.
+	Admit func(c net.Conn) (release func(), err error)
 	// Pace, when set, gives each incoming stream a shaper: told what a
 	// read brought, it says how long to pause reading.
 	Pace   func() func(now time.Time, stanzas, messages, bytes int) time.Duration
@@ -159,8 +163,20 @@ func (s *Service) Serve(ln net.Listener) error {
 			c.Close()
 			return net.ErrClosed
 		}
+		release := func() {}
+		if s.cfg.Admit != nil {
+			if release, err = s.cfg.Admit(c); err != nil {
+				s.wg.Done()
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				c.Write([]byte(header(s.cfg.Domain, "", streamID()) + streamError{"policy-violation", err.Error()}.xml()))
+				c.Close()
+				s.log.Info("incoming stream refused", "addr", c.RemoteAddr(), "err", err)
+				continue
+			}
+		}
 		go func() {
 			defer s.wg.Done()
+			defer release()
 			s.accept(c)
 		}()
 	}

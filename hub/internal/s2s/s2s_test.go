@@ -2,6 +2,7 @@ package s2s
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -284,4 +285,17 @@ func TestIdleStreamClosedAndReopened(t *testing.T) {
 	})
 	a.svc.Send("b.test", []byte("<message from='alice@a.test' to='bob@b.test'><body>two</body></message>"))
 	eventually(t, "the second message on a new stream", func() bool { return b.rec.has(stanzasOf, "two") })
+}
+
+// A connection the limits refuse ends with policy-violation; what waited
+// for it bounces.
+func TestAdmitRefuses(t *testing.T) {
+	ca := newCA(t, "test CA")
+	hosts := map[string]string{}
+	a := start(t, "a.test", ca, "a.test", ca, hosts)
+	start(t, "b.test", ca, "b.test", ca, hosts, func(c *Config) {
+		c.Admit = func(net.Conn) (func(), error) { return nil, errors.New("too many connections from this address") }
+	})
+	a.svc.Send("b.test", []byte("<message from='alice@a.test' to='bob@b.test'><body>hi</body></message>"))
+	eventually(t, "the bounce", func() bool { return a.rec.has(bouncesOf, "b.test remote-server-not-found") })
 }
