@@ -212,7 +212,12 @@ func (s *Store) flushLastSeen() {
 func (s *Store) Domain() string { return s.domain }
 
 // JID returns the bare JID of the account name.
-func (s *Store) JID(name string) string { return name + "@" + s.domain }
+func (s *Store) JID(name string) string {
+	if IsRemote(name) {
+		return name
+	}
+	return name + "@" + s.domain
+}
 
 // Watch registers fn to be called after every committed change. fn runs on
 // the goroutine that made the change and must not call back into Store
@@ -258,24 +263,32 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 	seen := map[string]bool{}
 	now := time.Now().UTC().Truncate(time.Second)
 	for i, r := range reqs {
-		name, err := NormalizeName(r.Name)
+		role, err := ParseRole(string(r.Role))
 		if err != nil {
 			return nil, err
+		}
+		var name string
+		if IsRemote(r.Name) {
+			name, err = s.normalizeRemote(r.Name, role)
+		} else {
+			name, err = NormalizeName(r.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if IsRemote(name) && r.Password != "" {
+			return nil, fmt.Errorf("%s: %w", name, ErrRemote)
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("%s: %w", name, ErrExists)
 		}
 		seen[name] = true
-		role, err := ParseRole(string(r.Role))
-		if err != nil {
-			return nil, err
-		}
 		groups, err := normalizeGroups(r.Groups)
 		if err != nil {
 			return nil, err
 		}
 		pw := r.Password
-		if pw == "" {
+		if pw == "" && !IsRemote(name) {
 			pw = NewPassword()
 		}
 		out[i] = Created{Account: Account{Name: name, Role: role, Groups: groups, Demo: r.Demo, MQTT: r.MQTT, Created: now}, Password: pw}
@@ -297,6 +310,9 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 			if err := store.SetJSON(tx, accountPrefix+name, c.Account); err != nil {
 				return err
 			}
+			if IsRemote(name) {
+				continue
+			}
 			if err := store.SetJSON(tx, credPrefix+name, creds[i]); err != nil {
 				return err
 			}
@@ -311,7 +327,9 @@ func (s *Store) Add(reqs ...NewAccount) ([]Created, error) {
 	for i := range out {
 		stored, after := out[i].Account, out[i].Account
 		s.accounts[stored.Name] = &stored
-		s.creds[stored.Name] = creds[i]
+		if !IsRemote(stored.Name) {
+			s.creds[stored.Name] = creds[i]
+		}
 		s.index(&stored)
 		changes[i] = Change{Kind: Added, After: &after}
 	}
@@ -337,6 +355,9 @@ func (s *Store) deriveAll(cs []Created) []scram.Credential {
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for i := range next {
+				if IsRemote(cs[i].Account.Name) {
+					continue
+				}
 				creds[i] = scram.NewCredential(cs[i].Password, s.iter)
 			}
 		})
@@ -464,6 +485,9 @@ func (s *Store) SetPassword(name, password string) (string, error) {
 	a, ok := s.Get(name)
 	if !ok {
 		return "", fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	if IsRemote(a.Name) {
+		return "", fmt.Errorf("%s: %w", a.Name, ErrRemote)
 	}
 	if password == "" {
 		password = NewPassword()

@@ -114,7 +114,7 @@ func (s *Server) archiveIn(m *imMessage, local, with string) {
 // archiveOut archives m in the sender's archive, the recipient being to,
 // and gives m.out its stanza-id.
 func (s *Server) archiveOut(m *imMessage, ss *session, to string) {
-	if m.flags&imArchive == 0 {
+	if m.flags&imArchive == 0 || ss.isRemote() {
 		return
 	}
 	id := s.archive.nextID()

@@ -8,7 +8,8 @@
 // archive (XEP-0313 with XEP-0359 stanza-ids: chatroute.go, mam*.go) and MAM
 // on PEP nodes from the application's history (NodeHistory: a device's trail),
 // service discovery, ping and version, the hub's own contact (the
-// JID, geohub@<domain> by default: hubjid.go), and the limits that keep one
+// JID, geohub@<domain> by default: hubjid.go), federation with other
+// servers (federation.go over hub/internal/s2s), and the limits that keep one
 // bad peer from hurting the others. It knows nothing about geometry: the
 // application above it (package tracking) registers pubsub payload
 // handlers, answers the messages to the hub's JID through a MessageHandler

@@ -60,6 +60,9 @@ func (s *Server) SendChat(c Chat) bool {
 func (s *Server) sendAsServer(to string, stanza []byte, startEnd int, store bool) bool {
 	a, dst, ok := s.jidTarget(to)
 	switch {
+	case ok && a.kind == addrRemote && s.fed != nil:
+		s.fed.sendRaw(string(a.domain), stanza)
+		return true
 	case !ok || s.hubBlocked(string(a.local)):
 		return false
 	case dst != nil:

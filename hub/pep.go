@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"slices"
 
+	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub/internal/wire"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/pubsub"
@@ -74,7 +75,18 @@ func (ss *session) sendFunc(b []byte) { ss.send(b) }
 type pubsubDirectory struct{ s *Server }
 
 // local returns the localpart of a bare JID at this hub.
-func (d pubsubDirectory) local(bare string) (string, bool) { return d.s.rosters.localName(bare) }
+// local returns the account of a bare JID: a local account's localpart,
+// or a remote account's bare JID (devices.IsRemote), which reads nodes
+// with the groups it was given here.
+func (d pubsubDirectory) local(bare string) (string, bool) {
+	if l, ok := d.s.rosters.localName(bare); ok {
+		return l, true
+	}
+	if devices.IsRemote(bare) && d.s.accounts.Exists(bare) {
+		return bare, true
+	}
+	return "", false
+}
 
 func (d pubsubDirectory) PresenceSubscribed(owner, contact string) bool {
 	o, ok1 := d.local(owner)
@@ -127,6 +139,10 @@ func (d pubsubDirectory) Resources(bare string) []string {
 	if d.s.cfg.Upstream != nil {
 		return []string{bare} // the upstream server fans out to its resources
 	}
+	if d.s.fed != nil && d.s.fed.remote(bare) {
+		// Another server knows its resources: the bare JID reaches them.
+		return []string{bare}
+	}
 	local, ok := d.local(bare)
 	if !ok {
 		return nil
@@ -162,6 +178,8 @@ func (d pubsubDirectory) Deliver(to string, stanza []byte, latest string) {
 				ss.sendLatest(stanza, latest)
 			}
 		}
+	case a.kind == addrRemote && s.fed != nil:
+		s.fed.sendRaw(string(a.domain), stanza)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/hub/internal/wire"
 )
 
@@ -36,6 +37,10 @@ func (s *Server) handlePresence(ss *session, el *wire.Element) {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		s.subscriptionOut(ss, el, to, typ)
 	case "probe":
+		if to.kind == addrRemote && s.fed != nil {
+			s.fed.send(ss, el, to)
+			return
+		}
 		s.probe(ss, to)
 	case "", "unavailable", "error":
 		s.directed(ss, el, to, typ)
@@ -137,6 +142,11 @@ func (s *Server) broadcast(ss *session, el *wire.Element, available bool) {
 	s.remotePresenceTo(ss.local, ss, true)
 	s.hubPresenceTo(ss)
 	for _, c := range contacts {
+		if s.fed != nil && devices.IsRemote(c) {
+			// A remote contact's server answers for it (RFC 6121 §4.3).
+			s.fed.sendProbe(ss.bare, c)
+			continue
+		}
 		for _, src := range s.router.sessions(c) {
 			src.presenceTo(ss)
 		}
@@ -191,8 +201,14 @@ func (ss *session) sendAddressed(el *wire.Element, fromAttr, toAttr []byte) bool
 	return ss.queuedHeld(ss.inactive)
 }
 
-// presenceToAccount delivers presence to every available resource of local.
+// presenceToAccount delivers presence to every available resource of local;
+// for a remote account (devices.IsRemote), to its bare JID over the
+// federation.
 func (s *Server) presenceToAccount(local string, el *wire.Element, fromAttr []byte) {
+	if s.fed != nil && devices.IsRemote(local) {
+		s.fed.presenceTo(local, el, fromAttr)
+		return
+	}
 	for _, dst := range s.router.sessions(local) {
 		if dst.available() {
 			dst.sendAddressed(el, fromAttr, dst.toAttr)
@@ -246,7 +262,11 @@ const maxDirected = 1000
 // presence is remembered so that the entity hears when the session ends.
 func (s *Server) directed(ss *session, el *wire.Element, to addr, typ string) {
 	if to.kind == addrRemote {
-		s.replyError(ss, el, errRemoteNotFound)
+		if s.fed != nil {
+			s.fed.send(ss, el, to)
+		} else {
+			s.replyError(ss, el, errRemoteNotFound)
+		}
 		return
 	}
 	if to.kind != addrFull && to.kind != addrBare {

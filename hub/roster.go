@@ -222,14 +222,18 @@ func (r *rosters) localName(bare string) (string, bool) {
 	return l, true
 }
 
-// related lists the local accounts on the other side of local's presence:
-// with want(sub) true for a stored item, plus every group peer. r.mu is held.
+// related lists the accounts on the other side of local's presence: with
+// want(sub) true for a stored item, plus every group peer; when federating,
+// remote contacts too, by bare JID (presenceToAccount reaches them). r.mu
+// is held.
 func (r *rosters) related(local string, ro *roster, want func(subscription) bool) []string {
 	out := r.s.accounts.GroupPeers(local)
 	for c, it := range ro.items {
 		if want(it.Sub) {
 			if l, ok := r.localName(c); ok {
 				out = append(out, l)
+			} else if r.s.fed != nil && r.s.fed.remote(c) {
+				out = append(out, c)
 			}
 		}
 	}

@@ -50,11 +50,14 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 	case addrServer, addrHub:
 		s.serverMessage(ss, el, to)
 	case addrRemote:
-		if s.isPubSubHost(to) {
+		switch {
+		case s.isPubSubHost(to):
 			s.replyError(ss, el, errServiceUnavailable)
-			return
+		case s.fed != nil:
+			s.fed.send(ss, el, to)
+		default:
+			s.replyError(ss, el, errRemoteNotFound)
 		}
-		s.replyError(ss, el, errRemoteNotFound)
 	}
 }
 
@@ -194,10 +197,13 @@ func (s *Server) routeIQ(ss *session, el *wire.Element) {
 		}
 	case addrRemote:
 		switch {
-		case !request:
 		case s.isPubSubHost(to):
-			s.serviceIQ(ss, el)
-		default:
+			if request {
+				s.serviceIQ(ss, el)
+			}
+		case s.fed != nil:
+			s.fed.send(ss, el, to)
+		case request:
 			ss.send(errorReply(ss, el, errRemoteNotFound))
 		}
 	}

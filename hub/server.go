@@ -47,6 +47,8 @@ type Config struct {
 	// Upstream, when set, is the server the hub is a component of
 	// (upstream.go): what the hub sends its accounts goes there.
 	Upstream Upstream
+	// Federation, when set, turns on server-to-server (federation.go).
+	Federation *FederationConfig
 }
 
 // Limits protect the hub from peers that send too much or too fast.
@@ -190,6 +192,7 @@ type Server struct {
 	remote     remotes              // resources online through other transports: remote.go
 	resumable  resumables           // sessions that can be resumed: sm_resume.go
 	hub        hubJID               // the hub's own contact: hubjid.go
+	fed        *federation          // nil unless federating: federation.go
 
 	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
@@ -297,6 +300,10 @@ func (s *Server) Start() error {
 		s.wg.Go(func() { s.accept(ln, l.directTLS) })
 		s.log.Info("listening", "addr", ln.Addr().String(), "direct_tls", l.directTLS)
 	}
+	if err := s.startFederation(); err != nil {
+		s.Close()
+		return fmt.Errorf("hub: federation: %w", err)
+	}
 	return nil
 }
 
@@ -350,6 +357,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.hubGone()
+	if s.fed != nil {
+		s.fed.close()
+	}
 	for _, ss := range s.router.all() {
 		ss.closeWithError(errSystemShutdown)
 	}

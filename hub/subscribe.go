@@ -19,8 +19,10 @@ func dropFrom(s subscription) subscription {
 func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ string) {
 	switch to.kind {
 	case addrRemote:
-		s.replyError(ss, el, errRemoteNotFound)
-		return
+		if s.fed == nil || len(to.local) == 0 {
+			s.replyError(ss, el, errRemoteNotFound)
+			return
+		}
 	case addrNone, addrServer:
 		s.replyError(ss, el, errBadRequest.withText("subscriptions are to accounts"))
 		return
@@ -78,6 +80,11 @@ func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ str
 			r.push(ss.local, ro, contact)
 		}
 	}
+	if to.kind == addrRemote {
+		// The contact's server handles its side.
+		r.later(func() { s.fed.subscriptionOut(ss.local, contact, typ, fwd) })
+		return
+	}
 	if !s.accounts.Exists(peer) {
 		if typ == "subscribe" {
 			// No such account: answer for it, so that the request does not
@@ -112,7 +119,12 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	}
 	switch typ {
 	case "subscribe":
-		if it.Sub.hasFrom() || s.accounts.Peers(owner, fromLocal) {
+		if fromLocal == "" && it.Sub.hasFrom() {
+			// A remote contact already approved: its server hears so.
+			r.later(func() { s.fed.subscriptionOut(owner, from, "subscribed", nil) })
+			return
+		}
+		if fromLocal != "" && (it.Sub.hasFrom() || s.accounts.Peers(owner, fromLocal)) {
 			// Already approved: answer for the owner (§3.1.3).
 			r.inbound(fromLocal, s.accounts.JID(owner), "subscribed", nil)
 			r.later(func() { s.sendPresenceOf(owner, fromLocal, true) })

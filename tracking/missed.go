@@ -3,7 +3,6 @@ package tracking
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
@@ -57,7 +56,7 @@ func (app *App) isPending(account string) bool {
 // sendAlert sends one alert to the bare JID j, live only. On the delivery
 // goroutine.
 func (app *App) sendAlert(j string, e geoloc.Event) {
-	local, _, _ := strings.Cut(j, "@")
+	local, _ := app.accountName(j)
 	if e.ID <= app.sentUpTo[local] {
 		return // a catch-up sent it
 	}

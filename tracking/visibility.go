@@ -66,12 +66,25 @@ func (app *App) getsAlert(j string, e geoloc.Event) bool {
 	return ok && a.Role.Watches() && app.mayWatch(a, e.Device)
 }
 
-// account returns the account of a bare or full JID of this domain.
+// account returns the account of a bare or full JID: a local one, or a
+// remote account (devices.IsRemote) named by the bare JID.
 func (app *App) account(j string) (devices.Account, bool) {
-	bare, _, _ := strings.Cut(j, "/")
-	local, domain, ok := strings.Cut(bare, "@")
-	if !ok || domain != app.accounts.Domain() {
+	name, ok := app.accountName(j)
+	if !ok {
 		return devices.Account{}, false
 	}
-	return app.accounts.Get(local)
+	return app.accounts.Get(name)
+}
+
+// accountName is the name of the account a bare or full JID would be.
+func (app *App) accountName(j string) (string, bool) {
+	bare, _, _ := strings.Cut(j, "/")
+	local, domain, ok := strings.Cut(bare, "@")
+	switch {
+	case !ok:
+		return "", false
+	case domain != app.accounts.Domain():
+		return bare, true
+	}
+	return local, true
 }

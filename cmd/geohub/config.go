@@ -17,7 +17,7 @@ import (
 
 // sections are the file's sections, in the order `geohub config example`
 // prints them.
-var sections = []string{"xmpp", "component", "http", "map", "mqtt", "storage", "limits", "log"}
+var sections = []string{"xmpp", "component", "s2s", "http", "map", "mqtt", "storage", "limits", "log"}
 
 // flagSections places the flags that no prefix rule of sectionOf places.
 var flagSections = map[string]string{
@@ -40,7 +40,7 @@ var flagSections = map[string]string{
 
 // sectionKeys renames the flags whose name would be an odd key in their
 // section.
-var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "component": "domain"}
+var sectionKeys = map[string]string{"http": "listen", "mqtt": "broker", "component": "domain", "s2s": "listen"}
 
 // notInFile are the flags that make no sense in the file.
 var notInFile = []string{"config", "check-config", "cpu-profile"}

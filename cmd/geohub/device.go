@@ -100,6 +100,10 @@ func printCredentials(w io.Writer, format string, creds []credentialOut) error {
 		return cw.Error()
 	case "text":
 		for _, c := range creds {
+			if c.Password == "" {
+				fmt.Fprintf(w, "%s (remote: no password, its own server authenticates it over federation)\n", c.JID)
+				continue
+			}
 			fmt.Fprintf(w, "%s %s\n", c.JID, c.Password)
 		}
 		return nil

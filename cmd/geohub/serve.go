@@ -55,6 +55,7 @@ type serveConfig struct {
 	fixBurst int
 
 	mqtt mqttbridge.Config // the MQTT bridge: serve_mqtt.go
+	s2s  s2sConfig         // federation: serve_s2s.go
 	comp componentConfig   // component mode: serve_component.go
 }
 
@@ -153,6 +154,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
+	s2sFlags(fs, &c.s2s)
 	componentFlags(fs, &c.comp)
 	return c, fs
 }
@@ -420,12 +422,18 @@ func serve(args []string) error {
 		commit.Close()
 		return err
 	}
+	fed, err := c.s2s.federation(domain, c.comp.domain != "")
+	if err != nil {
+		commit.Close()
+		return err
+	}
 	link := c.comp.link(log, c.limits.MaxStanzaSize)
 	h, err := hub.New(hub.Config{
 		Domain: domain, C2S: c.c2s, C2STLS: c.c2sTLS, AllowPlain: c.allowPlain,
 		TLS:    certs.Config(),
 		Limits: c.hubLimits(), OfflineCap: c.offlineCap, SM: c.hubSM(), Archive: c.archiveConfig(), Version: version, Logger: log,
 		Commit: commit, DevicesCreateNodes: c.devicesCreateNodes, HubName: c.hubName,
+		Federation: fed,
 		PubSubHost: c.comp.domain, Upstream: upstreamOf(link),
 	}, db, accounts)
 	if err != nil {

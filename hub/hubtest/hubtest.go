@@ -73,10 +73,6 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := devices.Open(db, devices.Options{Domain: "localhost"})
-	if err != nil {
-		return nil, err
-	}
 	cert, err := tlscert.Load(dir, []string{"localhost"}, "", "")
 	if err != nil {
 		return nil, err
@@ -97,6 +93,11 @@ func start(dir string, configure ...func(*hub.Config)) (*Hub, error) {
 	}
 	for _, f := range configure {
 		f(&cfg)
+	}
+	// configure may give the hub another domain (federation tests).
+	accounts, err := devices.Open(db, devices.Options{Domain: cfg.Domain})
+	if err != nil {
+		return nil, err
 	}
 	s, err := hub.New(cfg, db, accounts)
 	if err != nil {

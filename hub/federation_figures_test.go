@@ -1,0 +1,164 @@
+package hub_test
+
+// Figures for federation, in one run: one device at b.test sends chats
+// and publishes fixes; a local operator at b.test and a remote operator at
+// a.test (a remote account of b.test's fleet, subscribed to the device's
+// geoloc node) receive them over loopback, the remote one through the s2s
+// stream between the two hubs. Small by default; the figures:
+//
+//	GEOHUB_FIGURES=1 go test -run TestFederationFigures -v ./hub/
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/geohub/geohub/devices"
+	"github.com/geohub/geohub/hub"
+	"github.com/geohub/geohub/internal/xmpptest"
+)
+
+// counter counts tokens in what a raw client receives, on its own
+// goroutine.
+type counter struct {
+	tokens []string
+	n      []atomic.Int64
+}
+
+func countTokens(r *xmpptest.Raw, tokens ...string) *counter {
+	c := &counter{tokens: tokens, n: make([]atomic.Int64, len(tokens))}
+	go func() {
+		buf := make([]byte, 64<<10)
+		var tail []byte
+		for {
+			n, err := r.Conn().Read(buf)
+			data := append(tail, buf[:n]...)
+			keep := 0
+			for i, tok := range c.tokens {
+				c.n[i].Add(int64(bytes.Count(data, []byte(tok))))
+				keep = max(keep, len(tok)-1)
+			}
+			// What could be the start of a token cut by the read.
+			if i := bytes.LastIndexByte(data, '<'); i >= 0 && len(data)-i <= keep {
+				tail = append([]byte(nil), data[i:]...)
+				for j, tok := range c.tokens {
+					c.n[j].Add(-int64(bytes.Count(tail, []byte(tok))))
+				}
+			} else {
+				tail = nil
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// wait waits until token i was counted want times and returns when.
+func (c *counter) wait(t *testing.T, i int, want int64) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for c.n[i].Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d", c.tokens[i], c.n[i].Load(), want)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return time.Now()
+}
+
+const (
+	tokBody = iota
+	tokItem
+	tokSub
+	tokLast // the last fix
+)
+
+func rawLogin(t *testing.T, h *fedHub, name string, role devices.Role, groups ...string) (*xmpptest.Raw, string) {
+	t.Helper()
+	pw := h.Account(t, name, role, groups...)
+	r := xmpptest.DialRaw(t, h.Addr)
+	full := r.Login(h.domain, h.client, name, pw, "bench")
+	r.Send("<presence/>")
+	r.ReadUntil("</presence>")
+	return r, full
+}
+
+func TestFederationFigures(t *testing.T) {
+	n := 300
+	if os.Getenv("GEOHUB_FIGURES") != "" {
+		n = 20000
+	}
+	unlimited := func(c *hub.Config) {
+		c.Limits.StanzaRate, c.Limits.MessageRate, c.Limits.ByteRate = -1, -1, -1
+	}
+	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"}, unlimited)
+	a, b := hubs[0], hubs[1]
+	if _, err := b.Accounts.Add(devices.NewAccount{Name: "alice@a.test", Role: devices.RoleOperator, Groups: []string{"fleet"}}); err != nil {
+		t.Fatal(err)
+	}
+	remote, remoteJID := rawLogin(t, a, "alice", devices.RoleOperator)
+	local, localJID := rawLogin(t, b, "op", devices.RoleOperator, "fleet")
+	car := b.login(t, "car", devices.RoleDevice, "fleet")
+	last := fmt.Sprintf("id='f%d'", n)
+	rc := countTokens(remote, "<body>", "<item ", "id='sub'", last)
+	lc := countTokens(local, "<body>", "<item ", "id='sub'", last)
+
+	// Time to first delivery to a new domain: find, connect, TLS,
+	// authenticate, deliver; then the same with the stream up.
+	start := time.Now()
+	car.Send("<message to='%s' type='chat'><body>first</body></message>", remoteJID)
+	first := rc.wait(t, tokBody, 1).Sub(start)
+	start = time.Now()
+	car.Send("<message to='%s' type='chat'><body>second</body></message>", remoteJID)
+	warm := rc.wait(t, tokBody, 2).Sub(start)
+	t.Logf("first delivery to a new remote domain: %v (connect, STARTTLS, SASL EXTERNAL, deliver); the next one: %v", first, warm)
+
+	// Messages: n to each operator, interleaved, in one write.
+	var batch strings.Builder
+	for i := range n {
+		fmt.Fprintf(&batch, "<message to='%s' type='chat'><body>m%d</body></message><message to='%s' type='chat'><body>m%d</body></message>",
+			localJID, i, remoteJID, i)
+	}
+	start = time.Now()
+	car.Send("%s", batch.String())
+	lt := lc.wait(t, tokBody, int64(n)).Sub(start)
+	rt := rc.wait(t, tokBody, int64(n)+2).Sub(start)
+	t.Logf("messages, %d to each: local operator %.0f/s (%v), federated operator %.0f/s (%v)",
+		n, float64(n)/lt.Seconds(), lt.Round(time.Millisecond), float64(n)/rt.Seconds(), rt.Round(time.Millisecond))
+
+	// Geoloc notifications: both subscribe to the car's node (and get its
+	// last item), then the car publishes n fixes back to back.
+	ok(t, "first fix", publishGeoloc(car, "f0", 52.5, 13.4))
+	for _, s := range []struct {
+		r   *xmpptest.Raw
+		c   *counter
+		jid string
+	}{{local, lc, localJID}, {remote, rc, remoteJID}} {
+		bare, _, _ := strings.Cut(s.jid, "/")
+		s.r.Send(fmt.Sprintf("<iq type='set' id='sub' to='car@b.test'><pubsub xmlns='%s'><subscribe node='%s' jid='%s'/></pubsub></iq>", nsPubSub, nsGeoloc, bare))
+		s.c.wait(t, tokSub, 1)
+		s.c.wait(t, tokItem, 1)
+	}
+	batch.Reset()
+	for i := range n {
+		fmt.Fprintf(&batch, "<iq type='set' id='p%d'><pubsub xmlns='%s'><publish node='%s'><item id='f%d'>%s</item></publish></pubsub></iq>",
+			i, nsPubSub, nsGeoloc, i+1, geoloc(52.5+float64(i%1000)/1e5, 13.4))
+	}
+	start = time.Now()
+	car.Send("%s", batch.String())
+	// A subscriber that falls behind gets the newest fix in place of the
+	// queued ones (conflation): the figure is fixes covered per second,
+	// up to the last one, and how many notifications carried them.
+	lt = lc.wait(t, tokLast, 1).Sub(start)
+	rt = rc.wait(t, tokLast, 1).Sub(start)
+	t.Logf("geoloc, %d fixes published back to back: local operator up to the last in %v (%.0f fixes/s, %d notifications), "+
+		"federated operator in %v (%.0f fixes/s, %d notifications)",
+		n, lt.Round(time.Millisecond), float64(n)/lt.Seconds(), lc.n[tokItem].Load()-1,
+		rt.Round(time.Millisecond), float64(n)/rt.Seconds(), rc.n[tokItem].Load()-1)
+}

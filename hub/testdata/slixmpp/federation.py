@@ -1,0 +1,102 @@
+"""slixmpp users on another server (Prosody) use GeoHub over federation.
+
+Users: --user OPERATOR PW --user STRANGER PW at --domain (the Prosody's);
+the operator is a remote operator of GeoHub's fleet, the stranger has no
+account there. --peer is a GeoHub device's bare JID, --hub the hub's own
+JID.
+
+Steps:
+  1. Both log in to Prosody; print ready.
+  2. The operator waits for a chat from the device (the Go test sends it
+     once ready is printed) and answers it.
+  3. The operator waits for a geofence alert from the hub (the Go test
+     moves the device into a fence once message is printed), then sends
+     the chat command where DEVICE and waits for the answer.
+  4. The stranger sends help to the hub and waits for the answer: an
+     error, since it has no rights there.
+  5. The operator subscribes to the device's geoloc node (XEP-0060 on its
+     PEP service), prints subscribed, and waits for the notification of
+     the item f3 the Go test then publishes.
+
+With --one-way (a server that cannot reach GeoHub), only steps 1 to 3 up to
+the alert, without answering the chat.
+
+Prints: ready; message {from, body}; alert {from, body, kind}; answer
+{who, from, type, condition, body} for the operator's where and the
+stranger's help; subscribed; geoloc {from, to, lat}.
+"""
+import asyncio
+
+import slixpeer
+from slixpeer import emit, expect, wait
+
+NS_ALERT = "urn:geohub:alert:0"
+NS_GEOLOC = "http://jabber.org/protocol/geoloc"
+
+
+def answer_from(c, jid):
+    """A future for the next message or message error from jid (slixmpp
+    raises message_error, not message, for an error)."""
+    fut = asyncio.get_running_loop().create_future()
+    for event in ("message", "message_error"):
+        c.add_event_handler(event, lambda m: m["from"].bare == jid and not fut.done()
+                            and fut.set_result(m))
+    return fut
+
+
+def emit_answer(who, a):
+    emit("answer", who=who, **{"from": str(a["from"]), "type": a["type"],
+                               "condition": a["error"]["condition"] if a["type"] == "error" else "",
+                               "body": a["body"]})
+
+
+async def main(args):
+    slixpeer.DOMAIN = args.domain
+    op = slixpeer.Client(args, *args.user[0])
+    op.register_plugin("xep_0060")
+    stranger = slixpeer.Client(args, *args.user[1])
+    await slixpeer.login_all([op, stranger])
+    op.send_presence()
+    got = expect(op, "message", lambda m: m["from"].bare == args.peer)
+    await slixpeer.sync(op)  # Prosody has taken the presence: chats reach op
+    emit("ready")
+    m = await wait(got, "chat from " + args.peer)
+    alert = expect(op, "message", lambda m: m["from"].bare == args.hub
+                   and m.xml.find("{%s}alert" % NS_ALERT) is not None)
+    emit("message", **{"from": str(m["from"]), "body": m["body"]})
+    if not args.one_way:
+        op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
+
+    a = await wait(alert, "alert from " + args.hub)
+    emit("alert", **{"from": str(a["from"]), "body": a["body"],
+                     "kind": a.xml.find("{%s}alert" % NS_ALERT).get("event")})
+    if args.one_way:
+        await slixpeer.close_all([op, stranger])
+        return
+    where = answer_from(op, args.hub)
+    op.send_message(mto=args.hub, mbody="where " + args.peer.split("@")[0], mtype="chat")
+    emit_answer("operator", await wait(where, "answer to where"))
+
+    refused = answer_from(stranger, args.hub)
+    stranger.send_message(mto=args.hub, mbody="help", mtype="chat")
+    emit_answer("stranger", await wait(refused, "answer to help"))
+
+    # 5. The operator follows the device through its PEP geoloc node.
+    fix = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
+                 and m["pubsub_event"]["items"]["item"]["id"] == "f3")
+    await op["xep_0060"].subscribe(args.peer, NS_GEOLOC, timeout=slixpeer.TIMEOUT)
+    emit("subscribed")
+    m = await wait(fix, "geoloc notification f3")
+    g = m["pubsub_event"]["items"]["item"].xml.find("{%s}geoloc" % NS_GEOLOC)
+    emit("geoloc", **{"from": str(m["from"]), "to": str(m["to"]), "lat": g.find("{%s}lat" % NS_GEOLOC).text})
+    await slixpeer.close_all([op, stranger])
+
+
+if __name__ == "__main__":
+    p = slixpeer.parser(__doc__)
+    p.add_argument("--domain", required=True)
+    p.add_argument("--peer", required=True)
+    p.add_argument("--hub", required=True)
+    p.add_argument("--one-way", action="store_true",
+                   help="the server cannot reach GeoHub: stop after the alert, answer nothing")
+    slixpeer.run(main, p.parse_args())
