@@ -18,7 +18,7 @@ var (
 	errServiceUnavailable = stanzaErr{"cancel", "service-unavailable", ""}
 	errJIDMalformed       = stanzaErr{"modify", "jid-malformed", ""}
 	errBadRequest         = stanzaErr{"modify", "bad-request", ""}
-	errRemoteNotFound     = stanzaErr{"cancel", "remote-server-not-found", "this hub does not federate"}
+	errRemoteNotFound     = stanzaErr{"cancel", "remote-server-not-found", "federation is off on this hub (--s2s)"}
 	errItemNotFound       = stanzaErr{"cancel", "item-not-found", ""}
 	errInternal           = stanzaErr{"wait", "internal-server-error", ""}
 	errNotAllowed         = stanzaErr{"cancel", "not-allowed", ""}
