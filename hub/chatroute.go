@@ -137,20 +137,27 @@ func (s *Server) receivedCarbons(m *imMessage, local string, got func(*session) 
 	}
 }
 
-// deliverIMFull delivers an IM from ss to the full JID of dst.
+// deliverIMFull delivers an IM from ss to the full JID of dst, or reports
+// false when dst has closed.
 // Between two resources of one account, the message is archived once and
 // not copied: both ends are the account's own.
-func (s *Server) deliverIMFull(ss *session, el *wire.Element, dst *session, flags imFlags) {
+func (s *Server) deliverIMFull(ss *session, el *wire.Element, dst *session, flags imFlags) bool {
 	m := s.newIM(ss, el, flags)
-	s.archiveIn(m, dst.local, ss.full)
+	s.reserveIn(m, dst.local, ss.full) // its stanza-id
+	// Kept only once queued: a session that closes as the message comes
+	// (its resumption window ending, say) refuses it, and the caller sends
+	// it on as if the session were gone, archived there.
+	if !dst.send(m.in) {
+		return false
+	}
+	s.keepIn(m)
 	if dst.local == ss.local {
-		dst.send(m.in)
-		return
+		return true
 	}
 	s.archiveOut(m, ss, dst.full)
-	dst.send(m.in)
 	s.receivedCarbons(m, dst.local, func(o *session) bool { return o == dst })
 	s.sentCarbons(m, ss)
+	return true
 }
 
 // imToBare prepares an IM from ss to the account local's bare JID:

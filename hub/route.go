@@ -26,8 +26,7 @@ func (s *Server) routeMessage(ss *session, el *wire.Element) {
 				return
 			}
 			switch f := s.imOfElement(el); {
-			case f != 0 && !dst.isClosed():
-				s.deliverIMFull(ss, el, dst, f) // chatroute.go
+			case f != 0 && s.deliverIMFull(ss, el, dst, f): // chatroute.go
 				return
 			case f == 0 && dst.sendStamped(el, ss.fromAttr):
 				return
