@@ -355,7 +355,7 @@ func (f *federation) Bounce(domain string, stanzas []byte, cond, text string) {
 func (s *Server) remoteSender(j jid.JID, conn net.Conn) *session {
 	ss := &session{
 		srv: s, conn: conn, jid: j, resource: j.Resourcepart(),
-		full: j.String(), bare: j.Bare().String(), shaper: newShaper(s.cfg.Limits),
+		full: j.String(), bare: j.Bare().String(), shaper: s.newSessionShaper(),
 	}
 	ss.fromAttr = xmlesc.Attr(nil, "from", ss.full)
 	ss.bareFromAttr = xmlesc.Attr(nil, "from", ss.bare)

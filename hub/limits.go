@@ -34,6 +34,14 @@ var (
 	errAuthsInFlight   = errors.New("failed logins and others in progress from your address; try again later")
 )
 
+// set replaces the limits, for what is admitted and judged from now on.
+func (l *limiter) set(lim Limits) {
+	l.mu.Lock()
+	l.lim.MaxConnsPerIP, l.lim.ConnRate, l.lim.ConnBurst = lim.MaxConnsPerIP, lim.ConnRate, lim.ConnBurst
+	l.lim.MaxAuthFailures, l.lim.AuthFailureWindow = lim.MaxAuthFailures, lim.AuthFailureWindow
+	l.mu.Unlock()
+}
+
 func newLimiter(lim Limits) *limiter {
 	return &limiter{lim: lim, addrs: map[netip.Addr]*addrState{}}
 }

@@ -197,8 +197,9 @@ type Server struct {
 	// Accept errors and the connection cap: accept.go.
 	quit          chan struct{} // closed by Close
 	acceptHealth  acceptHealth
-	refusedLog    logSample    // "connection refused", at most once a second
-	overCapLogged atomic.Int64 // unix ns of the last "at the connection cap" log line
+	refusedLog    logSample              // "connection refused", at most once a second
+	shaping       atomic.Pointer[Limits] // the reloadable limits in force (reload.go)
+	overCapLogged atomic.Int64           // unix ns of the last "at the connection cap" log line
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -246,6 +247,7 @@ func New(cfg Config, db *buntdb.DB, accounts devices.Accounts) (*Server, error) 
 	s.hub = newHubJID(hubName, s.domain)
 	s.router = newRouter()
 	s.limiter = newLimiter(cfg.Limits)
+	s.shaping.Store(&cfg.Limits)
 	s.rosters = newRosters(s)
 	s.blocking = newBlocklists(s)
 	s.offline = &offline{commit: cfg.Commit, cap: cfg.OfflineCap, bytes: cfg.Limits.OfflineBytes}

@@ -87,7 +87,7 @@ func (s *Server) newSession(conn net.Conn, ip netip.Addr, j jid.JID) *session {
 		srv: s, conn: conn, ip: ip, jid: j,
 		local: j.Localpart(), resource: j.Resourcepart(),
 		full: j.String(), bare: j.Bare().String(),
-		flushing: true, shaper: newShaper(s.cfg.Limits),
+		flushing: true, shaper: s.newSessionShaper(),
 	}
 	ss.fromAttr = xmlesc.Attr(nil, "from", ss.full)
 	ss.bareFromAttr = xmlesc.Attr(nil, "from", ss.bare)

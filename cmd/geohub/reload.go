@@ -6,22 +6,27 @@ import (
 	"slices"
 
 	"github.com/geohub/geohub/dashboard"
+	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/tlscert"
 )
 
 // reloadable are the settings a running hub takes on SIGHUP; a change to
 // any other is logged as needing a restart.
-var reloadable = []string{"tls-cert", "tls-key", "map-tiles", "map-attribution"}
+var reloadable = []string{"tls-cert", "tls-key", "map-tiles", "map-attribution",
+	"max-conns-per-ip", "conn-rate", "conn-burst", "max-auth-failures", "auth-failure-window",
+	"stanza-rate", "stanza-burst", "message-rate", "message-burst", "byte-rate", "byte-burst"}
 
 // reloadTargets are what SIGHUP changes in the running hub.
 type reloadTargets struct {
 	certs *tlscert.Holder
 	web   *dashboard.Server // nil without --http
+	hub   *hub.Server
 }
 
 // reload runs on SIGHUP: it reads the settings again (flags, environment,
 // --config), loads the certificate again (a renewed one is served from the
 // next handshake), takes the map settings (from the next page load) and
+// the limits per address (at once) and shapers (for new sessions), and
 // says which changed settings need a restart. With a
 // mistake in the settings nothing changes.
 func reload(c *serveConfig, args []string, to reloadTargets, dataDir, domain string, log *slog.Logger) {
@@ -39,6 +44,8 @@ func reload(c *serveConfig, args []string, to reloadTargets, dataDir, domain str
 	}
 	to.certs.Set(cert)
 	c.tlsCert, c.tlsKey = nc.tlsCert, nc.tlsKey
+	// The limits per address at once, the shapers for new sessions.
+	to.hub.SetLimits(nc.hubLimits())
 	if to.web != nil {
 		to.web.SetMap(nc.mapTiles, nc.mapAttribution) // checked by parse
 		c.mapTiles, c.mapAttribution = nc.mapTiles, nc.mapAttribution

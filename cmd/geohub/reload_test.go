@@ -103,12 +103,14 @@ func TestNotifyAndReloadOnSIGHUP(t *testing.T) {
 	if conf, csp := mapConfig(); !strings.Contains(conf, "a.tiles.example") || !strings.Contains(csp, "https://a.tiles.example") {
 		t.Errorf("map before SIGHUP: %s %s", conf, csp)
 	}
-	os.WriteFile(conf, []byte("limits:\n  conn-rate: 40\nmap:\n  tiles: https://b.tiles.example/{z}/{x}/{y}.png\n  attribution: B\n"), 0o600)
+	// A connection rate that lets few through, and a setting read once.
+	os.WriteFile(conf, []byte("limits:\n  conn-rate: 0.01\n  conn-burst: 5\n  max-stanza-size: 400000\n"+
+		"map:\n  tiles: https://b.tiles.example/{z}/{x}/{y}.png\n  attribution: B\n"), 0o600)
 	h.Signal(syscall.SIGHUP)
 	next("RELOADING=1")
 	next("READY=1")
 	line := h.WaitForLog(t, `"msg":"reloaded"`)
-	if !strings.Contains(line, second) || !strings.Contains(line, `"changed_but_need_a_restart":["conn-rate"]`) {
+	if !strings.Contains(line, second) || !strings.Contains(line, `"changed_but_need_a_restart":["max-stanza-size"]`) {
 		t.Errorf("reload log: %s", line)
 	}
 	if got := servedFingerprint(t, h.C2STLS); got != second {
@@ -127,6 +129,32 @@ func TestNotifyAndReloadOnSIGHUP(t *testing.T) {
 	h.WaitForLog(t, "reload: the settings have mistakes", "conn-rate")
 	if got := servedFingerprint(t, h.C2STLS); got != second {
 		t.Errorf("after a failed reload served %s, want %s", got, second)
+	}
+	// The new connection rate holds: within a few connections from this
+	// address, one is refused (before the reload, the burst was 1,000).
+	refused := false
+	for i := 0; i < 8 && !refused; i++ {
+		c, err := net.Dial("tcp", h.C2S)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+		// Read up to the features (admitted) or the end (refused).
+		var got []byte
+		buf := make([]byte, 4096)
+		for !strings.Contains(string(got), "</stream:features>") {
+			n, err := c.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		refused = strings.Contains(string(got), "connecting too fast")
+		c.Close()
+	}
+	if !refused {
+		t.Error("the connection rate from the reloaded file did not hold")
 	}
 	if err := h.Stop(); err != nil {
 		t.Errorf("stop: %v", err)

@@ -523,7 +523,7 @@ func serve(args []string) error {
 	sdNotify("READY=1")
 	got := <-sig
 	for ; got == syscall.SIGHUP; got = <-sig {
-		reload(c, args, reloadTargets{certs, web}, dir.Path, domain, log)
+		reload(c, args, reloadTargets{certs, web, h}, dir.Path, domain, log)
 	}
 	sdNotify("STOPPING=1")
 	log.Info("shutting down", "signal", strings.ToLower(got.String()))
