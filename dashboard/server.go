@@ -249,9 +249,6 @@ func Start(cfg Config) (*Server, error) {
 // Handler serves the dashboard.
 func (s *Server) Handler() http.Handler { return s.e }
 
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
 // Close ends the live streams, then shuts the server down, waiting briefly
 // for requests in flight.
 func (s *Server) Close() error {

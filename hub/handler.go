@@ -26,12 +26,6 @@ type MessageHandler interface {
 	HandleMessage(w MessageWriter, m *Message)
 }
 
-// MessageHandlerFunc makes a function a MessageHandler.
-type MessageHandlerFunc func(w MessageWriter, m *Message)
-
-// HandleMessage calls f(w, m).
-func (f MessageHandlerFunc) HandleMessage(w MessageWriter, m *Message) { f(w, m) }
-
 // HandleMessages sets the handler of messages to the hub's JID and the
 // domain; without one they are answered service-unavailable. Call it
 // before Start.

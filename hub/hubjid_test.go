@@ -18,10 +18,6 @@ const (
 	hubFull = "geohub@localhost/hub"
 )
 
-func isMessageFrom(from string) func(*xmpptest.Node) bool {
-	return func(n *xmpptest.Node) bool { return n.Name() == "message" && n.Attr("from") == from }
-}
-
 // askAt sends a chat command to the address to and returns the answer.
 func askAt(c *xmpptest.Client, to, command string) *xmpptest.Node {
 	id := c.ID()

@@ -34,9 +34,6 @@ func NewHolder(cert tls.Certificate) *Holder {
 // Set makes cert the one served from now on.
 func (h *Holder) Set(cert tls.Certificate) { h.cert.Store(&cert) }
 
-// Get returns the certificate served now.
-func (h *Holder) Get() tls.Certificate { return *h.cert.Load() }
-
 // Config is ServerConfig serving whatever h holds at each handshake.
 func (h *Holder) Config() *tls.Config {
 	c := ServerConfig(tls.Certificate{})
