@@ -42,7 +42,13 @@ type Front struct {
 	Messages hub.MessageHandler // the chat commands (tracking.App)
 	Geo      *geoloc.Store
 	Shard    *Shard // nil: this instance is the whole fleet
+
+	commands chan struct{} // chat commands running; on the reading goroutine only
 }
+
+// maxCommands bounds the chat commands answered at once when they may ask
+// the peers; more wait, and so does the link.
+const maxCommands = 64
 
 // Handle takes one element from the upstream: it runs on the link's
 // reading goroutine and must not block for long.
@@ -138,12 +144,12 @@ func fleetQuery(link *Link, accounts *devices.Store, geo *geoloc.Store, shard *S
 	}
 	answer := func(hits []hit, statuses []shardStatus) {
 		b := append(iqHead("result", link.Domain(), from, el.Attr("id")), "><"+q.kind+" xmlns='"+NSShard+"'>"...)
-		b = q.appendHits(b, hits)
+		b = q.appendHits(b, hits, nil, nil)
 		b = appendStatuses(b, statuses)
 		link.Send(append(b, "</"+q.kind+"></iq>"...))
 	}
 	if shard == nil {
-		answer(q.merge(q.run(geo, sees)), []shardStatus{{link.Domain(), "ok", ""}})
+		answer(q.merge(q.run(geo, sees)), []shardStatus{{Instance: link.Domain(), Status: "ok"}})
 		return
 	}
 	go func() { answer(shard.ask(q, viewer, sees)) }()
@@ -205,7 +211,22 @@ func (f *Front) message(el *xmlnode.Node, from, to string) {
 		return // a chat state or a receipt
 	}
 	account, _ := f.account(from)
-	f.Messages.HandleMessage(&writer{f: f, el: el, from: to, to: from}, &hub.Message{From: from, Account: account, Body: body.Text})
+	w, m := &writer{f: f, el: el, from: to, to: from}, &hub.Message{From: from, Account: account, Body: body.Text}
+	if f.Shard == nil {
+		f.Messages.HandleMessage(w, m)
+		return
+	}
+	// A command may wait for the peers' answers: not on the link's
+	// reading goroutine, which every fix goes through.
+	if f.commands == nil {
+		f.commands = make(chan struct{}, maxCommands)
+	}
+	sem := f.commands
+	sem <- struct{}{}
+	go func() {
+		defer func() { <-sem }()
+		f.Messages.HandleMessage(w, m)
+	}()
 }
 
 // writer answers one message, from the address it was sent to.
