@@ -23,6 +23,7 @@ type fleet struct {
 	bin        string
 	data       [2]string
 	hubs       [2]*servetest.Hub
+	tokens     [2]string // op's API tokens
 	secretFile string
 	users      map[string]string
 	devices    []string
@@ -54,6 +55,11 @@ func newFleet(t *testing.T, devices int) *fleet {
 		servetest.AddAccount(t, f.bin, f.data[i], "op", "--role", "admin")
 		for _, n := range f.devices {
 			servetest.AddAccount(t, f.bin, f.data[i], n, "--group", "fleet")
+		}
+		for _, w := range strings.Fields(servetest.Run(t, "", f.bin, "token", "add", "test", "--account", "op", "--data", f.data[i])) {
+			if strings.HasPrefix(w, "gh_") {
+				f.tokens[i] = w
+			}
 		}
 		f.start(t, i)
 	}
@@ -132,6 +138,12 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 
 	op := f.dial(t, "op")
 	op.Send("<presence/>")
+	// The operator follows every alert at the shared domain: ejabberd
+	// keeps the subscription on the instance it sends op to.
+	if res := op.IQ("<iq type='set' id='ID' to='" + componentDomain + "'><pubsub xmlns='http://jabber.org/protocol/pubsub'>" +
+		"<subscribe node='alerts' jid='op@localhost'/></pubsub></iq>"); res.Attr("type") != "result" {
+		t.Fatalf("subscribing to alerts: %s", res)
+	}
 	// Any instance answers for the whole fleet: the one the component's
 	// domain sends the operator to, and each at its own domain.
 	for _, to := range []string{componentDomain, instanceDomain(0), instanceDomain(1)} {
@@ -140,6 +152,52 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 			t.Errorf("nearby at %s: %v shards %v, want %v from both", to, jids, shards, all)
 		}
 	}
+	// So does each instance's API: the map's positions and who was in
+	// the area, with how each instance took part.
+	for i := range 2 {
+		jids, shards, header := apiPositions(t, f.hubs[i], f.tokens[i])
+		if !slices.Equal(jids, all) || shards[instanceDomain(0)] != "ok" || shards[instanceDomain(1)] != "ok" ||
+			!strings.Contains(header, instanceDomain(1-i)+"=ok") {
+			t.Errorf("API positions of instance %d: %v shards %v (%s), want %v from both", i+1, jids, shards, header, all)
+		}
+		var who []struct{ Device string }
+		apiGet(t, f.hubs[i], f.tokens[i], "/api/reports/who?lat=52.45&lon=13.30&radius=50000", &who)
+		if len(who) != len(all) {
+			t.Errorf("API who was in the area, at instance %d: %v, want %v", i+1, who, all)
+		}
+	}
+	// A chat command answers for a device of either instance, whichever
+	// instance ejabberd sends the operator's chat to.
+	for _, dev := range []string{owners[0][0], owners[1][0]} {
+		op.Send("<message type='chat' to='%s'><body>where %s</body></message>", componentDomain, dev)
+		answer := op.WaitFor("the answer about "+dev, func(n *xmpptest.Node) bool {
+			return n.Name() == "message" && strings.Contains(n.Child("", "body").Text, dev)
+		})
+		if body := answer.Child("", "body").Text; !strings.Contains(body, dev+" at geo:52.") {
+			t.Errorf("where %s: %q", dev, body)
+		}
+	}
+	// Instance 1's live stream shows a device of instance 2 moving.
+	stream := liveStream(t, f.hubs[0], f.tokens[0])
+	walker := f.dial(t, owners[1][len(owners[1])-1])
+	step := 0
+	waitUntil(t, "instance 2's device on instance 1's stream", func() bool {
+		for {
+			select {
+			case data := <-stream:
+				if strings.Contains(data, walker.JID.Bare().String()) && strings.Contains(data, "13.7") {
+					return true
+				}
+				continue
+			default:
+			}
+			break
+		}
+		step++
+		publish(t, walker, fmt.Sprintf("w%d", step), 52.70+float64(step)/1e4, 13.70)
+		return false
+	})
+	walker.Close()
 
 	// A fence added on instance 1 reaches instance 2, and alerts for a
 	// device instance 2 owns.
@@ -150,16 +208,23 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	waitUntil(t, "the fence added on instance 1 on instance 2", func() bool {
 		return strings.Contains(servetest.Run(t, "", f.bin, "fence", "list", "--data", f.data[1]), "Depot")
 	})
-	mover := owners[1][0]
-	c := f.dial(t, mover)
-	publish(t, c, "f1", 52.60, 13.60)
-	c.Close()
-	alert := op.WaitFor("the alert", func(n *xmpptest.Node) bool {
-		return n.Name() == "message" && n.Child("urn:geohub:alert:0", "alert") != nil
-	})
-	if a := alert.Child("urn:geohub:alert:0", "alert"); alert.Attr("from") != componentDomain || a.Attr("fence") != "depot" ||
-		a.Attr("device") != mover+"@localhost" {
-		t.Errorf("alert %s, want depot for %s from %s", alert, mover, componentDomain)
+	for _, mover := range []string{owners[0][0], owners[1][0]} {
+		c := f.dial(t, mover)
+		publish(t, c, "f1", 52.60, 13.60)
+		c.Close()
+		alert := op.WaitFor("the alert about "+mover, func(n *xmpptest.Node) bool {
+			a := n.Child("urn:geohub:alert:0", "alert")
+			return n.Name() == "message" && a != nil && a.Attr("device") == mover+"@localhost"
+		})
+		if a := alert.Child("urn:geohub:alert:0", "alert"); alert.Attr("from") != componentDomain || a.Attr("fence") != "depot" {
+			t.Errorf("alert %s, want depot for %s from %s", alert, mover, componentDomain)
+		}
+		// And on the alert node, whichever instance holds op's
+		// subscription and whichever owns the device.
+		op.WaitFor("the alert item about "+mover, func(n *xmpptest.Node) bool {
+			ev := n.Child("http://jabber.org/protocol/pubsub#event", "event")
+			return n.Name() == "message" && ev != nil && strings.Contains(ev.String(), mover+"@localhost")
+		})
 	}
 
 	// A rule added on instance 2 reaches instance 1 under its ID; the
@@ -187,6 +252,10 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	jids, shards := nearby(t, op, instanceDomain(0))
 	if shards[instanceDomain(1)] != "missing" || shards[instanceDomain(0)] != "ok" {
 		t.Errorf("with instance 2 stopped: shards %v", shards)
+	}
+	if jids, shards, header := apiPositions(t, f.hubs[0], f.tokens[0]); shards[instanceDomain(1)] != "missing" ||
+		!strings.Contains(header, instanceDomain(1)+"=missing") || len(jids) != len(owners[0]) {
+		t.Errorf("API positions with instance 2 stopped: %v shards %v (%s), want instance 1's %v", jids, shards, header, owners[0])
 	}
 	for _, j := range jids {
 		if slices.Contains(owners[1], strings.TrimSuffix(j, "@localhost")) {
