@@ -119,6 +119,7 @@ func (app *App) cmdWhere(a devices.Account, args []string) string {
 	if app.fleet != nil {
 		theirs, statuses := app.fleet.Within(app.accounts.JID(a.Name), World)
 		all, missing = Merge(mine, theirs), Missing(statuses)
+		slices.SortFunc(all, func(x, y Remote) int { return strings.Compare(x.Device, y.Device) })
 	}
 	var lines []string
 	for i, r := range all {

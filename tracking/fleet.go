@@ -67,7 +67,7 @@ func Missing(statuses []ShardStatus) string {
 	if len(out) == 0 {
 		return ""
 	}
-	return "Not answered in time, so its devices are missing here: " + strings.Join(out, ", ")
+	return "Did not answer in time, so their devices are missing: " + strings.Join(out, ", ")
 }
 
 // Merge joins remote devices to local ones: a device once, with its newest
