@@ -102,7 +102,7 @@ func (app *App) cmdWhere(a devices.Account, args []string) string {
 			if found && (!ok || r.Time.After(p.Time)) {
 				p, ok = r.Position, true
 			}
-			missing = Missing(statuses)
+			missing = missingLine(statuses)
 		}
 		if !ok || !app.mayWatch(a, dev) {
 			return joinLines(fmt.Sprintf("No position of %s.", args[0]), missing)
@@ -118,7 +118,7 @@ func (app *App) cmdWhere(a devices.Account, args []string) string {
 	all, missing := mine, ""
 	if app.fleet != nil {
 		theirs, statuses := app.fleet.Within(app.accounts.JID(a.Name), World)
-		all, missing = Merge(mine, theirs), Missing(statuses)
+		all, missing = Merge(mine, theirs), missingLine(statuses)
 		slices.SortFunc(all, func(x, y Remote) int { return strings.Compare(x.Device, y.Device) })
 	}
 	var lines []string
@@ -173,7 +173,7 @@ func (app *App) cmdNear(a devices.Account, args []string) string {
 	missing := ""
 	if app.fleet != nil {
 		theirs, statuses := app.fleet.Nearby(app.accounts.JID(a.Name), lat, lon, maxListed+2, radius)
-		hits, missing = Merge(hits, theirs), Missing(statuses)
+		hits, missing = Merge(hits, theirs), missingLine(statuses)
 	}
 	hits = slices.DeleteFunc(SortNearest(hits, maxListed+2), func(r Remote) bool { return r.Device == from })
 	place := fmt.Sprintf("%s (geo:%s)", args[0], geoURI(lat, lon, nil))

@@ -56,8 +56,8 @@ type ShardStatus struct {
 	Reason   string // why missing
 }
 
-// Missing lists the instances that did not answer, for a chat answer.
-func Missing(statuses []ShardStatus) string {
+// missingLine lists the instances that did not answer, for a chat answer.
+func missingLine(statuses []ShardStatus) string {
 	var out []string
 	for _, s := range statuses {
 		if s.Status != "ok" {

@@ -174,7 +174,7 @@ func (app *App) cmdWho(a devices.Account, args []string) string {
 				found[d] = at
 			}
 		}
-		missing = Missing(statuses)
+		missing = missingLine(statuses)
 	}
 	when := fmt.Sprintf("%s–%s UTC", from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"))
 	if len(found) == 0 {
