@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 type fakeFleet struct {
 	devices map[string]tracking.Remote
 	sees    func(viewer, device string) bool
-	down    bool
+	down    atomic.Bool
 
 	mu     sync.Mutex
 	follow func([]tracking.Remote)
@@ -27,7 +28,7 @@ type fakeFleet struct {
 
 func (f *fakeFleet) statuses() []tracking.ShardStatus {
 	st := tracking.ShardStatus{Instance: "geo-2.localhost", Status: "ok"}
-	if f.down {
+	if f.down.Load() {
 		st.Status, st.Reason = "missing", "context deadline exceeded"
 	}
 	return []tracking.ShardStatus{{Instance: "geo-1.localhost", Status: "ok"}, st}
@@ -36,7 +37,7 @@ func (f *fakeFleet) statuses() []tracking.ShardStatus {
 func (f *fakeFleet) visible(viewer string, keep func(tracking.Remote) bool) []tracking.Remote {
 	var out []tracking.Remote
 	for _, r := range f.devices {
-		if !f.down && f.sees(viewer, r.Device) && keep(r) {
+		if !f.down.Load() && f.sees(viewer, r.Device) && keep(r) {
 			r.Instance = "geo-2.localhost"
 			out = append(out, r)
 		}
@@ -58,7 +59,7 @@ func (f *fakeFleet) Within(viewer string, area geoloc.Area) ([]tracking.Remote, 
 
 func (f *fakeFleet) Latest(viewer, device string) (tracking.Remote, bool, []tracking.ShardStatus) {
 	r, ok := f.devices[device]
-	return r, ok && !f.down, f.statuses()
+	return r, ok && !f.down.Load(), f.statuses()
 }
 
 func (f *fakeFleet) InsideBetween(viewer, fence string, area geoloc.Area, from, to time.Time) (map[string]time.Time, []tracking.ShardStatus) {
@@ -94,7 +95,7 @@ func (f *fakeFleet) moved(r tracking.Remote) bool {
 	return fn != nil
 }
 
-func newFleetEnv(t *testing.T) (*env, *fakeFleet) {
+func newFleetEnv(t *testing.T, configure ...func(*dashboard.Config)) (*env, *fakeFleet) {
 	battery := 71.0
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fakeFleet{devices: map[string]tracking.Remote{
@@ -103,7 +104,7 @@ func newFleetEnv(t *testing.T) (*env, *fakeFleet) {
 		jid("van"):  {Position: geoloc.Position{Device: jid("van"), Lat: 52.51, Lon: 13.41, Time: now}, Online: true, Battery: &battery},
 		jid("car1"): {Position: geoloc.Position{Device: jid("car1"), Lat: 52.52, Lon: 13.42, Time: now}},
 	}}
-	e := newEnv(t, func(c *dashboard.Config) { c.Fleet = f })
+	e := newEnv(t, append(configure, func(c *dashboard.Config) { c.Fleet = f })...)
 	f.sees = func(viewer, device string) bool {
 		v, _ := e.accounts.Get(strings.TrimSuffix(viewer, "@localhost"))
 		d, _ := e.accounts.Get(strings.TrimSuffix(device, "@localhost"))
@@ -178,7 +179,7 @@ func TestFleetAnswersMergeThePeersAndSayWhoAnswered(t *testing.T) {
 		t.Errorf("who %v (%q), want car1 and van from geo-2", who, r.header.Get("GeoHub-Shards"))
 	}
 
-	f.down = true
+	f.down.Store(true)
 	a = fleetAnswer{}
 	r = alice.do("GET", "/api/positions", nil)
 	r.json(t, &a)

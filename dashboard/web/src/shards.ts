@@ -35,7 +35,7 @@ export class ShardNotice {
   show(shards: Record<string, ShardStatus>) {
     const missing = Object.entries(shards).filter(([, s]) => s.status !== 'ok');
     this.el.hidden = missing.length === 0;
-    this.el.textContent = missing.length ? `Not answering: ${missing.map(([d]) => d).join(', ')}; their devices may show old positions` : '';
+    this.el.textContent = missing.length ? `Not answering: ${missing.map(([d]) => d).join(', ')}; devices there may be missing or out of date` : '';
     this.el.title = missing.map(([d, s]) => `${d}: ${s.reason ?? s.status}`).join('\n');
   }
 }
