@@ -41,7 +41,9 @@ func (f *peerFleet) Nearby(_ string, lat, lon float64, k int, _ float64) ([]Remo
 	return hits, f.statuses()
 }
 
-func (f *peerFleet) Within(string, geoloc.Area) ([]Remote, []ShardStatus) { return f.list(), f.statuses() }
+func (f *peerFleet) Within(string, geoloc.Area) ([]Remote, []ShardStatus) {
+	return f.list(), f.statuses()
+}
 
 func (f *peerFleet) Latest(_, device string) (Remote, bool, []ShardStatus) {
 	return f.van, device == f.van.Device && !f.down, f.statuses()
@@ -55,7 +57,7 @@ func (f *peerFleet) InsideBetween(_, _ string, _ geoloc.Area, _, _ time.Time) (m
 	return out, f.statuses()
 }
 
-func (f *peerFleet) Relay(RelayedAlert)                   {}
+func (f *peerFleet) Relay(RelayedAlert)                  {}
 func (f *peerFleet) Follow(func([]Remote)) (stop func()) { return func() {} }
 
 // Chat commands answer for the peers' devices too, and name the
