@@ -156,7 +156,7 @@ func (c *componentConfig) start(link *component.Link, shard *component.Shard, h 
 	app *tracking.App) (stop func(), ready func() error) {
 	front := &component.Front{Link: link, Hub: h, PubSub: h.PubSub(), Accounts: accounts, Messages: app, Geo: geo, Shard: shard}
 	if shard != nil {
-		shard.OnAlert = app.PublishRelayed
+		shard.OnAlert, shard.Messages = app.PublishRelayed, app
 		shard.Start()
 	}
 	link.Start(front.Handle)

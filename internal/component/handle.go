@@ -43,12 +43,8 @@ type Front struct {
 	Geo      *geoloc.Store
 	Shard    *Shard // nil: this instance is the whole fleet
 
-	commands chan struct{} // chat commands running; on the reading goroutine only
+	chat *chat // made on the reading goroutine
 }
-
-// maxCommands bounds the chat commands answered at once when they may ask
-// the peers; more wait, and so does the link.
-const maxCommands = 64
 
 // Handle takes one element from the upstream: it runs on the link's
 // reading goroutine and must not block for long.
@@ -88,9 +84,11 @@ func bareOf(j string) string {
 
 // account is the account a sender is: its bare JID at the accounts'
 // domain, provisioned in GeoHub.
-func (f *Front) account(from string) (string, bool) {
+func (f *Front) account(from string) (string, bool) { return accountOf(f.Accounts, from) }
+
+func accountOf(accounts *devices.Store, from string) (string, bool) {
 	local, domain, ok := strings.Cut(bareOf(from), "@")
-	if !ok || domain != f.Accounts.Domain() || !f.Accounts.Exists(local) {
+	if !ok || domain != accounts.Domain() || !accounts.Exists(local) {
 		return "", false
 	}
 	return local, true
@@ -202,61 +200,10 @@ func (f *Front) ownPublish(iq, ps *xmlnode.Node, from string) bool {
 }
 
 func (f *Front) message(el *xmlnode.Node, from, to string) {
-	switch el.Attr("type") {
-	case "error", "headline", "groupchat":
-		return
+	if f.chat == nil {
+		f.chat = newChat(f.Link, f.Accounts, f.Messages, f.Shard != nil)
 	}
-	body := el.Child(NS, "body")
-	if body == nil {
-		return // a chat state or a receipt
-	}
-	account, _ := f.account(from)
-	w, m := &writer{f: f, el: el, from: to, to: from}, &hub.Message{From: from, Account: account, Body: body.Text}
-	if f.Shard == nil {
-		f.Messages.HandleMessage(w, m)
-		return
-	}
-	// A command may wait for the peers' answers: not on the link's
-	// reading goroutine, which every fix goes through.
-	if f.commands == nil {
-		f.commands = make(chan struct{}, maxCommands)
-	}
-	sem := f.commands
-	sem <- struct{}{}
-	go func() {
-		defer func() { <-sem }()
-		f.Messages.HandleMessage(w, m)
-	}()
-}
-
-// writer answers one message, from the address it was sent to.
-type writer struct {
-	f        *Front
-	el       *xmlnode.Node
-	from, to string
-	done     bool
-}
-
-func (w *writer) Reply(body string) {
-	if w.done {
-		return
-	}
-	w.done = true
-	b := append([]byte("<message type='chat'"), attrs(w.from, w.to, w.el.Attr("id"))...)
-	b = append(b, "><body>"...)
-	b = xmlesc.Text(b, body)
-	w.f.Link.Send(append(b, "</body></message>"...))
-}
-
-func (w *writer) Forbid(text string) {
-	if w.done {
-		return
-	}
-	w.done = true
-	b := append([]byte("<message type='error'"), attrs(w.from, w.to, w.el.Attr("id"))...)
-	b = append(b, '>')
-	b = appendError(b, "auth", "forbidden", text)
-	w.f.Link.Send(append(b, "</message>"...))
+	f.chat.message(el, from, to)
 }
 
 func attrs(from, to, id string) []byte {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/geohub/geohub/tracking"
@@ -34,9 +35,14 @@ type Shard struct {
 	// OnAlert puts a peer's alert on this instance's alert nodes
 	// (tracking.App.PublishRelayed); nil: peers' alerts are ignored.
 	OnAlert func(tracking.RelayedAlert)
+	// Messages answers chat commands sent to the instance's own domain
+	// (tracking.App), so that an operator may ask a given instance; nil:
+	// they go unanswered.
+	Messages hub.MessageHandler
 
 	reqs requests
 	live live
+	chat *chat // made on the reading goroutine
 }
 
 // Handle takes one element from the instance's link.
@@ -60,6 +66,11 @@ func (s *Shard) Handle(raw []byte) {
 			if el.Attr("type") != "error" && slices.Contains(s.Peers, bareOf(from)) {
 				s.peerMessage(el.Children[0], bareOf(from))
 			}
+		case el.Child(NS, "body") != nil && s.Messages != nil && (s.Shared == nil || bareOf(from) != s.Shared.Service):
+			if s.chat == nil {
+				s.chat = newChat(s.Link, s.Accounts, s.Messages, true)
+			}
+			s.chat.message(el, from, el.Attr("to"))
 		case s.Shared != nil:
 			s.Shared.event(el, from)
 		}

@@ -135,6 +135,7 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	if len(owners[0]) == 0 || len(owners[1]) == 0 {
 		t.Fatalf("devices per instance: %v", owners)
 	}
+	far := owners[1][len(owners[1])-1] // a device of instance 2's
 
 	op := f.dial(t, "op")
 	op.Send("<presence/>")
@@ -166,20 +167,17 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 			t.Errorf("API who was in the area, at instance %d: %v, want %v", i+1, who, all)
 		}
 	}
-	// A chat command answers for a device of either instance, whichever
-	// instance ejabberd sends the operator's chat to.
-	for _, dev := range []string{owners[0][0], owners[1][0]} {
-		op.Send("<message type='chat' to='%s'><body>where %s</body></message>", componentDomain, dev)
-		answer := op.WaitFor("the answer about "+dev, func(n *xmpptest.Node) bool {
-			return n.Name() == "message" && strings.Contains(n.Child("", "body").Text, dev)
-		})
-		if body := answer.Child("", "body").Text; !strings.Contains(body, dev+" at geo:52.") {
-			t.Errorf("where %s: %q", dev, body)
+	// A chat command answers for a device of either instance, at the
+	// shared domain (whichever instance ejabberd sends the operator to)
+	// and at instance 1's own.
+	for _, ask := range []struct{ to, device string }{{componentDomain, owners[0][0]}, {componentDomain, owners[1][0]}, {instanceDomain(0), far}} {
+		if body := command(t, op, ask.to, "where "+ask.device); !strings.Contains(body, ask.device+" at geo:52.") {
+			t.Errorf("where %s, asked at %s: %q", ask.device, ask.to, body)
 		}
 	}
 	// Instance 1's live stream shows a device of instance 2 moving.
 	stream := liveStream(t, f.hubs[0], f.tokens[0])
-	walker := f.dial(t, owners[1][len(owners[1])-1])
+	walker := f.dial(t, far)
 	step := 0
 	waitUntil(t, "instance 2's device on instance 1's stream", func() bool {
 		for {
@@ -265,12 +263,28 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	if len(jids) != len(owners[0]) {
 		t.Errorf("with instance 2 stopped: %v, want instance 1's %v", jids, owners[0])
 	}
+	// A chat command says so too.
+	if body := command(t, op, instanceDomain(0), "where "+far); !strings.Contains(body, "No position of "+far) ||
+		!strings.Contains(body, instanceDomain(1)+" (") {
+		t.Errorf("where %s with instance 2 stopped: %q, want no position and instance 2 named", far, body)
+	}
 	// Back: the whole fleet again.
 	f.start(t, 1)
 	jids, shards = nearby(t, op, componentDomain)
 	if !slices.Equal(jids, all) || shards[instanceDomain(1)] != "ok" {
 		t.Errorf("instance 2 back: %v shards %v", jids, shards)
 	}
+}
+
+// command sends a chat command to to and returns the answer's body.
+func command(t *testing.T, op *xmpptest.Client, to, line string) string {
+	t.Helper()
+	id := op.ID()
+	op.Send("<message type='chat' id='%s' to='%s'><body>%s</body></message>", id, to, line)
+	answer := op.WaitFor("the answer to "+line, func(n *xmpptest.Node) bool {
+		return n.Name() == "message" && n.Attr("id") == id && n.Attr("from") == to
+	})
+	return answer.Child("", "body").Text
 }
 
 // waitUntil polls cond for 20 s.
