@@ -225,6 +225,14 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 		})
 	}
 
+	// Who was in the fence, asked at instance 1: both, each from its own
+	// instance's trail (the fence is the same on both).
+	var who []struct{ Device string }
+	apiGet(t, f.hubs[0], f.tokens[0], "/api/reports/who?fence=depot", &who)
+	if len(who) != 2 {
+		t.Errorf("who was in the depot, at instance 1: %v, want %s and %s", who, owners[0][0], owners[1][0])
+	}
+
 	// A rule added on instance 2 reaches instance 1 under its ID; the
 	// fence removed on instance 2 goes from instance 1.
 	var rules []struct{ ID, Name string }
