@@ -10,23 +10,11 @@
 // Input (environment): GEOHUB_URL, GEOHUB_USER, GEOHUB_PASSWORD,
 // REMOTE_DEVICE, REMOTE_LAT, SCREENSHOT, PROFILE_DIR.
 
-import { chromium } from 'playwright-core';
-import { chromiumOptions, env, step } from '../../../internal/peers/browser.mjs';
+import { env, step } from '../../../internal/peers/browser.mjs';
+import { logIn, session } from './session.mjs';
 
-const base = env('GEOHUB_URL');
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ viewport: { width: 1024, height: 700 } }));
-const problems = [];
-const page = context.pages()[0] ?? (await context.newPage());
-try {
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console error: ${m.text()}`); });
-
-  await page.goto(base);
-  await page.getByLabel('Account name').fill(env('GEOHUB_USER'));
-  await page.getByLabel('Password').fill(env('GEOHUB_PASSWORD'));
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('.live.ok').waitFor();
+await session({ viewport: { width: 1024, height: 700 } }, async (page) => {
+  await logIn(page);
   await page.waitForFunction(([jid, lat]) => window.geohub.store.get(jid)?.pos?.lat === lat, [env('REMOTE_DEVICE'), Number(env('REMOTE_LAT'))]);
   if (await page.locator('.shards').isVisible()) throw new Error(`a notice with every instance answering: ${await page.locator('.shards').textContent()}`);
   step('fleet-shown');
@@ -41,13 +29,4 @@ try {
     await notice.waitFor({ timeout: 2_000 }).catch(() => {});
   }
   step('notice-shown', { text: await notice.textContent() });
-  await page.screenshot({ path: env('SCREENSHOT') });
-  if (problems.length) throw new Error(problems.join('\n'));
-  step('done');
-} catch (err) {
-  await page.screenshot({ path: env('SCREENSHOT').replace(/\.png$/, '-failed.png') }).catch(() => {});
-  if (problems.length) console.error(problems.join('\n'));
-  throw err;
-} finally {
-  await context.close();
-}
+});
