@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/tracking"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
@@ -26,6 +27,9 @@ var (
 // positions answers the latest position of every device the viewer sees,
 // in no particular order.
 func (s *Server) positions(c echo.Context) error {
+	if s.cfg.Fleet != nil {
+		return s.fleetPositions(c)
+	}
 	v := viewerOf(c)
 	pp, _ := positionBufs.Get().(*[]geoloc.Position)
 	if pp == nil {
@@ -59,22 +63,17 @@ func (s *Server) positions(c echo.Context) error {
 	return err
 }
 
-// featureCollection writes positions as a FeatureCollection.
-func (s *Server) featureCollection(c echo.Context, ps []geoloc.Position, distances []float64) error {
-	b := make([]byte, 0, 64+len(ps)*320)
-	b = append(b, fcStart...)
-	for i := range ps {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		in := s.info(&ps[i])
-		if distances != nil {
-			in.distance = &distances[i]
-		}
-		b = appendPositionFeature(b, &ps[i], in)
+// inArea answers the devices inside area, the fleet's when there is one.
+func (s *Server) inArea(c echo.Context, area geoloc.Area) error {
+	v := viewerOf(c)
+	hits := local(s.cfg.Geo.Within(area, v.seesJID))
+	var statuses []tracking.ShardStatus
+	if s.cfg.Fleet != nil {
+		var theirs []tracking.Remote
+		theirs, statuses = s.cfg.Fleet.Within(v.jid, area)
+		hits = tracking.Merge(hits, theirs)
 	}
-	b = append(b, fcEnd...)
-	return c.Blob(http.StatusOK, "application/geo+json", b)
+	return s.fleetCollection(c, hits, false, statuses)
 }
 
 // Bounds on the geometry queries.
@@ -94,12 +93,17 @@ func (s *Server) nearby(c echo.Context) error {
 		return q.err
 	}
 	v := viewerOf(c)
-	hits := s.cfg.Geo.Nearby(lat, lon, k, radius, v.seesJID)
-	ps, ds := make([]geoloc.Position, len(hits)), make([]float64, len(hits))
-	for i, h := range hits {
-		ps[i], ds[i] = h.Position, h.Distance
+	var hits []tracking.Remote
+	for _, h := range s.cfg.Geo.Nearby(lat, lon, k, radius, v.seesJID) {
+		hits = append(hits, tracking.Remote{Position: h.Position, Distance: h.Distance})
 	}
-	return s.featureCollection(c, ps, ds)
+	var statuses []tracking.ShardStatus
+	if s.cfg.Fleet != nil {
+		var theirs []tracking.Remote
+		theirs, statuses = s.cfg.Fleet.Nearby(v.jid, lat, lon, k, radius)
+		hits = tracking.SortNearest(tracking.Merge(hits, theirs), k)
+	}
+	return s.fleetCollection(c, hits, true, statuses)
 }
 
 func (s *Server) within(c echo.Context) error {
@@ -128,7 +132,7 @@ func (s *Server) within(c echo.Context) error {
 	if q.err != nil {
 		return q.err
 	}
-	return s.featureCollection(c, s.cfg.Geo.Within(area, viewerOf(c).seesJID), nil)
+	return s.inArea(c, area)
 }
 
 // parseBBox reads minLon,minLat,maxLon,maxLat; minLon > maxLon crosses
@@ -171,7 +175,7 @@ func (s *Server) withinShape(c echo.Context) error {
 	if err != nil {
 		return apiError(http.StatusBadRequest, "body: %v", err)
 	}
-	return s.featureCollection(c, s.cfg.Geo.Within(geoloc.Shape{Geometry: g}, viewerOf(c).seesJID), nil)
+	return s.inArea(c, geoloc.Shape{Geometry: g})
 }
 
 // parseArea reads a GeoJSON Polygon or MultiPolygon, bare or as a

@@ -334,6 +334,7 @@ type whoOut struct {
 func (s *Server) whoReport(c echo.Context) error {
 	q := &query{c: c}
 	var area geoloc.Area
+	fence := "" // the instances of a fleet have the same fences
 	switch {
 	case q.has("fence"):
 		f, ok := s.cfg.Geo.Fence(q.str("fence"))
@@ -344,7 +345,7 @@ func (s *Server) whoReport(c echo.Context) error {
 		if err != nil {
 			return apiError(http.StatusBadRequest, "fence: %v", err)
 		}
-		area = a
+		area, fence = a, f.ID
 	case q.has("bbox"):
 		box, err := parseBBox(q.str("bbox"))
 		if err != nil {
@@ -364,7 +365,7 @@ func (s *Server) whoReport(c echo.Context) error {
 	if q.err != nil {
 		return q.err
 	}
-	return s.who(c, area)
+	return s.who(c, fence, area)
 }
 
 func (s *Server) whoShapeReport(c echo.Context) error {
@@ -376,10 +377,13 @@ func (s *Server) whoShapeReport(c echo.Context) error {
 	if err != nil {
 		return apiError(http.StatusBadRequest, "body: %v", err)
 	}
-	return s.who(c, geoloc.Shape{Geometry: g})
+	return s.who(c, "", geoloc.Shape{Geometry: g})
 }
 
-func (s *Server) who(c echo.Context, area geoloc.Area) error {
+// who answers who was inside a fence (by ID) or area, the whole fleet's
+// devices when there is one (the GeoHub-Shards header says which
+// instances answered).
+func (s *Server) who(c echo.Context, fence string, area geoloc.Area) error {
 	r, err := s.readReport(c, "json", "csv")
 	if err != nil {
 		return err
@@ -388,8 +392,18 @@ func (s *Server) who(c echo.Context, area geoloc.Area) error {
 	for _, a := range r.devices {
 		want[s.cfg.Accounts.JID(a.Name)] = a.Name
 	}
+	found := s.cfg.Geo.InsideBetween(area, r.from, r.to, func(d string) bool { _, ok := want[d]; return ok })
+	if s.cfg.Fleet != nil {
+		theirs, statuses := s.cfg.Fleet.InsideBetween(viewerOf(c).jid, fence, area, r.from, r.to)
+		for jid, at := range theirs {
+			if first, ok := found[jid]; want[jid] != "" && (!ok || at.Before(first)) {
+				found[jid] = at
+			}
+		}
+		setShards(c, statuses)
+	}
 	out := []whoOut{}
-	for jid, at := range s.cfg.Geo.InsideBetween(area, r.from, r.to, func(d string) bool { _, ok := want[d]; return ok }) {
+	for jid, at := range found {
 		out = append(out, whoOut{Device: jid, Name: want[jid], FirstInside: at})
 	}
 	slices.SortFunc(out, func(a, b whoOut) int {

@@ -22,6 +22,7 @@ import (
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/operations"
+	"github.com/geohub/geohub/tracking"
 	"github.com/labstack/echo/v4"
 	"github.com/tidwall/buntdb"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	Hub    HubStats         // sessions, stanzas
 	Alerts AlertStats       // alerts delivered and dropped
 	Bridge Bridge           // the MQTT bridge's state (also GET /api/bridge); nil: disabled
+	// Fleet, in a sharded deployment, answers for the other instances:
+	// positions, nearby, within, who was in an area and the live stream
+	// are then the whole fleet's (fleet.go). Nil: this instance is all.
+	Fleet tracking.Fleet
 	// MetricsToken makes /metrics ask for an API token (Authorization:
 	// Bearer, as Prometheus sends it); without it /metrics is open.
 	MetricsToken bool

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/tracking"
 	"github.com/labstack/echo/v4"
 )
 
@@ -32,6 +33,10 @@ import (
 // device it sees; it is cut off when its pending events pass
 // maxClientEvents or one write takes longer than streamWriteTimeout, and
 // its browser reconnects (EventSource does so by itself).
+//
+// In a sharded deployment (Config.Fleet) the peers' devices' positions
+// join the same pending positions while any stream is open
+// (internal/component/live.go).
 
 // Stream limits.
 const (
@@ -67,11 +72,12 @@ type broker struct {
 	s        *Server
 	interval time.Duration
 
-	mu      sync.Mutex
-	pending map[string]geoloc.Position
-	events  []streamEvent
-	clients map[*client]struct{}
-	closed  bool
+	mu       sync.Mutex
+	pending  map[string]tracking.Remote // Instance empty: this one's
+	events   []streamEvent
+	clients  map[*client]struct{}
+	closed   bool
+	unfollow func() // while streams are open in a fleet: stops the peers' positions
 
 	wake chan struct{}
 	stop chan struct{}
@@ -79,7 +85,7 @@ type broker struct {
 }
 
 func newBroker(s *Server) *broker {
-	b := &broker{s: s, interval: s.cfg.StreamInterval, pending: map[string]geoloc.Position{},
+	b := &broker{s: s, interval: s.cfg.StreamInterval, pending: map[string]tracking.Remote{},
 		clients: map[*client]struct{}{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	s.cfg.Geo.WatchPositions(b.position)
 	s.cfg.Geo.AddSink(b.alerts)
@@ -104,7 +110,24 @@ func (b *broker) position(p geoloc.Position) {
 		b.mu.Unlock()
 		return
 	}
-	b.pending[p.Device] = p
+	b.pending[p.Device] = tracking.Remote{Position: p}
+	b.mu.Unlock()
+	b.signal()
+}
+
+// remote notes the peers' devices' new positions (Config.Fleet), on the
+// goroutine of the link they came over.
+func (b *broker) remote(hits []tracking.Remote) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	for _, h := range hits {
+		if p, ok := b.pending[h.Device]; !ok || h.Time.After(p.Time) {
+			b.pending[h.Device] = h
+		}
+	}
 	b.mu.Unlock()
 	b.signal()
 }
@@ -191,9 +214,9 @@ func (b *broker) run() {
 // flush offers what changed since the last flush to every client.
 func (b *broker) flush() {
 	b.mu.Lock()
-	var pos map[string]geoloc.Position
+	var pos map[string]tracking.Remote
 	if len(b.pending) > 0 {
-		pos, b.pending = b.pending, make(map[string]geoloc.Position, len(b.pending))
+		pos, b.pending = b.pending, make(map[string]tracking.Remote, len(b.pending))
 	}
 	events := b.events
 	b.events = nil
@@ -210,7 +233,11 @@ func (b *broker) flush() {
 	buf := make([]byte, 0, len(pos)*300)
 	for _, p := range pos {
 		start := len(buf)
-		buf = appendPositionFeature(buf, &p, b.s.info(&p))
+		in := b.s.info(&p.Position)
+		if p.Instance != "" {
+			in = remoteInfo(&p)
+		}
+		buf = appendPositionFeature(buf, &p.Position, in)
 		feats = append(feats, feature{device: p.Device, json: buf[start:len(buf):len(buf)]})
 	}
 	for _, c := range clients {
@@ -226,6 +253,9 @@ func (b *broker) add(c *client) bool {
 	}
 	b.clients[c] = struct{}{}
 	b.s.metrics.streamClients.Set(float64(len(b.clients)))
+	if b.s.cfg.Fleet != nil && b.unfollow == nil {
+		b.unfollow = b.s.cfg.Fleet.Follow(b.remote)
+	}
 	return true
 }
 
@@ -233,6 +263,10 @@ func (b *broker) remove(c *client) {
 	b.mu.Lock()
 	delete(b.clients, c)
 	b.s.metrics.streamClients.Set(float64(len(b.clients)))
+	if len(b.clients) == 0 && b.unfollow != nil {
+		b.unfollow()
+		b.unfollow = nil
+	}
 	b.mu.Unlock()
 }
 

@@ -61,12 +61,21 @@ func (app *App) deliverAlert(e geoloc.Event) {
 			app.sendAlert(j, e)
 		}
 	}
-	if err := app.pubsub.PublishAs(alertsNode, e.ID, el); err != nil {
+	app.publishAlert(e.ID, e.Fence, e.Device, el)
+	if app.fleet != nil {
+		app.fleet.Relay(RelayedAlert{ID: e.ID, Fence: e.Fence, Device: e.Device, Element: el})
+	}
+}
+
+// publishAlert puts an alert on the node of all alerts, its fence's or
+// rule's, and its device's groups'.
+func (app *App) publishAlert(id, fence, device string, el []byte) {
+	if err := app.pubsub.PublishAs(alertsNode, id, el); err != nil {
 		app.log.Error("publishing an alert", "node", alertsNode, "err", err)
 	}
 	// A fence removed since the event has no node any more.
-	app.pubsub.PublishAs(alertNode(e.Fence), e.ID, el)
-	for _, g := range app.accounts.GroupsOf(e.Device) {
-		app.pubsub.PublishAs(alertGroupNode(g), e.ID, el)
+	app.pubsub.PublishAs(alertNode(fence), id, el)
+	for _, g := range app.accounts.GroupsOf(device) {
+		app.pubsub.PublishAs(alertGroupNode(g), id, el)
 	}
 }

@@ -23,6 +23,10 @@ type Config struct {
 	// it at once; 0: unlimited (serve's default is DefaultFixRate).
 	FixRate  float64
 	FixBurst int
+	// Fleet, in a sharded deployment, answers for the other instances:
+	// the chat commands ask it, and this instance's alerts are relayed
+	// to it. Nil: this instance is the whole fleet.
+	Fleet Fleet
 }
 
 // App is the running geo application.
@@ -32,6 +36,7 @@ type App struct {
 	accounts *devices.Store
 	geo      *geoloc.Store
 	log      *slog.Logger
+	fleet    Fleet
 
 	alerts     chan []geoloc.Event // from the writer to the delivery goroutine
 	alertsDone chan struct{}
@@ -66,7 +71,7 @@ func New(cfg Config) *App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger,
+	app := &App{hub: cfg.Hub, pubsub: cfg.Hub.PubSub(), accounts: cfg.Accounts, geo: cfg.Geo, log: cfg.Logger, fleet: cfg.Fleet,
 		alerts: make(chan []geoloc.Event, alertQueue), alertsDone: make(chan struct{}),
 		sweepStop: make(chan struct{}), sweepDone: make(chan struct{}), summaryDone: make(chan struct{}), fixRate: newFixRate(cfg.FixRate, cfg.FixBurst),
 		catchUps: make(chan catchUp, alertQueue), pending: map[string]bool{}, sentUpTo: map[string]string{},

@@ -94,28 +94,53 @@ func (app *App) cmdWhere(a devices.Account, args []string) string {
 	if len(args) == 1 {
 		dev := app.deviceJID(args[0])
 		p, ok := app.geo.Latest(dev)
-		if !ok || !app.mayWatch(a, dev) {
-			return fmt.Sprintf("No position of %s.", args[0])
+		var missing string
+		if app.fleet != nil && app.mayWatch(a, dev) {
+			// The device may be another instance's (or this one's from
+			// before ejabberd re-dealt the devices): the newest fix wins.
+			r, found, statuses := app.fleet.Latest(app.accounts.JID(a.Name), dev)
+			if found && (!ok || r.Time.After(p.Time)) {
+				p, ok = r.Position, true
+			}
+			missing = missingLine(statuses)
 		}
-		return describe(p, time.Now())
+		if !ok || !app.mayWatch(a, dev) {
+			return joinLines(fmt.Sprintf("No position of %s.", args[0]), missing)
+		}
+		return joinLines(describe(p, time.Now()), missing)
+	}
+	var mine []Remote
+	for _, p := range app.geo.All() {
+		if app.mayWatch(a, p.Device) {
+			mine = append(mine, Remote{Position: p})
+		}
+	}
+	all, missing := mine, ""
+	if app.fleet != nil {
+		theirs, statuses := app.fleet.Within(app.accounts.JID(a.Name), World)
+		all, missing = Merge(mine, theirs), missingLine(statuses)
+		slices.SortFunc(all, func(x, y Remote) int { return strings.Compare(x.Device, y.Device) })
 	}
 	var lines []string
-	n := 0
-	for _, p := range app.geo.All() {
-		if !app.mayWatch(a, p.Device) {
-			continue
+	for i, r := range all {
+		if i == maxListed {
+			lines = append(lines, fmt.Sprintf("… and %d more; ask for one by name.", len(all)-maxListed))
+			break
 		}
-		if n++; n <= maxListed {
-			lines = append(lines, describe(p, time.Now()))
-		}
+		lines = append(lines, describe(r.Position, time.Now()))
 	}
-	switch {
-	case n == 0:
-		return "No device you watch has a position yet."
-	case n > maxListed:
-		lines = append(lines, fmt.Sprintf("… and %d more; ask for one by name.", n-maxListed))
+	if len(all) == 0 {
+		lines = append(lines, "No device you watch has a position yet.")
 	}
-	return strings.Join(lines, "\n")
+	return joinLines(strings.Join(lines, "\n"), missing)
+}
+
+// joinLines adds a line when there is one (what a sharded answer lacks).
+func joinLines(answer, more string) string {
+	if more == "" {
+		return answer
+	}
+	return answer + "\n" + more
 }
 
 func (app *App) cmdNear(a devices.Account, args []string) string {
@@ -131,15 +156,29 @@ func (app *App) cmdNear(a devices.Account, args []string) string {
 	if err != nil {
 		dev := app.deviceJID(args[0])
 		p, ok := app.geo.Latest(dev)
+		if app.fleet != nil && app.mayWatch(a, dev) {
+			if r, found, _ := app.fleet.Latest(app.accounts.JID(a.Name), dev); found && (!ok || r.Time.After(p.Time)) {
+				p, ok = r.Position, true
+			}
+		}
 		if !ok || !app.mayWatch(a, dev) {
 			return fmt.Sprintf("%s is neither LAT,LON nor a device with a position.", args[0])
 		}
 		lat, lon, from = p.Lat, p.Lon, dev
 	}
-	hits := app.geo.Nearby(lat, lon, maxListed+1, radius, func(d string) bool { return d != from && app.mayWatch(a, d) })
+	var hits []Remote
+	for _, h := range app.geo.Nearby(lat, lon, maxListed+2, radius, func(d string) bool { return app.mayWatch(a, d) }) {
+		hits = append(hits, Remote{Position: h.Position, Distance: h.Distance})
+	}
+	missing := ""
+	if app.fleet != nil {
+		theirs, statuses := app.fleet.Nearby(app.accounts.JID(a.Name), lat, lon, maxListed+2, radius)
+		hits, missing = Merge(hits, theirs), missingLine(statuses)
+	}
+	hits = slices.DeleteFunc(SortNearest(hits, maxListed+2), func(r Remote) bool { return r.Device == from })
 	place := fmt.Sprintf("%s (geo:%s)", args[0], geoURI(lat, lon, nil))
 	if len(hits) == 0 {
-		return fmt.Sprintf("No device you watch within %s of %s.", metres(radius), place)
+		return joinLines(fmt.Sprintf("No device you watch within %s of %s.", metres(radius), place), missing)
 	}
 	lines := []string{fmt.Sprintf("Within %s of %s:", metres(radius), place)}
 	for i, h := range hits {
@@ -149,7 +188,7 @@ func (app *App) cmdNear(a devices.Account, args []string) string {
 		}
 		lines = append(lines, fmt.Sprintf("%s, %s away: %s", short(h.Device), metres(h.Distance), describe(h.Position, time.Now())))
 	}
-	return strings.Join(lines, "\n")
+	return joinLines(strings.Join(lines, "\n"), missing)
 }
 
 func (app *App) cmdFences(a devices.Account) string {

@@ -161,14 +161,24 @@ func (app *App) cmdWho(a devices.Account, args []string) string {
 	if !from.Before(to) {
 		return fmt.Sprintf("FROM %s is not before TO %s.", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	area, place, err := app.whoArea(a, which)
+	area, fence, place, err := app.whoArea(a, which)
 	if err != nil {
 		return err.Error()
 	}
 	found := app.geo.InsideBetween(area, from, to, func(d string) bool { return app.mayWatch(a, d) })
+	missing := ""
+	if app.fleet != nil {
+		theirs, statuses := app.fleet.InsideBetween(app.accounts.JID(a.Name), fence, area, from, to)
+		for d, at := range theirs {
+			if first, ok := found[d]; !ok || at.Before(first) {
+				found[d] = at
+			}
+		}
+		missing = missingLine(statuses)
+	}
 	when := fmt.Sprintf("%s–%s UTC", from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"))
 	if len(found) == 0 {
-		return fmt.Sprintf("No device you watch was inside %s %s.", place, when)
+		return joinLines(fmt.Sprintf("No device you watch was inside %s %s.", place, when), missing)
 	}
 	devs := make([]string, 0, len(found))
 	for d := range found {
@@ -183,34 +193,34 @@ func (app *App) cmdWho(a devices.Account, args []string) string {
 		}
 		lines = append(lines, fmt.Sprintf("%s, first at %s", short(d), found[d].Format("2006-01-02 15:04:05")))
 	}
-	return strings.Join(lines, "\n")
+	return joinLines(strings.Join(lines, "\n"), missing)
 }
 
-// whoArea reads LAT,LON,RADIUS or a fence a may read, and names it.
-func (app *App) whoArea(a devices.Account, which string) (geoloc.Area, string, error) {
+// whoArea reads LAT,LON,RADIUS or a fence a may read (then its ID too),
+// and names it.
+func (app *App) whoArea(a devices.Account, which string) (area geoloc.Area, fence, place string, err error) {
 	if parts := strings.Split(strings.TrimPrefix(which, "geo:"), ","); len(parts) == 3 {
 		lat, lon, err := parseLatLon(parts[0] + "," + parts[1])
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		r, err := parseRadius(parts[2])
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
-		return geoloc.Circle{Lat: lat, Lon: lon, Radius: r}, fmt.Sprintf("%s of geo:%s", metres(r), geoURI(lat, lon, nil)), nil
+		return geoloc.Circle{Lat: lat, Lon: lon, Radius: r}, "", fmt.Sprintf("%s of geo:%s", metres(r), geoURI(lat, lon, nil)), nil
 	}
 	match := app.fencesNamed(a, which)
 	switch {
 	case len(match) == 0:
-		return nil, "", fmt.Errorf("No fence %q, and not LAT,LON,RADIUS. Send fences for the list.", which)
+		return nil, "", "", fmt.Errorf("No fence %q, and not LAT,LON,RADIUS. Send fences for the list.", which)
 	case len(match) > 1:
-		return nil, "", fmt.Errorf("%d fences are called %q; use the ID.", len(match), which)
+		return nil, "", "", fmt.Errorf("%d fences are called %q; use the ID.", len(match), which)
 	}
-	area, err := match[0].Area()
-	if err != nil {
-		return nil, "", err
+	if area, err = match[0].Area(); err != nil {
+		return nil, "", "", err
 	}
-	return area, match[0].Name, nil
+	return area, match[0].ID, match[0].Name, nil
 }
 
 // parseDay reads today, yesterday or YYYY-MM-DD as the start of a UTC day.

@@ -443,8 +443,9 @@ func serve(args []string) error {
 		}
 		return err
 	}
+	shard := c.comp.shard(accounts, geo, log, c.limits.MaxStanzaSize)
 	app := tracking.New(tracking.Config{Hub: h, Accounts: accounts, Geo: geo, Logger: log,
-		FixRate: c.fixRate, FixBurst: c.fixBurst})
+		FixRate: c.fixRate, FixBurst: c.fixBurst, Fleet: fleetOf(shard)})
 	defer func() {
 		// After the hub's sessions end: what is queued gets written, then
 		// the alerts and notifications it causes go out. The sealer stops
@@ -462,7 +463,7 @@ func serve(args []string) error {
 	ready := h.Ready
 	if link != nil {
 		var stop func()
-		stop, ready = c.comp.start(link, h, accounts, geo, app, log, c.limits.MaxStanzaSize)
+		stop, ready = c.comp.start(link, shard, h, accounts, geo, app)
 		defer stop()
 	}
 	var bridge *mqttbridge.Bridge // nil: off
@@ -488,7 +489,7 @@ func serve(args []string) error {
 			Accounts: accounts, Geo: geo, Tokens: tokens, DB: db, Commit: commit, Hub: h, Alerts: app, Bridge: bridgeStatus(bridge), UI: dashboard.UI(),
 			TileURL: c.mapTiles, TileAttribution: c.mapAttribution, CookieSecure: dashboard.CookiePolicy(c.cookieSecure),
 			XMPPWebSocket: h.WebSocketHandler(), XMPPBOSH: h.BOSHHandler(hub.BOSHConfig{}), TrustedProxies: c.proxies, MetricsToken: c.metricsToken,
-			PublicURL: c.publicURL})
+			PublicURL: c.publicURL, Fleet: fleetOf(shard)})
 		if err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}

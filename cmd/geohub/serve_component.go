@@ -121,35 +121,55 @@ func (c *componentConfig) link(log *slog.Logger, maxStanza int) *component.Link 
 	return component.New(component.Config{Domain: c.domain, Upstream: c.upstream, Secret: c.secret, Logger: log, MaxStanza: maxStanza})
 }
 
+// shard is this instance's part of a sharded deployment (its own link,
+// the peers, the shared fences), not yet started; nil without
+// --component-instance.
+func (c *componentConfig) shard(accounts *devices.Store, geo *geoloc.Store, log *slog.Logger, maxStanza int) *component.Shard {
+	if c.domain == "" || c.instance == "" {
+		return nil
+	}
+	upstream := c.instanceUpstream
+	if upstream == "" {
+		upstream = c.upstream
+	}
+	own := component.New(component.Config{Domain: c.instance, Upstream: upstream, Secret: c.secret, Logger: log, MaxStanza: maxStanza})
+	s := &component.Shard{Link: own, Peers: c.peerList(), Timeout: c.peerTimeout, Geo: geo, Accounts: accounts}
+	if c.sharedConfig != "" {
+		s.Shared = &component.SharedConfig{Service: c.sharedConfig, Node: c.sharedNode, Geo: geo, Log: log}
+	}
+	return s
+}
+
+// fleetOf is the shard as the application and the dashboard see it: none
+// when this instance is the whole fleet.
+func fleetOf(s *component.Shard) tracking.Fleet {
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
 // startComponent connects the link to the application, once it is wired,
 // and with sharding the instance's own link. It returns what stops them,
 // and the readiness of the hub and the links, for /readyz.
-func (c *componentConfig) start(link *component.Link, h *hub.Server, accounts *devices.Store, geo *geoloc.Store, app *tracking.App,
-	log *slog.Logger, maxStanza int) (stop func(), ready func() error) {
-	front := &component.Front{Link: link, Hub: h, PubSub: h.PubSub(), Accounts: accounts, Messages: app, Geo: geo}
-	if c.instance != "" {
-		upstream := c.instanceUpstream
-		if upstream == "" {
-			upstream = c.upstream
-		}
-		own := component.New(component.Config{Domain: c.instance, Upstream: upstream, Secret: c.secret, Logger: log, MaxStanza: maxStanza})
-		front.Shard = &component.Shard{Link: own, Peers: c.peerList(), Timeout: c.peerTimeout, Geo: geo, Accounts: accounts}
-		if c.sharedConfig != "" {
-			front.Shard.Shared = &component.SharedConfig{Service: c.sharedConfig, Node: c.sharedNode, Geo: geo, Log: log}
-		}
-		front.Shard.Start()
+func (c *componentConfig) start(link *component.Link, shard *component.Shard, h *hub.Server, accounts *devices.Store, geo *geoloc.Store,
+	app *tracking.App) (stop func(), ready func() error) {
+	front := &component.Front{Link: link, Hub: h, PubSub: h.PubSub(), Accounts: accounts, Messages: app, Geo: geo, Shard: shard}
+	if shard != nil {
+		shard.OnAlert, shard.Messages = app.PublishRelayed, app
+		shard.Start()
 	}
 	link.Start(front.Handle)
 	stop = func() {
 		link.Close()
-		if front.Shard != nil {
-			front.Shard.Link.Close()
+		if shard != nil {
+			shard.Link.Close()
 		}
 	}
 	ready = func() error {
 		err := errors.Join(h.Ready(), link.Ready())
-		if front.Shard != nil {
-			err = errors.Join(err, front.Shard.Link.Ready())
+		if shard != nil {
+			err = errors.Join(err, shard.Link.Ready())
 		}
 		return err
 	}

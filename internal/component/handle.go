@@ -42,6 +42,8 @@ type Front struct {
 	Messages hub.MessageHandler // the chat commands (tracking.App)
 	Geo      *geoloc.Store
 	Shard    *Shard // nil: this instance is the whole fleet
+
+	chat *chat // made on the reading goroutine
 }
 
 // Handle takes one element from the upstream: it runs on the link's
@@ -82,9 +84,11 @@ func bareOf(j string) string {
 
 // account is the account a sender is: its bare JID at the accounts'
 // domain, provisioned in GeoHub.
-func (f *Front) account(from string) (string, bool) {
+func (f *Front) account(from string) (string, bool) { return accountOf(f.Accounts, from) }
+
+func accountOf(accounts *devices.Store, from string) (string, bool) {
 	local, domain, ok := strings.Cut(bareOf(from), "@")
-	if !ok || domain != f.Accounts.Domain() || !f.Accounts.Exists(local) {
+	if !ok || domain != accounts.Domain() || !accounts.Exists(local) {
 		return "", false
 	}
 	return local, true
@@ -138,12 +142,12 @@ func fleetQuery(link *Link, accounts *devices.Store, geo *geoloc.Store, shard *S
 	}
 	answer := func(hits []hit, statuses []shardStatus) {
 		b := append(iqHead("result", link.Domain(), from, el.Attr("id")), "><"+q.kind+" xmlns='"+NSShard+"'>"...)
-		b = q.appendHits(b, hits)
+		b = q.appendHits(b, hits, nil, nil)
 		b = appendStatuses(b, statuses)
 		link.Send(append(b, "</"+q.kind+"></iq>"...))
 	}
 	if shard == nil {
-		answer(q.merge(q.run(geo, sees)), []shardStatus{{link.Domain(), "ok", ""}})
+		answer(q.merge(q.run(geo, sees)), []shardStatus{{Instance: link.Domain(), Status: "ok"}})
 		return
 	}
 	go func() { answer(shard.ask(q, viewer, sees)) }()
@@ -196,46 +200,10 @@ func (f *Front) ownPublish(iq, ps *xmlnode.Node, from string) bool {
 }
 
 func (f *Front) message(el *xmlnode.Node, from, to string) {
-	switch el.Attr("type") {
-	case "error", "headline", "groupchat":
-		return
+	if f.chat == nil {
+		f.chat = newChat(f.Link, f.Accounts, f.Messages, f.Shard != nil)
 	}
-	body := el.Child(NS, "body")
-	if body == nil {
-		return // a chat state or a receipt
-	}
-	account, _ := f.account(from)
-	f.Messages.HandleMessage(&writer{f: f, el: el, from: to, to: from}, &hub.Message{From: from, Account: account, Body: body.Text})
-}
-
-// writer answers one message, from the address it was sent to.
-type writer struct {
-	f        *Front
-	el       *xmlnode.Node
-	from, to string
-	done     bool
-}
-
-func (w *writer) Reply(body string) {
-	if w.done {
-		return
-	}
-	w.done = true
-	b := append([]byte("<message type='chat'"), attrs(w.from, w.to, w.el.Attr("id"))...)
-	b = append(b, "><body>"...)
-	b = xmlesc.Text(b, body)
-	w.f.Link.Send(append(b, "</body></message>"...))
-}
-
-func (w *writer) Forbid(text string) {
-	if w.done {
-		return
-	}
-	w.done = true
-	b := append([]byte("<message type='error'"), attrs(w.from, w.to, w.el.Attr("id"))...)
-	b = append(b, '>')
-	b = appendError(b, "auth", "forbidden", text)
-	w.f.Link.Send(append(b, "</message>"...))
+	f.chat.message(el, from, to)
 }
 
 func attrs(from, to, id string) []byte {

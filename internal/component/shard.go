@@ -9,8 +9,10 @@ import (
 
 	"github.com/geohub/geohub/devices"
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/hub"
 	"github.com/geohub/geohub/internal/xmlesc"
 	"github.com/geohub/geohub/internal/xmlnode"
+	"github.com/geohub/geohub/tracking"
 )
 
 // Sharding: several GeoHub instances serve one component domain, which
@@ -30,8 +32,17 @@ type Shard struct {
 	Geo      *geoloc.Store
 	Accounts *devices.Store
 	Shared   *SharedConfig // nil: fences and rules are not shared
+	// OnAlert puts a peer's alert on this instance's alert nodes
+	// (tracking.App.PublishRelayed); nil: peers' alerts are ignored.
+	OnAlert func(tracking.RelayedAlert)
+	// Messages answers chat commands sent to the instance's own domain
+	// (tracking.App), so that an operator may ask a given instance; nil:
+	// they go unanswered.
+	Messages hub.MessageHandler
 
 	reqs requests
+	live live
+	chat *chat // made on the reading goroutine
 }
 
 // Handle takes one element from the instance's link.
@@ -50,7 +61,17 @@ func (s *Shard) Handle(raw []byte) {
 			s.request(el, from)
 		}
 	case "message":
-		if s.Shared != nil {
+		switch {
+		case len(el.Children) == 1 && el.Children[0].Space == NSShard:
+			if el.Attr("type") != "error" && slices.Contains(s.Peers, bareOf(from)) {
+				s.peerMessage(el.Children[0], bareOf(from))
+			}
+		case el.Child(NS, "body") != nil && s.Messages != nil && (s.Shared == nil || bareOf(from) != s.Shared.Service):
+			if s.chat == nil {
+				s.chat = newChat(s.Link, s.Accounts, s.Messages, true)
+			}
+			s.chat.message(el, from, el.Attr("to"))
+		case s.Shared != nil:
 			s.Shared.event(el, from)
 		}
 	}
@@ -65,10 +86,11 @@ func (s *Shard) request(el *xmlnode.Node, from string) {
 		return
 	}
 	p := el.Children[0]
+	peer := slices.Contains(s.Peers, bareOf(from))
 	switch {
 	case p.Space == nsPing && p.Local == "ping":
 		s.Link.Send(iqResult(el))
-	case p.Space == NSShard && el.Attr("type") == "get" && !slices.Contains(s.Peers, bareOf(from)):
+	case p.Space == NSShard && el.Attr("type") == "get" && !peer:
 		fleetQuery(s.Link, s.Accounts, s.Geo, s, el, p, from)
 	case p.Space == NSShard && el.Attr("type") == "get":
 		// A peer: the upstream lets a component send from its own
@@ -82,57 +104,102 @@ func (s *Shard) request(el *xmlnode.Node, from string) {
 		if sees, ok := seer(s.Accounts, p.Attr("for")); ok {
 			hits = q.run(s.Geo, sees)
 		}
-		b := append(iqHead("result", s.Link.Domain(), from, el.Attr("id")), "><"+q.kind+" xmlns='"+NSShard+"'>"...)
-		b = q.appendHits(b, hits)
+		hits, more := q.page(hits)
+		b := append(iqHead("result", s.Link.Domain(), from, el.Attr("id")), "><"+q.kind+" xmlns='"+NSShard+"'"...)
+		if more {
+			b = append(b, " more='true'"...)
+		}
+		b = q.appendHits(append(b, '>'), hits, s.Accounts, s.Geo)
 		s.Link.Send(append(b, "</"+q.kind+"></iq>"...))
+	case p.Space == NSShard && p.Local == "watch" && peer:
+		s.live.watched(bareOf(from))
+		s.Link.Send(iqResult(el))
 	default:
 		s.Link.Send(iqError(el, "cancel", "service-unavailable", ""))
 	}
 }
 
-// shardStatus is how one instance took part in an answer.
-type shardStatus struct {
-	domain, status, reason string
+// peerMessage takes what a peer sends unasked: its devices' positions
+// (live.go) and its alerts.
+func (s *Shard) peerMessage(p *xmlnode.Node, from string) {
+	switch p.Local {
+	case "positions":
+		hits := parseHitsOf(p)
+		for i := range hits {
+			hits[i].Instance = from
+		}
+		s.live.received(hits)
+	case "alert":
+		if s.OnAlert != nil && len(p.Children) == 1 {
+			s.OnAlert(tracking.RelayedAlert{ID: p.Attr("id"), Fence: p.Attr("fence"), Device: p.Attr("device"), Element: []byte(p.Children[0].Raw)})
+		}
+	}
 }
+
+// shardStatus is how one instance took part in an answer.
+type shardStatus = tracking.ShardStatus
 
 // ask answers q across the fleet for viewer: this instance's devices and
 // each peer's, asked at once; a peer that does not answer within the
 // timeout is reported missing, not left out silently.
 func (s *Shard) ask(q query, viewer string, sees func(string) bool) ([]hit, []shardStatus) {
+	theirs, statuses := s.gather(q, viewer)
+	return q.merge(q.run(s.Geo, sees), theirs), statuses
+}
+
+// gather asks every peer q for viewer, each page of a list, all within
+// the timeout, and returns what they answered with every instance's
+// status, this one first.
+func (s *Shard) gather(q query, viewer string) ([]hit, []shardStatus) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	defer cancel()
-	parts := make([][]hit, len(s.Peers)+1)
+	parts := make([][]hit, len(s.Peers))
 	statuses := make([]shardStatus, len(s.Peers)+1)
-	parts[0], statuses[0] = q.run(s.Geo, sees), shardStatus{s.Link.Domain(), "ok", ""}
+	statuses[0] = shardStatus{Instance: s.Link.Domain(), Status: "ok"}
 	var wg sync.WaitGroup
 	for i, peer := range s.Peers {
 		wg.Go(func() {
-			answer, err := s.reqs.call(ctx, s.Link, func(id string) []byte {
-				b := append(iqHead("get", s.Link.Domain(), peer, id), '>')
-				return append(q.appendRequest(b, viewer), "</iq>"...)
-			})
-			if err == nil && answer.Attr("type") == "error" {
-				err = iqFailed(answer)
-			}
-			if err != nil {
-				statuses[i+1] = shardStatus{peer, "missing", err.Error()}
-				return
-			}
-			parts[i+1], statuses[i+1] = parseHits(answer), shardStatus{peer, "ok", ""}
+			parts[i], statuses[i+1] = s.askPeer(ctx, q, viewer, peer)
 		})
 	}
 	wg.Wait()
-	return q.merge(parts...), statuses
+	return slices.Concat(parts...), statuses
+}
+
+// askPeer asks one peer, page after page.
+func (s *Shard) askPeer(ctx context.Context, q query, viewer, peer string) ([]hit, shardStatus) {
+	var out []hit
+	for {
+		answer, err := s.reqs.call(ctx, s.Link, func(id string) []byte {
+			b := append(iqHead("get", s.Link.Domain(), peer, id), '>')
+			return append(q.appendRequest(b, viewer), "</iq>"...)
+		})
+		if err == nil && answer.Attr("type") == "error" {
+			err = iqFailed(answer)
+		}
+		if err != nil {
+			return nil, shardStatus{Instance: peer, Status: "missing", Reason: err.Error()}
+		}
+		page := parseHits(answer)
+		for i := range page {
+			page[i].Instance = peer
+		}
+		out = append(out, page...)
+		if p := answer.Child(NSShard, q.kind); p == nil || p.Attr("more") != "true" || len(page) == 0 {
+			return out, shardStatus{Instance: peer, Status: "ok"}
+		}
+		q.after = page[len(page)-1].Device
+	}
 }
 
 // appendStatuses writes a <shard/> per instance.
 func appendStatuses(b []byte, statuses []shardStatus) []byte {
 	for _, st := range statuses {
 		b = append(b, "<shard"...)
-		b = xmlesc.Attr(b, "domain", st.domain)
-		b = xmlesc.Attr(b, "status", st.status)
-		if st.reason != "" {
-			b = xmlesc.Attr(b, "reason", st.reason)
+		b = xmlesc.Attr(b, "domain", st.Instance)
+		b = xmlesc.Attr(b, "status", st.Status)
+		if st.Reason != "" {
+			b = xmlesc.Attr(b, "reason", st.Reason)
 		}
 		b = append(b, "/>"...)
 	}
@@ -145,9 +212,15 @@ func (s *Shard) Start() {
 	if s.Timeout <= 0 {
 		s.Timeout = 2 * time.Second
 	}
+	s.live.start(s)
 	if s.Shared != nil {
 		s.Shared.start(s)
-		s.Link.OnUp(s.Shared.linked)
 	}
+	s.Link.OnUp(func() {
+		s.live.linked()
+		if s.Shared != nil {
+			s.Shared.linked()
+		}
+	})
 	s.Link.Start(s.Handle)
 }

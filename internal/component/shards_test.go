@@ -23,6 +23,7 @@ type fleet struct {
 	bin        string
 	data       [2]string
 	hubs       [2]*servetest.Hub
+	tokens     [2]string // op's API tokens
 	secretFile string
 	users      map[string]string
 	devices    []string
@@ -54,6 +55,11 @@ func newFleet(t *testing.T, devices int) *fleet {
 		servetest.AddAccount(t, f.bin, f.data[i], "op", "--role", "admin")
 		for _, n := range f.devices {
 			servetest.AddAccount(t, f.bin, f.data[i], n, "--group", "fleet")
+		}
+		for _, w := range strings.Fields(servetest.Run(t, "", f.bin, "token", "add", "test", "--account", "op", "--data", f.data[i])) {
+			if strings.HasPrefix(w, "gh_") {
+				f.tokens[i] = w
+			}
 		}
 		f.start(t, i)
 	}
@@ -129,9 +135,16 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	if len(owners[0]) == 0 || len(owners[1]) == 0 {
 		t.Fatalf("devices per instance: %v", owners)
 	}
+	far := owners[1][len(owners[1])-1] // a device of instance 2's
 
 	op := f.dial(t, "op")
 	op.Send("<presence/>")
+	// The operator follows every alert at the shared domain: ejabberd
+	// keeps the subscription on the instance it sends op to.
+	if res := op.IQ("<iq type='set' id='ID' to='" + componentDomain + "'><pubsub xmlns='http://jabber.org/protocol/pubsub'>" +
+		"<subscribe node='alerts' jid='op@localhost'/></pubsub></iq>"); res.Attr("type") != "result" {
+		t.Fatalf("subscribing to alerts: %s", res)
+	}
 	// Any instance answers for the whole fleet: the one the component's
 	// domain sends the operator to, and each at its own domain.
 	for _, to := range []string{componentDomain, instanceDomain(0), instanceDomain(1)} {
@@ -140,6 +153,49 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 			t.Errorf("nearby at %s: %v shards %v, want %v from both", to, jids, shards, all)
 		}
 	}
+	// So does each instance's API: the map's positions and who was in
+	// the area, with how each instance took part.
+	for i := range 2 {
+		jids, shards, header := apiPositions(t, f.hubs[i], f.tokens[i])
+		if !slices.Equal(jids, all) || shards[instanceDomain(0)] != "ok" || shards[instanceDomain(1)] != "ok" ||
+			!strings.Contains(header, instanceDomain(1-i)+"=ok") {
+			t.Errorf("API positions of instance %d: %v shards %v (%s), want %v from both", i+1, jids, shards, header, all)
+		}
+		var who []struct{ Device string }
+		apiGet(t, f.hubs[i], f.tokens[i], "/api/reports/who?lat=52.45&lon=13.30&radius=50000", &who)
+		if len(who) != len(all) {
+			t.Errorf("API who was in the area, at instance %d: %v, want %v", i+1, who, all)
+		}
+	}
+	// A chat command answers for a device of either instance, at the
+	// shared domain (whichever instance ejabberd sends the operator to)
+	// and at instance 1's own.
+	for _, ask := range []struct{ to, device string }{{componentDomain, owners[0][0]}, {componentDomain, owners[1][0]}, {instanceDomain(0), far}} {
+		if body := command(t, op, ask.to, "where "+ask.device); !strings.Contains(body, ask.device+" at geo:52.") {
+			t.Errorf("where %s, asked at %s: %q", ask.device, ask.to, body)
+		}
+	}
+	// Instance 1's live stream shows a device of instance 2 moving.
+	stream := liveStream(t, f.hubs[0], f.tokens[0])
+	walker := f.dial(t, far)
+	step := 0
+	waitUntil(t, "instance 2's device on instance 1's stream", func() bool {
+		for {
+			select {
+			case data := <-stream:
+				if strings.Contains(data, walker.JID.Bare().String()) && strings.Contains(data, "13.7") {
+					return true
+				}
+				continue
+			default:
+			}
+			break
+		}
+		step++
+		publish(t, walker, fmt.Sprintf("w%d", step), 52.70+float64(step)/1e4, 13.70)
+		return false
+	})
+	walker.Close()
 
 	// A fence added on instance 1 reaches instance 2, and alerts for a
 	// device instance 2 owns.
@@ -150,16 +206,31 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	waitUntil(t, "the fence added on instance 1 on instance 2", func() bool {
 		return strings.Contains(servetest.Run(t, "", f.bin, "fence", "list", "--data", f.data[1]), "Depot")
 	})
-	mover := owners[1][0]
-	c := f.dial(t, mover)
-	publish(t, c, "f1", 52.60, 13.60)
-	c.Close()
-	alert := op.WaitFor("the alert", func(n *xmpptest.Node) bool {
-		return n.Name() == "message" && n.Child("urn:geohub:alert:0", "alert") != nil
-	})
-	if a := alert.Child("urn:geohub:alert:0", "alert"); alert.Attr("from") != componentDomain || a.Attr("fence") != "depot" ||
-		a.Attr("device") != mover+"@localhost" {
-		t.Errorf("alert %s, want depot for %s from %s", alert, mover, componentDomain)
+	for _, mover := range []string{owners[0][0], owners[1][0]} {
+		c := f.dial(t, mover)
+		publish(t, c, "f1", 52.60, 13.60)
+		c.Close()
+		alert := op.WaitFor("the alert about "+mover, func(n *xmpptest.Node) bool {
+			a := n.Child("urn:geohub:alert:0", "alert")
+			return n.Name() == "message" && a != nil && a.Attr("device") == mover+"@localhost"
+		})
+		if a := alert.Child("urn:geohub:alert:0", "alert"); alert.Attr("from") != componentDomain || a.Attr("fence") != "depot" {
+			t.Errorf("alert %s, want depot for %s from %s", alert, mover, componentDomain)
+		}
+		// And on the alert node, whichever instance holds op's
+		// subscription and whichever owns the device.
+		op.WaitFor("the alert item about "+mover, func(n *xmpptest.Node) bool {
+			ev := n.Child("http://jabber.org/protocol/pubsub#event", "event")
+			return n.Name() == "message" && ev != nil && strings.Contains(ev.String(), mover+"@localhost")
+		})
+	}
+
+	// Who was in the fence, asked at instance 1: both, each from its own
+	// instance's trail (the fence is the same on both).
+	var who []struct{ Device string }
+	apiGet(t, f.hubs[0], f.tokens[0], "/api/reports/who?fence=depot", &who)
+	if len(who) != 2 {
+		t.Errorf("who was in the depot, at instance 1: %v, want %s and %s", who, owners[0][0], owners[1][0])
 	}
 
 	// A rule added on instance 2 reaches instance 1 under its ID; the
@@ -188,6 +259,10 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	if shards[instanceDomain(1)] != "missing" || shards[instanceDomain(0)] != "ok" {
 		t.Errorf("with instance 2 stopped: shards %v", shards)
 	}
+	if jids, shards, header := apiPositions(t, f.hubs[0], f.tokens[0]); shards[instanceDomain(1)] != "missing" ||
+		!strings.Contains(header, instanceDomain(1)+"=missing") || len(jids) != len(owners[0]) {
+		t.Errorf("API positions with instance 2 stopped: %v shards %v (%s), want instance 1's %v", jids, shards, header, owners[0])
+	}
 	for _, j := range jids {
 		if slices.Contains(owners[1], strings.TrimSuffix(j, "@localhost")) {
 			t.Errorf("with instance 2 stopped, %s (its device) answered", j)
@@ -196,12 +271,28 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 	if len(jids) != len(owners[0]) {
 		t.Errorf("with instance 2 stopped: %v, want instance 1's %v", jids, owners[0])
 	}
+	// A chat command says so too.
+	if body := command(t, op, instanceDomain(0), "where "+far); !strings.Contains(body, "No position of "+far) ||
+		!strings.Contains(body, instanceDomain(1)+" (") {
+		t.Errorf("where %s with instance 2 stopped: %q, want no position and instance 2 named", far, body)
+	}
 	// Back: the whole fleet again.
 	f.start(t, 1)
 	jids, shards = nearby(t, op, componentDomain)
 	if !slices.Equal(jids, all) || shards[instanceDomain(1)] != "ok" {
 		t.Errorf("instance 2 back: %v shards %v", jids, shards)
 	}
+}
+
+// command sends a chat command to to and returns the answer's body.
+func command(t *testing.T, op *xmpptest.Client, to, line string) string {
+	t.Helper()
+	id := op.ID()
+	op.Send("<message type='chat' id='%s' to='%s'><body>%s</body></message>", id, to, line)
+	answer := op.WaitFor("the answer to "+line, func(n *xmpptest.Node) bool {
+		return n.Name() == "message" && n.Attr("id") == id && n.Attr("from") == to
+	})
+	return answer.Child("", "body").Text
 }
 
 // waitUntil polls cond for 20 s.

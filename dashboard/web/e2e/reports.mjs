@@ -14,25 +14,13 @@
 // WHO_LON, SCREENSHOT, PROFILE_DIR.
 
 import { readFile } from 'node:fs/promises';
-import { chromium } from 'playwright-core';
-import { chromiumOptions, env, step } from '../../../internal/peers/browser.mjs';
+import { env, step } from '../../../internal/peers/browser.mjs';
+import { logIn, session } from './session.mjs';
 
-const base = env('GEOHUB_URL');
 const device = env('DEVICE');
 
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ acceptDownloads: true }));
-const problems = [];
-const page = context.pages()[0] ?? (await context.newPage());
-try {
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console error: ${m.text()}`); });
-
-  await page.goto(base);
-  await page.getByLabel('Account name').fill(env('GEOHUB_USER'));
-  await page.getByLabel('Password').fill(env('GEOHUB_PASSWORD'));
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('.live.ok').waitFor();
+await session({ acceptDownloads: true }, async (page) => {
+  await logIn(page);
   step('logged-in');
 
   await page.getByRole('tab', { name: 'Reports' }).click();
@@ -67,14 +55,4 @@ try {
   const who = await page.locator('.who-list li').allTextContents();
   if (who.length !== 1 || !who[0].startsWith(`${device}, first at`)) throw new Error(`who: ${who}`);
   step('who-listed', { who });
-
-  await page.screenshot({ path: env('SCREENSHOT') });
-  if (problems.length) throw new Error(problems.join('\n'));
-  step('done');
-} catch (err) {
-  await page.screenshot({ path: env('SCREENSHOT').replace(/\.png$/, '-failed.png') }).catch(() => {});
-  if (problems.length) console.error(problems.join('\n'));
-  throw err;
-} finally {
-  await context.close();
-}
+});

@@ -13,6 +13,7 @@ import { Alerts } from './alerts';
 import { openStream } from './stream';
 import { createMap } from './map';
 import { BridgeState } from './bridge';
+import { ShardNotice } from './shards';
 import { Admin } from './admin';
 import { Reports } from './reports';
 import { h } from './dom';
@@ -25,10 +26,11 @@ export async function startApp(root: HTMLElement, user: User) {
 
   const live = h('span', { class: 'live', role: 'status' }, 'Connecting…');
   const bridge = new BridgeState();
+  const shards = new ShardNotice((fc) => store.applyPositions(fc));
   const badge = h('span', { class: 'badge', hidden: true });
   const logout = h('button', { type: 'button', class: 'link', onclick: async () => { await api.logout().catch(() => {}); location.reload(); } }, 'Log out');
   const header = h('header', { class: 'top' },
-    h('h1', null, 'GeoHub'), live, bridge.el,
+    h('h1', null, 'GeoHub'), live, bridge.el, shards.el,
     h('span', { class: 'user' }, `${user.name ?? user.jid} (${user.role})`), logout);
 
   const tabs = new Map<Tab, { button: HTMLButtonElement; panel: HTMLElement }>();
@@ -149,6 +151,7 @@ export async function startApp(root: HTMLElement, user: User) {
   if (placed.length) map.fitBounds(L.latLngBounds(placed.map((d) => [d.pos!.lat, d.pos!.lon])), { padding: [40, 40], maxZoom: 15 });
 
   bridge.start();
+  shards.start();
   openStream({
     positions: (fc) => store.applyPositions(fc),
     presence: (ev) => store.applyPresence(ev),

@@ -1,0 +1,98 @@
+package dashboard
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/tracking"
+	"github.com/labstack/echo/v4"
+)
+
+// In a sharded deployment (Config.Fleet) the geo answers are the whole
+// fleet's: this instance's devices merged with what its peers answered.
+// Each says how every instance took part, in the GeoHub-Shards header
+// (instance=ok or instance=missing, comma-separated) and, in a GeoJSON
+// answer, its "shards" member: {"geo-2.example.com": {"status":
+// "missing", "reason": "context deadline exceeded"}, ...}. Without a
+// fleet neither is there.
+
+// shardsHeader names the header that lists the instances' statuses.
+const shardsHeader = "GeoHub-Shards"
+
+// local makes this instance's positions fleet answers.
+func local(ps []geoloc.Position) []tracking.Remote {
+	out := make([]tracking.Remote, len(ps))
+	for i, p := range ps {
+		out[i] = tracking.Remote{Position: p}
+	}
+	return out
+}
+
+// fleetCollection writes hits as a FeatureCollection with the instances'
+// statuses; with distances each feature says how far it is.
+func (s *Server) fleetCollection(c echo.Context, hits []tracking.Remote, distances bool, statuses []tracking.ShardStatus) error {
+	b := make([]byte, 0, 64+len(hits)*320)
+	b = append(b, fcStart...)
+	for i := range hits {
+		h := &hits[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		in := s.info(&h.Position)
+		if h.Instance != "" {
+			in = remoteInfo(h)
+		}
+		if distances {
+			in.distance = &h.Distance
+		}
+		b = appendPositionFeature(b, &h.Position, in)
+	}
+	b = append(b, ']')
+	if statuses != nil {
+		b = append(b, `,"shards":{`...)
+		for i, st := range statuses {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, st.Instance)
+			b = append(b, `:{"status":`...)
+			b = appendString(b, st.Status)
+			if st.Reason != "" {
+				b = append(b, `,"reason":`...)
+				b = appendString(b, st.Reason)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	setShards(c, statuses)
+	return c.Blob(http.StatusOK, "application/geo+json", b)
+}
+
+// remoteInfo is what a peer said of its device.
+func remoteInfo(h *tracking.Remote) positionInfo {
+	name, _, _ := strings.Cut(h.Device, "@")
+	return positionInfo{name: name, online: h.Online, battery: h.Battery}
+}
+
+// setShards sets the header of the instances' statuses.
+func setShards(c echo.Context, statuses []tracking.ShardStatus) {
+	if statuses == nil {
+		return
+	}
+	parts := make([]string, len(statuses))
+	for i, st := range statuses {
+		parts[i] = st.Instance + "=" + st.Status
+	}
+	c.Response().Header().Set(shardsHeader, strings.Join(parts, ", "))
+}
+
+// fleetPositions is positions for a fleet: every instance's devices.
+func (s *Server) fleetPositions(c echo.Context) error {
+	v := viewerOf(c)
+	mine := s.cfg.Geo.Within(tracking.World, v.seesJID)
+	theirs, statuses := s.cfg.Fleet.Within(v.jid, tracking.World)
+	return s.fleetCollection(c, tracking.Merge(local(mine), theirs), false, statuses)
+}
