@@ -119,8 +119,9 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	}
 	switch typ {
 	case "subscribe":
-		if fromLocal == "" && it.Sub.hasFrom() {
-			// A remote contact already approved: its server hears so.
+		if fromLocal == "" && (it.Sub.hasFrom() || s.accounts.Peers(owner, from)) {
+			// A remote contact already approved, or a remote account of
+			// the owner's groups (as for a local one): its server hears so.
 			r.later(func() { s.fed.subscriptionOut(owner, from, "subscribed", nil) })
 			return
 		}
