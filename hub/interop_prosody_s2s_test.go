@@ -82,7 +82,8 @@ func (p *slixProcess) next(t *testing.T, event string) slixLine {
 }
 
 // federatedHub starts GeoHub at geohub.test with a certificate from ca,
-// federating with the servers of hosts (domain to s2s address).
+// federating with the servers of hosts (domain to s2s address), with a
+// STARTTLS and a direct TLS listener.
 func federatedHub(t *testing.T, ca *testca.CA, hosts map[string]string) *hubtest.Hub {
 	t.Helper()
 	cert, _, _, err := ca.Issue("geohub.test")
@@ -92,7 +93,7 @@ func federatedHub(t *testing.T, ca *testca.CA, hosts map[string]string) *hubtest
 	return hubtest.Start(t, func(c *hub.Config) {
 		c.Domain = "geohub.test"
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", Roots: ca.Pool(), Hosts: hosts}
+		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", ListenTLS: "127.0.0.1:0", Roots: ca.Pool(), Hosts: hosts}
 	})
 }
 
@@ -105,14 +106,26 @@ func TestProsodyFederation(t *testing.T) {
 }
 
 // ejabberd does not answer over GeoHub's stream (no XEP-0288): it opens
-// its own to GeoHub, found through the SRV record its loopback name
-// server gives, and both authenticate with SASL EXTERNAL.
-func TestEjabberdFederation(t *testing.T) {
+// its own to GeoHub, found through the _xmpp-server._tcp SRV record its
+// loopback name server gives, with STARTTLS, and both authenticate with
+// SASL EXTERNAL.
+func TestEjabberdFederation(t *testing.T) { ejabberdFederation(t, false) }
+
+// ejabberd finds only GeoHub's direct TLS listener (XEP-0368,
+// _xmpps-server._tcp) and opens its stream there, TLS from the first
+// byte with ALPN xmpp-server.
+func TestEjabberdFederationDirectTLS(t *testing.T) { ejabberdFederation(t, true) }
+
+func ejabberdFederation(t *testing.T, directTLS bool) {
 	peers.Require(t, "slixmpp")
 	ca := newTestCA(t)
 	ej := peers.StartFederatedEjabberd(t, ca, "ejabberd.test", map[string]string{"operator": "op-secret", "stranger": "stranger-secret"})
 	h := federatedHub(t, ca, map[string]string{"ejabberd.test": ej.S2SAddr})
-	if err := ej.Route("geohub.test", h.FederationAddr(), false); err != nil {
+	addr := h.FederationAddr()
+	if directTLS {
+		addr = h.FederationTLSAddr()
+	}
+	if err := ej.Route("geohub.test", addr, directTLS); err != nil {
 		t.Fatal(err)
 	}
 	federateWithUsers(t, h, ca, "ejabberd.test", ej.Addr, ej.CAFile)
