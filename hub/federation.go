@@ -296,6 +296,9 @@ func (f *federation) presence(ss *session, el *wire.Element) {
 		s.replyError(ss, el, errJIDMalformed)
 		return
 	}
+	if s.presenceBlocked(ss, el, to, typ) {
+		return // the local account blocks the sender: dropped (XEP-0191 §3.3)
+	}
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		if to.kind != addrBare || !s.accounts.Exists(string(to.local)) {
