@@ -1,15 +1,11 @@
 package peers
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/geohub/geohub/internal/testca"
@@ -93,9 +89,7 @@ func (e *FederatedEjabberd) start(ca *testca.CA, users map[string]string) error 
 	}
 	e.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	e.S2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-	cookie := make([]byte, 16)
-	rand.Read(cookie)
-	files := map[string]string{
+	err = e.launch(map[string]string{
 		"ejabberd.yml":    e.config(ports[0], ports[1], crt, key, caFile),
 		"ejabberdctl.cfg": e.ctlConfig(ports[2]),
 		// ejabberdctl points ERL_INETRC at this file in --config-dir:
@@ -105,56 +99,11 @@ func (e *FederatedEjabberd) start(ca *testca.CA, users map[string]string) error 
 		// first; without the empty hosts_file, /etc/hosts is read.
 		"inetrc": fmt.Sprintf("{lookup,[\"file\"]}.\n{resolv_conf,\"\"}.\n{hosts_file,\"\"}.\n"+
 			"{host,{127,0,0,1},[\"localhost\"]}.\n{nameserver,{127,0,0,1},%d}.\n", e.dns.Port()),
-		".erlang.cookie": strings.ToUpper(hex.EncodeToString(cookie)),
-	}
-	for name, content := range files {
-		mode := os.FileMode(0o640)
-		if name == ".erlang.cookie" {
-			mode = 0o400
-		}
-		if err := os.WriteFile(filepath.Join(e.Dir, name), []byte(content), mode); err != nil {
-			return err
-		}
-	}
-	if e.cred, err = serverCredential(ejabberdUser); err != nil {
-		return err
-	}
-	if e.cred != nil {
-		if err := chownTree(e.Dir, ejabberdUser); err != nil {
-			return err
-		}
-	}
-	e.epmdBefore = epmdProcesses()
-	e.cmd = e.ejabberdctl("foreground")
-	e.cmd.SysProcAttr.Setpgid = true
-	out, err := os.Create(filepath.Join(e.Dir, "ejabberd.out"))
+	})
 	if err != nil {
 		return err
 	}
-	defer out.Close()
-	e.cmd.Stdout, e.cmd.Stderr = out, out
-	if err := e.cmd.Start(); err != nil {
-		return err
-	}
-	e.done = make(chan struct{})
-	go func() {
-		e.cmd.Wait()
-		close(e.done)
-	}()
-	if err := e.waitReady(); err != nil {
-		return fmt.Errorf("ejabberd did not start: %v\noutput:\n%s\nlog:\n%s", err, e.Output(), e.Log())
-	}
-	list := make([]string, 0, len(users))
-	for name := range users {
-		list = append(list, name)
-	}
-	sort.Strings(list)
-	for _, name := range list {
-		if out, err := e.ejabberdctl("register", name, e.Domain, users[name]).CombinedOutput(); err != nil {
-			return fmt.Errorf("ejabberdctl register %s: %v\n%s", name, err, out)
-		}
-	}
-	return nil
+	return e.register(e.Domain, users)
 }
 
 func (e *FederatedEjabberd) config(c2s, s2s int, crt, key, caFile string) string {
