@@ -1,13 +1,13 @@
 """slixmpp users on another server (Prosody, ejabberd) use GeoHub over
 federation.
 
-Users: --user OPERATOR PW --user STRANGER PW at --domain (the Prosody's);
+Users: --user OPERATOR PW --user STRANGER PW at --domain (their server's);
 the operator is a remote operator of GeoHub's fleet, the stranger has no
 account there. --peer is a GeoHub device's bare JID, --hub the hub's own
 JID.
 
 Steps:
-  1. Both log in to Prosody; print ready.
+  1. Both log in to their server; print ready.
   2. The operator waits for a chat from the device (the Go test sends it
      once ready is printed) and answers it.
   3. The operator waits for a geofence alert from the hub (the Go test
