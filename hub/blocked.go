@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"slices"
+	"strings"
 
 	"github.com/geohub/geohub/hub/internal/wire"
 )
@@ -54,7 +55,15 @@ func (s *Server) blockedInAccount(src *session, el *wire.Element, local string) 
 }
 
 func refuseIn(src *session, el *wire.Element, set *blockSet, local string) bool {
-	if src.local == local || !blockMatch(set, src.local, src.srv.domain, src.resource) {
+	if src.local == local {
+		return false
+	}
+	if src.isRemote() {
+		// Known by its JID at its own domain, account here or not.
+		if !blockMatch(set, src.jid.Localpart(), src.jid.Domainpart(), src.resource) {
+			return false
+		}
+	} else if !blockMatch(set, src.local, src.srv.domain, src.resource) {
 		return false
 	}
 	switch typ := string(el.Value(el.Type)); {
@@ -76,6 +85,10 @@ func (s *Server) unblocked(local, resource string, list []string) []string {
 	}
 	own := s.blocking.of(local)
 	return slices.DeleteFunc(slices.Clone(list), func(c string) bool {
+		// A remote contact is a bare JID; it has no blocklist here.
+		if l, d, remote := strings.Cut(c, "@"); remote {
+			return blockMatch(own, l, d, "")
+		}
 		return c != local && (blockMatch(s.blocking.of(c), local, s.domain, resource) || blockMatch(own, c, s.domain, ""))
 	})
 }
@@ -95,7 +108,7 @@ func (s *Server) presenceBlocked(ss *session, el *wire.Element, to addr, typ str
 // service or a PEP owner) to the account at to is between entities one of
 // which blocks the other.
 func (s *Server) blockedNotification(to addr, stanza []byte) bool {
-	if s.blocking.n.Load() == 0 || to.kind != addrBare && to.kind != addrFull {
+	if s.blocking.n.Load() == 0 || to.kind != addrBare && to.kind != addrFull && to.kind != addrRemote {
 		return false
 	}
 	el, _, err := wire.NewScanner(wire.Limits{}, "jabber:client").Next(stanza)
@@ -104,10 +117,11 @@ func (s *Server) blockedNotification(to addr, stanza []byte) bool {
 	}
 	var scratch []byte
 	from, err := s.parseAddr(el.Value(el.From), &scratch)
-	if err != nil || string(from.local) == string(to.local) && from.kind != addrRemote {
+	if err != nil || string(from.local) == string(to.local) && from.kind != addrRemote && to.kind != addrRemote {
 		return false
 	}
-	if blockMatch(s.blocking.of(string(to.local)), from.local, from.domain, from.resource) {
+	// A remote subscriber has no blocklist here; the sender's may name it.
+	if to.kind != addrRemote && blockMatch(s.blocking.of(string(to.local)), from.local, from.domain, from.resource) {
 		return true
 	}
 	return from.kind != addrRemote && len(from.local) > 0 &&

@@ -30,9 +30,11 @@ import (
 
 // FederationConfig turns on federation.
 type FederationConfig struct {
-	// Listen is the address other servers connect to; empty makes the
-	// hub connect out only (peers that offer XEP-0288 answer over those).
-	Listen string
+	// Listen is the address other servers connect to with STARTTLS;
+	// ListenTLS, the one they connect to with TLS from the first byte
+	// (XEP-0368). Both empty make the hub connect out only (peers that
+	// offer XEP-0288 answer over those).
+	Listen, ListenTLS string
 	// Roots verifies peers' certificates; nil means the system's.
 	Roots *x509.CertPool
 	// Hosts maps a domain to host:port, bypassing DNS.
@@ -48,9 +50,10 @@ type FederationConfig struct {
 
 // federation is the hub's side of the s2s service.
 type federation struct {
-	s   *Server
-	svc *s2s.Service
-	ln  net.Listener
+	s     *Server
+	svc   *s2s.Service
+	ln    net.Listener // STARTTLS
+	tlsLn net.Listener // direct TLS
 }
 
 // maxSenders bounds the remote senders kept; past it they are forgotten
@@ -97,26 +100,44 @@ func (s *Server) startFederation() error {
 		return err
 	}
 	f.svc = svc
-	if fc.Listen != "" {
-		ln, err := net.Listen("tcp", fc.Listen)
+	for _, l := range []struct {
+		addr  string
+		ln    *net.Listener
+		serve func(net.Listener) error
+		what  string
+	}{{fc.Listen, &f.ln, svc.Serve, "STARTTLS"}, {fc.ListenTLS, &f.tlsLn, svc.ServeDirectTLS, "direct TLS"}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
+			svc.Close()
 			return err
 		}
-		f.ln = ln
-		go svc.Serve(ln)
-		s.log.Info("listening for servers", "addr", ln.Addr().String())
+		*l.ln = ln
+		go l.serve(ln)
+		s.log.Info("listening for servers", "addr", ln.Addr().String(), "tls", l.what)
 	}
 	s.fed = f
 	return nil
 }
 
-// FederationAddr is the address of the s2s listener, for tests; empty
-// without one.
+// FederationAddr is the address of the s2s listener (STARTTLS), for
+// tests; empty without one.
 func (s *Server) FederationAddr() string {
 	if s.fed == nil || s.fed.ln == nil {
 		return ""
 	}
 	return s.fed.ln.Addr().String()
+}
+
+// FederationTLSAddr is the address of the direct TLS s2s listener
+// (XEP-0368), for tests; empty without one.
+func (s *Server) FederationTLSAddr() string {
+	if s.fed == nil || s.fed.tlsLn == nil {
+		return ""
+	}
+	return s.fed.tlsLn.Addr().String()
 }
 
 func (f *federation) close() { f.svc.Close() }
@@ -274,6 +295,9 @@ func (f *federation) presence(ss *session, el *wire.Element) {
 	if err != nil {
 		s.replyError(ss, el, errJIDMalformed)
 		return
+	}
+	if s.presenceBlocked(ss, el, to, typ) {
+		return // the local account blocks the sender: dropped (XEP-0191 §3.3)
 	}
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":

@@ -23,34 +23,39 @@ import (
 )
 
 // counter counts tokens in what a raw client receives, on its own
-// goroutine.
+// goroutine, and notes when each was last counted.
 type counter struct {
 	tokens []string
 	n      []atomic.Int64
+	at     []atomic.Int64 // Unix nanoseconds of the read that last counted the token
 }
 
 func countTokens(r *xmpptest.Raw, tokens ...string) *counter {
-	c := &counter{tokens: tokens, n: make([]atomic.Int64, len(tokens))}
+	c := &counter{tokens: tokens, n: make([]atomic.Int64, len(tokens)), at: make([]atomic.Int64, len(tokens))}
 	go func() {
 		buf := make([]byte, 64<<10)
 		var tail []byte
 		for {
 			n, err := r.Conn().Read(buf)
+			now := time.Now().UnixNano()
 			data := append(tail, buf[:n]...)
 			keep := 0
-			for i, tok := range c.tokens {
-				c.n[i].Add(int64(bytes.Count(data, []byte(tok))))
+			for _, tok := range c.tokens {
 				keep = max(keep, len(tok)-1)
 			}
-			// What could be the start of a token cut by the read.
+			// What could be the start of a token cut by the read is
+			// counted with the next one.
+			cut := len(data)
 			if i := bytes.LastIndexByte(data, '<'); i >= 0 && len(data)-i <= keep {
-				tail = append([]byte(nil), data[i:]...)
-				for j, tok := range c.tokens {
-					c.n[j].Add(-int64(bytes.Count(tail, []byte(tok))))
-				}
-			} else {
-				tail = nil
+				cut = i
 			}
+			for i, tok := range c.tokens {
+				if k := int64(bytes.Count(data, []byte(tok)) - bytes.Count(data[cut:], []byte(tok))); k > 0 {
+					c.at[i].Store(now) // before the count, which wait reads first
+					c.n[i].Add(k)
+				}
+			}
+			tail = append([]byte(nil), data[cut:]...)
 			if err != nil {
 				return
 			}
@@ -59,7 +64,9 @@ func countTokens(r *xmpptest.Raw, tokens ...string) *counter {
 	return c
 }
 
-// wait waits until token i was counted want times and returns when.
+// wait waits until token i was counted want times and returns when the
+// read that counted it last came: the time it was reached, when no more
+// came meanwhile, as is the case for every wait of the test.
 func (c *counter) wait(t *testing.T, i int, want int64) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
@@ -69,7 +76,7 @@ func (c *counter) wait(t *testing.T, i int, want int64) time.Time {
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
-	return time.Now()
+	return time.Unix(0, c.at[i].Load())
 }
 
 const (

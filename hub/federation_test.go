@@ -220,8 +220,9 @@ func TestFederationRemoteOperatorFollowsPEP(t *testing.T) {
 	}
 }
 
-// A remote operator hears its fleet's devices come and go, and a probe
-// tells it who is online; a remote JID without an account learns nothing.
+// A remote operator hears its fleet's devices come and go, a probe tells
+// it who is online, and its subscription to a device's presence is
+// approved at once; a remote JID without an account learns nothing.
 func TestFederationRemoteOperatorSeesPresence(t *testing.T) {
 	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
 	a, b := hubs[0], hubs[1]
@@ -241,6 +242,18 @@ func TestFederationRemoteOperatorSeesPresence(t *testing.T) {
 	alice.Send("<presence type='probe' to='car@b.test'/>")
 	alice.WaitFor("the answer to the probe", fromCar(""))
 	mallory.Send("<presence type='probe' to='car@b.test'/>")
+
+	// Subscribing to the car's presence, alice is approved at once, as a
+	// local operator of the fleet would be; mallory's request waits for
+	// the car.
+	alice.Send("<presence type='subscribe' to='car@b.test'/>")
+	alice.WaitFor("the approval", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("from") == "car@b.test" && n.Attr("type") == "subscribed"
+	})
+	mallory.Send("<presence type='subscribe' to='car@b.test'/>")
+	car.WaitFor("mallory's request", func(n *xmpptest.Node) bool {
+		return n.Name() == "presence" && n.Attr("from") == "mallory@a.test" && n.Attr("type") == "subscribe"
+	})
 
 	car.Send("<presence type='unavailable'/>")
 	alice.WaitFor("the car gone", fromCar("unavailable"))

@@ -4,9 +4,9 @@ package hub_test
 // prosody.test or ejabberd.test and GeoHub at geohub.test, each a real
 // server with a certificate from the test's CA, authenticating with SASL
 // EXTERNAL. A device and a user there chat both ways; the user, made a
-// remote operator of the fleet, gets a geofence alert, runs where and
-// follows the car's PEP geoloc node; another user there, without an
-// account at GeoHub, is refused.
+// remote operator of the fleet, gets a geofence alert, runs where,
+// subscribes to the car's presence and follows its PEP geoloc node;
+// another user there, without an account at GeoHub, is refused.
 
 import (
 	"bufio"
@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +82,8 @@ func (p *slixProcess) next(t *testing.T, event string) slixLine {
 }
 
 // federatedHub starts GeoHub at geohub.test with a certificate from ca,
-// federating with the servers of hosts (domain to s2s address).
+// federating with the servers of hosts (domain to s2s address), with a
+// STARTTLS and a direct TLS listener.
 func federatedHub(t *testing.T, ca *testca.CA, hosts map[string]string) *hubtest.Hub {
 	t.Helper()
 	cert, _, _, err := ca.Issue("geohub.test")
@@ -93,7 +93,7 @@ func federatedHub(t *testing.T, ca *testca.CA, hosts map[string]string) *hubtest
 	return hubtest.Start(t, func(c *hub.Config) {
 		c.Domain = "geohub.test"
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", Roots: ca.Pool(), Hosts: hosts}
+		c.Federation = &hub.FederationConfig{Listen: "127.0.0.1:0", ListenTLS: "127.0.0.1:0", Roots: ca.Pool(), Hosts: hosts}
 	})
 }
 
@@ -105,21 +105,35 @@ func TestProsodyFederation(t *testing.T) {
 	federateWithUsers(t, h, ca, "prosody.test", pr.Addr, pr.CAFile)
 }
 
-// ejabberd authenticates GeoHub's stream with SASL EXTERNAL and its users
-// get GeoHub's chats and alerts. The other way is not tested: ejabberd
-// does not answer over GeoHub's stream (no XEP-0288) and finds
-// geohub.test only through DNS, which the test does not serve.
-func TestEjabberdFederation(t *testing.T) {
+// ejabberd does not answer over GeoHub's stream (no XEP-0288): it opens
+// its own to GeoHub, found through the _xmpp-server._tcp SRV record its
+// loopback name server gives, with STARTTLS, and both authenticate with
+// SASL EXTERNAL.
+func TestEjabberdFederation(t *testing.T) { ejabberdFederation(t, false) }
+
+// ejabberd finds only GeoHub's direct TLS listener (XEP-0368,
+// _xmpps-server._tcp) and opens its stream there, TLS from the first
+// byte with ALPN xmpp-server.
+func TestEjabberdFederationDirectTLS(t *testing.T) { ejabberdFederation(t, true) }
+
+func ejabberdFederation(t *testing.T, directTLS bool) {
 	peers.Require(t, "slixmpp")
 	ca := newTestCA(t)
 	ej := peers.StartFederatedEjabberd(t, ca, "ejabberd.test", map[string]string{"operator": "op-secret", "stranger": "stranger-secret"})
 	h := federatedHub(t, ca, map[string]string{"ejabberd.test": ej.S2SAddr})
-	federateWithUsers(t, h, ca, "ejabberd.test", ej.Addr, ej.CAFile, "--one-way")
+	addr := h.FederationAddr()
+	if directTLS {
+		addr = h.FederationTLSAddr()
+	}
+	if err := ej.Route("geohub.test", addr, directTLS); err != nil {
+		t.Fatal(err)
+	}
+	federateWithUsers(t, h, ca, "ejabberd.test", ej.Addr, ej.CAFile)
 }
 
 // federateWithUsers runs federation.py at domain: operator@domain is made
 // a remote operator of the fleet, stranger@domain has no account here.
-func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s, caFile string, flags ...string) {
+func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s, caFile string) {
 	t.Helper()
 	op := "operator@" + domain
 	pw := h.Account(t, "car-17", devices.RoleDevice, "fleet")
@@ -131,10 +145,9 @@ func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s,
 	car := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: &tls.Config{RootCAs: ca.Pool(), ServerName: "geohub.test"}}, "car-17", pw)
 	car.Send("<presence/>")
 
-	oneWay := slices.Contains(flags, "--one-way")
-	script := startSlixmpp(t, c2s, caFile, "federation.py", append([]string{"--user", "operator", "op-secret",
+	script := startSlixmpp(t, c2s, caFile, "federation.py", "--user", "operator", "op-secret",
 		"--user", "stranger", "stranger-secret",
-		"--domain", domain, "--peer", "car-17@geohub.test", "--hub", "geohub@geohub.test"}, flags...)...)
+		"--domain", domain, "--peer", "car-17@geohub.test", "--hub", "geohub@geohub.test")
 	script.next(t, "ready")
 
 	// A chat each way.
@@ -142,11 +155,9 @@ func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s,
 	if m := script.next(t, "message"); m.str("from") != car.JID.String() || m.str("body") != "hello from geohub.test" {
 		t.Errorf("the user at %s got %v", domain, m)
 	}
-	if !oneWay {
-		reply := car.WaitFor("the answer from "+domain, func(n *xmpptest.Node) bool { return n.Name() == "message" })
-		if !strings.HasPrefix(reply.Attr("from"), op+"/") || reply.Find("body").Text != "hello from "+domain {
-			t.Errorf("car-17 got %s", reply)
-		}
+	reply := car.WaitFor("the answer from "+domain, func(n *xmpptest.Node) bool { return n.Name() == "message" })
+	if !strings.HasPrefix(reply.Attr("from"), op+"/") || reply.Find("body").Text != "hello from "+domain {
+		t.Errorf("car-17 got %s", reply)
 	}
 
 	// The remote operator gets the fleet's alert and asks where the car is.
@@ -156,12 +167,6 @@ func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s,
 		!strings.HasPrefix(a.str("body"), "car-17 entered Depot") {
 		t.Errorf("alert at %s: %v", domain, a)
 	}
-	if oneWay {
-		if err := <-script.done; err != nil {
-			t.Errorf("script: %v\n%s", err, script.stderr.String())
-		}
-		return
-	}
 	if a := script.next(t, "answer"); a.str("who") != "operator" || a.str("type") != "chat" ||
 		!strings.Contains(a.str("body"), "car-17 at geo:52.5101,13.4001") {
 		t.Errorf("where car-17 from %s: %v", domain, a)
@@ -170,6 +175,11 @@ func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s,
 	if a := script.next(t, "answer"); a.str("who") != "stranger" || a.str("type") != "error" || a.str("condition") != "forbidden" ||
 		a.str("from") != "geohub@geohub.test" {
 		t.Errorf("a chat command from a stranger at %s: %v", domain, a)
+	}
+	// The remote operator subscribes to the car's presence: approved for
+	// the account at once, with the car's presence.
+	if p := script.next(t, "presence"); p.str("from") != car.JID.String() || p.str("subscription") != "to" {
+		t.Errorf("presence subscription at %s: %v", domain, p)
 	}
 	// The remote operator follows the car through PEP.
 	script.next(t, "subscribed")

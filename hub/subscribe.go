@@ -14,12 +14,13 @@ func dropFrom(s subscription) subscription {
 
 // subscriptionOut processes a subscription stanza from the user's side
 // (RFC 6121 §3.1.2, §3.1.5, §3.2.2, §3.3.2) and hands it to the contact's
-// side. Subscriptions to other domains are refused: the hub does not
-// federate.
+// side. Subscriptions to other domains need federation with them.
 func (s *Server) subscriptionOut(ss *session, el *wire.Element, to addr, typ string) {
 	switch to.kind {
 	case addrRemote:
-		if s.fed == nil || len(to.local) == 0 {
+		// A domain the hub does not federate with (--s2s-allow,
+		// --s2s-deny) is refused before the roster changes.
+		if s.fed == nil || len(to.local) == 0 || !s.fed.remote(to.bare()) {
 			s.replyError(ss, el, errRemoteNotFound)
 			return
 		}
@@ -119,8 +120,9 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 	}
 	switch typ {
 	case "subscribe":
-		if fromLocal == "" && it.Sub.hasFrom() {
-			// A remote contact already approved: its server hears so.
+		if fromLocal == "" && (it.Sub.hasFrom() || s.accounts.Peers(owner, from)) {
+			// A remote contact already approved, or a remote account of
+			// the owner's groups (as for a local one): its server hears so.
 			r.later(func() { s.fed.subscriptionOut(owner, from, "subscribed", nil) })
 			return
 		}

@@ -16,6 +16,7 @@ import (
 // s2sConfig is federation (server-to-server) as the flags give it.
 type s2sConfig struct {
 	listen      string // "auto": :5269 unless the domain is local
+	listenTLS   string // direct TLS (XEP-0368); "" for none
 	caFile      string
 	hosts       string // domain=host:port,...
 	allow, deny string // domains, comma-separated
@@ -26,6 +27,8 @@ type s2sConfig struct {
 func s2sFlags(fs *flag.FlagSet, c *s2sConfig) {
 	fs.StringVar(&c.listen, "s2s", "auto", "server-to-server (federation) listener: an address, off, or auto (:5269 when --domain is a public name, "+
 		"off for localhost and *.localhost). Other servers' users can then reach this hub's accounts and the hub contact")
+	fs.StringVar(&c.listenTLS, "s2s-tls", "", "server-to-server listener with TLS from the first byte (XEP-0368, ALPN xmpp-server, "+
+		"published as _xmpps-server._tcp), such as :5270; none by default")
 	fs.StringVar(&c.caFile, "s2s-ca", "", "PEM CA certificates that other servers' certificates must chain to (default: the system's)")
 	fs.StringVar(&c.hosts, "s2s-hosts", "", "domain=host:port pairs, comma-separated, connected to instead of looking the domain up in DNS (tests, private networks)")
 	fs.StringVar(&c.allow, "s2s-allow", "", "domains to federate with, comma-separated; empty: any domain not in --s2s-deny")
@@ -40,8 +43,8 @@ func s2sFlags(fs *flag.FlagSet, c *s2sConfig) {
 func (c *s2sConfig) federation(domain string, component bool) (*hub.FederationConfig, error) {
 	listen := c.listen
 	switch {
-	case component && listen != "auto" && listen != "off" && listen != "":
-		return nil, errors.New("--s2s: a component's upstream server federates; leave --s2s out with --component")
+	case component && (listen != "auto" && listen != "off" && listen != "" || c.listenTLS != ""):
+		return nil, errors.New("--s2s, --s2s-tls: a component's upstream server federates; leave them out with --component")
 	case component:
 		return nil, nil
 	case listen == "auto":
@@ -50,13 +53,19 @@ func (c *s2sConfig) federation(domain string, component bool) (*hub.FederationCo
 			listen = ""
 		}
 	}
-	if listen == "off" || listen == "" {
+	if listen == "off" {
+		listen = ""
+	}
+	if listen == "" && c.listenTLS == "" {
 		return nil, nil
 	}
-	fc := &hub.FederationConfig{Listen: listen, Allow: domainList(c.allow), Deny: domainList(c.deny), IdleTimeout: c.idle, Dialback: c.dialback}
+	fc := &hub.FederationConfig{Listen: listen, ListenTLS: c.listenTLS, Allow: domainList(c.allow), Deny: domainList(c.deny),
+		IdleTimeout: c.idle, Dialback: c.dialback}
 	var errs []error
-	if _, _, err := net.SplitHostPort(listen); err != nil {
-		errs = append(errs, fmt.Errorf("--s2s %q: %w", listen, err))
+	for flag, addr := range map[string]string{"--s2s": listen, "--s2s-tls": c.listenTLS} {
+		if _, _, err := net.SplitHostPort(addr); addr != "" && err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", flag, addr, err))
+		}
 	}
 	if c.caFile != "" {
 		pem, err := os.ReadFile(c.caFile)

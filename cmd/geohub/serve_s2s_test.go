@@ -22,6 +22,10 @@ func TestS2SSettings(t *testing.T) {
 		{"not with a component", s2sConfig{listen: ":5269", idle: 1}, "example.org", true, "", "--component"},
 		{"hosts", s2sConfig{listen: "127.0.0.1:0", idle: 1, hosts: "a.test=127.0.0.1:1, B.test=127.0.0.1:2"}, "example.org", false, "127.0.0.1:0", ""},
 		{"bad hosts", s2sConfig{listen: "127.0.0.1:0", idle: 1, hosts: "a.test"}, "example.org", false, "", "--s2s-hosts"},
+		{"direct TLS beside STARTTLS", s2sConfig{listen: "auto", listenTLS: ":5270", idle: 1}, "example.org", false, ":5269", ""},
+		{"direct TLS only", s2sConfig{listen: "off", listenTLS: "127.0.0.1:0", idle: 1}, "localhost", false, "", ""},
+		{"bad direct TLS address", s2sConfig{listen: "off", listenTLS: "5270", idle: 1}, "example.org", false, "", "--s2s-tls"},
+		{"no direct TLS with a component", s2sConfig{listen: "auto", listenTLS: ":5270", idle: 1}, "example.org", true, "", "--s2s-tls"},
 		{"missing CA file", s2sConfig{listen: "127.0.0.1:0", idle: 1, caFile: "/nonexistent/ca.pem"}, "example.org", false, "", "--s2s-ca"},
 	} {
 		fc, err := c.cfg.federation(c.domain, c.component)
@@ -32,8 +36,9 @@ func TestS2SSettings(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%s: %v", c.name, err)
-		case c.listen == "" && fc != nil, c.listen != "" && (fc == nil || fc.Listen != c.listen):
-			t.Errorf("%s: %+v, want listener %q", c.name, fc, c.listen)
+		case c.listen == "" && c.cfg.listenTLS == "" && fc != nil,
+			(c.listen != "" || c.cfg.listenTLS != "") && (fc == nil || fc.Listen != c.listen || fc.ListenTLS != c.cfg.listenTLS):
+			t.Errorf("%s: %+v, want listeners %q and %q", c.name, fc, c.listen, c.cfg.listenTLS)
 		}
 		if c.name == "hosts" && fc != nil && (fc.Hosts["a.test"] != "127.0.0.1:1" || fc.Hosts["b.test"] != "127.0.0.1:2") {
 			t.Errorf("hosts: %v", fc.Hosts)

@@ -145,16 +145,29 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 		componentPorts[d] = p
 		e.ComponentAddrs[d] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
-	cookie := make([]byte, 16)
-	rand.Read(cookie)
-	files := map[string]string{
+	err := e.launch(map[string]string{
 		"ejabberd.yml":    e.config(port, componentPorts, opts),
 		"ejabberdctl.cfg": e.ctlConfig(distPort),
 		// Name resolution as the package's own inetrc does it.
 		"inetrc": "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n{file, resolv, \"/etc/resolv.conf\"}.\n",
-		// HOME is Dir: the node and ejabberdctl read the cookie from here.
-		".erlang.cookie": strings.ToUpper(hex.EncodeToString(cookie)),
+	})
+	if err != nil {
+		return err
 	}
+	if len(opts.Users) > 0 {
+		return e.Register(opts.Users)
+	}
+	return nil
+}
+
+// launch writes files (name to content) and a new Erlang cookie into
+// Dir, runs ejabberd in the foreground and returns once it accepts
+// clients.
+func (e *Ejabberd) launch(files map[string]string) error {
+	cookie := make([]byte, 16)
+	rand.Read(cookie)
+	// HOME is Dir: the node and ejabberdctl read the cookie from here.
+	files[".erlang.cookie"] = strings.ToUpper(hex.EncodeToString(cookie))
 	for name, content := range files {
 		mode := os.FileMode(0o640)
 		if name == ".erlang.cookie" {
@@ -196,9 +209,6 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 	}()
 	if err := e.waitReady(); err != nil {
 		return fmt.Errorf("ejabberd did not start: %v\noutput:\n%s\nlog:\n%s", err, e.Output(), e.Log())
-	}
-	if len(opts.Users) > 0 {
-		return e.Register(opts.Users)
 	}
 	return nil
 }
@@ -374,13 +384,18 @@ func (e *Ejabberd) PID() int {
 // Register adds accounts at localhost, name to password, to the running
 // server: one ejabberdctl import_piefxis (XEP-0227) for all of them, where
 // ejabberdctl register would start an Erlang node per account.
-func (e *Ejabberd) Register(users map[string]string) error {
+func (e *Ejabberd) Register(users map[string]string) error { return e.register("localhost", users) }
+
+// register adds accounts at host.
+func (e *Ejabberd) register(host string, users map[string]string) error {
 	names := make([]string, 0, len(users))
 	for name := range users {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	b := []byte("<?xml version='1.0' encoding='UTF-8'?>\n<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='localhost'>\n")
+	b := []byte("<?xml version='1.0' encoding='UTF-8'?>\n<server-data xmlns='urn:xmpp:pie:0'>\n<host")
+	b = xmlesc.Attr(b, "jid", host)
+	b = append(b, ">\n"...)
 	for _, name := range names {
 		b = append(b, "<user"...)
 		b = xmlesc.Attr(b, "name", name)
@@ -409,7 +424,7 @@ func (e *Ejabberd) Register(users map[string]string) error {
 		return fmt.Errorf("ejabberdctl import_piefxis: %v\n%s", err, out)
 	}
 	// import_piefxis reports success even when it skipped users: count.
-	out, err := e.ejabberdctl("registered_users", "localhost").Output()
+	out, err := e.ejabberdctl("registered_users", host).Output()
 	if err != nil {
 		return fmt.Errorf("ejabberdctl registered_users: %v\n%s", err, out)
 	}

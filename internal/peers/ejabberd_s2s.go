@@ -1,16 +1,11 @@
 package peers
 
 import (
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/geohub/geohub/internal/testca"
@@ -21,15 +16,28 @@ import (
 // from the test's CA, which it also trusts for its peers; certificates are
 // its only way to authenticate a server (no mod_s2s_dialback). ejabberd
 // does not answer over the streams others open (no XEP-0288) and finds
-// its peers through DNS only: its questions go to a responder on loopback
-// that knows no name, so that nothing leaves the machine, and so it
-// cannot open streams to the test's servers.
+// its peers through DNS only: its Erlang VM resolves host names from its
+// own inetrc (ERL_INETRC), which knows localhost alone, and sends DNS
+// questions to a name server of the test's on loopback; that one answers
+// the SRV records Route sets and nothing else, so that ejabberd opens its
+// own streams to the test's servers and nothing leaves the machine.
 type FederatedEjabberd struct {
 	*Ejabberd
 	Domain  string
 	S2SAddr string // server-to-server listener, 127.0.0.1:port
 	CAFile  string // the test CA, for clients to trust
-	dns     net.PacketConn
+	dns     *loopbackDNS
+}
+
+// Route makes ejabberd find the server of domain at addr (127.0.0.1:port,
+// an _xmpp-server._tcp SRV record), or at a direct TLS listener
+// (XEP-0368, _xmpps-server._tcp) when directTLS is set.
+func (e *FederatedEjabberd) Route(domain, addr string, directTLS bool) error {
+	service := "_xmpp-server._tcp"
+	if directTLS {
+		service = "_xmpps-server._tcp"
+	}
+	return e.dns.route(service, domain, addr)
 }
 
 // StartFederatedEjabberd runs an ejabberd for domain with users (name to
@@ -76,73 +84,26 @@ func (e *FederatedEjabberd) start(ca *testca.CA, users map[string]string) error 
 			return err
 		}
 	}
-	dns, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
+	if e.dns, err = startLoopbackDNS(); err != nil {
 		return err
 	}
-	e.dns = dns
-	go answerNXDomain(dns)
-	ports = append(ports, dns.LocalAddr().(*net.UDPAddr).Port)
 	e.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	e.S2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-	cookie := make([]byte, 16)
-	rand.Read(cookie)
-	files := map[string]string{
+	err = e.launch(map[string]string{
 		"ejabberd.yml":    e.config(ports[0], ports[1], crt, key, caFile),
 		"ejabberdctl.cfg": e.ctlConfig(ports[2]),
-		// DNS questions to the responder.
-		"inetrc":         fmt.Sprintf("{lookup,[\"file\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n{nameserver,{127,0,0,1},%d}.\n", ports[3]),
-		".erlang.cookie": strings.ToUpper(hex.EncodeToString(cookie)),
-	}
-	for name, content := range files {
-		mode := os.FileMode(0o640)
-		if name == ".erlang.cookie" {
-			mode = 0o400
-		}
-		if err := os.WriteFile(filepath.Join(e.Dir, name), []byte(content), mode); err != nil {
-			return err
-		}
-	}
-	if e.cred, err = serverCredential(ejabberdUser); err != nil {
-		return err
-	}
-	if e.cred != nil {
-		if err := chownTree(e.Dir, ejabberdUser); err != nil {
-			return err
-		}
-	}
-	e.epmdBefore = epmdProcesses()
-	e.cmd = e.ejabberdctl("foreground")
-	e.cmd.SysProcAttr.Setpgid = true
-	e.cmd.Env = append(e.cmd.Env, "ERL_INETRC="+filepath.Join(e.Dir, "inetrc"))
-	out, err := os.Create(filepath.Join(e.Dir, "ejabberd.out"))
+		// ejabberdctl points ERL_INETRC at this file in --config-dir:
+		// host names from it alone (localhost), DNS questions (SRV) to
+		// the loopback name server alone. Without the empty resolv_conf
+		// the VM also reads /etc/resolv.conf and asks its name servers
+		// first; without the empty hosts_file, /etc/hosts is read.
+		"inetrc": fmt.Sprintf("{lookup,[\"file\"]}.\n{resolv_conf,\"\"}.\n{hosts_file,\"\"}.\n"+
+			"{host,{127,0,0,1},[\"localhost\"]}.\n{nameserver,{127,0,0,1},%d}.\n", e.dns.Port()),
+	})
 	if err != nil {
 		return err
 	}
-	defer out.Close()
-	e.cmd.Stdout, e.cmd.Stderr = out, out
-	if err := e.cmd.Start(); err != nil {
-		return err
-	}
-	e.done = make(chan struct{})
-	go func() {
-		e.cmd.Wait()
-		close(e.done)
-	}()
-	if err := e.waitReady(); err != nil {
-		return fmt.Errorf("ejabberd did not start: %v\noutput:\n%s\nlog:\n%s", err, e.Output(), e.Log())
-	}
-	list := make([]string, 0, len(users))
-	for name := range users {
-		list = append(list, name)
-	}
-	sort.Strings(list)
-	for _, name := range list {
-		if out, err := e.ejabberdctl("register", name, e.Domain, users[name]).CombinedOutput(); err != nil {
-			return fmt.Errorf("ejabberdctl register %s: %v\n%s", name, err, out)
-		}
-	}
-	return nil
+	return e.register(e.Domain, users)
 }
 
 func (e *FederatedEjabberd) config(c2s, s2s int, crt, key, caFile string) string {
@@ -173,8 +134,10 @@ listen:
 # Servers: STARTTLS, authenticated by their certificate from ca_file.
 s2s_use_starttls: required
 s2s_access: s2s
-s2s_dns_timeout: 5 seconds
+# DNS is the loopback name server: quick to answer.
+s2s_dns_timeout: 2 seconds
 s2s_dns_retries: 1
+outgoing_s2s_families: [ipv4]
 
 auth_method: internal
 shaper: {}
@@ -199,36 +162,4 @@ modules:
   mod_pubsub:
     plugins: ["flat", "pep"]
 `, q(e.Domain), level, q(crt), q(key), q(caFile), c2s, s2s)
-}
-
-// answerNXDomain answers every DNS question on c with "no such name" (RFC
-// 1035 §4.1.1: the question echoed, QR set, RCODE 3, no records) until c
-// is closed.
-func answerNXDomain(c net.PacketConn) {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		q := buf[:n]
-		if n < 12 || binary.BigEndian.Uint16(q[4:6]) != 1 {
-			continue
-		}
-		end := 12
-		for end < n && q[end] != 0 {
-			end += int(q[end]) + 1
-		}
-		end += 5 // the root label, QTYPE, QCLASS
-		if end > n {
-			continue
-		}
-		r := append([]byte(nil), q[:end]...)
-		r[2] = 0x80 | q[2]&0x79 // QR, opcode and RD as asked
-		r[3] = 0x80 | 3         // RA, NXDOMAIN
-		binary.BigEndian.PutUint16(r[6:], 0)
-		binary.BigEndian.PutUint16(r[8:], 0)
-		binary.BigEndian.PutUint16(r[10:], 0)
-		c.WriteTo(r, from)
-	}
 }

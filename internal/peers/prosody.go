@@ -139,20 +139,28 @@ func (p *Prosody) start(opts ProsodyOptions) error {
 		}
 	}
 
-	names := make([]string, 0, len(opts.Users))
-	for name := range opts.Users {
+	if err := p.registerOffline("localhost", opts.Users); err != nil {
+		return err
+	}
+	return p.launch(cred, port)
+}
+
+// registerOffline adds accounts at host, name to password, before the
+// server runs: prosodyctl register for each.
+func (p *Prosody) registerOffline(host string, users map[string]string) error {
+	names := make([]string, 0, len(users))
+	for name := range users {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		// prosodyctl switches to the prosody user by itself when run as root.
-		cmd := exec.Command("prosodyctl", "--config", p.Config, "register", name, "localhost", opts.Users[name])
+		cmd := exec.Command("prosodyctl", "--config", p.Config, "register", name, host, users[name])
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("prosodyctl register %s: %v\n%s", name, err, out)
 		}
 	}
-
-	return p.launch(cred, port)
+	return nil
 }
 
 // Restart stops Prosody and starts it again on the same ports, with the

@@ -4,12 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/geohub/geohub/internal/testca"
@@ -82,38 +79,10 @@ func (p *FederatedProsody) start(ca *testca.CA, users map[string]string) error {
 			return err
 		}
 	}
-	names := make([]string, 0, len(users))
-	for name := range users {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		cmd := exec.Command("prosodyctl", "--config", p.Config, "register", name, p.Domain, users[name])
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("prosodyctl register %s: %v\n%s", name, err, out)
-		}
-	}
-	p.cmd = exec.Command("prosody", "--config", p.Config, "-F")
-	p.cmd.Dir = p.Dir
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred, Pdeathsig: syscall.SIGTERM}
-	out, err := os.Create(filepath.Join(p.Dir, "prosody.out"))
-	if err != nil {
+	if err := p.registerOffline(p.Domain, users); err != nil {
 		return err
 	}
-	defer out.Close()
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		return err
-	}
-	p.done = make(chan struct{})
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
-	if err := p.waitReady(c2s); err != nil {
-		return fmt.Errorf("prosody did not start: %v\noutput:\n%s\nlog:\n%s", err, p.Output(), p.Log())
-	}
-	return nil
+	return p.launch(cred, c2s)
 }
 
 func (p *FederatedProsody) config(c2s, s2s int, crt, key, caFile string) string {

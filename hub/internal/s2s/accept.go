@@ -9,14 +9,24 @@ import (
 )
 
 // accept negotiates a stream another server opened (RFC 6120 §5, §6;
-// XEP-0178; XEP-0288) and then reads its stanzas. STARTTLS is required;
-// the peer authenticates with SASL EXTERNAL, which is offered only when
-// its certificate is valid for the domain it claims.
-func (s *Service) accept(raw net.Conn) {
+// XEP-0178; XEP-0288; XEP-0368 when directTLS) and then reads its
+// stanzas. TLS is required, from the first byte or by STARTTLS; the peer
+// authenticates with SASL EXTERNAL, which is offered only when its
+// certificate is valid for the domain it claims.
+func (s *Service) accept(raw net.Conn, directTLS bool) {
 	raw.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	st := newStream(raw)
 	var conn net.Conn = raw
-	l, err := s.receive(st, raw, &conn)
+	if directTLS {
+		tc := tls.Server(raw, s.serverTLS(true))
+		if err := tc.Handshake(); err != nil {
+			s.log.Info("incoming stream refused", "addr", raw.RemoteAddr(), "err", err)
+			raw.Close()
+			return
+		}
+		conn = tc
+	}
+	st := newStream(conn)
+	l, err := s.receive(st, raw, &conn, directTLS)
 	if err != nil {
 		var se streamError
 		if errors.As(err, &se) {
@@ -35,8 +45,8 @@ func (s *Service) accept(raw net.Conn) {
 	l.run()
 }
 
-func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, error) {
-	secure, bidi := false, false
+func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn, secure bool) (*link, error) {
+	bidi := false
 	peer := ""
 	for step := 0; ; step++ {
 		if step > 3 {
@@ -89,10 +99,7 @@ func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, erro
 			if err := st.write("<proceed xmlns='" + nsTLS + "'/>"); err != nil {
 				return nil, err
 			}
-			cfg := s.cfg.TLS.Clone()
-			cfg.ClientAuth = tls.RequestClientCert
-			cfg.NextProtos = nil
-			tc := tls.Server(raw, cfg)
+			tc := tls.Server(raw, s.serverTLS(false))
 			if err := tc.Handshake(); err != nil {
 				return nil, err
 			}
@@ -123,6 +130,20 @@ func (s *Service) receive(st *stream, raw net.Conn, conn *net.Conn) (*link, erro
 			}
 		}
 	}
+}
+
+// serverTLS is the configuration of an incoming stream's TLS: the peer's
+// certificate asked for (SASL EXTERNAL, XEP-0178), and on a direct TLS
+// listener the ALPN protocol of XEP-0368, which a peer offering others
+// only is refused.
+func (s *Service) serverTLS(directTLS bool) *tls.Config {
+	cfg := s.cfg.TLS.Clone()
+	cfg.ClientAuth = tls.RequestClientCert
+	cfg.NextProtos = nil
+	if directTLS {
+		cfg.NextProtos = []string{alpnServer}
+	}
+	return cfg
 }
 
 // authenticate runs SASL EXTERNAL for peer when its certificate was

@@ -242,10 +242,14 @@ func (s *Service) clientTLS(domain string, direct bool) *tls.Config {
 		},
 	}
 	if direct {
-		c.NextProtos = []string{"xmpp-server"}
+		c.NextProtos = []string{alpnServer}
 	}
 	return c
 }
+
+// alpnServer is the ALPN protocol of a direct TLS stream between servers
+// (XEP-0368 §3).
+const alpnServer = "xmpp-server"
 
 // verifyPeer checks the certificate a connecting server presented against
 // the domain it claims (XEP-0178 §3): the hub then offers SASL EXTERNAL.
@@ -312,7 +316,11 @@ func (s *Service) dial(ctx context.Context, domain string, t target) (*link, err
 	var conn net.Conn = raw
 	secure := false
 	if t.directTLS {
-		tc := tls.Client(raw, s.clientTLS(domain, true))
+		cfg := s.clientTLS(domain, true)
+		// As after STARTTLS: dialback proves a domain whose certificate
+		// did not verify.
+		cfg.InsecureSkipVerify = s.cfg.Dialback && t.unverified
+		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 // Package s2s is GeoHub's server-to-server federation (RFC 6120, XEP-0178,
-// XEP-0288, XEP-0368): the listener for other servers' streams, outgoing
-// streams to them found by DNS SRV, STARTTLS required on both, peers
+// XEP-0288, XEP-0368): the listeners for other servers' streams (STARTTLS,
+// or TLS from the first byte), outgoing streams to them found by DNS SRV,
+// TLS required on both, peers
 // authenticated by their certificate (SASL EXTERNAL), one stream per
 // domain reused and closed when idle, stanzas queued while it comes up and
 // bounced when it cannot. It checks that a peer only sends from the domain
@@ -136,8 +137,16 @@ func (s *Service) local(domain string) bool {
 	return strings.EqualFold(domain, s.cfg.Domain) || slices.Contains(s.cfg.Local, domain)
 }
 
-// Serve accepts other servers' streams on ln until Close.
-func (s *Service) Serve(ln net.Listener) error {
+// Serve accepts other servers' streams on ln until Close: STARTTLS
+// (_xmpp-server._tcp).
+func (s *Service) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeDirectTLS accepts other servers' streams on ln until Close, TLS
+// from the first byte (XEP-0368, _xmpps-server._tcp), with the ALPN
+// protocol "xmpp-server".
+func (s *Service) ServeDirectTLS(ln net.Listener) error { return s.serve(ln, true) }
+
+func (s *Service) serve(ln net.Listener, directTLS bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -177,7 +186,7 @@ func (s *Service) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			defer release()
-			s.accept(c)
+			s.accept(c, directTLS)
 		}()
 	}
 }

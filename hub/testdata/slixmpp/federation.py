@@ -1,12 +1,13 @@
-"""slixmpp users on another server (Prosody) use GeoHub over federation.
+"""slixmpp users on another server (Prosody, ejabberd) use GeoHub over
+federation.
 
-Users: --user OPERATOR PW --user STRANGER PW at --domain (the Prosody's);
+Users: --user OPERATOR PW --user STRANGER PW at --domain (their server's);
 the operator is a remote operator of GeoHub's fleet, the stranger has no
 account there. --peer is a GeoHub device's bare JID, --hub the hub's own
 JID.
 
 Steps:
-  1. Both log in to Prosody; print ready.
+  1. Both log in to their server; print ready.
   2. The operator waits for a chat from the device (the Go test sends it
      once ready is printed) and answers it.
   3. The operator waits for a geofence alert from the hub (the Go test
@@ -14,16 +15,17 @@ Steps:
      the chat command where DEVICE and waits for the answer.
   4. The stranger sends help to the hub and waits for the answer: an
      error, since it has no rights there.
-  5. The operator subscribes to the device's geoloc node (XEP-0060 on its
+  5. The operator subscribes to the device's presence: GeoHub approves at
+     once for an operator of the device's group and sends the device's
+     presence; prints presence.
+  6. The operator subscribes to the device's geoloc node (XEP-0060 on its
      PEP service), prints subscribed, and waits for the notification of
      the item f3 the Go test then publishes.
 
-With --one-way (a server that cannot reach GeoHub), only steps 1 to 3 up to
-the alert, without answering the chat.
-
 Prints: ready; message {from, body}; alert {from, body, kind}; answer
 {who, from, type, condition, body} for the operator's where and the
-stranger's help; subscribed; geoloc {from, to, lat}.
+stranger's help; presence {from, subscription}; subscribed; geoloc {from,
+to, lat}.
 """
 import asyncio
 
@@ -64,15 +66,11 @@ async def main(args):
     alert = expect(op, "message", lambda m: m["from"].bare == args.hub
                    and m.xml.find("{%s}alert" % NS_ALERT) is not None)
     emit("message", **{"from": str(m["from"]), "body": m["body"]})
-    if not args.one_way:
-        op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
+    op.send_message(mto=m["from"], mbody="hello from " + args.domain, mtype="chat")
 
     a = await wait(alert, "alert from " + args.hub)
     emit("alert", **{"from": str(a["from"]), "body": a["body"],
                      "kind": a.xml.find("{%s}alert" % NS_ALERT).get("event")})
-    if args.one_way:
-        await slixpeer.close_all([op, stranger])
-        return
     where = answer_from(op, args.hub)
     op.send_message(mto=args.hub, mbody="where " + args.peer.split("@")[0], mtype="chat")
     emit_answer("operator", await wait(where, "answer to where"))
@@ -81,7 +79,18 @@ async def main(args):
     stranger.send_message(mto=args.hub, mbody="help", mtype="chat")
     emit_answer("stranger", await wait(refused, "answer to help"))
 
-    # 5. The operator follows the device through its PEP geoloc node.
+    # 5. The operator subscribes to the device's presence (after asking for
+    # its roster: Prosody sends roster pushes and subscription answers only
+    # to the resources that did).
+    await op.get_roster(timeout=slixpeer.TIMEOUT)
+    approved = expect(op, "presence_subscribed", lambda p: p["from"].bare == args.peer)
+    available = expect(op, "presence_available", lambda p: p["from"].bare == args.peer)
+    op.send_presence(pto=args.peer, ptype="subscribe")
+    await wait(approved, "subscribed from " + args.peer)
+    p = await wait(available, "presence of " + args.peer)
+    emit("presence", **{"from": str(p["from"]), "subscription": op.client_roster[args.peer]["subscription"]})
+
+    # 6. The operator follows the device through its PEP geoloc node.
     fix = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
                  and m["pubsub_event"]["items"]["item"]["id"] == "f3")
     await op["xep_0060"].subscribe(args.peer, NS_GEOLOC, timeout=slixpeer.TIMEOUT)
@@ -97,6 +106,4 @@ if __name__ == "__main__":
     p.add_argument("--domain", required=True)
     p.add_argument("--peer", required=True)
     p.add_argument("--hub", required=True)
-    p.add_argument("--one-way", action="store_true",
-                   help="the server cannot reach GeoHub: stop after the alert, answer nothing")
     slixpeer.run(main, p.parse_args())
