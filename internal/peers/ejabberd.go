@@ -148,8 +148,9 @@ func (e *Ejabberd) start(opts EjabberdOptions) error {
 	err := e.launch(map[string]string{
 		"ejabberd.yml":    e.config(port, componentPorts, opts),
 		"ejabberdctl.cfg": e.ctlConfig(distPort),
-		// Name resolution as the package's own inetrc does it.
-		"inetrc": "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1}, [\"localhost\"]}.\n{file, resolv, \"/etc/resolv.conf\"}.\n",
+		// Names from this file alone: localhost, and no name server, so
+		// the VM never asks one off loopback (see FederatedEjabberd).
+		"inetrc": "{lookup,[\"file\"]}.\n{resolv_conf,\"\"}.\n{hosts_file,\"\"}.\n{host,{127,0,0,1},[\"localhost\"]}.\n",
 	})
 	if err != nil {
 		return err
