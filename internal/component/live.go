@@ -131,9 +131,9 @@ func (l *live) run() {
 				to = append(to, peer)
 			}
 		}
-		pos := l.pending
-		if len(pos) > 0 {
-			l.pending = make(map[string]geoloc.Position, len(pos))
+		var pos map[string]geoloc.Position // taken whole, so read without the lock
+		if len(l.pending) > 0 {
+			pos, l.pending = l.pending, make(map[string]geoloc.Position, len(l.pending))
 		}
 		l.mu.Unlock()
 		if renew {
