@@ -249,8 +249,12 @@ func leanLoop(ctx context.Context, d *leanDevice, timeout time.Duration, fleetRa
 	}
 	var out []byte
 	for ctx.Err() == nil {
-		if wait := time.Until(next); wait > 0 && !sleep(ctx, wait) {
-			return
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 		sent := time.Now()
 		stats.Sent()
@@ -284,16 +288,4 @@ func leanLoop(ctx context.Context, d *leanDevice, timeout time.Duration, fleetRa
 func isConnErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "EOF")
-}
-
-// sleep waits for d or until ctx ends; false if ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

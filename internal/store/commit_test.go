@@ -9,14 +9,23 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
+// memCommitter is a Committer on an in-memory database, both closed when
+// the test ends.
+func memCommitter(t *testing.T) *Committer {
 	db, err := buntdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	c := NewCommitter(db)
-	defer c.Close()
+	t.Cleanup(func() {
+		c.Close()
+		db.Close()
+	})
+	return c
+}
+
+func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
+	c := memCommitter(t)
 	var mu sync.Mutex
 	writes, batches := 0, 0
 	c.OnBatch(func(n int, took time.Duration) {
@@ -50,13 +59,7 @@ func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
 }
 
 func TestWindowLetsWritesThatKeepComingShareABatch(t *testing.T) {
-	db, err := buntdb.Open(":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c := NewCommitter(db)
-	defer c.Close()
+	c := memCommitter(t)
 	// Long enough that the test goroutine is not descheduled for as long
 	// between the two writes below.
 	c.SetWindow(time.Second)
