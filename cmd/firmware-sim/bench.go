@@ -364,6 +364,9 @@ type benchResult struct {
 	LoadCPUSeconds      float64 `json:"load_cpu_s"`         // firmware-sim's own, over the measurement
 	OtherCPUSeconds     float64 `json:"other_cpu_s"`        // every other process's, over the measurement
 	LoadSharePct        float64 `json:"load_share_pct"`     // firmware-sim's CPU time over the machine's CPU capacity in the window
+	// PublishesPerSync (GeoHub only): publishes acknowledged ÷ group-commit
+	// batches over the measurement; each batch is one disk sync.
+	PublishesPerSync float64 `json:"publishes_per_sync,omitempty"`
 
 	IdleDevices     int     `json:"idle_devices"` // connected in the idle phase
 	IdleBeforeMiB   float64 `json:"idle_before_mib"`
@@ -478,6 +481,7 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("publish → notification p99 ms", 2, func(b benchResult) float64 { return b.NotifyP99Ms })
 	row("server CPU s (publish phase)", 2, func(b benchResult) float64 { return b.CPUSeconds })
 	row("server CPU µs per publish", 1, func(b benchResult) float64 { return b.CPUMicrosPerPublish })
+	row("publishes per disk sync (GeoHub)", 1, func(b benchResult) float64 { return b.PublishesPerSync })
 	row("firmware-sim CPU s (publish phase)", 2, func(b benchResult) float64 { return b.LoadCPUSeconds })
 	row("firmware-sim share of the machine %", 0, func(b benchResult) float64 { return b.LoadSharePct })
 	row("other processes' CPU s (publish phase)", 2, func(b benchResult) float64 { return b.OtherCPUSeconds })

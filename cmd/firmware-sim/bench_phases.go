@@ -321,6 +321,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	}
 
 	// The measurement: between two snapshots, whose windows cover it.
+	m0, metrics, err := s.pressure()
+	if err != nil {
+		return fmt.Errorf("reading the server's metrics: %w", err)
+	}
 	p0, err := readProc(s.pid())
 	if err != nil {
 		return err
@@ -336,6 +340,11 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		return err
 	}
 	busy1, self1, s1 := machineBusy(), selfCPU(), stats.Snapshot()
+	if m1, _, err := s.pressure(); err != nil {
+		return fmt.Errorf("reading the server's metrics: %w", err)
+	} else if metrics && m1.Batches > m0.Batches {
+		res.PublishesPerSync = round1(float64(s1.Acked-s0.Acked) / float64(m1.Batches-m0.Batches))
+	}
 	if ab != nil {
 		counts := ab.stop()
 		ab, res.Abuse = nil, &counts

@@ -66,6 +66,7 @@ func checkSane(t *testing.T, r benchResult) {
 	l(r.CPUSeconds > 0 && r.CPUMicrosPerPublish > 0 && r.CPUTotalSeconds >= r.CPUSeconds, "server CPU", r.CPUSeconds, r.CPUMicrosPerPublish, r.CPUTotalSeconds)
 	l(r.LoadCPUSeconds > 0 && r.LoadSharePct > 0, "firmware-sim CPU", r.LoadCPUSeconds, r.LoadSharePct)
 	l(r.LoginCPUMicros > 0, "server CPU per login", r.LoginCPUMicros)
+	l((r.PublishesPerSync >= 1) == (r.Server == kindGeoHub), "publishes per disk sync", r.PublishesPerSync)
 	l(r.IdleDevices == 200 && r.IdleBeforeMiB > 1 && r.IdleAfterMiB > r.IdleBeforeMiB, "idle phase", r.IdleDevices, r.IdleBeforeMiB, r.IdleAfterMiB)
 	// A session costs something, and surely less than 1 MiB.
 	l(r.RSSPerDeviceKiB > 0 && r.RSSPerDeviceKiB < 1024, "RSS per idle device", r.RSSPerDeviceKiB)
