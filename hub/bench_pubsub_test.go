@@ -33,7 +33,7 @@ import (
 func BenchmarkPEPPublish(b *testing.B) {
 	for _, tc := range []struct {
 		devices, rate int
-	}{{100, 0}, {1000, 0}, {1000, 5000}} {
+	}{{100, 0}, {1000, 0}, {1000, 2000}, {1000, 5000}} {
 		name := fmt.Sprintf("devices=%d/rate=max", tc.devices)
 		if tc.rate > 0 {
 			name = fmt.Sprintf("devices=%d/rate=%d", tc.devices, tc.rate)

@@ -40,6 +40,7 @@ type benchConfig struct {
 	compare, quick        bool
 	abuse                 int     // abusive clients in the publish phase
 	rate                  float64 // publishes/s of the whole fleet; 0: back to back
+	lean                  bool    // the publishing devices are raw clients with pre-built stanzas (bench_lean.go)
 	compareAbuse          bool    // run again without them and divide
 	logins, concurrency   int
 	devices, idle         int
@@ -73,6 +74,8 @@ func parseBench(args []string) (benchConfig, error) {
 	fs.StringVar(&c.jsonOut, "json", "", "also write the report as JSON to this file")
 	fs.Float64Var(&c.rate, "rate", 0, "publish phase: publishes per second of the whole fleet, each device at an even share with ±50% jitter "+
 		"(the rates fleets run at); 0: each device publishes back to back, one in flight")
+	fs.BoolVar(&c.lean, "lean", false, "publish phase: devices send pre-built stanzas over raw connections (no movement simulation,\n"+
+		"no XML decoding, no stream management), so the load generator takes a smaller share of the machine")
 	fs.IntVar(&c.abuse, "abuse", 0, "abusive clients to run during the publish phase, a quarter each flooding the\n"+
 		"subscriber with chat messages, reconnecting, brute-forcing passwords and stalling (docs/benchmarks.md)")
 	fs.BoolVar(&c.compareAbuse, "compare-abuse", false, "with --abuse: run the server again without the abusive clients and\n"+
@@ -307,6 +310,7 @@ type benchLoad struct {
 	Node        string  `json:"node"`
 	Abuse       int     `json:"abuse,omitempty"`
 	Rate        float64 `json:"rate,omitempty"` // paced publishes/s; 0: back to back
+	Lean        bool    `json:"lean,omitempty"` // pre-built stanzas over raw connections
 }
 
 // benchResult is one server's figures. Latencies are in milliseconds,
@@ -320,6 +324,9 @@ type benchResult struct {
 	LoginP50Ms  float64 `json:"login_p50_ms"`
 	LoginP99Ms  float64 `json:"login_p99_ms"`
 	LoginErrors uint64  `json:"login_errors"`
+	// LoginCPUMicros is the server's CPU time over the login phase per
+	// login: TCP, STARTTLS, SASL, bind.
+	LoginCPUMicros float64 `json:"login_cpu_us"`
 
 	DevicesOnline     int64   `json:"devices_online"` // at the start of the measurement
 	Publishes         uint64  `json:"publishes"`      // acknowledged within the measurement
@@ -356,6 +363,10 @@ type benchResult struct {
 	CPUMicrosPerPublish float64 `json:"cpu_us_per_publish"` // the same, per acknowledged publish
 	LoadCPUSeconds      float64 `json:"load_cpu_s"`         // firmware-sim's own, over the measurement
 	OtherCPUSeconds     float64 `json:"other_cpu_s"`        // every other process's, over the measurement
+	LoadSharePct        float64 `json:"load_share_pct"`     // firmware-sim's CPU time over the machine's CPU capacity in the window
+	// PublishesPerSync (GeoHub only): publishes acknowledged ÷ group-commit
+	// batches over the measurement; each batch is one disk sync.
+	PublishesPerSync float64 `json:"publishes_per_sync,omitempty"`
 
 	IdleDevices     int     `json:"idle_devices"` // connected in the idle phase
 	IdleBeforeMiB   float64 `json:"idle_before_mib"`
@@ -380,7 +391,7 @@ func newReport(c benchConfig) *benchReport {
 		Machine: machine(),
 		Load: benchLoad{Logins: c.logins, Concurrency: c.concurrency, Devices: c.devices,
 			DurationS: c.duration.Seconds(), WarmupS: c.warmup.Seconds(), Idle: c.idle,
-			Node: node, Abuse: c.abuse, Rate: c.rate},
+			Node: node, Abuse: c.abuse, Rate: c.rate, Lean: c.lean},
 	}
 }
 
@@ -431,6 +442,9 @@ func (r *benchReport) WriteText(w io.Writer) {
 	if l.Rate > 0 {
 		pace = fmt.Sprintf("at %g publishes/s in all", l.Rate)
 	}
+	if l.Lean {
+		pace += " (lean: pre-built stanzas)"
+	}
 	fmt.Fprintf(w, "load: %d logins, %d at a time; %d devices publishing %s to %s for %gs after %gs of warm-up; %d idle devices\n\n",
 		l.Logins, l.Concurrency, l.Devices, pace, l.Node, l.DurationS, l.WarmupS, l.Idle)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -456,6 +470,7 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("logins/s", 0, func(b benchResult) float64 { return b.LoginsPerS })
 	row("login p50 ms", 2, func(b benchResult) float64 { return b.LoginP50Ms })
 	row("login p99 ms", 2, func(b benchResult) float64 { return b.LoginP99Ms })
+	row("server CPU µs per login", 0, func(b benchResult) float64 { return b.LoginCPUMicros })
 	row("publishes/s (acknowledged)", 0, func(b benchResult) float64 { return b.PublishesPerS })
 	row("ack p50 ms", 2, func(b benchResult) float64 { return b.AckP50Ms })
 	row("ack p90 ms", 2, func(b benchResult) float64 { return b.AckP90Ms })
@@ -466,7 +481,9 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("publish → notification p99 ms", 2, func(b benchResult) float64 { return b.NotifyP99Ms })
 	row("server CPU s (publish phase)", 2, func(b benchResult) float64 { return b.CPUSeconds })
 	row("server CPU µs per publish", 1, func(b benchResult) float64 { return b.CPUMicrosPerPublish })
+	row("publishes per disk sync (GeoHub)", 1, func(b benchResult) float64 { return b.PublishesPerSync })
 	row("firmware-sim CPU s (publish phase)", 2, func(b benchResult) float64 { return b.LoadCPUSeconds })
+	row("firmware-sim share of the machine %", 0, func(b benchResult) float64 { return b.LoadSharePct })
 	row("other processes' CPU s (publish phase)", 2, func(b benchResult) float64 { return b.OtherCPUSeconds })
 	row("server peak RSS MiB (VmHWM)", 1, func(b benchResult) float64 { return b.PeakRSSMiB })
 	row("RSS per idle device KiB", 1, func(b benchResult) float64 { return b.RSSPerDeviceKiB })

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,10 +166,18 @@ func loginPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwares
 		return err
 	}
 	stats := firmwaresim.NewStats(c.logins)
+	p0, err := readProc(s.pid())
+	if err != nil {
+		return err
+	}
 	clients, took, err := connectAll(ctx, hub, s.accounts()[:c.logins], c.concurrency, false, stats)
+	p1, perr := readProc(s.pid())
 	closeAll(clients)
 	if err != nil {
 		return err
+	}
+	if perr != nil {
+		return perr
 	}
 	sum := stats.Summary()
 	res.Logins, res.LoginErrors = sum.Logins, sum.ErrorsTotal
@@ -176,6 +185,7 @@ func loginPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwares
 		return fmt.Errorf("no login succeeded: %v", sum.Errors)
 	}
 	res.LoginsPerS = round1(float64(sum.Logins) / took.Seconds())
+	res.LoginCPUMicros = round1(float64((p1.cpu - p0.cpu).Microseconds()) / float64(sum.Logins))
 	res.LoginP50Ms, res.LoginP99Ms = sum.LoginP50Ms, sum.LoginP99Ms
 	say("login phase: %d logins in %v: %.0f/s, p50 %.2f ms, p99 %.2f ms", sum.Logins, took.Round(time.Millisecond),
 		res.LoginsPerS, res.LoginP50Ms, res.LoginP99Ms)
@@ -273,6 +283,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	hold := make(chan struct{})
 	acks := newLastAcks()
 	go func() {
+		if c.lean {
+			ran <- runLean(runCtx, hub, target, s.accounts()[:c.devices], rate, c.rate, stats, hold, acks.acked)
+			return
+		}
 		ran <- firmwaresim.Run(runCtx, sc, firmwaresim.Options{Hub: hub, Target: target,
 			Accounts: s.accounts()[:c.devices], LoginRate: rate, Stats: stats, Hold: hold, Acked: acks.acked})
 	}()
@@ -307,6 +321,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	}
 
 	// The measurement: between two snapshots, whose windows cover it.
+	m0, metrics, err := s.pressure()
+	if err != nil {
+		return fmt.Errorf("reading the server's metrics: %w", err)
+	}
 	p0, err := readProc(s.pid())
 	if err != nil {
 		return err
@@ -322,6 +340,11 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		return err
 	}
 	busy1, self1, s1 := machineBusy(), selfCPU(), stats.Snapshot()
+	if m1, _, err := s.pressure(); err != nil {
+		return fmt.Errorf("reading the server's metrics: %w", err)
+	} else if metrics && m1.Batches > m0.Batches {
+		res.PublishesPerSync = round1(float64(s1.Acked-s0.Acked) / float64(m1.Batches-m0.Batches))
+	}
 	if ab != nil {
 		counts := ab.stop()
 		ab, res.Abuse = nil, &counts
@@ -354,6 +377,7 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 	res.NotifyP50Ms, res.NotifyP90Ms, res.NotifyP99Ms = ms(s1.NotifyWindow.P50), ms(s1.NotifyWindow.P90), ms(s1.NotifyWindow.P99)
 	res.CPUSeconds = round3((p1.cpu - p0.cpu).Seconds())
 	res.LoadCPUSeconds = round3((self1 - self0).Seconds())
+	res.LoadSharePct = round1(100 * (self1 - self0).Seconds() / (c.duration.Seconds() * float64(runtime.NumCPU())))
 	// What else ran on the machine meanwhile: a figure to trust only when
 	// this is near 0.
 	res.OtherCPUSeconds = round3(max(busy1-busy0-(p1.cpu-p0.cpu)-(self1-self0), 0).Seconds())

@@ -20,6 +20,7 @@ type pressureStats struct {
 	Conflated   uint64
 	PendingPeak float64 // bytes
 	CutOff      uint64
+	Batches     uint64 // group-commit batches so far: one disk sync each
 }
 
 // pressure scrapes GeoHub's /metrics.
@@ -54,6 +55,8 @@ func (g *geohubServer) pressure() (pressureStats, bool, error) {
 			p.PendingPeak = v
 		case strings.HasPrefix(name, "geohub_sessions_cut_off_total{"):
 			p.CutOff += uint64(v)
+		case name == "geohub_ingest_batch_seconds_count":
+			p.Batches = uint64(v)
 		}
 	}
 	return p, true, sc.Err()

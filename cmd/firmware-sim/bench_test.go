@@ -64,7 +64,9 @@ func checkSane(t *testing.T, r benchResult) {
 	l(r.SessionsCutOff == 0, "sessions cut off", r.SessionsCutOff)
 	l(len(r.PublishErrors) == 0 && r.RefusedPublishes == 0, "publish errors", r.PublishErrors, r.RefusedPublishes)
 	l(r.CPUSeconds > 0 && r.CPUMicrosPerPublish > 0 && r.CPUTotalSeconds >= r.CPUSeconds, "server CPU", r.CPUSeconds, r.CPUMicrosPerPublish, r.CPUTotalSeconds)
-	l(r.LoadCPUSeconds > 0, "firmware-sim CPU", r.LoadCPUSeconds)
+	l(r.LoadCPUSeconds > 0 && r.LoadSharePct > 0, "firmware-sim CPU", r.LoadCPUSeconds, r.LoadSharePct)
+	l(r.LoginCPUMicros > 0, "server CPU per login", r.LoginCPUMicros)
+	l((r.PublishesPerSync >= 1) == (r.Server == kindGeoHub), "publishes per disk sync", r.PublishesPerSync)
 	l(r.IdleDevices == 200 && r.IdleBeforeMiB > 1 && r.IdleAfterMiB > r.IdleBeforeMiB, "idle phase", r.IdleDevices, r.IdleBeforeMiB, r.IdleAfterMiB)
 	// A session costs something, and surely less than 1 MiB.
 	l(r.RSSPerDeviceKiB > 0 && r.RSSPerDeviceKiB < 1024, "RSS per idle device", r.RSSPerDeviceKiB)
@@ -85,6 +87,22 @@ func TestBenchQuick(t *testing.T) {
 		t.Errorf("load and machine: %+v %+v", rep.Load, rep.Machine)
 	}
 	for _, want := range []string{"logins/s", "publish → notification p99 ms", "RSS per idle device KiB", "GeoHub "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the text report lacks %q", want)
+		}
+	}
+}
+
+// The lean fleet: raw clients publishing pre-built stanzas, paced, give
+// the same sane figures.
+func TestBenchLeanQuick(t *testing.T) {
+	t.Parallel()
+	rep, text := runBenchCmd(t, "--lean", "--rate", "200")
+	if len(rep.Results) != 1 || !rep.Load.Lean || rep.Load.Rate != 200 {
+		t.Fatalf("load %+v, results %+v", rep.Load, rep.Results)
+	}
+	checkSane(t, rep.Results[0])
+	for _, want := range []string{"lean: pre-built stanzas", "firmware-sim share of the machine %", "server CPU µs per login"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the text report lacks %q", want)
 		}

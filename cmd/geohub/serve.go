@@ -36,6 +36,7 @@ type serveConfig struct {
 	tlsCert, tlsKey                 string
 	configFile                      string
 	cpuProfile                      string
+	commitWindow                    time.Duration
 	changed                         []any // the settings not at their defaults, for the log: name, value, ...
 	limits                          hub.Limits
 	sm                              hub.StreamManagement
@@ -151,6 +152,7 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.DurationVar(&c.commitWindow, "commit-window", store.DefaultWindow, "while writes keep coming, how long one may wait for others to share its disk sync (0: a batch holds only what came during the previous sync)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
@@ -407,6 +409,7 @@ func serve(args []string) error {
 	defer hist.Close()
 	commit := store.NewCommitter(db)
 	commit.SetLogger(log)
+	commit.SetWindow(c.commitWindow)
 	trails := c.trails
 	trails.Commit, trails.History, trails.Logger = commit, hist, log
 	if trails.SealDelay == 0 {

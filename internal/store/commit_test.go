@@ -1,6 +1,7 @@
 package store
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -8,14 +9,23 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
+// memCommitter is a Committer on an in-memory database, both closed when
+// the test ends.
+func memCommitter(t *testing.T) *Committer {
 	db, err := buntdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	c := NewCommitter(db)
-	defer c.Close()
+	t.Cleanup(func() {
+		c.Close()
+		db.Close()
+	})
+	return c
+}
+
+func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
+	c := memCommitter(t)
 	var mu sync.Mutex
 	writes, batches := 0, 0
 	c.OnBatch(func(n int, took time.Duration) {
@@ -45,5 +55,37 @@ func TestOnBatchIsToldOfEveryBatchBeforeItsSubmitters(t *testing.T) {
 	defer mu.Unlock()
 	if writes != 100 || batches == 0 || batches > 100 {
 		t.Errorf("observed %d writes in %d batches", writes, batches)
+	}
+}
+
+func TestWindowLetsWritesThatKeepComingShareABatch(t *testing.T) {
+	c := memCommitter(t)
+	// Long enough that the test goroutine is not descheduled for as long
+	// between the two writes below.
+	c.SetWindow(time.Second)
+	batches := make(chan int, 8)
+	c.OnBatch(func(n int, _ time.Duration) { batches <- n })
+	nop := func(*buntdb.Tx) error { return nil }
+	if err := c.Later(nop).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	<-batches
+	// The writer has just finished a batch: the next write is part of a
+	// stream, and the one after it joins its batch instead of waiting for
+	// a sync of its own, though it comes after the writer could have
+	// taken the first (without a window it does so within a few yields).
+	first := c.Later(nop)
+	for i := 0; i < 1000 && c.Queued() > 0; i++ {
+		runtime.Gosched()
+	}
+	second := c.Later(nop)
+	if err := first.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-batches; n != 2 {
+		t.Errorf("the two writes went in batches of %d and %d, want one batch of 2", n, <-batches)
 	}
 }
