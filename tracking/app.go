@@ -49,7 +49,8 @@ type App struct {
 	sweepStop, sweepDone chan struct{}
 	summaryDone          chan struct{} // the daily summaries (summaries.go), stopped with the sweep
 
-	membersMu sync.Mutex // one syncMembers at a time, so the last one wins
+	membersMu  sync.Mutex      // one syncMembers at a time, so the last one wins
+	groupNodes map[string]bool // the groups syncMembers made a node for; under membersMu
 
 	// Missed alerts (missed.go): catchUps and pending from Available;
 	// sentUpTo and liveSent belong to the delivery goroutine.
@@ -131,7 +132,34 @@ func (app *App) accountChanged(c devices.Change) {
 			app.log.Error("forgetting a removed account's positions", "account", c.Before.Name, "err", err)
 		}
 	}
-	if c.Before == nil || c.After == nil || c.Before.Role != c.After.Role || !slices.Equal(c.Before.Groups, c.After.Groups) {
+	if app.changesMembers(c) {
 		app.syncMembers()
 	}
+}
+
+// changesMembers reports whether an account change can change an alert
+// node's members: a watcher's role or groups, or a device that brings a
+// group with no node yet. Devices are most accounts, and a pass over
+// every account for each one added made provisioning n devices take n²
+// steps.
+func (app *App) changesMembers(c devices.Change) bool {
+	if c.Before != nil && c.After != nil && c.Before.Role == c.After.Role && slices.Equal(c.Before.Groups, c.After.Groups) {
+		return false
+	}
+	for _, a := range []*devices.Account{c.Before, c.After} {
+		if a != nil && a.Role.Watches() {
+			return true
+		}
+	}
+	if c.After == nil {
+		return false // a device gone leaves its groups' nodes as they are
+	}
+	app.membersMu.Lock()
+	defer app.membersMu.Unlock()
+	for _, g := range c.After.Groups {
+		if !app.groupNodes[g] {
+			return true
+		}
+	}
+	return false
 }

@@ -97,7 +97,9 @@ func (app *App) syncMembers() {
 		return out
 	}
 	app.pubsub.SetMembers(alertsNode, adminJIDs)
+	app.groupNodes = make(map[string]bool, len(groups))
 	for g, ops := range groups {
+		app.groupNodes[g] = true
 		node := alertGroupNode(g)
 		app.pubsub.EnsureNode(node, alertNodeConfig("Alerts of group "+g))
 		app.pubsub.SetMembers(node, append(ops, adminJIDs...))
