@@ -3,6 +3,7 @@ package geoloc
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -263,21 +264,23 @@ func (s *Store) scanRound(r *round, cutoff int64) {
 // without a TTL with a history store, so a replaced value goes back as
 // it was.
 func (s *Store) deleteSealed(r *round) error {
-	keys := make([]string, 0, r.len())
-	vals := make([]string, 0, r.len())
+	kvs := make([][2]string, 0, r.len())
 	for _, e := range r.trails {
-		keys, vals = append(keys, e.key), append(vals, e.val)
+		kvs = append(kvs, [2]string{e.key, e.val})
 	}
 	for _, e := range r.series {
-		keys, vals = append(keys, e.key), append(vals, e.val)
+		kvs = append(kvs, [2]string{e.key, e.val})
 	}
+	// In key order, here rather than in the commit: each delete then
+	// walks the tree where the one before did.
+	slices.SortFunc(kvs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	var pending []store.Pending
-	for i := 0; i < len(keys); i += deleteChunk {
-		ks, vs := keys[i:min(i+deleteChunk, len(keys))], vals[i:min(i+deleteChunk, len(vals))]
+	for i := 0; i < len(kvs); i += deleteChunk {
+		chunk := kvs[i:min(i+deleteChunk, len(kvs))]
 		pending = append(pending, s.commit.Later(func(tx *buntdb.Tx) error {
-			for j, k := range ks {
-				if v, err := tx.Delete(k); err == nil && v != vs[j] {
-					if _, _, err := tx.Set(k, v, nil); err != nil {
+			for _, kv := range chunk {
+				if v, err := tx.Delete(kv[0]); err == nil && v != kv[1] {
+					if _, _, err := tx.Set(kv[0], v, nil); err != nil {
 						return err
 					}
 				}

@@ -1,10 +1,14 @@
 package geoloc
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/tidwall/buntdb"
 )
 
@@ -94,4 +98,43 @@ func TestDeleteSealedKeepsRewrittenPoints(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A round takes the old entries in commit order up to its limit, across
+// chunks, and leaves the young ones and the rest in order; a failed round
+// goes back in front of what is left (same-key entries are all old or all
+// young, so their order holds).
+func TestSealQueueTakesInOrder(t *testing.T) {
+	var q sealQueue
+	const n = 3*chunkLen + 100
+	for i := range n {
+		ns := int64(i)
+		if i%3 == 0 {
+			ns = 1 << 60 // young
+		}
+		q.pushTrail(queued[string, history.Point]{key: fmt.Sprint(i), ns: ns})
+	}
+	order := func(es []queued[string, history.Point]) bool {
+		return slices.IsSortedFunc(es, func(a, b queued[string, history.Point]) int {
+			x, _ := strconv.Atoi(a.key)
+			y, _ := strconv.Atoi(b.key)
+			return x - y
+		})
+	}
+	r := &round{}
+	q.take(r, 1<<59, 1500)
+	if len(r.trails) != 1500 || !r.more || !order(r.trails) || r.trails[0].key != "1" {
+		t.Fatalf("took %d (more %v)", len(r.trails), r.more)
+	}
+	q.putBack(r)
+	all := &round{}
+	q.take(all, 1<<61, n)
+	old := slices.DeleteFunc(slices.Clone(all.trails), func(e queued[string, history.Point]) bool { return e.ns >= 1<<59 })
+	young := slices.DeleteFunc(slices.Clone(all.trails), func(e queued[string, history.Point]) bool { return e.ns < 1<<59 })
+	if len(all.trails) != n || all.more || !order(old) || !order(young) || old[0].key != "1" {
+		t.Fatalf("after the put back: %d, old in order %v, young in order %v", len(all.trails), order(old), order(young))
+	}
+	if tr, _ := q.lengths(); tr != 0 {
+		t.Fatalf("%d left", tr)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"sync"
 )
 
 // A block is a run of one device's points in time order, encoded column by
@@ -28,6 +29,10 @@ import (
 const blockVersion = 1
 
 var errCorrupt = errors.New("history: corrupt block")
+
+// scratchColumns are the columns decodeBlock decodes into on the way to
+// points: the sealer decodes every open block it rewrites.
+var scratchColumns = sync.Pool{New: func() any { return &Columns{} }}
 
 // appendBlock encodes pts, which are in strictly increasing time order.
 func appendBlock(b []byte, pts []Point) []byte {
@@ -151,7 +156,8 @@ func commonPowerOfTen(vals []int64) int {
 
 // decodeBlock appends the points of block b to dst.
 func decodeBlock(dst []Point, b []byte) ([]Point, error) {
-	var c Columns
+	c := scratchColumns.Get().(*Columns)
+	defer scratchColumns.Put(c)
 	if err := c.decode(b); err != nil {
 		return dst, err
 	}
