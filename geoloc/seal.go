@@ -36,9 +36,13 @@ const (
 	DefaultSealDelay = 30 * time.Second
 )
 
-// maxSealPoints bounds the points moved in one round (a variable for
-// the tests).
+// maxSealPoints bounds the points a round reads from BuntDB (a variable
+// for the tests). maxQueuedRound bounds a round from the queue, whose
+// points are in memory already: every open block a round touches is
+// rewritten, so one round of everything due costs less than several.
 var maxSealPoints = 100_000
+
+const maxQueuedRound = 2_000_000
 
 const (
 	scanChunk    = 10_000 // keys read under one BuntDB read lock
@@ -192,10 +196,10 @@ func (s *Store) scanPrefix(prefix string, fn func(k, v string) bool) {
 	}
 }
 
-// SealRound moves up to maxSealPoints trail points and sensor readings
-// whose time is older than now less the seal delay from BuntDB into the
-// history store. It returns how many it moved and whether more are
-// waiting.
+// SealRound moves the trail points and sensor readings whose time is
+// older than now less the seal delay from BuntDB into the history store,
+// up to maxSealPoints when it scans BuntDB and maxQueuedRound from the
+// queue. It returns how many it moved and whether more are waiting.
 func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	s.seal.mu.Lock()
 	defer s.seal.mu.Unlock()
@@ -207,7 +211,7 @@ func (s *Store) SealRound(now time.Time) (int, bool, error) {
 		queuedTrails, queuedSeries = s.seal.queue.lengths()
 		s.scanRound(r, cutoff)
 	} else {
-		s.seal.queue.take(r, cutoff, maxSealPoints)
+		s.seal.queue.take(r, cutoff, maxQueuedRound)
 	}
 	if r.len() == 0 {
 		return 0, false, nil
