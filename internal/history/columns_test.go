@@ -87,3 +87,22 @@ func TestColumnsReuseAndSpread(t *testing.T) {
 		t.Errorf("ColumnsOf: %+v", ColumnsOf(short).Point(2))
 	}
 }
+
+// A long read puts at most cachedPerRead blocks in the cache, and reads
+// the same with them.
+func TestLongReadsCacheFewBlocks(t *testing.T) {
+	s := openTest(t, Options{BlockPoints: 4})
+	pts := track(0, 4*(cachedPerRead+20), 1000)
+	if err := s.Seal(map[string][]Point{"car": pts}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The second read finds the first blocks cached and admits the rest.
+	for _, want := range []int{cachedPerRead, cachedPerRead + 20} {
+		if got := mustPoints(t, s, "car", 0, 1<<62); !reflect.DeepEqual(got, pts) {
+			t.Fatalf("%d points, want %d", len(got), len(pts))
+		}
+		if n := s.cache.order.Len(); n != want {
+			t.Fatalf("%d blocks cached, want %d", n, want)
+		}
+	}
+}

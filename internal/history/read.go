@@ -28,13 +28,14 @@ func (s *Store) Each(device string, from, to int64, fn func(Point) bool) error {
 func (s *Store) EachColumns(device string, from, to int64, fn func(*Columns) bool) error {
 	gen := s.cache.generation()
 	var scratch Columns // for blocks the cache does not keep
+	admit := cachedPerRead
 	return s.db.View(func(tx *bolt.Tx) error {
 		cur := trailCursor(tx, device)
 		if cur == nil {
 			return nil
 		}
 		for k, v := seekBlock(cur, from); k != nil && keyTime(k) <= to; k, v = cur.Next() {
-			c, err := s.block(gen, device, keyTime(k), v, &scratch)
+			c, err := s.block(gen, device, keyTime(k), v, &scratch, &admit)
 			if err != nil {
 				return err
 			}
@@ -146,10 +147,15 @@ func seekBlock(cur *bolt.Cursor, from int64) (k, v []byte) {
 	return cur.First()
 }
 
+// cachedPerRead is how many blocks one read may put in the cache: a day
+// is 34 blocks, and a month's thousand would push out what the live map
+// reads again and again, to be read again seldom.
+const cachedPerRead = 64
+
 // block returns a trail block decoded: from the cache if it is there,
-// else decoded into a new Columns that the cache keeps, or into scratch
-// when there is no cache.
-func (s *Store) block(gen uint64, device string, start int64, v []byte, scratch *Columns) (*Columns, error) {
+// else decoded into a new Columns that the cache keeps while admit lasts,
+// or into scratch.
+func (s *Store) block(gen uint64, device string, start int64, v []byte, scratch *Columns, admit *int) (*Columns, error) {
 	if !s.cache.enabled() {
 		return scratch, scratch.decode(v)
 	}
@@ -157,6 +163,10 @@ func (s *Store) block(gen uint64, device string, start int64, v []byte, scratch 
 	if c, ok := s.cache.get(k); ok {
 		return c, nil
 	}
+	if *admit == 0 {
+		return scratch, scratch.decode(v)
+	}
+	*admit--
 	c := &Columns{}
 	if err := c.decode(v); err != nil {
 		return nil, err
@@ -181,7 +191,8 @@ func (s *Store) Last(device string) (Point, bool, error) {
 			return nil
 		}
 		var scratch Columns
-		c, err := s.block(gen, device, keyTime(k), v, &scratch)
+		admit := 1
+		c, err := s.block(gen, device, keyTime(k), v, &scratch, &admit)
 		if err != nil || c.Len() == 0 {
 			return err
 		}
