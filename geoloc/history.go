@@ -29,38 +29,35 @@ func historyPoint(pt TrailPoint) history.Point {
 }
 
 func trailPointOfHistory(p history.Point) TrailPoint {
-	return trailPointsOfHistory([][]history.Point{{p}})[0]
+	return appendTrailPoints(nil, history.ColumnsOf([]history.Point{p}))[0]
 }
 
-// trailPointsOfHistory converts runs of points with two allocations in
-// all: one for the points, one for their optional measures.
-func trailPointsOfHistory(runs [][]history.Point) []TrailPoint {
-	n, m := 0, 0
-	for _, run := range runs {
-		n += len(run)
-		for _, p := range run {
-			m += bits.OnesCount8(p.Has)
-		}
+// appendTrailPoints appends the points of c to out, their optional
+// measures in one allocation for the run.
+func appendTrailPoints(out []TrailPoint, c *history.Columns) []TrailPoint {
+	m := 0
+	for _, h := range c.Has {
+		m += bits.OnesCount8(h)
 	}
-	vals := make([]float64, 0, m)
-	out := make([]TrailPoint, 0, n)
-	for _, run := range runs {
-		for _, p := range run {
-			out = append(out, TrailPoint{Time: time.UnixMilli(p.Time).UTC(), Lat: p.Lat, Lon: p.Lon})
-			pt := &out[len(out)-1]
-			for j, f := range [...]struct {
-				dst **float64
-				v   float64
-			}{{&pt.Speed, p.Speed}, {&pt.Bearing, p.Bearing}, {&pt.Accuracy, p.Accuracy}, {&pt.Alt, p.Alt}} {
-				if p.Has&(1<<j) != 0 {
-					vals = append(vals, f.v)
-					*f.dst = &vals[len(vals)-1]
-				}
-			}
+	vals := make([]float64, m)
+	opt := func(has, bit uint8, v float64) *float64 {
+		if has&bit == 0 {
+			return nil
 		}
+		vals[0] = v
+		p := &vals[0]
+		vals = vals[1:]
+		return p
 	}
-	if n == 0 {
-		return nil
+	for i, t := range c.Time {
+		pt := TrailPoint{Time: time.UnixMilli(t).UTC(), Lat: c.Lat[i], Lon: c.Lon[i]}
+		if h := c.Has[i]; h != 0 {
+			pt.Speed = opt(h, history.HasSpeed, c.Speed[i])
+			pt.Bearing = opt(h, history.HasBearing, c.Bearing[i])
+			pt.Accuracy = opt(h, history.HasAccuracy, c.Accuracy[i])
+			pt.Alt = opt(h, history.HasAlt, c.Alt[i])
+		}
+		out = append(out, pt)
 	}
 	return out
 }
@@ -104,20 +101,21 @@ func (s *Store) unsealed(device string, from, to time.Time) []history.Point {
 }
 
 // historyTrail returns the device's trail points between from and to,
-// sealed and unsealed merged as eachTrailPoint does, as runs in order: the
-// sealed blocks as they are (a month is half a million points, not to be
-// copied), those that unsealed points fall into merged with them.
-func (s *Store) historyTrail(device string, from, to time.Time) [][]history.Point {
+// sealed and unsealed merged as eachTrailPoint does: the sealed blocks
+// decoded straight into the result, those that unsealed points fall into
+// merged with them first.
+func (s *Store) historyTrail(device string, from, to time.Time) []TrailPoint {
 	recent := s.unsealed(device, from, to)
 	lo, hi := msRange(from, to)
-	var runs [][]history.Point
-	s.opt.History.EachRun(device, lo, hi, func(run []history.Point) bool {
-		if len(recent) == 0 || recent[0].Time > run[len(run)-1].Time {
-			runs = append(runs, run)
+	out := make([]TrailPoint, 0, s.opt.History.MaxPoints(device, lo, hi)+len(recent))
+	s.opt.History.EachColumns(device, lo, hi, func(c *history.Columns) bool {
+		if len(recent) == 0 || recent[0].Time > c.Time[c.Len()-1] {
+			out = appendTrailPoints(out, c)
 			return true
 		}
-		merged := make([]history.Point, 0, len(run)+len(recent))
-		for _, p := range run {
+		merged := make([]history.Point, 0, c.Len()+len(recent))
+		for i := range c.Len() {
+			p := c.Point(i)
 			for len(recent) > 0 && recent[0].Time < p.Time {
 				merged = append(merged, recent[0])
 				recent = recent[1:]
@@ -127,10 +125,14 @@ func (s *Store) historyTrail(device string, from, to time.Time) [][]history.Poin
 			}
 			merged = append(merged, p)
 		}
-		runs = append(runs, merged)
+		out = appendTrailPoints(out, history.ColumnsOf(merged))
 		return true
 	})
-	return append(runs, recent)
+	out = appendTrailPoints(out, history.ColumnsOf(recent))
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // msRange is the milliseconds whose every instant is in [from, to].

@@ -3,6 +3,7 @@ package geoloc
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,18 +13,22 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-// The sealer moves trail points and sensor readings from BuntDB (the write-ahead log, where
-// every fix is durable when it is acknowledged) into the history store.
-// A round reads the points older than the seal delay, seals them in one
-// history transaction, and only once that is durable deletes them from
-// BuntDB through the committer. A crash in between leaves points in both
-// stores: reads merge them, and the next round seals them again, which
-// changes nothing (history.Seal merges by time).
+// The sealer moves trail points and sensor readings from BuntDB (the
+// write-ahead log, where every fix is durable when it is acknowledged)
+// into the history store. The group commit queues each point it wrote
+// (seal_queue.go); a round takes the queued points older than the seal
+// delay, seals them in one history transaction, and only once that is
+// durable deletes them from BuntDB through the committer. A crash in
+// between leaves points in both stores: reads merge them, and the next
+// start finds them in BuntDB and seals them again, which changes nothing
+// (history.Seal merges by time).
 //
-// A data folder from before the history store holds its whole trail as
-// trk: keys: they are unsealed points like any other, moved by the first
-// rounds, at most maxSealPoints a round and back to back, so that a large
-// folder moves in bounded steps between which fixes keep flowing.
+// Points already in BuntDB when the store opens are not queued: the
+// rounds scan BuntDB for them until the newest of them has been taken. A
+// data folder from before the history store holds its whole trail as
+// trk: keys: they are moved that way, at most maxSealPoints a round and
+// back to back, so that a large folder moves in bounded steps between
+// which fixes keep flowing.
 
 // Defaults of Options.SealEvery and Options.SealDelay.
 const (
@@ -31,9 +36,13 @@ const (
 	DefaultSealDelay = 30 * time.Second
 )
 
-// maxSealPoints bounds the points moved in one round (a variable for
-// the tests).
+// maxSealPoints bounds the points a round reads from BuntDB (a variable
+// for the tests). maxQueuedRound bounds a round from the queue, whose
+// points are in memory already: every open block a round touches is
+// rewritten, so one round of everything due costs less than several.
 var maxSealPoints = 100_000
+
+const maxQueuedRound = 2_000_000
 
 const (
 	scanChunk    = 10_000 // keys read under one BuntDB read lock
@@ -46,12 +55,19 @@ const (
 // round and Forget apart (a round must not bring a forgotten device's
 // points back).
 type sealer struct {
-	mu   sync.Mutex
-	stop chan struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	stop  chan struct{}
+	done  chan struct{}
+	queue sealQueue
+	// Points in BuntDB when the store opened: how many, and the time
+	// (ns) of the newest. Rounds scan for them while scanning.
+	atOpen, newestAtOpen int64
+	scanning             bool
 }
 
 func (s *Store) startSealer() {
+	s.seal.atOpen, s.seal.newestAtOpen = s.unsealedAtOpen()
+	s.seal.scanning = s.seal.atOpen > 0
 	if s.opt.SealDelay < 0 {
 		s.opt.SealDelay = 0
 	} else if s.opt.SealDelay == 0 {
@@ -87,7 +103,7 @@ func (s *Store) Close() {
 func (s *Store) sealLoop() {
 	defer close(s.seal.done)
 	log := s.opt.Logger
-	total := s.unsealedCount()
+	total := int(s.seal.atOpen)
 	if total > maxSealPoints {
 		log.Info("moving trail points into the history store", "points", total, "file", s.opt.History.Path())
 	}
@@ -133,14 +149,26 @@ func (s *Store) sealLoop() {
 	}
 }
 
-// unsealedCount counts the trail points and sensor readings in BuntDB, a
-// chunk of keys at a time.
+// unsealedAtOpen counts the trail points and sensor readings in BuntDB
+// and finds the newest one's time, a chunk of keys at a time.
+func (s *Store) unsealedAtOpen() (n, newest int64) {
+	s.scanPrefix(trailPrefix, func(k, _ string) bool {
+		_, ns, _ := parseTrailKey(k)
+		n, newest = n+1, max(newest, ns)
+		return true
+	})
+	s.scanPrefix(seriesPrefix, func(k, _ string) bool {
+		_, ns, _ := parseSeriesKey(k)
+		n, newest = n+1, max(newest, ns)
+		return true
+	})
+	return n, newest
+}
+
+// unsealedCount counts the trail points and sensor readings in BuntDB.
 func (s *Store) unsealedCount() int {
-	n := 0
-	for _, prefix := range []string{trailPrefix, seriesPrefix} {
-		s.scanPrefix(prefix, func(string, string) bool { n++; return true })
-	}
-	return n
+	n, _ := s.unsealedAtOpen()
+	return int(n)
 }
 
 // scanPrefix calls fn with the keys that start with prefix and their
@@ -168,58 +196,95 @@ func (s *Store) scanPrefix(prefix string, fn func(k, v string) bool) {
 	}
 }
 
-// SealRound moves up to maxSealPoints trail points and sensor readings
-// whose time is older than now less the seal delay from BuntDB into the
-// history store. It returns how many it moved and whether more are
-// waiting.
+// SealRound moves the trail points and sensor readings whose time is
+// older than now less the seal delay from BuntDB into the history store,
+// up to maxSealPoints when it scans BuntDB and maxQueuedRound from the
+// queue. It returns how many it moved and whether more are waiting.
 func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	s.seal.mu.Lock()
 	defer s.seal.mu.Unlock()
 	cutoff := now.Add(-s.opt.SealDelay).UnixNano()
-	var keys, vals []string
-	trails := map[string][]history.Point{}
-	series := map[history.Series][]history.Reading{}
-	more := false
-	take := func(k, v string, ns int64, ok bool) bool {
+	r := &round{}
+	scanned := s.seal.scanning
+	var queuedTrails, queuedSeries int
+	if scanned {
+		queuedTrails, queuedSeries = s.seal.queue.lengths()
+		s.scanRound(r, cutoff)
+	} else {
+		s.seal.queue.take(r, cutoff, maxQueuedRound)
+	}
+	if r.len() == 0 {
+		return 0, false, nil
+	}
+	if err := s.opt.History.Seal(r.byDevice()); err != nil {
+		if !scanned {
+			s.seal.queue.putBack(r)
+		}
+		return 0, false, err
+	}
+	if err := s.deleteSealed(r); err != nil {
+		return 0, false, err
+	}
+	if scanned && !r.more {
+		// The scan saw every point older than the cutoff, those queued
+		// before it began among them.
+		s.seal.queue.dropTakenByScan(queuedTrails, queuedSeries, cutoff)
+		s.seal.scanning = cutoff <= s.seal.newestAtOpen
+	}
+	return r.len(), r.more, nil
+}
+
+// scanRound fills r with the points in BuntDB older than cutoff, up to
+// maxSealPoints.
+func (s *Store) scanRound(r *round, cutoff int64) {
+	take := func(ns int64, ok bool) bool {
 		if !ok || ns >= cutoff {
 			return false
 		}
-		if len(keys) == maxSealPoints {
-			more = true
+		if r.len() == maxSealPoints {
+			r.more = true
 			return false
 		}
-		keys, vals = append(keys, k), append(vals, v)
 		return true
 	}
 	s.scanPrefix(trailPrefix, func(k, v string) bool {
-		device, ns, ok := parseTrailKey(k)
-		if take(k, v, ns, ok) {
-			trails[device] = append(trails[device], historyPoint(parseTrailPoint(v)))
+		if device, ns, ok := parseTrailKey(k); take(ns, ok) {
+			r.trails = append(r.trails, queued[string, history.Point]{k, v, ns, device, historyPoint(parseTrailPoint(v))})
 		}
-		return !more
+		return !r.more
 	})
 	s.scanPrefix(seriesPrefix, func(k, v string) bool {
-		sr, ns, ok := parseSeriesKey(k)
-		if take(k, v, ns, ok) {
-			series[sr] = append(series[sr], historyReading(v, ns))
+		if sr, ns, ok := parseSeriesKey(k); take(ns, ok) {
+			r.series = append(r.series, queued[history.Series, history.Reading]{k, v, ns, sr, historyReading(v, ns)})
 		}
-		return !more
+		return !r.more
 	})
-	if len(keys) == 0 {
-		return 0, false, nil
+}
+
+// deleteSealed deletes the round's points from BuntDB, now that they are
+// sealed and durable, unless a fix of the same time replaced one since
+// it was read (that one is queued and sealed next). Only the sealer
+// deletes these keys and only the group commit writes them, always
+// without a TTL with a history store, so a replaced value goes back as
+// it was.
+func (s *Store) deleteSealed(r *round) error {
+	kvs := make([][2]string, 0, r.len())
+	for _, e := range r.trails {
+		kvs = append(kvs, [2]string{e.key, e.val})
 	}
-	if err := s.opt.History.Seal(trails, series); err != nil {
-		return 0, false, err
+	for _, e := range r.series {
+		kvs = append(kvs, [2]string{e.key, e.val})
 	}
-	// Sealed and durable: the write-ahead copies can go, unless a fix of
-	// the same time replaced one since it was read (it is sealed next).
+	// In key order, here rather than in the commit: each delete then
+	// walks the tree where the one before did.
+	slices.SortFunc(kvs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	var pending []store.Pending
-	for i := 0; i < len(keys); i += deleteChunk {
-		ks, vs := keys[i:min(i+deleteChunk, len(keys))], vals[i:min(i+deleteChunk, len(vals))]
+	for i := 0; i < len(kvs); i += deleteChunk {
+		chunk := kvs[i:min(i+deleteChunk, len(kvs))]
 		pending = append(pending, s.commit.Later(func(tx *buntdb.Tx) error {
-			for j, k := range ks {
-				if v, err := tx.Get(k); err == nil && v == vs[j] {
-					if _, err := tx.Delete(k); err != nil {
+			for _, kv := range chunk {
+				if v, err := tx.Delete(kv[0]); err == nil && v != kv[1] {
+					if _, _, err := tx.Set(kv[0], v, nil); err != nil {
 						return err
 					}
 				}
@@ -231,10 +296,7 @@ func (s *Store) SealRound(now time.Time) (int, bool, error) {
 	for _, p := range pending {
 		err = errors.Join(err, p.Wait())
 	}
-	if err != nil {
-		return 0, false, err
-	}
-	return len(keys), more, nil
+	return err
 }
 
 // ExpireHistory deletes the sealed blocks older than their retention (a

@@ -159,8 +159,10 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	var events []Event
 	var sink func([]Event)
 	var watch func(Position)
+	var unsealed queued[string, history.Point] // the trail point, for the sealer (key set)
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
+		unsealed.key = ""
 		s.mu.Lock()
 		cur, had := s.latest[p.Device]
 		last, hasTrail := s.kept[p.Device]
@@ -195,9 +197,16 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		}
 		s.mu.Unlock()
 		if keepTrail {
-			ttl := retention - time.Since(p.Time)
-			_, _, err := tx.Set(trailKey(p.Device, p.Time), string(pt.appendJSON(nil)), &buntdb.SetOptions{Expires: true, TTL: ttl})
-			if err != nil {
+			key, val := trailKey(p.Device, p.Time), string(pt.appendJSON(nil))
+			// With a history store the sealer moves the point out within
+			// seconds and the history keeps the retention: no TTL to index.
+			var opt *buntdb.SetOptions
+			if s.opt.History == nil {
+				opt = &buntdb.SetOptions{Expires: true, TTL: retention - time.Since(p.Time)}
+			} else {
+				unsealed = queued[string, history.Point]{key, val, p.Time.UnixNano(), p.Device, historyPoint(pt)}
+			}
+			if _, _, err := tx.Set(key, val, opt); err != nil {
 				return err
 			}
 		}
@@ -218,6 +227,9 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		case err == nil:
 			if taken {
 				s.ingested.Add(1)
+			}
+			if unsealed.key != "" {
+				s.seal.queue.pushTrail(unsealed)
 			}
 			if changedLatest && watch != nil && s.has(p.Device) {
 				// (A device forgotten in the same batch stays off the map.)
@@ -387,7 +399,16 @@ func (s *Store) Forget(device string) error {
 		s.seal.mu.Lock()
 		defer s.seal.mu.Unlock()
 	}
-	if err := s.commit.Later(write).Wait(); err != nil {
+	done := make(store.Pending, 1)
+	s.commit.Submit(write, func(err error) {
+		if err == nil {
+			// After the points queued by the fixes committed before the
+			// delete, before those of any fix after it.
+			s.seal.queue.forget(device)
+		}
+		done <- err
+	})
+	if err := done.Wait(); err != nil {
 		s.reload(device)
 		return err
 	}

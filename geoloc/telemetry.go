@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geohub/geohub/internal/history"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
@@ -221,6 +222,7 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 	var changed bool
 	var events []Event
 	var sink func([]Event)
+	var unsealed []queued[history.Series, history.Reading] // for the sealer
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		s.mu.Lock()
@@ -266,13 +268,22 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 		if err := logEvents(tx, events, received, s.opt.AlertRetention); err != nil {
 			return err
 		}
+		unsealed = unsealed[:0]
 		for _, r := range rs {
 			ttl := s.opt.TelemetryRetention - time.Since(r.Time)
 			if ttl <= 0 {
 				continue
 			}
-			b := point{V: r.Value, U: r.Unit, N: r.Node}.appendJSON(nil)
-			if _, _, err := tx.Set(seriesKey(device, r.Sensor, r.Time), string(b), &buntdb.SetOptions{Expires: true, TTL: ttl}); err != nil {
+			key, val := seriesKey(device, r.Sensor, r.Time), string(point{V: r.Value, U: r.Unit, N: r.Node}.appendJSON(nil))
+			// With a history store the sealer moves the reading out
+			// within seconds: no TTL, as for trail points (Stage).
+			opt := &buntdb.SetOptions{Expires: true, TTL: ttl}
+			if s.opt.History != nil {
+				opt = nil
+				hr := history.Reading{Time: r.Time.UnixMilli(), Value: r.Value, Unit: r.Unit, Node: r.Node}
+				unsealed = append(unsealed, queued[history.Series, history.Reading]{key, val, r.Time.UnixNano(), history.Series{Device: device, Sensor: r.Sensor}, hr})
+			}
+			if _, _, err := tx.Set(key, val, opt); err != nil {
 				return err
 			}
 		}
@@ -294,8 +305,13 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 		switch {
 		case err != nil && changed:
 			s.reloadTelemetry(device) // the batch rolled back: forget what it set
-		case err == nil && len(events) > 0 && sink != nil:
-			sink(events)
+		case err == nil:
+			if len(unsealed) > 0 {
+				s.seal.queue.pushReadings(unsealed)
+			}
+			if len(events) > 0 && sink != nil {
+				sink(events)
+			}
 		}
 	}
 	return write, then, nil

@@ -74,7 +74,7 @@ func parseTrailPoint(v string) TrailPoint {
 func (s *Store) TrailPoints(device string, from, to time.Time) []TrailPoint {
 	var out []TrailPoint
 	if s.opt.History != nil {
-		return trailPointsOfHistory(s.historyTrail(device, from, to))
+		return s.historyTrail(device, from, to)
 	}
 	lo, hi := trailKey(device, from), trailKey(device, to)
 	s.db.View(func(tx *buntdb.Tx) error {

@@ -3,8 +3,8 @@ package history
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/bits"
+	"sync"
 )
 
 // A block is a run of one device's points in time order, encoded column by
@@ -29,6 +29,10 @@ import (
 const blockVersion = 1
 
 var errCorrupt = errors.New("history: corrupt block")
+
+// scratchColumns are the columns decodeBlock decodes into on the way to
+// points: the sealer decodes every open block it rewrites.
+var scratchColumns = sync.Pool{New: func() any { return &Columns{} }}
 
 // appendBlock encodes pts, which are in strictly increasing time order.
 func appendBlock(b []byte, pts []Point) []byte {
@@ -152,65 +156,13 @@ func commonPowerOfTen(vals []int64) int {
 
 // decodeBlock appends the points of block b to dst.
 func decodeBlock(dst []Point, b []byte) ([]Point, error) {
-	r := reader{b: b}
-	if v := r.byte(); v != blockVersion {
-		return dst, fmt.Errorf("%w: version %d", errCorrupt, v)
+	c := scratchColumns.Get().(*Columns)
+	defer scratchColumns.Put(c)
+	if err := c.decode(b); err != nil {
+		return dst, err
 	}
-	n := int(r.uvarint())
-	if r.err != nil || n > len(b) { // every point takes at least a byte
-		return dst, errCorrupt
-	}
-	base := len(dst)
-	dst = append(dst, make([]Point, n)...)
-	pts := dst[base:]
-	col := make([]int64, n)
-	r.column(col)
-	for i := range pts {
-		pts[i].Time = col[i]
-	}
-	r.column(col)
-	for i := range pts {
-		pts[i].Lat = float64(col[i]) / degreeScale
-	}
-	r.column(col)
-	for i := range pts {
-		pts[i].Lon = float64(col[i]) / degreeScale
-	}
-	runs := int(r.uvarint())
-	at := 0
-	for range runs {
-		has := r.byte()
-		l := int(r.uvarint())
-		if r.err != nil || l > n-at {
-			return dst[:base], errCorrupt
-		}
-		for i := at; i < at+l; i++ {
-			pts[i].Has = has
-		}
-		at += l
-	}
-	if at != n {
-		return dst[:base], errCorrupt
-	}
-	for f := range optionalFields {
-		m := 0
-		for i := range pts {
-			if pts[i].Has&(1<<f) != 0 {
-				m++
-			}
-		}
-		col = col[:m]
-		r.column(col)
-		j := 0
-		for i := range pts {
-			if pts[i].Has&(1<<f) != 0 {
-				*pts[i].optional(f) = float64(col[j]) / measureScale
-				j++
-			}
-		}
-	}
-	if r.err != nil || len(r.b) != 0 {
-		return dst[:base], errCorrupt
+	for i := range c.Len() {
+		dst = append(dst, c.Point(i))
 	}
 	return dst, nil
 }
@@ -241,41 +193,49 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
-func (r *reader) varint() int64 {
-	if len(r.b) > 0 && r.b[0] < 0x80 { // most differences take a byte
-		c := r.b[0]
-		r.b = r.b[1:]
-		return int64(c>>1) ^ -int64(c&1)
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errCorrupt
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// column fills vals (its length says how many) from a column.
+// column fills vals (its length says how many) from a column. It is the
+// innermost loop of every read: the bytes are walked by index, and a
+// difference of one or two bytes (most of them) is read in place.
 func (r *reader) column(vals []int64) {
 	h := r.byte()
-	k, order := int(h&31), 1+int(h>>5&1)
+	k, order2 := int(h&31), h>>5&1 == 1
 	if k >= len(pow10) || h>>6 != 0 {
 		r.err = errCorrupt
 		return
 	}
-	var prev, prevDelta int64
+	b, at := r.b, 0
+	var prev, delta int64
 	for i := range vals {
-		d := r.varint()
-		delta := d
-		if order == 2 && i > 1 {
-			delta = prevDelta + d
+		var d int64
+		switch {
+		case at < len(b) && b[at] < 0x80:
+			d = int64(b[at]>>1) ^ -int64(b[at]&1) // zigzag, as binary.Varint
+			at++
+		case at+1 < len(b) && b[at+1] < 0x80:
+			u := uint64(b[at]&0x7f) | uint64(b[at+1])<<7
+			d = int64(u>>1) ^ -int64(u&1)
+			at += 2
+		default:
+			v, n := binary.Varint(b[at:])
+			if n <= 0 {
+				r.err = errCorrupt
+				return
+			}
+			d = v
+			at += n
+		}
+		if order2 && i > 1 {
+			delta += d
+		} else {
+			delta = d
 		}
 		prev += delta
-		prevDelta = delta
 		vals[i] = prev
 	}
-	for i := range vals {
-		vals[i] *= pow10[k]
+	r.b = b[at:]
+	if m := pow10[k]; m != 1 {
+		for i := range vals {
+			vals[i] *= m
+		}
 	}
 }

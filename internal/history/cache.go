@@ -3,7 +3,6 @@ package history
 import (
 	"container/list"
 	"sync"
-	"unsafe"
 )
 
 // cache keeps decoded blocks, least recently used first out, within a byte
@@ -29,10 +28,8 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	key cacheKey
-	pts []Point
+	pts *Columns
 }
-
-var pointSize = int(unsafe.Sizeof(Point{}))
 
 func newCache(budget int) *cache {
 	return &cache{budget: budget, order: list.New(), byKey: map[cacheKey]*list.Element{}}
@@ -45,8 +42,11 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
-// get returns a decoded block; the slice is shared and must not change.
-func (c *cache) get(k cacheKey) ([]Point, bool) {
+// enabled reports whether blocks are kept at all.
+func (c *cache) enabled() bool { return c.budget > 0 }
+
+// get returns a decoded block; it is shared and must not change.
+func (c *cache) get(k cacheKey) (*Columns, bool) {
 	if c.budget <= 0 {
 		return nil, false
 	}
@@ -61,8 +61,8 @@ func (c *cache) get(k cacheKey) ([]Point, bool) {
 }
 
 // put keeps a block decoded by a reader that noted gen.
-func (c *cache) put(gen uint64, k cacheKey, pts []Point) {
-	size := len(pts) * pointSize
+func (c *cache) put(gen uint64, k cacheKey, pts *Columns) {
+	size := pts.Len() * columnsPointSize
 	if size > c.budget {
 		return
 	}
@@ -84,7 +84,7 @@ func (c *cache) put(gen uint64, k cacheKey, pts []Point) {
 func (c *cache) remove(e *list.Element) {
 	ent := c.order.Remove(e).(*cacheEntry)
 	delete(c.byKey, ent.key)
-	c.used -= len(ent.pts) * pointSize
+	c.used -= ent.pts.Len() * columnsPointSize
 }
 
 // invalidate drops blocks that a committed write changed or deleted.
