@@ -213,7 +213,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		if !newer {
 			return nil
 		}
-		b, err := json.Marshal(p)
+		b, err := p.appendJSON(nil)
 		if err != nil {
 			return err
 		}

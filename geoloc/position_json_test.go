@@ -1,0 +1,72 @@
+package geoloc
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+// The position's hand-written JSON is json.Marshal's, byte for byte,
+// whatever its strings and numbers hold.
+func TestPositionJSONIsMarshals(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	ts := time.Date(2026, 12, 7, 13, 30, 1, 123456789, time.FixedZone("x", 3600))
+	full := Geoloc{Accuracy: f(3.5), Alt: f(-12.25), AltAccuracy: f(1e-7), Area: "a", Bearing: f(359.99), Building: "b",
+		Country: "c", CountryCode: "DE", Datum: "WGS84", Description: "d", Floor: "2", Lat: f(52.5), Locality: "Berlin",
+		Lon: f(13.4), PostalCode: "10115", Region: "r", Room: "5", Speed: f(1e22), Street: "s", Text: "t", Timestamp: &ts,
+		TZO: "+01:00", URI: "http://example.com/?a=1&b=<2>", Lang: "de"}
+	for _, p := range []Position{
+		{Device: "car-1@localhost", Lat: 52.5, Lon: 13.4, Time: ts, Received: ts.UTC(), Source: "pep", Geoloc: full},
+		{Device: "car-2@localhost", Lat: -0.0000001, Lon: 180, Source: "mqtt"},
+		{Device: "odd\"\\\n\t\x01@localhost", Source: "é ü 漢字 \u2028 \u2029 \xff\xfe", Geoloc: Geoloc{Text: "</script>", Lat: f(0)}},
+	} {
+		got, err := p.appendJSON([]byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := json.Marshal(p); string(got[1:]) != string(want) {
+			t.Errorf("wrote\n%s\nwant\n%s", got[1:], want)
+		}
+	}
+	for _, p := range []Position{{Lat: math.NaN()}, {Lon: math.Inf(1)}, {Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}} {
+		if _, err := p.appendJSON(nil); err == nil {
+			t.Errorf("%+v: no error", p)
+		}
+	}
+}
+
+func BenchmarkPositionJSON(b *testing.B) {
+	f := func(v float64) *float64 { return &v }
+	ts := time.Now()
+	p := Position{Device: "car-17@localhost", Lat: 52.5, Lon: 13.4, Time: ts, Received: ts, Source: "pep",
+		Geoloc: Geoloc{Lat: f(52.5), Lon: f(13.4), Speed: f(13.9), Bearing: f(90), Accuracy: f(5), Timestamp: &ts}}
+	b.Run("appendJSON", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf, _ = p.appendJSON(buf[:0])
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		for b.Loop() {
+			json.Marshal(p)
+		}
+	})
+}
+
+func FuzzPositionJSON(f *testing.F) {
+	f.Add("car@localhost", "pep", "text", 52.5, 1e-9, int64(0))
+	f.Add("a\"b", "\xff", "\u2028<&>", -1e21, 123456.789, int64(1<<62))
+	f.Fuzz(func(t *testing.T, device, source, text string, lat, speed float64, nanos int64) {
+		ts := time.Unix(0, nanos)
+		p := Position{Device: device, Source: source, Lat: lat, Time: ts, Received: ts, Geoloc: Geoloc{Text: text, Speed: &speed}}
+		got, err := p.appendJSON(nil)
+		want, werr := json.Marshal(p)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("error %v, json.Marshal's %v", err, werr)
+		}
+		if err == nil && string(got) != string(want) {
+			t.Fatalf("wrote\n%s\nwant\n%s", got, want)
+		}
+	})
+}
