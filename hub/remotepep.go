@@ -18,9 +18,13 @@ import (
 // goes unavailable. Remote resources that do not receive the account's
 // presence are neither asked nor sent anything.
 
-// maxRemoteResources bounds the remote resources followed: a peer can
-// announce any number of them.
-const maxRemoteResources = 4096
+// maxRemoteResources bounds the remote resources followed, and
+// maxContactResources those of one contact: a peer can announce any
+// number of them.
+const (
+	maxRemoteResources  = 4096
+	maxContactResources = 32
+)
 
 // remotePEP holds what the hub knows of remote resources' presence and
 // capabilities.
@@ -46,7 +50,7 @@ type remoteAsk struct{ full, bare, key string }
 // find returns the entry of a remote resource; create makes it when there
 // is room. rp.mu is held.
 func (rp *remotePEP) find(bare, full string, create bool) *remoteResource {
-	if r := rp.res[bare][full]; r != nil || !create || rp.n >= maxRemoteResources {
+	if r := rp.res[bare][full]; r != nil || !create || rp.n >= maxRemoteResources || len(rp.res[bare]) >= maxContactResources {
 		return r
 	}
 	if rp.res == nil {
