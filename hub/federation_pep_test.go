@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/geohub/geohub/devices"
@@ -12,8 +11,9 @@ import (
 // clients do (XEP-0163 auto-subscription): it subscribes to the device's
 // presence, approves the device's request back, and announces
 // geoloc+notify in its caps; the device's hub asks the caps from the
-// device's JID, sends the last fix and then each new one, and stops when
-// the client goes unavailable. A remote operator without geoloc+notify,
+// device's JID, sends the last fix and then each new one, stops when the
+// client goes unavailable, and sends each once when the client subscribes
+// to the node as well. A remote operator without geoloc+notify,
 // and a remote JID with geoloc+notify but no presence subscription, get
 // nothing.
 func TestFederationRemoteOperatorGetsPEPByCaps(t *testing.T) {
@@ -78,6 +78,23 @@ func TestFederationRemoteOperatorGetsPEPByCaps(t *testing.T) {
 			t.Errorf("alice, unavailable, got %s", n)
 		}
 	}
+
+	// Back, she gets the last fix; subscribed to the node as well, she
+	// gets each new one once.
+	alice.Send("%s", caps.presence())
+	alice.WaitFor("the last fix again", isFix("f3"))
+	sub := "<iq type='set' id='ID' to='car@b.test'><pubsub xmlns='" + nsPubSub + "'><subscribe node='" + nsGeoloc + "' jid='alice@a.test'/></pubsub></iq>"
+	ok(t, "alice subscribes", alice.IQ(sub))
+	ok(t, "f4", publishGeoloc(car, "f4", 52.55, 13.405))
+	n := 0
+	for _, ev := range afterMarker(t, car, alice) {
+		if isFix("f4")(ev) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("alice got f4 %d times, want once", n)
+	}
 }
 
 // follow makes the client subscribe to contact's presence (approved at
@@ -101,7 +118,7 @@ func afterMarker(t *testing.T, sender, c *xmpptest.Client) []*xmpptest.Node {
 	t.Helper()
 	sender.Send("<message to='%s' type='chat'><body>marker</body></message>", c.JID)
 	c.WaitFor("the marker", func(n *xmpptest.Node) bool {
-		return n.Name() == "message" && strings.HasPrefix(n.Attr("from"), sender.JID.Bare().String()) && n.Find("body").Text == "marker"
+		return n.Name() == "message" && n.Attr("from") == sender.JID.String() && n.Find("body") != nil && n.Find("body").Text == "marker"
 	})
 	return c.Drain()
 }
