@@ -149,7 +149,7 @@ func (f *federation) notePresence(ss *session, el *wire.Element, local string, a
 	}
 	rp.mu.Unlock()
 	owner := s.accounts.JID(local)
-	if known && (first || changed) {
+	if known && len(feats) > 0 && (first || changed) {
 		s.pubsub.PEPAvailable(ss.full, []string{owner}, rp.wants(ss.bare, ss.full))
 	}
 	if id == "" {
