@@ -11,11 +11,11 @@ import (
 // clients do (XEP-0163 auto-subscription): it subscribes to the device's
 // presence, approves the device's request back, and announces
 // geoloc+notify in its caps; the device's hub asks the caps from the
-// device's JID, sends the last fix and then each new one, stops when the
-// client goes unavailable, and sends each once when the client subscribes
-// to the node as well. A remote operator without geoloc+notify,
-// and a remote JID with geoloc+notify but no presence subscription, get
-// nothing.
+// device's JID, sends the last fix and then each new one, nothing while
+// the device blocks the client, none once the client is unavailable, and
+// each once when the client subscribes to the node as well. A remote
+// operator without geoloc+notify, and a remote JID with geoloc+notify but
+// no presence subscription, get nothing.
 func TestFederationRemoteOperatorGetsPEPByCaps(t *testing.T) {
 	hubs := startFederated(t, newTestCA(t), map[string]string{}, []string{"a.test", "b.test"})
 	a, b := hubs[0], hubs[1]
@@ -66,6 +66,21 @@ func TestFederationRemoteOperatorGetsPEPByCaps(t *testing.T) {
 			}
 		}
 	}
+
+	// While the car blocks her (XEP-0191), alice gets nothing from it;
+	// a chat from another account at b.test marks the end.
+	blocking := func(verb string) {
+		t.Helper()
+		ok(t, verb, car.IQ("<iq type='set' id='ID'><"+verb+" xmlns='"+nsBlocking+"'><item jid='alice@a.test'/></"+verb+"></iq>"))
+	}
+	blocking("block")
+	ok(t, "a fix while blocking", publishGeoloc(car, "f2b", 52.535, 13.405))
+	for _, n := range afterMarker(t, b.login(t, "dispatch", devices.RoleOperator), alice) {
+		if isEventFrom("car@b.test")(n) {
+			t.Errorf("alice, blocked by the car, got %s", n)
+		}
+	}
+	blocking("unblock")
 
 	// Unavailable, alice gets no more fixes.
 	alice.Send("<presence type='unavailable'/>")
