@@ -131,10 +131,9 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 	for _, a := range accounts {
 		if devices.IsRemote(a) {
 			// A remote contact's resources, as far as their presence to
-			// the owner tells (remotepep.go), at a domain still federated.
-			if s.fed != nil && s.fed.remote(a) {
-				out = append(out, s.remotePEP.interested(a, o, feature)...)
-			}
+			// the owner tells (remotepep.go; none from a domain refused
+			// by --s2s-allow or --s2s-deny, whose streams are refused).
+			out = append(out, s.remotePEP.interested(a, o, feature)...)
 			continue
 		}
 		for _, ss := range s.router.sessions(a) {
