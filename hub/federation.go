@@ -272,6 +272,9 @@ var remoteServerIQs = map[xml.Name]bool{
 func (f *federation) iq(ss *session, el *wire.Element) {
 	s := f.s
 	typ := string(el.Value(el.Type))
+	if (typ == "result" || typ == "error") && f.capsAnswer(ss, el) {
+		return
+	}
 	if typ == "get" || typ == "set" {
 		to, err := s.parseAddr(el.Value(el.To), &ss.scratch)
 		if err == nil && (to.kind == addrServer || to.kind == addrNone) {
@@ -311,6 +314,9 @@ func (f *federation) presence(ss *session, el *wire.Element) {
 	case "probe":
 		f.probe(ss, to)
 	default:
+		if (to.kind == addrBare || to.kind == addrFull) && (typ == "" || typ == "unavailable") && s.accounts.Exists(string(to.local)) {
+			f.notePresence(ss, el, string(to.local), typ == "") // remotepep.go
+		}
 		s.directed(ss, el, to, typ)
 	}
 }

@@ -6,7 +6,10 @@ package hub_test
 // EXTERNAL. A device and a user there chat both ways; the user, made a
 // remote operator of the fleet, gets a geofence alert, runs where,
 // subscribes to the car's presence and follows its PEP geoloc node;
-// another user there, without an account at GeoHub, is refused.
+// another user there, without an account at GeoHub, is refused. The
+// user's caps announce geoloc+notify, as stock clients' do: GeoHub asks
+// them over the federation and sends the car's fixes without a pubsub
+// subscription (XEP-0163), and once each with one.
 
 import (
 	"bufio"
@@ -177,15 +180,29 @@ func federateWithUsers(t *testing.T, h *hubtest.Hub, ca *testca.CA, domain, c2s,
 		t.Errorf("a chat command from a stranger at %s: %v", domain, a)
 	}
 	// The remote operator subscribes to the car's presence: approved for
-	// the account at once, with the car's presence.
-	if p := script.next(t, "presence"); p.str("from") != car.JID.String() || p.str("subscription") != "to" {
+	// the account at once, with the car's presence; the car asks back.
+	if c := script.next(t, "caps_answered"); c.str("to") != "car-17@geohub.test" {
+		t.Errorf("caps question at %s: %v", domain, c)
+	}
+	if p := script.next(t, "presence"); p.str("from") != car.JID.String() || p.str("subscription") != "both" {
 		t.Errorf("presence subscription at %s: %v", domain, p)
 	}
-	// The remote operator follows the car through PEP.
-	script.next(t, "subscribed")
+	// Its caps say geoloc+notify: it gets the last fix, then the next,
+	// without subscribing to the node (XEP-0163 auto-subscription).
+	if l := script.next(t, "last"); l.str("id") != "f2" {
+		t.Errorf("last item at %s: %v", domain, l)
+	}
 	ok(t, "next", publishGeoloc(car, "f3", 52.53, 13.41))
-	if g := script.next(t, "geoloc"); g.str("from") != "car-17@geohub.test" || g.str("lat") != "52.53" {
+	if g := script.next(t, "geoloc"); g.str("from") != "car-17@geohub.test" || g.str("lat") != "52.53" ||
+		!strings.HasPrefix(g.str("to"), op+"/") {
 		t.Errorf("geoloc notification at %s: %v", domain, g)
+	}
+	// Subscribed to the node as well, it gets each item once.
+	script.next(t, "subscribed")
+	ok(t, "f4", publishGeoloc(car, "f4", 52.54, 13.41))
+	ok(t, "f5", publishGeoloc(car, "f5", 52.55, 13.41))
+	if s := script.next(t, "sequence"); s.str("ids") != "f4 f5" {
+		t.Errorf("notifications at %s once subscribed: %v", domain, s)
 	}
 	if err := <-script.done; err != nil {
 		t.Errorf("script: %v\n%s", err, script.stderr.String())

@@ -90,6 +90,9 @@ func (d pubsubDirectory) local(bare string) (string, bool) {
 
 func (d pubsubDirectory) PresenceSubscribed(owner, contact string) bool {
 	o, ok1 := d.local(owner)
+	if ok1 && d.s.fed != nil && devices.IsRemote(contact) && d.s.fed.remote(contact) {
+		return d.s.rosters.hasSubscriber(o, contact)
+	}
 	c, ok2 := d.local(contact)
 	return ok1 && ok2 && d.s.rosters.maySee(c, o)
 }
@@ -126,6 +129,13 @@ func (d pubsubDirectory) Interested(owner, feature string) []string {
 	accounts = s.unblocked(o, "", accounts)
 	var out []string
 	for _, a := range accounts {
+		if devices.IsRemote(a) {
+			// A remote contact's resources, as far as their presence to
+			// the owner tells (remotepep.go; none from a domain refused
+			// by --s2s-allow or --s2s-deny, whose streams are refused).
+			out = append(out, s.remotePEP.interested(a, o, feature)...)
+			continue
+		}
 		for _, ss := range s.router.sessions(a) {
 			if ss.available() && ss.wants(feature) {
 				out = append(out, ss.full)

@@ -35,20 +35,43 @@ func publishGeoloc(c *xmpptest.Client, id string, lat, lon float64) *xmpptest.No
 // until the hub has taken the answer in.
 func announceCaps(t *testing.T, c *xmpptest.Client, features ...string) {
 	t.Helper()
+	caps := newTestCaps(features...)
+	c.Send("%s", caps.presence())
+	caps.answer(t, c, c.JID.Domainpart())
+	c.Sync()
+}
+
+// testCaps is what a test client announces through XEP-0115: the
+// verification string and the disco#info query it stands for.
+type testCaps struct{ ver, query string }
+
+func newTestCaps(features ...string) testCaps {
 	features = append(features, "http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/caps")
 	slices.Sort(features)
 	ver := capsVer("client/pc//GeoHub test", features)
-	c.Send("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://geohub.test' ver='%s'/></presence>", ver)
-	q := c.WaitFor("caps query", func(n *xmpptest.Node) bool { return n.Find("query") != nil && n.Attr("type") == "get" })
-	if q.Find("query").Attr("node") != "https://geohub.test#"+ver {
+	query := "<query xmlns='http://jabber.org/protocol/disco#info' node='https://geohub.test#" + ver + "'><identity category='client' type='pc' name='GeoHub test'/>"
+	for _, f := range features {
+		query += "<feature var='" + f + "'/>"
+	}
+	return testCaps{ver, query + "</query>"}
+}
+
+// presence is available presence carrying the caps.
+func (tc testCaps) presence() string {
+	return "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://geohub.test' ver='" + tc.ver + "'/></presence>"
+}
+
+// answer waits for asker's disco#info question about the caps and
+// answers it.
+func (tc testCaps) answer(t *testing.T, c *xmpptest.Client, asker string) {
+	t.Helper()
+	q := c.WaitFor("caps query from "+asker, func(n *xmpptest.Node) bool {
+		return n.Find("query") != nil && n.Attr("type") == "get" && n.Attr("from") == asker
+	})
+	if q.Find("query").Attr("node") != "https://geohub.test#"+tc.ver {
 		t.Fatalf("caps query: %s", q)
 	}
-	answer := "<query xmlns='http://jabber.org/protocol/disco#info' node='https://geohub.test#" + ver + "'><identity category='client' type='pc' name='GeoHub test'/>"
-	for _, f := range features {
-		answer += "<feature var='" + f + "'/>"
-	}
-	c.Send("<iq type='result' to='%s' id='%s'>%s</query></iq>", q.Attr("from"), q.Attr("id"), answer)
-	c.Sync()
+	c.Send("<iq type='result' to='%s' id='%s'>%s</iq>", q.Attr("from"), q.Attr("id"), tc.query)
 }
 
 // capsVer is the XEP-0115 verification string for one identity

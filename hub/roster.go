@@ -253,6 +253,19 @@ func (r *rosters) maySee(viewer, target string) bool {
 	return it != nil && it.Sub.hasTo()
 }
 
+// hasSubscriber reports whether contact, a remote bare JID, receives
+// local's presence: a remote account of its groups, or a subscription
+// local approved.
+func (r *rosters) hasSubscriber(local, contact string) bool {
+	if r.s.accounts.Peers(local, contact) {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	it := r.get(local).items[contact]
+	return it != nil && it.Sub.hasFrom()
+}
+
 func appendItem(b []byte, v viewItem) []byte {
 	b = append(b, "<item"...)
 	b = xmlesc.Attr(b, "jid", v.jid)

@@ -190,6 +190,7 @@ type Server struct {
 	directTLS  *tls.Config          // cfg.TLS with ALPN xmpp-client (XEP-0368)
 	stats      counters             // for Stats
 	remote     remotes              // resources online through other transports: remote.go
+	remotePEP  remotePEP            // remote resources' presence and caps, for PEP: remotepep.go
 	resumable  resumables           // sessions that can be resumed: sm_resume.go
 	hub        hubJID               // the hub's own contact: hubjid.go
 	fed        *federation          // nil unless federating: federation.go

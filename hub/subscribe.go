@@ -124,6 +124,15 @@ func (r *rosters) inbound(owner, from, typ string, fwd []byte) {
 			// A remote contact already approved, or a remote account of
 			// the owner's groups (as for a local one): its server hears so.
 			r.later(func() { s.fed.subscriptionOut(owner, from, "subscribed", nil) })
+			if s.accounts.Peers(owner, from) && !it.Sub.hasTo() && !it.Ask {
+				// Its server tells its presence, and the caps PEP needs
+				// (remotepep.go), only to its subscribers: the owner asks
+				// back, as a group's presence is shared both ways.
+				it.Ask, it.Hidden = true, false
+				r.save(owner, ro, &it, false)
+				r.push(owner, ro, from)
+				r.later(func() { s.fed.subscriptionOut(owner, from, "subscribe", nil) })
+			}
 			return
 		}
 		if fromLocal != "" && (it.Sub.hasFrom() || s.accounts.Peers(owner, fromLocal)) {

@@ -139,11 +139,29 @@ func (s *Service) recipients(ev event) []target {
 			}
 		}
 	}
-	// One delivery per resource: the first found is kept.
+	// One delivery per resource: the first found is kept. A delivery to a
+	// bare JID (an account at another server, whose server reaches its
+	// resources) covers those to its full JIDs.
 	slices.SortStableFunc(to, func(a, b target) int {
 		return strings.Compare(a.route, b.route)
 	})
-	return slices.CompactFunc(to, func(a, b target) bool { return a.route == b.route })
+	to = slices.CompactFunc(to, func(a, b target) bool { return a.route == b.route })
+	var bares map[string]bool
+	for _, t := range to {
+		if strings.IndexByte(t.route, '/') < 0 {
+			if bares == nil {
+				bares = map[string]bool{}
+			}
+			bares[t.route] = true
+		}
+	}
+	if bares == nil {
+		return to
+	}
+	return slices.DeleteFunc(to, func(t target) bool {
+		bare, _, full := strings.Cut(t.route, "/")
+		return full && bares[bare]
+	})
 }
 
 // readers are the targets that may read node n now: recipients come from
@@ -163,9 +181,7 @@ func (s *Service) readers(n *Node, targets []target) []target {
 
 // Available sends a newly available resource the last items it should see
 // (XEP-0163 §4.3.4, XEP-0060 send_last_published_item on_sub_and_presence):
-// from the PEP nodes of owners (its own account and the accounts whose
-// presence it receives) whose notifications it asked for with wants, and
-// from the nodes its account subscribes to.
+// from the nodes its account subscribes to, and as PEPAvailable does.
 func (s *Service) Available(full string, owners []string, wants func(feature string) bool) {
 	bare, _, _ := strings.Cut(full, "/")
 	var evs []event
@@ -180,6 +196,28 @@ func (s *Service) Available(full string, owners []string, wants func(feature str
 			evs = append(evs, ev)
 		}
 	}
+	evs = s.lastPEP(evs, full, owners, wants)
+	s.mu.RUnlock()
+	for _, ev := range evs {
+		ev.send(s, nil)
+	}
+}
+
+// PEPAvailable sends a resource the last items of the PEP nodes of owners
+// (accounts whose presence it receives) whose notifications it asked for
+// with wants: for a resource whose presence an owner just learnt.
+func (s *Service) PEPAvailable(full string, owners []string, wants func(feature string) bool) {
+	s.mu.RLock()
+	evs := s.lastPEP(nil, full, owners, wants)
+	s.mu.RUnlock()
+	for _, ev := range evs {
+		ev.send(s, nil)
+	}
+}
+
+// lastPEP appends the events PEPAvailable sends. s.mu is held for reading.
+func (s *Service) lastPEP(evs []event, full string, owners []string, wants func(feature string) bool) []event {
+	bare, _, _ := strings.Cut(full, "/")
 	for _, o := range owners {
 		for _, n := range s.nodes[o] {
 			it := n.last()
@@ -194,8 +232,5 @@ func (s *Service) Available(full string, owners []string, wants func(feature str
 			evs = append(evs, ev)
 		}
 	}
-	s.mu.RUnlock()
-	for _, ev := range evs {
-		ev.send(s, nil)
-	}
+	return evs
 }

@@ -15,17 +15,23 @@ Steps:
      the chat command where DEVICE and waits for the answer.
   4. The stranger sends help to the hub and waits for the answer: an
      error, since it has no rights there.
-  5. The operator subscribes to the device's presence: GeoHub approves at
-     once for an operator of the device's group and sends the device's
-     presence; prints presence.
-  6. The operator subscribes to the device's geoloc node (XEP-0060 on its
-     PEP service), prints subscribed, and waits for the notification of
-     the item f3 the Go test then publishes.
+  5. The operator, announcing geoloc+notify in its XEP-0115 caps as stock
+     clients do, subscribes to the device's presence: GeoHub approves at
+     once for an operator of the device's group, sends the device's
+     presence and asks back (slixmpp approves); prints presence.
+  6. With the operator's presence, GeoHub asks the caps from the device's
+     JID (prints caps_answered), sends the device's last fix (prints last)
+     and, with no pubsub subscription, the fix f3 the Go test then
+     publishes (prints geoloc).
+  7. The operator also subscribes to the geoloc node (XEP-0060 on the
+     device's PEP service), prints subscribed, and prints the ids of the
+     notifications of the items f4 and f5 the Go test then publishes:
+     each comes once.
 
 Prints: ready; message {from, body}; alert {from, body, kind}; answer
 {who, from, type, condition, body} for the operator's where and the
-stranger's help; presence {from, subscription}; subscribed; geoloc {from,
-to, lat}.
+stranger's help; presence {from, subscription}; caps_answered {to}; last
+{id}; geoloc {from, to, lat}; subscribed; sequence {ids}.
 """
 import asyncio
 
@@ -55,7 +61,7 @@ def emit_answer(who, a):
 async def main(args):
     slixpeer.DOMAIN = args.domain
     op = slixpeer.Client(args, *args.user[0])
-    op.register_plugin("xep_0060")
+    slixpeer.load_pubsub(op)
     stranger = slixpeer.Client(args, *args.user[1])
     await slixpeer.login_all([op, stranger])
     op.send_presence()
@@ -81,23 +87,39 @@ async def main(args):
 
     # 5. The operator subscribes to the device's presence (after asking for
     # its roster: Prosody sends roster pushes and subscription answers only
-    # to the resources that did).
+    # to the resources that did), with geoloc+notify in its caps.
     await op.get_roster(timeout=slixpeer.TIMEOUT)
+    fixes = []
+    op.add_event_handler("pubsub_publish", lambda m: m["from"].bare == args.peer
+                         and fixes.append(m["pubsub_event"]["items"]["item"]["id"]))
+    last = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer)
+    fix = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
+                 and m["pubsub_event"]["items"]["item"]["id"] == "f3")
     approved = expect(op, "presence_subscribed", lambda p: p["from"].bare == args.peer)
     available = expect(op, "presence_available", lambda p: p["from"].bare == args.peer)
+    interest = asyncio.ensure_future(slixpeer.announce_interest(op, [NS_GEOLOC], [args.peer]))
     op.send_presence(pto=args.peer, ptype="subscribe")
     await wait(approved, "subscribed from " + args.peer)
     p = await wait(available, "presence of " + args.peer)
-    emit("presence", **{"from": str(p["from"]), "subscription": op.client_roster[args.peer]["subscription"]})
 
-    # 6. The operator follows the device through its PEP geoloc node.
-    fix = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
-                 and m["pubsub_event"]["items"]["item"]["id"] == "f3")
-    await op["xep_0060"].subscribe(args.peer, NS_GEOLOC, timeout=slixpeer.TIMEOUT)
-    emit("subscribed")
+    # 6. GeoHub asks the caps back and sends the fixes without a pubsub
+    # subscription (XEP-0163 auto-subscription).
+    await wait(interest, "caps question from " + args.peer)
+    emit("presence", **{"from": str(p["from"]), "subscription": op.client_roster[args.peer]["subscription"]})
+    m = await wait(last, "last fix of " + args.peer)
+    emit("last", id=m["pubsub_event"]["items"]["item"]["id"])
     m = await wait(fix, "geoloc notification f3")
     g = m["pubsub_event"]["items"]["item"].xml.find("{%s}geoloc" % NS_GEOLOC)
     emit("geoloc", **{"from": str(m["from"]), "to": str(m["to"]), "lat": g.find("{%s}lat" % NS_GEOLOC).text})
+
+    # 7. An explicit subscription as well: each item still comes once.
+    done = expect(op, "pubsub_publish", lambda m: m["from"].bare == args.peer
+                  and m["pubsub_event"]["items"]["item"]["id"] == "f5")
+    await op["xep_0060"].subscribe(args.peer, NS_GEOLOC, timeout=slixpeer.TIMEOUT)
+    seen = len(fixes)
+    emit("subscribed")
+    await wait(done, "geoloc notification f5")
+    emit("sequence", ids=" ".join(fixes[seen:]))
     await slixpeer.close_all([op, stranger])
 
 
