@@ -13,33 +13,26 @@
 // PROBE_DEVICE, TARGET_LAT, TARGET_LON, FENCE_RADIUS (metres), SCREENSHOT,
 // PROFILE_DIR (a fresh Chromium user-data-dir).
 
-import { chromium } from 'playwright-core';
-import { chromiumOptions, env, step } from '../../../internal/peers/browser.mjs';
+import { env, step } from '../../../internal/peers/browser.mjs';
+import { logIn, session } from './session.mjs';
 
-const base = env('GEOHUB_URL');
 const demo = env('DEMO_DEVICE');
 const probe = env('PROBE_DEVICE');
 const target = { lat: Number(env('TARGET_LAT')), lon: Number(env('TARGET_LON')) };
 const radius = Number(env('FENCE_RADIUS'));
 
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ viewport: { width: 1280, height: 800 } }));
-const problems = [];
-const page = context.pages()[0] ?? (await context.newPage());
-try {
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console error: ${m.text()}`); });
-  // Nothing but the hub: no tile URL is configured, so no request may leave.
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')) problems.push(`request to ${u}`);
-  });
+// What the page looked like and knew, for whoever reads a failure.
+async function explain(page) {
+  return page.evaluate(([a, b]) => {
+    const g = window.geohub;
+    if (!g) return { body: document.body.innerText.slice(0, 2000) };
+    const show = (n) => { const d = g.store.get(n); return d && { ...d, drawnAt: g.layer.pointOf(d.jid) }; };
+    return { devices: g.store.size, [a]: show(a), [b]: show(b), view: [g.map.getCenter(), g.map.getZoom()] };
+  }, [demo, probe]);
+}
 
-  await page.goto(base);
-  await page.getByLabel('Account name').fill(env('GEOHUB_USER'));
-  await page.getByLabel('Password').fill(env('GEOHUB_PASSWORD'));
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('.live.ok').waitFor();
+await session({ viewport: { width: 1280, height: 800 } }, async (page) => {
+  await logIn(page);
   step('logged-in');
   // The hub runs with an MQTT bridge: the header says it is connected.
   await page.locator('.bridge.ok', { hasText: /^MQTT connected · in \d+ · out \d+/ }).waitFor();
@@ -125,20 +118,4 @@ try {
   await page.getByRole('tab', { name: 'Fences' }).click();
   await page.locator('.fence-item', { hasText: 'CLI zone' }).waitFor({ timeout: 10_000 });
   step('remote-fence-shown');
-  if (problems.length) throw new Error(problems.join('\n'));
-  step('done');
-} catch (err) {
-  // What the page looked like and knew, for whoever reads the failure.
-  await page.screenshot({ path: env('SCREENSHOT').replace(/\.png$/, '-failed.png') }).catch(() => {});
-  const state = await page.evaluate(([a, b]) => {
-    const g = window.geohub;
-    if (!g) return { body: document.body.innerText.slice(0, 2000) };
-    const show = (n) => { const d = g.store.get(n); return d && { ...d, drawnAt: g.layer.pointOf(d.jid) }; };
-    return { devices: g.store.size, [a]: show(a), [b]: show(b), view: [g.map.getCenter(), g.map.getZoom()] };
-  }, [demo, probe]).catch((e) => `no state: ${e.message}`);
-  console.error('page state:', JSON.stringify(state, null, 1));
-  if (problems.length) console.error(problems.join('\n'));
-  throw err;
-} finally {
-  await context.close();
-}
+}, { shotAtEnd: false, explain: async (page) => `page state: ${JSON.stringify(await explain(page), null, 1)}` });

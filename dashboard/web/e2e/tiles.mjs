@@ -11,37 +11,18 @@
 // Input (environment): GEOHUB_URL, TILE_ORIGIN, TILES (ok or failing),
 // GEOHUB_USER, GEOHUB_PASSWORD, SCREENSHOT, PROFILE_DIR.
 
-import { chromium } from 'playwright-core';
-import { chromiumOptions, env, step } from '../../../internal/peers/browser.mjs';
+import { env, step } from '../../../internal/peers/browser.mjs';
+import { logIn, session } from './session.mjs';
 
-const base = env('GEOHUB_URL');
 const tileOrigin = env('TILE_ORIGIN');
 const mode = env('TILES');
 
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), chromiumOptions({ viewport: { width: 1024, height: 700 } }));
-const problems = [];
-const page = context.pages()[0] ?? (await context.newPage());
-try {
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  // Failing tiles log their 404s; nothing else may.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 401/.test(m.text()) && !(mode === 'failing' && /status of 404/.test(m.text()))) {
-      problems.push(`console error: ${m.text()}`);
-    }
-  });
+// Failing tiles log their 404s; nothing else may.
+const allow = mode === 'failing' ? /status of (401|404)/ : /status of 401/;
+await session({ viewport: { width: 1024, height: 700 } }, async (page) => {
   let tileRequests = 0;
-  page.on('request', (r) => {
-    const u = r.url();
-    if (u.startsWith(tileOrigin)) tileRequests++;
-    if (!u.startsWith(base) && !u.startsWith(tileOrigin) && !u.startsWith('data:') && !u.startsWith('blob:')) problems.push(`request to ${u}`);
-  });
-
-  await page.goto(base);
-  await page.getByLabel('Account name').fill(env('GEOHUB_USER'));
-  await page.getByLabel('Password').fill(env('GEOHUB_PASSWORD'));
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('.live.ok').waitFor();
+  page.on('request', (r) => { if (r.url().startsWith(tileOrigin)) tileRequests++; });
+  await logIn(page);
   step('logged-in');
 
   if (mode === 'ok') {
@@ -65,13 +46,4 @@ try {
     if (notes !== 1 || !text.includes('could not load') || !text.includes(new URL(tileOrigin).host)) throw new Error(`notice ×${notes}: ${text}`);
     step('tiles-failed', { notes, text });
   }
-  await page.screenshot({ path: env('SCREENSHOT') });
-  if (problems.length) throw new Error(problems.join('\n'));
-  step('done');
-} catch (err) {
-  await page.screenshot({ path: env('SCREENSHOT').replace(/\.png$/, '-failed.png') }).catch(() => {});
-  if (problems.length) console.error(problems.join('\n'));
-  throw err;
-} finally {
-  await context.close();
-}
+}, { allow, origins: [tileOrigin] });
