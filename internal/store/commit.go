@@ -84,8 +84,8 @@ const windowFull = 64
 // writes a second several share one sync (whose CPU cost, in the kernel,
 // is the same for one write or many). It does so only while writes keep
 // coming (the first of the batch came before, or within d after, the
-// previous batch was done): a lone write is not held. It adds up to d to the latency of
-// a write.
+// previous batch was done): a lone write is not held. It adds up to d to
+// the latency of a write.
 func (c *Committer) SetWindow(d time.Duration) {
 	c.mu.Lock()
 	c.window = d
