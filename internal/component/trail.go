@@ -21,9 +21,9 @@ import (
 // asks after='the last point's time'.
 
 // trailPage bounds the points of one answer: a point takes up to about
-// 190 bytes, so a page stays under 48 KiB, well below the upstreams'
-// stanza limits (ejabberd's 64 KiB for a component is the smallest).
-const trailPage = 250
+// 210 bytes (every field, 17 digits each), so a page stays under 42 KiB,
+// well below ejabberd's 64 KiB for a component's stanza.
+const trailPage = 200
 
 // Trail implements tracking.Fleet.
 func (s *Shard) Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []tracking.ShardStatus) {
