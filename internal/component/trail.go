@@ -85,15 +85,33 @@ func (s *Shard) answerTrail(el, p *xmlnode.Node, from string) {
 		}
 	}
 	var pts []geoloc.TrailPoint
+	var more bool
 	if sees, ok := seer(s.Accounts, p.Attr("for")); ok && (sees == nil || sees(device)) {
-		pts = s.Geo.TrailPoints(device, start, end)
-	}
-	more := len(pts) > trailPage
-	if more {
-		pts = pts[:trailPage]
+		pts, more = trailPageFrom(s.Geo, device, start, end)
 	}
 	b := appendTrailPage(iqHead("result", s.Link.Domain(), from, el.Attr("id")), pts, more)
 	s.Link.Send(append(b, "</iq>"...))
+}
+
+// trailPageFrom reads a page of the device's trail from start on, in
+// windows that grow until the page is full, so that a page of a long
+// trail costs about the page, not the rest of the trail.
+func trailPageFrom(geo *geoloc.Store, device string, start, end time.Time) ([]geoloc.TrailPoint, bool) {
+	span := end.Sub(start)
+	for w := time.Minute; ; {
+		if w >= span {
+			pts := geo.TrailPoints(device, start, end)
+			return pts[:min(len(pts), trailPage)], len(pts) > trailPage
+		}
+		if pts := geo.TrailPoints(device, start, start.Add(w)); len(pts) > trailPage {
+			return pts[:trailPage], true
+		}
+		if w > span/4 {
+			w = span
+		} else {
+			w *= 4
+		}
+	}
 }
 
 // appendTrailPage closes the IQ's head and writes a page of points.

@@ -70,3 +70,32 @@ func TestTrailPageFitsAStanza(t *testing.T) {
 	}
 	t.Logf("a full page: %d bytes", len(b))
 }
+
+// BenchmarkTrailDayAcrossLinks reads a peer's device-day (17,280 points,
+// one every 5 s) over the link, as the API does for a device it does
+// not own.
+func BenchmarkTrailDayAcrossLinks(b *testing.B) {
+	r := startRouter(b)
+	a, _, _ := testShard(b, r, "geo-1.localhost", "geo-2.localhost")
+	_, geo, commit := testShard(b, r, "geo-2.localhost", "geo-1.localhost")
+	const n = 17_280
+	start := time.Now().Add(-25 * time.Hour).Truncate(time.Second)
+	var wg sync.WaitGroup
+	for i := range n {
+		at := start.Add(time.Duration(i) * 5 * time.Second)
+		w, then, err := geo.Stage(geoloc.Position{Device: "car@localhost", Lat: 52 + float64(i)/1e5, Lon: 13.4, Time: at, Received: at})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		commit.Submit(w, func(err error) { then(err); wg.Done() })
+	}
+	wg.Wait()
+	a.Timeout = time.Minute
+	b.ResetTimer()
+	for b.Loop() {
+		if pts, statuses := a.Trail("op@localhost", "car@localhost", start, time.Now()); len(pts) != n || statuses[1].Status != "ok" {
+			b.Fatalf("%d points of %d, %v", len(pts), n, statuses)
+		}
+	}
+}
