@@ -227,7 +227,7 @@ func (s *Server) trail(c echo.Context) error {
 		return q.err
 	}
 	jid := s.cfg.Accounts.JID(a.Name)
-	pts := s.cfg.Geo.TrailPoints(jid, from, to)
+	pts, statuses := s.fleetTrail(c, jid, s.cfg.Geo.TrailPoints(jid, from, to), from, to)
 	truncated := len(pts) > maxTrailPoints
 	if truncated {
 		pts = pts[len(pts)-maxTrailPoints:]
@@ -276,7 +276,8 @@ func (s *Server) trail(c echo.Context) error {
 			b = appendOptional(b, f.v(pt))
 		}
 	}
-	b = append(b, "]}}"...)
+	b = appendShards(append(b, "]}"...), statuses)
+	b = append(b, '}')
 	return c.Blob(http.StatusOK, "application/geo+json", b)
 }
 

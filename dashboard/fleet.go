@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/geohub/geohub/geoloc"
 	"github.com/geohub/geohub/tracking"
@@ -48,27 +49,45 @@ func (s *Server) fleetCollection(c echo.Context, hits []tracking.Remote, distanc
 		}
 		b = appendPositionFeature(b, &h.Position, in)
 	}
-	b = append(b, ']')
-	if statuses != nil {
-		b = append(b, `,"shards":{`...)
-		for i, st := range statuses {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, st.Instance)
-			b = append(b, `:{"status":`...)
-			b = appendString(b, st.Status)
-			if st.Reason != "" {
-				b = append(b, `,"reason":`...)
-				b = appendString(b, st.Reason)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
+	b = appendShards(append(b, ']'), statuses)
 	b = append(b, '}')
 	setShards(c, statuses)
 	return c.Blob(http.StatusOK, "application/geo+json", b)
+}
+
+// appendShards writes the instances' statuses as a GeoJSON object's
+// "shards" member, if any.
+func appendShards(b []byte, statuses []tracking.ShardStatus) []byte {
+	if statuses == nil {
+		return b
+	}
+	b = append(b, `,"shards":{`...)
+	for i, st := range statuses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, st.Instance)
+		b = append(b, `:{"status":`...)
+		b = appendString(b, st.Status)
+		if st.Reason != "" {
+			b = append(b, `,"reason":`...)
+			b = appendString(b, st.Reason)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// fleetTrail is a device's trail when this instance does not own it (no
+// latest fix, or no points in the range here): what the peers hold of it
+// joins what this one does.
+func (s *Server) fleetTrail(c echo.Context, jid string, pts []geoloc.TrailPoint, from, to time.Time) ([]geoloc.TrailPoint, []tracking.ShardStatus) {
+	if _, mine := s.cfg.Geo.Latest(jid); s.cfg.Fleet == nil || mine && len(pts) > 0 {
+		return pts, nil
+	}
+	theirs, statuses := s.cfg.Fleet.Trail(viewerOf(c).jid, jid, from, to)
+	setShards(c, statuses)
+	return tracking.MergeTrails(pts, theirs), statuses
 }
 
 // remoteInfo is what a peer said of its device.

@@ -19,6 +19,7 @@ import (
 // with its copy of the accounts; down makes it missing.
 type fakeFleet struct {
 	devices map[string]tracking.Remote
+	trails  map[string][]geoloc.TrailPoint
 	sees    func(viewer, device string) bool
 	down    atomic.Bool
 
@@ -70,6 +71,16 @@ func (f *fakeFleet) InsideBetween(viewer, fence string, area geoloc.Area, from, 
 	return out, f.statuses()
 }
 
+func (f *fakeFleet) Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []tracking.ShardStatus) {
+	var out []geoloc.TrailPoint
+	for _, pt := range f.trails[device] {
+		if !f.down.Load() && f.sees(viewer, device) && !pt.Time.Before(from) && !pt.Time.After(to) {
+			out = append(out, pt)
+		}
+	}
+	return out, f.statuses()
+}
+
 func (f *fakeFleet) Relay(tracking.RelayedAlert) {}
 
 func (f *fakeFleet) Follow(fn func([]tracking.Remote)) (stop func()) {
@@ -104,6 +115,11 @@ func newFleetEnv(t *testing.T, configure ...func(*dashboard.Config)) (*env, *fak
 		jid("van"):  {Position: geoloc.Position{Device: jid("van"), Lat: 52.51, Lon: 13.41, Time: now}, Online: true, Battery: &battery},
 		jid("car1"): {Position: geoloc.Position{Device: jid("car1"), Lat: 52.52, Lon: 13.42, Time: now}},
 	}}
+	var vanTrail []geoloc.TrailPoint // geo-2's, the last three minutes
+	for i := range 3 {
+		vanTrail = append(vanTrail, geoloc.TrailPoint{Time: now.Add(time.Duration(i-3) * time.Minute), Lat: 52.5 + float64(i)/100, Lon: 13.4})
+	}
+	f.trails = map[string][]geoloc.TrailPoint{jid("van"): vanTrail}
 	e := newEnv(t, append(configure, func(c *dashboard.Config) { c.Fleet = f })...)
 	f.sees = func(viewer, device string) bool {
 		v, _ := e.accounts.Get(strings.TrimSuffix(viewer, "@localhost"))
@@ -215,5 +231,39 @@ func TestStreamFollowsThePeers(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the closed streams still follow the peers")
 		}
+	}
+}
+
+// The trail of a peer's device comes from the peer, saying who answered;
+// the trail of this instance's own device is its own.
+func TestTrailOfAPeersDevice(t *testing.T) {
+	e, f := newFleetEnv(t)
+	alice := e.token("alice")
+	var tr struct {
+		Geometry   struct{ Coordinates [][]float64 }
+		Properties struct{ Times []time.Time }
+		Shards     map[string]struct{ Status, Reason string }
+	}
+	r := alice.do("GET", "/api/devices/van/trail", nil)
+	r.json(t, &tr)
+	if len(tr.Geometry.Coordinates) != 3 || tr.Geometry.Coordinates[2][1] != 52.52 || !tr.Properties.Times[0].Before(tr.Properties.Times[1]) {
+		t.Errorf("van's trail %v at %v, want geo-2's three points", tr.Geometry.Coordinates, tr.Properties.Times)
+	}
+	if r.header.Get("GeoHub-Shards") != "geo-1.localhost=ok, geo-2.localhost=ok" || tr.Shards["geo-2.localhost"].Status != "ok" {
+		t.Errorf("shards %v, header %q", tr.Shards, r.header.Get("GeoHub-Shards"))
+	}
+
+	tr.Shards = nil
+	r = alice.do("GET", "/api/devices/car1/trail", nil)
+	r.json(t, &tr)
+	if len(tr.Geometry.Coordinates) != 1 || r.header.Get("GeoHub-Shards") != "" || tr.Shards != nil {
+		t.Errorf("car1's own trail %v, header %q, shards %v", tr.Geometry.Coordinates, r.header.Get("GeoHub-Shards"), tr.Shards)
+	}
+
+	f.down.Store(true)
+	r = alice.do("GET", "/api/devices/van/trail", nil)
+	r.json(t, &tr)
+	if len(tr.Geometry.Coordinates) != 0 || tr.Shards["geo-2.localhost"].Status != "missing" || !strings.Contains(r.header.Get("GeoHub-Shards"), "geo-2.localhost=missing") {
+		t.Errorf("with geo-2 down: %v, shards %v, header %q", tr.Geometry.Coordinates, tr.Shards, r.header.Get("GeoHub-Shards"))
 	}
 }

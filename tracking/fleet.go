@@ -28,6 +28,10 @@ type Fleet interface {
 	// same everywhere) or else area between from and to, with when each
 	// was first inside.
 	InsideBetween(viewer, fence string, area geoloc.Area, from, to time.Time) (map[string]time.Time, []ShardStatus)
+	// Trail: one device's trail points between from and to, oldest
+	// first, from whichever instances hold any (its owner; one that
+	// owned it before ejabberd re-dealt the devices).
+	Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []ShardStatus)
 	// Relay hands one of this instance's alerts to the peers, which put
 	// it on their alert nodes: an operator subscribed at any instance
 	// gets every instance's alerts.
@@ -87,6 +91,14 @@ func Merge(local, remote []Remote) []Remote {
 		out = append(out, r)
 	}
 	return out
+}
+
+// MergeTrails joins parts of one device's trail, oldest first, a point
+// once per time (the parts may overlap).
+func MergeTrails(parts ...[]geoloc.TrailPoint) []geoloc.TrailPoint {
+	out := slices.Concat(parts...)
+	slices.SortStableFunc(out, func(a, b geoloc.TrailPoint) int { return a.Time.Compare(b.Time) })
+	return slices.CompactFunc(out, func(a, b geoloc.TrailPoint) bool { return a.Time.Equal(b.Time) })
 }
 
 // SortNearest orders hits nearest first and cuts them to k.

@@ -57,6 +57,10 @@ func (f *peerFleet) InsideBetween(_, _ string, _ geoloc.Area, _, _ time.Time) (m
 	return out, f.statuses()
 }
 
+func (f *peerFleet) Trail(_, _ string, _, _ time.Time) ([]geoloc.TrailPoint, []ShardStatus) {
+	return nil, f.statuses()
+}
+
 func (f *peerFleet) Relay(RelayedAlert)                  {}
 func (f *peerFleet) Follow(func([]Remote)) (stop func()) { return func() {} }
 
@@ -106,5 +110,22 @@ func TestChatCommandsAskThePeers(t *testing.T) {
 	f.down = true
 	if got := app.command(op, "where van"); !strings.Contains(got, "No position of van.") || !strings.Contains(got, "geo-2 (timeout), geo-3 (timeout)") {
 		t.Errorf("where van with geo-2 down: %q", got)
+	}
+}
+
+// Parts of a trail from several instances join oldest first, a time once.
+func TestMergeTrails(t *testing.T) {
+	at := func(s int, lat float64) geoloc.TrailPoint {
+		return geoloc.TrailPoint{Time: time.Unix(int64(s), 0), Lat: lat}
+	}
+	got := MergeTrails([]geoloc.TrailPoint{at(3, 1), at(5, 1)}, nil, []geoloc.TrailPoint{at(1, 2), at(3, 2), at(4, 2)})
+	want := []geoloc.TrailPoint{at(1, 2), at(3, 1), at(4, 2), at(5, 1)}
+	if len(got) != len(want) {
+		t.Fatalf("merged %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Time.Equal(want[i].Time) || got[i].Lat != want[i].Lat {
+			t.Errorf("point %d: %v, want %v", i, got[i], want[i])
+		}
 	}
 }

@@ -27,7 +27,7 @@ type router struct {
 
 var toAttr = regexp.MustCompile(`^<[a-z]+[^>]*?\sto=['"]([^'"/]+)`)
 
-func startRouter(t *testing.T) *router {
+func startRouter(t testing.TB) *router {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func (r *router) serve(c net.Conn) {
 }
 
 // testShard is an instance with its own stores, op an admin of it.
-func testShard(t *testing.T, r *router, domain, peer string) (*Shard, *geoloc.Store, *store.Committer) {
+func testShard(t testing.TB, r *router, domain, peer string) (*Shard, *geoloc.Store, *store.Committer) {
 	db, err := buntdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 //	<who from to [fence='ID' | an area as within's]/>: who was inside,
 //	  each <device jid time/> with the time it was first inside
 //	<watch/> (set): send me your devices' new positions for a while (live.go)
+//	<trail device from to/>: one device's trail, paged by time (trail.go)
 //
 // A peer's <device/> also carries speed, bearing, accuracy, battery and
 // online. The lists of within and who come sorted by JID, a page of

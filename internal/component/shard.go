@@ -92,6 +92,8 @@ func (s *Shard) request(el *xmlnode.Node, from string) {
 		s.Link.Send(iqResult(el))
 	case p.Space == NSShard && el.Attr("type") == "get" && !peer:
 		fleetQuery(s.Link, s.Accounts, s.Geo, s, el, p, from)
+	case p.Space == NSShard && p.Local == "trail" && el.Attr("type") == "get" && peer:
+		s.answerTrail(el, p, from)
 	case p.Space == NSShard && el.Attr("type") == "get":
 		// A peer: the upstream lets a component send from its own
 		// domain alone, so from names the instance.
@@ -151,44 +153,65 @@ func (s *Shard) ask(q query, viewer string, sees func(string) bool) ([]hit, []sh
 // the timeout, and returns what they answered with every instance's
 // status, this one first.
 func (s *Shard) gather(q query, viewer string) ([]hit, []shardStatus) {
+	parts := make([][]hit, len(s.Peers))
+	statuses := s.fanOut(func(ctx context.Context, i int, peer string) shardStatus {
+		var out []hit
+		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
+			pq := q
+			pq.after = after
+			return pq.appendRequest(b, viewer)
+		}, func(answer *xmlnode.Node) string {
+			page := parseHits(answer)
+			for j := range page {
+				page[j].Instance = peer
+			}
+			out = append(out, page...)
+			if p := answer.Child(NSShard, q.kind); p == nil || p.Attr("more") != "true" || len(page) == 0 {
+				return ""
+			}
+			return page[len(page)-1].Device
+		})
+		if st.Status == "ok" {
+			parts[i] = out
+		}
+		return st
+	})
+	return slices.Concat(parts...), statuses
+}
+
+// fanOut runs ask for every peer at once, all within the timeout, and
+// returns every instance's status, this one first.
+func (s *Shard) fanOut(ask func(ctx context.Context, i int, peer string) shardStatus) []shardStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	defer cancel()
-	parts := make([][]hit, len(s.Peers))
 	statuses := make([]shardStatus, len(s.Peers)+1)
 	statuses[0] = shardStatus{Instance: s.Link.Domain(), Status: "ok"}
 	var wg sync.WaitGroup
 	for i, peer := range s.Peers {
-		wg.Go(func() {
-			parts[i], statuses[i+1] = s.askPeer(ctx, q, viewer, peer)
-		})
+		wg.Go(func() { statuses[i+1] = ask(ctx, i, peer) })
 	}
 	wg.Wait()
-	return slices.Concat(parts...), statuses
+	return statuses
 }
 
-// askPeer asks one peer, page after page.
-func (s *Shard) askPeer(ctx context.Context, q query, viewer, peer string) ([]hit, shardStatus) {
-	var out []hit
-	for {
+// pages asks one peer page after page: request writes the question for
+// the page after a key ("" the first), read takes an answer and returns
+// the key of the next page ("": it was the last).
+func (s *Shard) pages(ctx context.Context, peer string, request func(b []byte, after string) []byte, read func(answer *xmlnode.Node) (next string)) shardStatus {
+	for after := ""; ; {
 		answer, err := s.reqs.call(ctx, s.Link, func(id string) []byte {
 			b := append(iqHead("get", s.Link.Domain(), peer, id), '>')
-			return append(q.appendRequest(b, viewer), "</iq>"...)
+			return append(request(b, after), "</iq>"...)
 		})
 		if err == nil && answer.Attr("type") == "error" {
 			err = iqFailed(answer)
 		}
 		if err != nil {
-			return nil, shardStatus{Instance: peer, Status: "missing", Reason: err.Error()}
+			return shardStatus{Instance: peer, Status: "missing", Reason: err.Error()}
 		}
-		page := parseHits(answer)
-		for i := range page {
-			page[i].Instance = peer
+		if after = read(answer); after == "" {
+			return shardStatus{Instance: peer, Status: "ok"}
 		}
-		out = append(out, page...)
-		if p := answer.Child(NSShard, q.kind); p == nil || p.Attr("more") != "true" || len(page) == 0 {
-			return out, shardStatus{Instance: peer, Status: "ok"}
-		}
-		q.after = page[len(page)-1].Device
 	}
 }
 

@@ -196,6 +196,17 @@ func TestEjabberdFleetQueriesAndSharedFences(t *testing.T) {
 		return false
 	})
 	walker.Close()
+	// So does instance 2's device's trail, asked at instance 1: every fix
+	// of it, oldest first, from instance 2.
+	var trail struct {
+		Geometry struct{ Coordinates [][]float64 }
+		Shards   map[string]struct{ Status string }
+	}
+	header := apiGet(t, f.hubs[0], f.tokens[0], "/api/devices/"+far+"/trail", &trail)
+	if c := trail.Geometry.Coordinates; len(c) != step+1 || c[0][0] != 13.30 || c[len(c)-1][0] != 13.70 ||
+		trail.Shards[instanceDomain(1)].Status != "ok" || !strings.Contains(header, instanceDomain(1)+"=ok") {
+		t.Errorf("%s's trail at instance 1: %v (shards %v, %q), want its %d fixes from instance 2", far, c, trail.Shards, header, step+1)
+	}
 
 	// A fence added on instance 1 reaches instance 2, and alerts for a
 	// device instance 2 owns.
