@@ -292,6 +292,8 @@ type seriesOut struct {
 	Sensor string     `json:"sensor"`
 	Unit   string     `json:"unit"`
 	Points []pointOut `json:"points"`
+	// Shards: how each instance took part, when the peers were asked.
+	Shards map[string]shardOut `json:"shards,omitempty"`
 }
 
 type pointOut struct {
@@ -326,8 +328,9 @@ func (s *Server) telemetry(c echo.Context) error {
 	if q.err != nil {
 		return q.err
 	}
-	series := s.cfg.Geo.Series(jid, sensor, from, to, maxSeriesPoints)
-	out := seriesOut{Sensor: sensor, Points: make([]pointOut, len(series))}
+	series, statuses := s.fleetSeries(c, jid, sensor, s.cfg.Geo.Series(jid, sensor, from, to, maxSeriesPoints), from, to)
+	series = series[:min(len(series), maxSeriesPoints)]
+	out := seriesOut{Sensor: sensor, Points: make([]pointOut, len(series)), Shards: shardsOut(statuses)}
 	for i, r := range series {
 		out.Points[i] = pointOut{Time: r.Time, Value: r.Value}
 		out.Unit = cmp.Or(r.Unit, out.Unit)

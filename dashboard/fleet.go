@@ -90,6 +90,36 @@ func (s *Server) fleetTrail(c echo.Context, jid string, pts []geoloc.TrailPoint,
 	return tracking.MergeTrails(pts, theirs), statuses
 }
 
+// fleetSeries is a device's series of a sensor when this instance does
+// not own it (no latest reading, or none in the range here), as
+// fleetTrail.
+func (s *Server) fleetSeries(c echo.Context, jid, sensor string, rs []geoloc.Reading, from, to time.Time) ([]geoloc.Reading, []tracking.ShardStatus) {
+	if _, mine := s.cfg.Geo.Reading(jid, sensor); s.cfg.Fleet == nil || mine && len(rs) > 0 {
+		return rs, nil
+	}
+	theirs, statuses := s.cfg.Fleet.Series(viewerOf(c).jid, jid, sensor, from, to)
+	setShards(c, statuses)
+	return tracking.MergeSeries(rs, theirs), statuses
+}
+
+// shardOut is an instance's status in a JSON answer's "shards" member.
+type shardOut struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// shardsOut is the "shards" member of a JSON answer, nil without a fleet.
+func shardsOut(statuses []tracking.ShardStatus) map[string]shardOut {
+	if statuses == nil {
+		return nil
+	}
+	out := make(map[string]shardOut, len(statuses))
+	for _, st := range statuses {
+		out[st.Instance] = shardOut{st.Status, st.Reason}
+	}
+	return out
+}
+
 // remoteInfo is what a peer said of its device.
 func remoteInfo(h *tracking.Remote) positionInfo {
 	name, _, _ := strings.Cut(h.Device, "@")

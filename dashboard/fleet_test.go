@@ -20,6 +20,7 @@ import (
 type fakeFleet struct {
 	devices map[string]tracking.Remote
 	trails  map[string][]geoloc.TrailPoint
+	series  map[string][]geoloc.Reading // by device, all of one sensor, "temp"
 	sees    func(viewer, device string) bool
 	down    atomic.Bool
 
@@ -81,6 +82,16 @@ func (f *fakeFleet) Trail(viewer, device string, from, to time.Time) ([]geoloc.T
 	return out, f.statuses()
 }
 
+func (f *fakeFleet) Series(viewer, device, sensor string, from, to time.Time) ([]geoloc.Reading, []tracking.ShardStatus) {
+	var out []geoloc.Reading
+	for _, r := range f.series[device] {
+		if !f.down.Load() && f.sees(viewer, device) && sensor == r.Sensor && !r.Time.Before(from) && !r.Time.After(to) {
+			out = append(out, r)
+		}
+	}
+	return out, f.statuses()
+}
+
 func (f *fakeFleet) Relay(tracking.RelayedAlert) {}
 
 func (f *fakeFleet) Follow(fn func([]tracking.Remote)) (stop func()) {
@@ -120,6 +131,11 @@ func newFleetEnv(t *testing.T, configure ...func(*dashboard.Config)) (*env, *fak
 		vanTrail = append(vanTrail, geoloc.TrailPoint{Time: now.Add(time.Duration(i-3) * time.Minute), Lat: 52.5 + float64(i)/100, Lon: 13.4})
 	}
 	f.trails = map[string][]geoloc.TrailPoint{jid("van"): vanTrail}
+	var vanSeries []geoloc.Reading
+	for i, pt := range vanTrail {
+		vanSeries = append(vanSeries, geoloc.Reading{Sensor: "temp", Value: 12 + float64(i), Unit: "°C", Time: pt.Time})
+	}
+	f.series = map[string][]geoloc.Reading{jid("van"): vanSeries}
 	e := newEnv(t, append(configure, func(c *dashboard.Config) { c.Fleet = f })...)
 	f.sees = func(viewer, device string) bool {
 		v, _ := e.accounts.Get(strings.TrimSuffix(viewer, "@localhost"))
@@ -265,5 +281,44 @@ func TestTrailOfAPeersDevice(t *testing.T) {
 	r.json(t, &tr)
 	if len(tr.Geometry.Coordinates) != 0 || tr.Shards["geo-2.localhost"].Status != "missing" || !strings.Contains(r.header.Get("GeoHub-Shards"), "geo-2.localhost=missing") {
 		t.Errorf("with geo-2 down: %v, shards %v, header %q", tr.Geometry.Coordinates, tr.Shards, r.header.Get("GeoHub-Shards"))
+	}
+}
+
+// A peer's device's sensor series comes from the peer, with the
+// instances' statuses; this instance's own answers alone.
+func TestSeriesOfAPeersDevice(t *testing.T) {
+	e, f := newFleetEnv(t)
+	alice := e.token("alice")
+	e.reading("car1", geoloc.Reading{Sensor: "temp", Value: 21, Unit: "°C", Time: time.Now().Add(-time.Minute)})
+	var se struct {
+		Unit   string
+		Points []struct {
+			Time  time.Time
+			Value float64
+		}
+		Shards map[string]struct{ Status, Reason string }
+	}
+	r := alice.do("GET", "/api/devices/van/telemetry?sensor=temp", nil)
+	r.json(t, &se)
+	if len(se.Points) != 3 || se.Unit != "°C" || se.Points[2].Value != 14 || !se.Points[0].Time.Before(se.Points[1].Time) {
+		t.Errorf("van's series %+v, want geo-2's three readings", se)
+	}
+	if r.header.Get("GeoHub-Shards") != "geo-1.localhost=ok, geo-2.localhost=ok" || se.Shards["geo-2.localhost"].Status != "ok" {
+		t.Errorf("shards %v, header %q", se.Shards, r.header.Get("GeoHub-Shards"))
+	}
+
+	se.Shards = nil
+	r = alice.do("GET", "/api/devices/car1/telemetry?sensor=temp", nil)
+	r.json(t, &se)
+	if len(se.Points) != 1 || se.Points[0].Value != 21 || r.header.Get("GeoHub-Shards") != "" || se.Shards != nil {
+		t.Errorf("car1's own series %+v, header %q", se, r.header.Get("GeoHub-Shards"))
+	}
+
+	f.down.Store(true)
+	r = alice.do("GET", "/api/devices/van/telemetry?sensor=temp", nil)
+	r.json(t, &se)
+	if len(se.Points) != 0 || se.Shards["geo-2.localhost"].Status != "missing" || se.Shards["geo-2.localhost"].Reason == "" ||
+		!strings.Contains(r.header.Get("GeoHub-Shards"), "geo-2.localhost=missing") {
+		t.Errorf("with geo-2 down: %+v, header %q", se, r.header.Get("GeoHub-Shards"))
 	}
 }

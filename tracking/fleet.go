@@ -32,6 +32,9 @@ type Fleet interface {
 	// first, from whichever instances hold any (its owner; one that
 	// owned it before ejabberd re-dealt the devices).
 	Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []ShardStatus)
+	// Series: one device's readings of a sensor between from and to,
+	// oldest first, from whichever instances hold any, as Trail.
+	Series(viewer, device, sensor string, from, to time.Time) ([]geoloc.Reading, []ShardStatus)
 	// Relay hands one of this instance's alerts to the peers, which put
 	// it on their alert nodes: an operator subscribed at any instance
 	// gets every instance's alerts.
@@ -96,9 +99,19 @@ func Merge(local, remote []Remote) []Remote {
 // MergeTrails joins parts of one device's trail, oldest first, a point
 // once per time (the parts may overlap).
 func MergeTrails(parts ...[]geoloc.TrailPoint) []geoloc.TrailPoint {
+	return mergeByTime(parts, func(p geoloc.TrailPoint) time.Time { return p.Time })
+}
+
+// MergeSeries joins parts of one device's series of a sensor, as
+// MergeTrails.
+func MergeSeries(parts ...[]geoloc.Reading) []geoloc.Reading {
+	return mergeByTime(parts, func(r geoloc.Reading) time.Time { return r.Time })
+}
+
+func mergeByTime[T any](parts [][]T, at func(T) time.Time) []T {
 	out := slices.Concat(parts...)
-	slices.SortStableFunc(out, func(a, b geoloc.TrailPoint) int { return a.Time.Compare(b.Time) })
-	return slices.CompactFunc(out, func(a, b geoloc.TrailPoint) bool { return a.Time.Equal(b.Time) })
+	slices.SortStableFunc(out, func(a, b T) int { return at(a).Compare(at(b)) })
+	return slices.CompactFunc(out, func(a, b T) bool { return at(a).Equal(at(b)) })
 }
 
 // SortNearest orders hits nearest first and cuts them to k.

@@ -61,6 +61,10 @@ func (f *peerFleet) Trail(_, _ string, _, _ time.Time) ([]geoloc.TrailPoint, []S
 	return nil, f.statuses()
 }
 
+func (f *peerFleet) Series(_, _, _ string, _, _ time.Time) ([]geoloc.Reading, []ShardStatus) {
+	return nil, f.statuses()
+}
+
 func (f *peerFleet) Relay(RelayedAlert)                  {}
 func (f *peerFleet) Follow(func([]Remote)) (stop func()) { return func() {} }
 

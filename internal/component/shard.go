@@ -94,6 +94,8 @@ func (s *Shard) request(el *xmlnode.Node, from string) {
 		fleetQuery(s.Link, s.Accounts, s.Geo, s, el, p, from)
 	case p.Space == NSShard && p.Local == "trail" && el.Attr("type") == "get" && peer:
 		s.answerTrail(el, p, from)
+	case p.Space == NSShard && p.Local == "series" && el.Attr("type") == "get" && peer:
+		s.answerSeries(el, p, from)
 	case p.Space == NSShard && el.Attr("type") == "get":
 		// A peer: the upstream lets a component send from its own
 		// domain alone, so from names the instance.

@@ -68,21 +68,10 @@ func appendTrailRequest(b []byte, viewer, device string, from, to time.Time, aft
 // instance's devices, empty unless the viewer sees the device.
 func (s *Shard) answerTrail(el, p *xmlnode.Node, from string) {
 	device := p.Attr("device")
-	start, err1 := time.Parse(time.RFC3339Nano, p.Attr("from"))
-	end, err2 := time.Parse(time.RFC3339Nano, p.Attr("to"))
-	if device == "" || err1 != nil || err2 != nil {
-		s.Link.Send(iqError(el, "modify", "bad-request", "device, from and to are needed"))
+	start, end, bad := pageRange(p)
+	if bad != "" {
+		s.Link.Send(iqError(el, "modify", "bad-request", bad))
 		return
-	}
-	if a := p.Attr("after"); a != "" {
-		after, err := time.Parse(time.RFC3339Nano, a)
-		if err != nil {
-			s.Link.Send(iqError(el, "modify", "bad-request", "bad after"))
-			return
-		}
-		if next := after.Add(time.Nanosecond); next.After(start) {
-			start = next
-		}
 	}
 	var pts []geoloc.TrailPoint
 	var more bool
@@ -91,6 +80,26 @@ func (s *Shard) answerTrail(el, p *xmlnode.Node, from string) {
 	}
 	b := appendTrailPage(iqHead("result", s.Link.Domain(), from, el.Attr("id")), pts, more)
 	s.Link.Send(append(b, "</iq>"...))
+}
+
+// pageRange reads a page's question about a device: the range left
+// after the previous page's last item, or what is wrong with it.
+func pageRange(p *xmlnode.Node) (start, end time.Time, bad string) {
+	start, err1 := time.Parse(time.RFC3339Nano, p.Attr("from"))
+	end, err2 := time.Parse(time.RFC3339Nano, p.Attr("to"))
+	if p.Attr("device") == "" || err1 != nil || err2 != nil {
+		return start, end, "device, from and to are needed"
+	}
+	if a := p.Attr("after"); a != "" {
+		after, err := time.Parse(time.RFC3339Nano, a)
+		if err != nil {
+			return start, end, "bad after"
+		}
+		if next := after.Add(time.Nanosecond); next.After(start) {
+			start = next
+		}
+	}
+	return start, end, ""
 }
 
 // trailPageFrom reads a page of the device's trail from start on, in
