@@ -97,7 +97,7 @@ func (s *Server) fleetSeries(c echo.Context, jid, sensor string, rs []geoloc.Rea
 	if _, mine := s.cfg.Geo.Reading(jid, sensor); s.cfg.Fleet == nil || mine && len(rs) > 0 {
 		return rs, nil
 	}
-	theirs, statuses := s.cfg.Fleet.Series(viewerOf(c).jid, jid, sensor, from, to)
+	theirs, statuses := s.cfg.Fleet.Series(viewerOf(c).jid, jid, sensor, from, to, maxSeriesPoints)
 	setShards(c, statuses)
 	return tracking.MergeSeries(rs, theirs), statuses
 }

@@ -82,10 +82,10 @@ func (f *fakeFleet) Trail(viewer, device string, from, to time.Time) ([]geoloc.T
 	return out, f.statuses()
 }
 
-func (f *fakeFleet) Series(viewer, device, sensor string, from, to time.Time) ([]geoloc.Reading, []tracking.ShardStatus) {
+func (f *fakeFleet) Series(viewer, device, sensor string, from, to time.Time, limit int) ([]geoloc.Reading, []tracking.ShardStatus) {
 	var out []geoloc.Reading
 	for _, r := range f.series[device] {
-		if !f.down.Load() && f.sees(viewer, device) && sensor == r.Sensor && !r.Time.Before(from) && !r.Time.After(to) {
+		if !f.down.Load() && f.sees(viewer, device) && sensor == r.Sensor && !r.Time.Before(from) && !r.Time.After(to) && len(out) < limit {
 			out = append(out, r)
 		}
 	}

@@ -33,8 +33,9 @@ type Fleet interface {
 	// owned it before ejabberd re-dealt the devices).
 	Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []ShardStatus)
 	// Series: one device's readings of a sensor between from and to,
-	// oldest first, from whichever instances hold any, as Trail.
-	Series(viewer, device, sensor string, from, to time.Time) ([]geoloc.Reading, []ShardStatus)
+	// oldest first, from whichever instances hold any, as Trail; each
+	// instance stops after limit readings.
+	Series(viewer, device, sensor string, from, to time.Time, limit int) ([]geoloc.Reading, []ShardStatus)
 	// Relay hands one of this instance's alerts to the peers, which put
 	// it on their alert nodes: an operator subscribed at any instance
 	// gets every instance's alerts.

@@ -61,7 +61,7 @@ func (f *peerFleet) Trail(_, _ string, _, _ time.Time) ([]geoloc.TrailPoint, []S
 	return nil, f.statuses()
 }
 
-func (f *peerFleet) Series(_, _, _ string, _, _ time.Time) ([]geoloc.Reading, []ShardStatus) {
+func (f *peerFleet) Series(_, _, _ string, _, _ time.Time, _ int) ([]geoloc.Reading, []ShardStatus) {
 	return nil, f.statuses()
 }
 

@@ -29,7 +29,7 @@ const (
 )
 
 // Series implements tracking.Fleet.
-func (s *Shard) Series(viewer, device, sensor string, from, to time.Time) ([]geoloc.Reading, []tracking.ShardStatus) {
+func (s *Shard) Series(viewer, device, sensor string, from, to time.Time, limit int) ([]geoloc.Reading, []tracking.ShardStatus) {
 	parts := make([][]geoloc.Reading, len(s.Peers))
 	statuses := s.fanOut(func(ctx context.Context, i int, peer string) shardStatus {
 		var out []geoloc.Reading
@@ -51,13 +51,13 @@ func (s *Shard) Series(viewer, device, sensor string, from, to time.Time) ([]geo
 			}
 			page := parseReadings(p, sensor)
 			out = append(out, page...)
-			if p.Attr("more") != "true" || len(page) == 0 {
+			if p.Attr("more") != "true" || len(page) == 0 || len(out) >= limit {
 				return ""
 			}
 			return page[len(page)-1].Time.UTC().Format(time.RFC3339Nano)
 		})
 		if st.Status == "ok" {
-			parts[i] = out
+			parts[i] = out[:min(len(out), limit)]
 		}
 		return st
 	})

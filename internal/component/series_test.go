@@ -9,7 +9,8 @@ import (
 )
 
 // Asked at any instance, a device's sensor series comes whole and in
-// order from the instance that owns it, a page at a time; a stranger
+// order from the instance that owns it, a page at a time, up to the
+// limit; a stranger
 // gets none of it, and a peer gone is reported missing.
 func TestSeriesAcrossLinks(t *testing.T) {
 	r := startRouter(t)
@@ -31,7 +32,7 @@ func TestSeriesAcrossLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, statuses := a.Series("op@localhost", "car@localhost", "temp", start.Add(-time.Minute), time.Now())
+	got, statuses := a.Series("op@localhost", "car@localhost", "temp", start.Add(-time.Minute), time.Now(), 100_000)
 	if len(got) != n || len(statuses) != 2 || statuses[1].Status != "ok" {
 		t.Fatalf("series of %d readings of %d, statuses %v", len(got), n, statuses)
 	}
@@ -40,19 +41,22 @@ func TestSeriesAcrossLinks(t *testing.T) {
 			t.Fatalf("reading %d: %+v", i, r)
 		}
 	}
-	if got, _ := a.Series("op@localhost", "car@localhost", "temp", start.Add(10*time.Second), start.Add(19*time.Second)); len(got) != 10 {
+	if got, _ := a.Series("op@localhost", "car@localhost", "temp", start.Add(10*time.Second), start.Add(19*time.Second), 100_000); len(got) != 10 {
 		t.Errorf("ten seconds of series: %d readings", len(got))
 	}
-	if got, _ := a.Series("op@localhost", "car@localhost", "humidity", start, time.Now()); len(got) != 0 {
+	if got, _ := a.Series("op@localhost", "car@localhost", "temp", start, time.Now(), seriesPage+3); len(got) != seriesPage+3 || !got[seriesPage+2].Time.Equal(rs[seriesPage+2].Time) {
+		t.Errorf("the first %d readings: %d", seriesPage+3, len(got))
+	}
+	if got, _ := a.Series("op@localhost", "car@localhost", "humidity", start, time.Now(), 100_000); len(got) != 0 {
 		t.Errorf("another sensor: %d readings", len(got))
 	}
-	if got, statuses := a.Series("stranger@localhost", "car@localhost", "temp", start, time.Now()); len(got) != 0 || statuses[1].Status != "ok" {
+	if got, statuses := a.Series("stranger@localhost", "car@localhost", "temp", start, time.Now(), 100_000); len(got) != 0 || statuses[1].Status != "ok" {
 		t.Errorf("a stranger got %d readings (%v)", len(got), statuses)
 	}
 
 	b.Link.Close()
 	a.Timeout = 300 * time.Millisecond
-	if got, statuses := a.Series("op@localhost", "car@localhost", "temp", start, time.Now()); len(got) != 0 || statuses[1].Status != "missing" || statuses[1].Reason == "" {
+	if got, statuses := a.Series("op@localhost", "car@localhost", "temp", start, time.Now(), 100_000); len(got) != 0 || statuses[1].Status != "missing" || statuses[1].Reason == "" {
 		t.Errorf("geo-2 gone: %d readings, statuses %v", len(got), statuses)
 	}
 }
@@ -105,7 +109,7 @@ func BenchmarkSeriesDayAcrossLinks(b *testing.B) {
 	a.Timeout = time.Minute
 	b.ResetTimer()
 	for b.Loop() {
-		if got, statuses := a.Series("op@localhost", "car@localhost", "temp", start, time.Now()); len(got) != n || statuses[1].Status != "ok" {
+		if got, statuses := a.Series("op@localhost", "car@localhost", "temp", start, time.Now(), 100_000); len(got) != n || statuses[1].Status != "ok" {
 			b.Fatalf("%d readings of %d, %v", len(got), n, statuses)
 		}
 	}
