@@ -31,7 +31,7 @@ const (
 // Series implements tracking.Fleet.
 func (s *Shard) Series(viewer, device, sensor string, from, to time.Time, limit int) ([]geoloc.Reading, []tracking.ShardStatus) {
 	parts := make([][]geoloc.Reading, len(s.Peers))
-	statuses := s.fanOut(func(ctx context.Context, i int, peer string) shardStatus {
+	statuses := s.fanOut(longRead*s.Timeout, func(ctx context.Context, i int, peer string) shardStatus {
 		var out []geoloc.Reading
 		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
 			b = append(b, "<series xmlns='"+NSShard+"'"...)

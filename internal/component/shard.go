@@ -156,7 +156,7 @@ func (s *Shard) ask(q query, viewer string, sees func(string) bool) ([]hit, []sh
 // status, this one first.
 func (s *Shard) gather(q query, viewer string) ([]hit, []shardStatus) {
 	parts := make([][]hit, len(s.Peers))
-	statuses := s.fanOut(func(ctx context.Context, i int, peer string) shardStatus {
+	statuses := s.fanOut(s.Timeout, func(ctx context.Context, i int, peer string) shardStatus {
 		var out []hit
 		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
 			pq := q
@@ -181,10 +181,15 @@ func (s *Shard) gather(q query, viewer string) ([]hit, []shardStatus) {
 	return slices.Concat(parts...), statuses
 }
 
-// fanOut runs ask for every peer at once, all within the timeout, and
-// returns every instance's status, this one first.
-func (s *Shard) fanOut(ask func(ctx context.Context, i int, peer string) shardStatus) []shardStatus {
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+// longRead bounds a trail's or a series' read from a peer, in timeouts:
+// each page must come within the timeout, but a long range takes many
+// pages (a device-day of fixes about 0.2 s on loopback).
+const longRead = 10
+
+// fanOut runs ask for every peer at once, all within total, and returns
+// every instance's status, this one first.
+func (s *Shard) fanOut(total time.Duration, ask func(ctx context.Context, i int, peer string) shardStatus) []shardStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), total)
 	defer cancel()
 	statuses := make([]shardStatus, len(s.Peers)+1)
 	statuses[0] = shardStatus{Instance: s.Link.Domain(), Status: "ok"}
@@ -196,15 +201,18 @@ func (s *Shard) fanOut(ask func(ctx context.Context, i int, peer string) shardSt
 	return statuses
 }
 
-// pages asks one peer page after page: request writes the question for
-// the page after a key ("" the first), read takes an answer and returns
-// the key of the next page ("": it was the last).
+// pages asks one peer page after page, each within the timeout: request
+// writes the question for the page after a key ("" the first), read
+// takes an answer and returns the key of the next page ("": it was the
+// last).
 func (s *Shard) pages(ctx context.Context, peer string, request func(b []byte, after string) []byte, read func(answer *xmlnode.Node) (next string)) shardStatus {
 	for after := ""; ; {
-		answer, err := s.reqs.call(ctx, s.Link, func(id string) []byte {
+		page, cancel := context.WithTimeout(ctx, s.Timeout)
+		answer, err := s.reqs.call(page, s.Link, func(id string) []byte {
 			b := append(iqHead("get", s.Link.Domain(), peer, id), '>')
 			return append(request(b, after), "</iq>"...)
 		})
+		cancel()
 		if err == nil && answer.Attr("type") == "error" {
 			err = iqFailed(answer)
 		}

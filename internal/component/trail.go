@@ -28,7 +28,7 @@ const trailPage = 200
 // Trail implements tracking.Fleet.
 func (s *Shard) Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []tracking.ShardStatus) {
 	parts := make([][]geoloc.TrailPoint, len(s.Peers))
-	statuses := s.fanOut(func(ctx context.Context, i int, peer string) shardStatus {
+	statuses := s.fanOut(longRead*s.Timeout, func(ctx context.Context, i int, peer string) shardStatus {
 		var out []geoloc.TrailPoint
 		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
 			return appendTrailRequest(b, viewer, device, from, to, after)

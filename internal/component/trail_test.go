@@ -1,12 +1,16 @@
 package component
 
 import (
+	"bytes"
+	"cmp"
+	"log/slog"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/geohub/geohub/geoloc"
+	"github.com/geohub/geohub/internal/xmlnode"
 )
 
 // Asked at any instance, a device's trail comes whole and in order from
@@ -98,4 +102,76 @@ func BenchmarkTrailDayAcrossLinks(b *testing.B) {
 			b.Fatalf("%d points of %d, %v", len(pts), n, statuses)
 		}
 	}
+}
+
+// Each page of a long read must come within the timeout, not the whole
+// read: a slow peer whose pages together take longer than the timeout
+// still answers, and one that pages on for ever is cut at longRead
+// timeouts and reported missing.
+func TestTrailPagesEachWithinTheTimeout(t *testing.T) {
+	r := startRouter(t)
+	a, _, _ := testShard(t, r, "geo-1.localhost", "geo-2.localhost")
+	slow := slowPeer(t, r, "geo-2.localhost")
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+
+	a.Timeout = time.Second
+	slow.set(300*time.Millisecond, 4)
+	pts, statuses := a.Trail("op@localhost", "car@localhost", start, start.Add(time.Hour))
+	if len(pts) != 4 || statuses[1].Status != "ok" || !pts[3].Time.Equal(start.Add(4*time.Second)) {
+		t.Errorf("four pages of 0.3 s within a 1 s timeout: %d points, statuses %v", len(pts), statuses)
+	}
+
+	a.Timeout = 100 * time.Millisecond
+	slow.set(20*time.Millisecond, 0)
+	if _, statuses := a.Trail("op@localhost", "car@localhost", start, start.Add(time.Hour)); statuses[1].Status != "missing" || statuses[1].Reason == "" {
+		t.Errorf("a peer paging for ever: statuses %v", statuses)
+	}
+}
+
+// fakePeer answers each trail question with one point after delay, the
+// point a second after the page's after (or from), and more until the
+// pages-th page (0: for ever).
+type fakePeer struct {
+	link  *Link
+	mu    sync.Mutex
+	delay time.Duration
+	pages int
+}
+
+func (p *fakePeer) set(delay time.Duration, pages int) {
+	p.mu.Lock()
+	p.delay, p.pages = delay, pages
+	p.mu.Unlock()
+}
+
+func slowPeer(t *testing.T, r *router, domain string) *fakePeer {
+	p := &fakePeer{link: New(Config{Domain: domain, Upstream: r.ln.Addr().String(), Secret: "s", Logger: slog.New(slog.DiscardHandler)})}
+	p.link.Start(func(raw []byte) {
+		el, err := xmlnode.Parse(bytes.Clone(raw), NS)
+		if err != nil || el.Local != "iq" || el.Attr("type") != "get" || len(el.Children) != 1 {
+			return
+		}
+		q := el.Children[0]
+		last, err := time.Parse(time.RFC3339Nano, cmp.Or(q.Attr("after"), q.Attr("from")))
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		delay, pages := p.delay, p.pages
+		p.mu.Unlock()
+		go func() {
+			time.Sleep(delay) // the peer is slow, not the test waiting
+			pt := geoloc.TrailPoint{Time: last.Add(time.Second), Lat: 52, Lon: 13}
+			n := int(pt.Time.Sub(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)) / time.Second)
+			b := appendTrailPage(iqHead("result", domain, el.Attr("from"), el.Attr("id")), []geoloc.TrailPoint{pt}, pages == 0 || n < pages)
+			p.link.Send(append(b, "</iq>"...))
+		}()
+	})
+	t.Cleanup(p.link.Close)
+	for deadline := time.Now().Add(10 * time.Second); p.link.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", domain, p.link.Ready())
+		}
+	}
+	return p
 }
