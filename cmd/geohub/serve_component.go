@@ -42,7 +42,7 @@ func componentFlags(fs *flag.FlagSet, c *componentConfig) {
 	fs.StringVar(&c.instanceUpstream, "instance-upstream", "", "host:port of the upstream's listener for --component-instance (default --upstream; "+
 		"ejabberd needs a listener per component domain)")
 	fs.StringVar(&c.peers, "peers", "", "the other instances' --component-instance domains, comma-separated: fleet-wide queries ask them")
-	fs.DurationVar(&c.peerTimeout, "peer-timeout", 2*time.Second, "how long a fleet-wide query waits for each peer before reporting it missing")
+	fs.DurationVar(&c.peerTimeout, "peer-timeout", 2*time.Second, "how long a fleet-wide query waits for each peer (for each page of a trail or series, the whole within ten) before reporting it missing")
 	fs.StringVar(&c.sharedConfig, "shared-config", "", "the upstream's pubsub service (e.g. pubsub.example.com) whose node keeps the fences "+
 		"and threshold rules the same on every instance (with --component-instance)")
 	fs.StringVar(&c.sharedNode, "shared-config-node", "geohub-config", "the node of --shared-config")
