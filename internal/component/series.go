@@ -1,7 +1,6 @@
 package component
 
 import (
-	"context"
 	"strconv"
 	"time"
 
@@ -30,37 +29,9 @@ const (
 
 // Series implements tracking.Fleet.
 func (s *Shard) Series(viewer, device, sensor string, from, to time.Time, limit int) ([]geoloc.Reading, []tracking.ShardStatus) {
-	parts := make([][]geoloc.Reading, len(s.Peers))
-	statuses := s.fanOut(longRead*s.Timeout, func(ctx context.Context, i int, peer string) shardStatus {
-		var out []geoloc.Reading
-		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
-			b = append(b, "<series xmlns='"+NSShard+"'"...)
-			b = xmlesc.Attr(b, "for", viewer)
-			b = xmlesc.Attr(b, "device", device)
-			b = xmlesc.Attr(b, "sensor", sensor)
-			b = xmlesc.Attr(b, "from", from.UTC().Format(time.RFC3339Nano))
-			b = xmlesc.Attr(b, "to", to.UTC().Format(time.RFC3339Nano))
-			if after != "" {
-				b = xmlesc.Attr(b, "after", after)
-			}
-			return append(b, "/>"...)
-		}, func(answer *xmlnode.Node) string {
-			p := answer.Child(NSShard, "series")
-			if p == nil {
-				return ""
-			}
-			page := parseReadings(p, sensor)
-			out = append(out, page...)
-			if p.Attr("more") != "true" || len(page) == 0 || len(out) >= limit {
-				return ""
-			}
-			return page[len(page)-1].Time.UTC().Format(time.RFC3339Nano)
-		})
-		if st.Status == "ok" {
-			parts[i] = out[:min(len(out), limit)]
-		}
-		return st
-	})
+	q := rangeQuestion{kind: "series", viewer: viewer, device: device, extra: []string{"sensor", sensor}, from: from, to: to}
+	parts, statuses := readByTime(s, q, func(p *xmlnode.Node) []geoloc.Reading { return parseReadings(p, sensor) },
+		func(r geoloc.Reading) time.Time { return r.Time }, limit)
 	return tracking.MergeSeries(parts...), statuses
 }
 

@@ -181,11 +181,6 @@ func (s *Shard) gather(q query, viewer string) ([]hit, []shardStatus) {
 	return slices.Concat(parts...), statuses
 }
 
-// longRead bounds a trail's or a series' read from a peer, in timeouts:
-// each page must come within the timeout, but a long range takes many
-// pages (a device-day of fixes about 0.2 s on loopback).
-const longRead = 10
-
 // fanOut runs ask for every peer at once, all within total, and returns
 // every instance's status, this one first.
 func (s *Shard) fanOut(total time.Duration, ask func(ctx context.Context, i int, peer string) shardStatus) []shardStatus {

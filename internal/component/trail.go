@@ -1,7 +1,6 @@
 package component
 
 import (
-	"context"
 	"strconv"
 	"time"
 
@@ -27,41 +26,9 @@ const trailPage = 200
 
 // Trail implements tracking.Fleet.
 func (s *Shard) Trail(viewer, device string, from, to time.Time) ([]geoloc.TrailPoint, []tracking.ShardStatus) {
-	parts := make([][]geoloc.TrailPoint, len(s.Peers))
-	statuses := s.fanOut(longRead*s.Timeout, func(ctx context.Context, i int, peer string) shardStatus {
-		var out []geoloc.TrailPoint
-		st := s.pages(ctx, peer, func(b []byte, after string) []byte {
-			return appendTrailRequest(b, viewer, device, from, to, after)
-		}, func(answer *xmlnode.Node) string {
-			p := answer.Child(NSShard, "trail")
-			if p == nil {
-				return ""
-			}
-			page := parsePoints(p)
-			out = append(out, page...)
-			if p.Attr("more") != "true" || len(page) == 0 {
-				return ""
-			}
-			return page[len(page)-1].Time.UTC().Format(time.RFC3339Nano)
-		})
-		if st.Status == "ok" {
-			parts[i] = out
-		}
-		return st
-	})
+	parts, statuses := readByTime(s, rangeQuestion{kind: "trail", viewer: viewer, device: device, from: from, to: to},
+		parsePoints, func(p geoloc.TrailPoint) time.Time { return p.Time }, 0)
 	return tracking.MergeTrails(parts...), statuses
-}
-
-func appendTrailRequest(b []byte, viewer, device string, from, to time.Time, after string) []byte {
-	b = append(b, "<trail xmlns='"+NSShard+"'"...)
-	b = xmlesc.Attr(b, "for", viewer)
-	b = xmlesc.Attr(b, "device", device)
-	b = xmlesc.Attr(b, "from", from.UTC().Format(time.RFC3339Nano))
-	b = xmlesc.Attr(b, "to", to.UTC().Format(time.RFC3339Nano))
-	if after != "" {
-		b = xmlesc.Attr(b, "after", after)
-	}
-	return append(b, "/>"...)
 }
 
 // answerTrail answers a peer with a page of the trail of one of this
@@ -80,26 +47,6 @@ func (s *Shard) answerTrail(el, p *xmlnode.Node, from string) {
 	}
 	b := appendTrailPage(iqHead("result", s.Link.Domain(), from, el.Attr("id")), pts, more)
 	s.Link.Send(append(b, "</iq>"...))
-}
-
-// pageRange reads a page's question about a device: the range left
-// after the previous page's last item, or what is wrong with it.
-func pageRange(p *xmlnode.Node) (start, end time.Time, bad string) {
-	start, err1 := time.Parse(time.RFC3339Nano, p.Attr("from"))
-	end, err2 := time.Parse(time.RFC3339Nano, p.Attr("to"))
-	if p.Attr("device") == "" || err1 != nil || err2 != nil {
-		return start, end, "device, from and to are needed"
-	}
-	if a := p.Attr("after"); a != "" {
-		after, err := time.Parse(time.RFC3339Nano, a)
-		if err != nil {
-			return start, end, "bad after"
-		}
-		if next := after.Add(time.Nanosecond); next.After(start) {
-			start = next
-		}
-	}
-	return start, end, ""
 }
 
 // trailPageFrom reads a page of the device's trail from start on, in
