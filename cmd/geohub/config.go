@@ -30,7 +30,7 @@ var flagSections = map[string]string{
 	"metrics-token":   "http",
 	"trail-retention": "storage", "trail-min-interval": "storage", "trail-min-distance": "storage",
 	"telemetry-retention": "storage", "alert-retention": "storage", "mam-retention": "storage", "mam-cap": "storage",
-	"history-cache": "storage", "history-seal-every": "storage", "history-seal-delay": "storage", "commit-window": "storage",
+	"history-cache": "storage", "history-seal-every": "storage", "history-seal-delay": "storage", "commit-window": "storage", "gc-heap-floor": "storage",
 	"max-stanza-size": "limits", "max-depth": "limits", "negotiation-timeout": "limits", "idle-timeout": "limits",
 	"max-auth-failures": "limits", "auth-failure-window": "limits", "max-conns-per-ip": "limits", "max-conns": "limits",
 	"conn-rate": "limits", "conn-burst": "limits", "stanza-rate": "limits", "stanza-burst": "limits",

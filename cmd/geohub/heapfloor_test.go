@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// TestHeapFloor runs itself in a child process (the tuner changes the
+// whole process's collector): with a floor, 64 MiB of garbage is
+// collected a few times at most, not every 4 MiB; a live heap past half
+// the floor brings back GOGC=100.
+func TestHeapFloor(t *testing.T) {
+	if os.Getenv("GEOHUB_HEAPFLOOR_CHILD") != "" {
+		heapFloorChild()
+		return
+	}
+	run := func(floor string) string {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestHeapFloor$")
+		cmd.Env = append(os.Environ(), "GEOHUB_HEAPFLOOR_CHILD="+floor)
+		cmd.Env = without(cmd.Env, "GOGC", "GOMEMLIMIT")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	var gcs, percent int
+	if _, err := fmt.Sscanf(lineWith(run("128"), "gcs "), "gcs %d percent %d", &gcs, &percent); err != nil {
+		t.Fatal(err)
+	}
+	if gcs > 3 || percent != 100 {
+		t.Errorf("floor 128 MiB: %d collections for 64 MiB of garbage (want ≤ 3), GC percent %d with 100 MiB live (want 100)", gcs, percent)
+	}
+	if _, err := fmt.Sscanf(lineWith(run("0"), "gcs "), "gcs %d percent %d", &gcs, &percent); err != nil {
+		t.Fatal(err)
+	}
+	if gcs < 8 {
+		t.Errorf("no floor: %d collections for 64 MiB of garbage, want the default's many", gcs)
+	}
+}
+
+var sink []byte
+
+func heapFloorChild() {
+	var floor uint64
+	fmt.Sscan(os.Getenv("GEOHUB_HEAPFLOOR_CHILD"), &floor)
+	keepHeapFloor(floor << 20)
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.NumGC
+	for range 64 << 10 {
+		sink = make([]byte, 1024)
+	}
+	runtime.ReadMemStats(&m)
+	gcs := m.NumGC - before
+	live := make([][]byte, 100)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC() // the finalizer sees 100 MiB live
+	runtime.GC() // and has run
+	fmt.Printf("gcs %d percent %d\n", gcs, debug.SetGCPercent(100))
+	runtime.KeepAlive(live)
+}
+
+func lineWith(out, prefix string) string {
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return out
+}
+
+// without is env without the variables names.
+func without(env []string, names ...string) []string {
+	var kept []string
+	for _, e := range env {
+		drop := false
+		for _, n := range names {
+			drop = drop || strings.HasPrefix(e, n+"=")
+		}
+		if !drop {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
