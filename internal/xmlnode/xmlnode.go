@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -29,6 +30,9 @@ type Node struct {
 	Text         string // the character data directly inside, joined
 	Raw          []byte // the element as it appeared, start tag to end tag
 	hasText      bool   // non-whitespace character data directly inside
+	// base is the scope depth outside the element, outer the lowest
+	// scope entry any name inside it resolved through (SelfContained).
+	base, outer int32
 }
 
 // ErrSyntax means the input is not a well-formed element.
@@ -55,7 +59,7 @@ func (p *parser) newNode() *Node {
 // Parse reads the element doc, whose default namespace, when it declares
 // none, is defaultNS.
 func Parse(doc []byte, defaultNS string) (*Node, error) {
-	p := &parser{doc: doc, scope: []binding{{"", defaultNS}, {"xml", NSXML}}}
+	p := &parser{doc: doc, scope: []binding{{"", defaultNS}, xmlBinding: {"xml", NSXML}}}
 	p.skipSpace()
 	n, err := p.element()
 	if err != nil {
@@ -92,14 +96,22 @@ func (p *parser) name() ([]byte, error) {
 	return p.doc[start:p.pos], nil
 }
 
-func (p *parser) lookup(prefix string) (string, bool) {
+// lookup finds the binding of prefix and notes its depth in n.outer.
+func (p *parser) lookup(n *Node, prefix []byte) (string, bool) {
 	for i := len(p.scope) - 1; i >= 0; i-- {
-		if p.scope[i].prefix == prefix {
+		if p.scope[i].prefix == string(prefix) {
+			if i != xmlBinding {
+				n.outer = min(n.outer, int32(i))
+			}
 			return p.scope[i].uri, true
 		}
 	}
 	return "", false
 }
+
+// xmlBinding is where Parse puts the xml: prefix, which every element
+// has without declaring it.
+const xmlBinding = 1
 
 type rawAttr struct {
 	name  []byte
@@ -155,7 +167,7 @@ func (p *parser) element() (*Node, error) {
 		if end < 0 {
 			return nil, ErrSyntax
 		}
-		v, err := unescape(p.doc[p.pos+1 : p.pos+1+end])
+		v, err := attrValue(p.doc[p.pos+1 : p.pos+1+end])
 		if err != nil {
 			return nil, err
 		}
@@ -171,14 +183,15 @@ func (p *parser) element() (*Node, error) {
 	}
 	p.attrs = raw
 	n := p.newNode()
-	if n.Space, n.Local, err = p.resolve(qname, true); err != nil {
+	n.base, n.outer = int32(depth), int32(len(p.scope))
+	if n.Space, n.Local, err = p.resolve(n, qname, true); err != nil {
 		return nil, err
 	}
 	if len(raw) > 0 {
 		n.Attrs = make([]Attr, len(raw))
 		for i, a := range raw {
 			n.Attrs[i].Value = a.value
-			if n.Attrs[i].Space, n.Attrs[i].Local, err = p.resolve(a.name, false); err != nil {
+			if n.Attrs[i].Space, n.Attrs[i].Local, err = p.resolve(n, a.name, false); err != nil {
 				return nil, err
 			}
 		}
@@ -192,27 +205,41 @@ func (p *parser) element() (*Node, error) {
 	return n, nil
 }
 
-// resolve splits a qualified name and finds its namespace. Unprefixed
-// attributes have none.
-func (p *parser) resolve(qname []byte, element bool) (string, string, error) {
+// resolve splits a qualified name of n and finds its namespace.
+// Unprefixed attributes have none.
+func (p *parser) resolve(n *Node, qname []byte, element bool) (string, string, error) {
 	prefix, local, ok := bytes.Cut(qname, []byte{':'})
 	if !ok {
 		if !element {
-			return "", string(qname), nil
+			return "", intern(qname), nil
 		}
-		uri, _ := p.lookup("")
-		return uri, string(qname), nil
+		uri, _ := p.lookup(n, nil)
+		return uri, intern(qname), nil
 	}
-	uri, found := p.lookup(string(prefix))
+	uri, found := p.lookup(n, prefix)
 	if !found || len(prefix) == 0 || len(local) == 0 || bytes.IndexByte(local, ':') >= 0 {
 		return "", "", ErrSyntax
 	}
-	return uri, string(local), nil
+	return uri, intern(local), nil
 }
 
 // content reads what is between the start and end tags of n.
 func (p *parser) content(n *Node, qname []byte) error {
+	// Most elements hold one run of text or none: it becomes n.Text as
+	// it is; text is built only when there are more.
+	var one string
 	var text []byte
+	runs := 0
+	add := func(t string) {
+		if runs++; runs == 1 {
+			one = t
+			return
+		}
+		if runs == 2 {
+			text = append(text, one...)
+		}
+		text = append(text, t...)
+	}
 	for {
 		i := bytes.IndexByte(p.doc[p.pos:], '<')
 		if i < 0 {
@@ -223,7 +250,7 @@ func (p *parser) content(n *Node, qname []byte) error {
 			if err != nil {
 				return err
 			}
-			text = append(text, t...)
+			add(t)
 			p.pos += i
 		}
 		rest := p.doc[p.pos:]
@@ -239,15 +266,18 @@ func (p *parser) content(n *Node, qname []byte) error {
 				return ErrSyntax
 			}
 			p.pos++
-			n.Text = string(text)
-			n.hasText = len(bytes.TrimLeft(text, " \t\r\n")) > 0
+			if runs > 1 {
+				one = string(text)
+			}
+			n.Text = one
+			n.hasText = len(strings.TrimLeft(one, " \t\r\n")) > 0
 			return nil
 		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
 			end := bytes.Index(rest, []byte("]]>"))
 			if end < 0 {
 				return ErrSyntax
 			}
-			text = append(text, rest[9:end]...)
+			add(string(rest[9:end]))
 			p.pos += end + 3
 		case bytes.HasPrefix(rest, []byte("<!")) || bytes.HasPrefix(rest, []byte("<?")):
 			return ErrSyntax
@@ -256,9 +286,19 @@ func (p *parser) content(n *Node, qname []byte) error {
 			if err != nil {
 				return err
 			}
+			n.outer = min(n.outer, c.outer)
 			n.Children = append(n.Children, c)
 		}
 	}
+}
+
+// attrValue is an attribute's value unescaped; a known one (a namespace,
+// an IQ type) is shared.
+func attrValue(b []byte) (string, error) {
+	if bytes.IndexByte(b, '&') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		return intern(b), nil
+	}
+	return unescape(b)
 }
 
 // unescape expands entity and character references and, as XML 1.0 §2.11
@@ -354,6 +394,11 @@ func (n *Node) Child(space, local string) *Node {
 	}
 	return nil
 }
+
+// SelfContained reports whether every name in the element resolves
+// through namespaces it declares itself (or the xml: prefix), so that it
+// reads the same taken out of its document, stored or sent on its own.
+func (n *Node) SelfContained() bool { return n.outer >= n.base }
 
 // HasText reports whether the element holds character data other than
 // whitespace directly (beside its children).

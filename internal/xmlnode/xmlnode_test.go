@@ -127,5 +127,44 @@ func FuzzParse(f *testing.F) {
 		if render(got) != render(want) {
 			t.Fatalf("%q\n got %s\nwant %s", s, render(got), render(want))
 		}
+		// An element that says it is self-contained reads the same alone.
+		var walk func(n *Node)
+		walk = func(n *Node) {
+			if n.SelfContained() {
+				alone, err := Parse(n.Raw, "")
+				if err != nil || render(alone) != render(n) {
+					t.Fatalf("%q: %q self-contained, alone %v %s", s, n.Raw, err, render(alone))
+				}
+			}
+			for _, c := range n.Children {
+				walk(c)
+			}
+		}
+		walk(got)
 	})
+}
+
+func TestSelfContained(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`<item><geoloc xmlns='urn:g'><lat>1</lat></geoloc></item>`:                     true,
+		`<item><g:geoloc xmlns:g='urn:g'><g:lat>1</g:lat></g:geoloc></item>`:           true,
+		`<item><geoloc xmlns='urn:g' xml:lang='en'/></item>`:                           true,
+		`<item><geoloc><lat>1</lat></geoloc></item>`:                                   false, // the stanza's namespace
+		`<item xmlns:g='urn:g'><g:geoloc><g:lat>1</g:lat></g:geoloc></item>`:           false,
+		`<item xmlns:g='urn:g'><geoloc xmlns='urn:h'><g:lat/></geoloc></item>`:         false,
+		`<item xmlns:g='urn:g'><geoloc xmlns='urn:h' g:a='1'/></item>`:                 false,
+		`<item><g:geoloc xmlns:g='urn:g'><lat>1</lat></g:geoloc></item>`:               false, // lat inherits the stanza's
+		`<item><g:geoloc xmlns:g='urn:g' xmlns='urn:h'><lat>1</lat></g:geoloc></item>`: true,
+	} {
+		n, err := Parse([]byte(doc), "jabber:client")
+		if err != nil {
+			t.Fatal(doc, err)
+		}
+		if got := n.Children[0].SelfContained(); got != want {
+			t.Errorf("%s: self-contained %v, want %v", doc, got, want)
+		}
+		if n.SelfContained() {
+			t.Errorf("%s: the root takes its namespace from Parse, yet reads as self-contained", doc)
+		}
+	}
 }
