@@ -218,6 +218,15 @@ func TestInstantNodesAndDefaults(t *testing.T) {
 	}
 	wantError(t, "publish without payload", ps(car, "set", nsPubSub, "<publish node='"+name+"'><item/></publish>"), "bad-request", "payload-required")
 	wantError(t, "two payloads", ps(car, "set", nsPubSub, "<publish node='"+name+"'><item><a xmlns='urn:a'/><b xmlns='urn:b'/></item></publish>"), "bad-request", "invalid-payload")
+	for what, payload := range map[string]string{
+		"a prefix declared outside the payload":    "<item xmlns:e='urn:e'><e:x/></item>",
+		"a child in the stanza's namespace":        "<item><e:x xmlns:e='urn:e'><y/></e:x></item>",
+		"an attribute prefix declared outside it":  "<item xmlns:e='urn:e'><x xmlns='urn:x' e:a='1'/></item>",
+		"no namespace of its own (the pubsub one)": "<item><x/></item>",
+	} {
+		wantError(t, what, ps(car, "set", nsPubSub, "<publish node='"+name+"'>"+payload+"</publish>"), "bad-request", "invalid-payload")
+	}
+	ok(t, "a payload with its own prefix", ps(car, "set", nsPubSub, "<publish node='"+name+"'><item><e:x xmlns:e='urn:e'><e:y xml:lang='en'/></e:x></item></publish>"))
 	wantError(t, "publish to nothing", ps(car, "set", nsPubSub, "<publish node='nope'><item><x xmlns='urn:example'/></item></publish>"), "item-not-found", "")
 	wantError(t, "subscription options", ps(car, "get", nsPubSub, "<options node='"+name+"' jid='car@localhost'/>"), "feature-not-implemented", "unsupported")
 }

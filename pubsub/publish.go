@@ -30,13 +30,12 @@ func payloadOf(it itemEl) (*xmlnode.Node, *Error) {
 	if len(p.Raw) > maxPayload {
 		return nil, &errPayloadTooBig
 	}
-	// Read on its own, as it will be stored and sent: a prefix declared
-	// outside it would break every recipient's stream.
-	alone, err := xmlnode.Parse(p.Raw, "")
-	if err != nil || alone.Space != p.Space {
+	// It is stored and sent on its own: a prefix or default namespace
+	// declared outside it would break every recipient's stream.
+	if !p.SelfContained() {
 		return nil, errInvalidPayload.with("the payload must declare its namespaces itself")
 	}
-	return alone, nil
+	return p, nil
 }
 
 // PublishRequest is one item to publish: what Service.Publish takes from
