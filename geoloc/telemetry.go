@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/internal/history"
+	"github.com/geohub/geohub/internal/jsonw"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
@@ -81,28 +82,15 @@ type point struct {
 }
 
 // appendJSON writes the point as JSON without reflection: this is on the
-// writer goroutine, once per reading. Names and units are printable
-// (checked), so only quotes and backslashes need escaping.
+// writer goroutine, once per reading.
 func (p point) appendJSON(b []byte) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendFloat(b, p.V, 'g', -1, 64)
-	for _, f := range []struct{ name, v string }{{"u", p.U}, {"n", p.N}} {
-		if f.v == "" {
-			continue
-		}
-		b = append(b, `,"`+f.name+`":"`...)
-		for i := 0; i < len(f.v); i++ {
-			c := f.v[i]
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = fmt.Appendf(b, `\u%04x`, c)
-			default:
-				b = append(b, c)
-			}
-		}
-		b = append(b, '"')
+	if p.U != "" {
+		b = jsonw.AppendString(append(b, `,"u":`...), p.U)
+	}
+	if p.N != "" {
+		b = jsonw.AppendString(append(b, `,"n":`...), p.N)
 	}
 	return append(b, '}')
 }

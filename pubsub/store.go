@@ -71,7 +71,12 @@ func saveItem(n *Node, it *Item, gone []*Item) store.Write {
 		if !persist {
 			return nil
 		}
-		return store.SetJSON(tx, key, rec)
+		b, err := rec.appendJSON(nil)
+		if err != nil {
+			return err
+		}
+		_, _, err = tx.Set(key, string(b), nil)
+		return err
 	}
 }
 

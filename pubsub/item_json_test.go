@@ -1,0 +1,20 @@
+package pubsub
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func FuzzItemJSONAsJSONMarshal(f *testing.F) {
+	f.Add("1", "car@localhost", int64(1700000000123456789), "<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>1</lat></geoloc>")
+	f.Add("", "", int64(0), "\x00\"\\\u2028\xff")
+	f.Fuzz(func(t *testing.T, id, publisher string, ns int64, payload string) {
+		it := Item{ID: id, Publisher: publisher, Time: time.Unix(0, ns).UTC(), Payload: payload}
+		want, werr := json.Marshal(it)
+		got, err := it.appendJSON(nil)
+		if (err != nil) != (werr != nil) || err == nil && string(got) != string(want) {
+			t.Fatalf("%+v:\n got %s (%v)\nwant %s (%v)", it, got, err, want, werr)
+		}
+	})
+}
