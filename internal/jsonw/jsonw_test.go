@@ -17,3 +17,12 @@ func FuzzAppendStringAsJSONMarshal(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendString(b *testing.B) {
+	payload := "<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>52.5162</lat><lon>13.3777</lon><accuracy>5</accuracy><speed>13.9</speed><bearing>92</bearing><timestamp>2026-12-07T15:00:00.123Z</timestamp></geoloc>"
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], payload)
+	}
+}
