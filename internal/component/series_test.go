@@ -10,8 +10,7 @@ import (
 
 // Asked at any instance, a device's sensor series comes whole and in
 // order from the instance that owns it, a page at a time, up to the
-// limit; a stranger
-// gets none of it, and a peer gone is reported missing.
+// limit; a stranger gets none of it, and a peer gone is reported missing.
 func TestSeriesAcrossLinks(t *testing.T) {
 	r := startRouter(t)
 	a, _, _ := testShard(t, r, "geo-1.localhost", "geo-2.localhost")
