@@ -201,8 +201,10 @@ func (s *Subscriber) HandleMessage(_ stanza.Message, t xmlstream.TokenReadEncode
 			s.ignored.Add(1)
 			continue
 		}
-		s.received.Add(1)
+		// Told to the stats first, so that Received never counts one
+		// they lack.
 		s.stats.Notified(time.Duration(now - sent.UnixNano()))
+		s.received.Add(1)
 	}
 	return nil
 }
