@@ -12,66 +12,69 @@ func Attr(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)
 	dst = append(dst, '=', '\'')
-	for i := 0; i < len(value); {
-		j := i
-		for j < len(value) && value[j] != '\t' && value[j] != '\n' {
-			j++
-		}
-		dst = Text(dst, value[i:j])
-		if j < len(value) {
-			if value[j] == '\t' {
-				dst = append(dst, "&#x9;"...)
-			} else {
-				dst = append(dst, "&#xA;"...)
-			}
-			j++
-		}
-		i = j
-	}
-	return append(dst, '\'')
+	return append(escape(dst, value, &plainAttr), '\'')
 }
 
 // Text appends s escaped for use as character data or as an attribute value
 // in either quote style. Characters XML forbids are replaced by U+FFFD so
 // that the output is always well-formed.
-func Text(dst []byte, s string) []byte {
+func Text(dst []byte, s string) []byte { return escape(dst, s, &plainText) }
+
+// plainText and plainAttr hold the ASCII bytes written as they are; runs
+// of them are copied at once.
+var plainText, plainAttr = func() (text, attr [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		text[c] = c >= 0x20 && c != '&' && c != '<' && c != '>' && c != '\'' && c != '"' || c == '\t' || c == '\n'
+		attr[c] = text[c] && c != '\t' && c != '\n'
+	}
+	return text, attr
+}()
+
+func escape(dst []byte, s string, plain *[utf8.RuneSelf]bool) []byte {
+	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch c {
-			case '&':
-				dst = append(dst, "&amp;"...)
-			case '<':
-				dst = append(dst, "&lt;"...)
-			case '>':
-				dst = append(dst, "&gt;"...)
-			case '\'':
-				dst = append(dst, "&apos;"...)
-			case '"':
-				dst = append(dst, "&quot;"...)
-			case '\t', '\n':
-				dst = append(dst, c)
-			case '\r':
-				dst = append(dst, "&#xD;"...)
-			default:
-				if c < 0x20 {
-					dst = append(dst, "\uFFFD"...)
-				} else {
-					dst = append(dst, c)
-				}
+			if plain[c] {
+				i++
+				continue
 			}
+			dst = append(append(dst, s[start:i]...), reference(c)...)
 			i++
+			start = i
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if (r == utf8.RuneError && n == 1) || !IsChar(r) {
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, s[i:i+n]...)
+			dst = append(append(dst, s[start:i]...), "\uFFFD"...)
+			start = i + n
 		}
 		i += n
 	}
-	return dst
+	return append(dst, s[start:]...)
+}
+
+// reference is what an ASCII byte that is not written as it is becomes.
+func reference(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	case '\'':
+		return "&apos;"
+	case '"':
+		return "&quot;"
+	case '\t':
+		return "&#x9;"
+	case '\n':
+		return "&#xA;"
+	case '\r':
+		return "&#xD;"
+	}
+	return "\uFFFD" // other control characters: XML 1.0 forbids them
 }
 
 // IsChar reports whether r is a Char in the XML 1.0 grammar.
