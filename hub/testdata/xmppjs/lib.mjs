@@ -182,12 +182,24 @@ export async function connect(name, { username, password, resource, mechanism, o
 // stop closes the stream and the connection. The hub must answer the
 // client's </stream:stream> with its own (RFC 6120 §4.4): @xmpp/client waits
 // for it (up to its timeout option) and its stop() resolves with the hub's
-// stream element if it came, with nothing if it did not.
+// stream element if it came, with nothing if it did not. It starts waiting
+// only once its own footer's write has completed, so an answer that comes
+// back before that shows as the stream closing ("close") before the client
+// says "closing", and stop() resolves with nothing: that counts as answered.
 export async function stop(...clients) {
   await Promise.all(
     clients.map(async (c) => {
-      const closedByHub = await withTimeout(c.stop(), `${c.name} to stop`);
-      c.session.hubClosedStream = Boolean(closedByHub);
+      let closing = false;
+      let answeredFirst = false;
+      const onStatus = (status) => {
+        closing ||= status === "closing";
+        answeredFirst ||= status === "close" && !closing;
+      };
+      c.on("status", onStatus);
+      const el = await withTimeout(c.stop(), `${c.name} to stop`);
+      c.removeListener("status", onStatus);
+      const closedByHub = Boolean(el) || answeredFirst;
+      c.session.hubClosedStream = closedByHub;
       if (!closedByHub) {
         throw new Error(`${c.name}: the hub did not close its stream in answer to the client's`);
       }
