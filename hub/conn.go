@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -32,10 +33,54 @@ type negConn struct {
 	limit    int
 	started  bool // the first '<' has been read
 	space    spaceFilter
+
+	// header holds the hub's stream header until the next write, which
+	// is always the stream's features: one write and one TLS record
+	// instead of two, three times a login. Only over TCP (coalesce): a
+	// WebSocket message must hold one element.
+	header   []byte
+	coalesce bool
 }
 
-func newNegConn(c net.Conn, limit int) *negConn {
-	return &negConn{Conn: c, buf: make([]byte, 2048), readSize: 2048, limit: limit}
+func newNegConn(c net.Conn, limit int, coalesce bool) *negConn {
+	return &negConn{Conn: c, buf: make([]byte, 2048), readSize: 2048, limit: limit, coalesce: coalesce}
+}
+
+func (c *negConn) Write(p []byte) (int, error) {
+	if c.coalesce && c.header == nil && isHeader(p) {
+		c.header = append([]byte(nil), p...)
+		return len(p), nil
+	}
+	if c.header == nil {
+		return c.Conn.Write(p)
+	}
+	b := append(c.header, p...)
+	c.header = nil
+	n, err := c.Conn.Write(b)
+	return max(0, n-(len(b)-len(p))), err
+}
+
+// isHeader reports a stream header alone (<?xml ...?><stream:stream ...>),
+// not one with an error or anything else after it.
+func isHeader(p []byte) bool {
+	return bytes.HasPrefix(p, []byte("<?xml")) && bytes.Count(p, []byte("<")) == 2
+}
+
+// flush writes a stream header still held.
+func (c *negConn) flush() error {
+	if c.header == nil {
+		return nil
+	}
+	b := c.header
+	c.header = nil
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// Close writes a stream header still held, then closes.
+func (c *negConn) Close() error {
+	c.flush()
+	return c.Conn.Close()
 }
 
 func (c *negConn) ReadByte() (byte, error) {
@@ -51,6 +96,9 @@ func (c *negConn) readByte() (byte, error) {
 	if c.r == c.w {
 		if c.read >= c.limit {
 			return 0, errNegotiationTooLong
+		}
+		if err := c.flush(); err != nil {
+			return 0, err
 		}
 		n, err := c.Conn.Read(c.buf[:c.readSize])
 		c.r, c.w = 0, n
@@ -86,6 +134,9 @@ func (c *negConn) Read(p []byte) (int, error) {
 	}
 	if c.read >= c.limit {
 		return 0, errNegotiationTooLong
+	}
+	if err := c.flush(); err != nil {
+		return 0, err
 	}
 	n, err := c.Conn.Read(p)
 	c.read += n

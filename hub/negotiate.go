@@ -104,7 +104,7 @@ func (n *negotiation) run(raw net.Conn) (err error) {
 	// past and clearing it at once, which a blocked read can miss.
 	n.deadline = time.Now().Add(s.cfg.Limits.NegotiationTimeout)
 	raw.SetDeadline(n.deadline)
-	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize)
+	n.conn = newNegConn(raw, s.cfg.Limits.MaxStanzaSize, !n.overHTTP)
 	var state xmpp.SessionState
 	if n.overHTTP && n.secure {
 		state = xmpp.Secure
@@ -115,7 +115,7 @@ func (n *negotiation) run(raw net.Conn) (err error) {
 			n.answered = true
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
-		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize)
+		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize, true)
 		state = xmpp.Secure
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -219,7 +219,7 @@ func (n *negotiation) startTLS() xmpp.StreamFeature {
 			return mask, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		// Keep the byte-at-a-time reader on top of TLS too (see negConn).
-		n.conn = newNegConn(tc, n.srv.cfg.Limits.MaxStanzaSize)
+		n.conn = newNegConn(tc, n.srv.cfg.Limits.MaxStanzaSize, true)
 		n.headerSent = false
 		return mask, n.conn, nil
 	}
