@@ -12,13 +12,13 @@ import (
 const defaultHeapFloorMiB = 128
 
 // keepHeapFloor lets the Go heap grow to floor bytes before the garbage
-// collector runs, and collects as GOGC=100 once the live heap passes half
-// of it. A hub with a small live heap otherwise collects every few
+// collector runs, and collects as GOGC=100 once what is in use (the live
+// heap, goroutine stacks, the runtime's own memory) passes half of it. A hub with a small live heap otherwise collects every few
 // megabytes, and each cycle scans the stacks of every session's
 // goroutines: at 2,000 publishes/s that was a tenth of the hub's CPU.
 // It does nothing with floor 0 or when GOGC or GOMEMLIMIT is set.
 //
-// While the live heap is small, collection is off and the memory limit
+// While little is in use, collection is off and the memory limit
 // is the floor (so the runtime collects when it is reached, and never
 // lets it be passed for long); a finalizer on an object nobody holds
 // runs after each cycle and switches between the two ways.
@@ -26,14 +26,12 @@ func keepHeapFloor(floor uint64) {
 	if floor == 0 || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	small := false
 	var arm func()
 	arm = func() {
 		runtime.SetFinalizer(new([64]byte), func(*[64]byte) {
-			metrics.Read(sample)
 			// Switching stops the world briefly: only on a change.
-			if s := sample[0].Value.Uint64()*2 < floor; s != small {
+			if s := inUse()*2 < floor; s != small {
 				small = s
 				setHeapFloor(floor, small)
 			}
@@ -42,6 +40,26 @@ func keepHeapFloor(floor uint64) {
 	}
 	arm()
 	runtime.GC()
+}
+
+var footprint = []metrics.Sample{
+	{Name: "/gc/heap/live:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/unused:bytes"},
+	{Name: "/memory/classes/heap/free:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+}
+
+// inUse is what the process needs after a collection, as the memory
+// limit counts it: the live heap and everything that is not heap
+// (goroutine stacks above all: a hub of many idle sessions has more
+// stack than heap, and a limit under them would collect without end).
+func inUse() uint64 {
+	metrics.Read(footprint)
+	v := func(i int) uint64 { return footprint[i].Value.Uint64() }
+	heap := v(2) + v(3) + v(4) + v(5)
+	return v(0) + v(1) - min(heap, v(1))
 }
 
 // setHeapFloor collects at floor when the heap is small, else as GOGC=100.

@@ -19,9 +19,9 @@ func TestHeapFloor(t *testing.T) {
 		heapFloorChild()
 		return
 	}
-	run := func(floor string) string {
+	run := func(floor string, env ...string) string {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestHeapFloor$")
-		cmd.Env = append(os.Environ(), "GEOHUB_HEAPFLOOR_CHILD="+floor)
+		cmd.Env = append(append(os.Environ(), "GEOHUB_HEAPFLOOR_CHILD="+floor), env...)
 		cmd.Env = without(cmd.Env, "GOGC", "GOMEMLIMIT")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -36,6 +36,13 @@ func TestHeapFloor(t *testing.T) {
 	t.Logf("floor 128 MiB: %d collections, GC percent %d with 100 MiB live", gcs, percent)
 	if gcs > 4 || percent != 100 {
 		t.Errorf("floor 128 MiB: %d collections for 256 MiB of garbage (want ≤ 4), GC percent %d with 100 MiB live (want 100)", gcs, percent)
+	}
+	var stacks int
+	if _, err := fmt.Sscanf(lineWith(run("128", "GEOHUB_HEAPFLOOR_STACKS=1"), "stacks "), "stacks percent %d", &stacks); err != nil {
+		t.Fatal(err)
+	}
+	if stacks != 100 {
+		t.Errorf("floor 128 MiB, small heap under 100 MiB of goroutine stacks: GC percent %d, want 100", stacks)
 	}
 	if _, err := fmt.Sscanf(lineWith(run("0"), "gcs "), "gcs %d percent %d", &gcs, &percent); err != nil {
 		t.Fatal(err)
@@ -60,6 +67,19 @@ func heapFloorChild() {
 	}
 	runtime.ReadMemStats(&m)
 	gcs := m.NumGC - before
+	// Stacks count against the limit as the heap does: a small heap
+	// under 100 MiB of stacks is not small.
+	if os.Getenv("GEOHUB_HEAPFLOOR_STACKS") != "" {
+		release := make(chan struct{})
+		defer close(release)
+		for range 800 {
+			go deepStack(1000, release) // about 128 KiB of stack each
+		}
+		runtime.GC()
+		runtime.GC()
+		fmt.Printf("stacks percent %d\n", debug.SetGCPercent(100))
+		return
+	}
 	live := make([][]byte, 100)
 	for i := range live {
 		live[i] = make([]byte, 1<<20)
@@ -68,6 +88,18 @@ func heapFloorChild() {
 	runtime.GC() // and has run
 	fmt.Printf("gcs %d percent %d\n", gcs, debug.SetGCPercent(100))
 	runtime.KeepAlive(live)
+}
+
+// deepStack grows its goroutine's stack by depth frames of 100-odd
+// bytes each and waits.
+func deepStack(depth int, release chan struct{}) byte {
+	var pad [100]byte
+	if depth > 0 {
+		pad[0] = deepStack(depth-1, release)
+	} else {
+		<-release
+	}
+	return pad[0]
 }
 
 func lineWith(out, prefix string) string {
