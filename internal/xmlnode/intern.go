@@ -22,9 +22,9 @@ func init() {
 		"set", "get", "result",
 		// XEP-0080
 		"geoloc", "lat", "lon", "alt", "accuracy", "speed", "bearing", "timestamp",
-		"altaccuracy", "error", "datum", "description", "country", "locality", "street", "text", "uri",
+		"altaccuracy", "datum", "description", "country", "locality", "street", "text", "uri",
 		// XEP-0323 readings
-		"fields", "node", "timestamp", "numeric", "boolean", "string", "name", "unit", "momentary",
+		"fields", "numeric", "boolean", "string", "name", "unit", "momentary",
 	} {
 		known[s] = s
 	}
