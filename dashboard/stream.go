@@ -103,10 +103,11 @@ func (b *broker) signal() {
 }
 
 // position is told of each new latest position, on the database writer's
-// goroutine: it only notes it.
+// goroutine: it only notes it, and only while a stream is open (a client
+// that opens one later starts from what it loads).
 func (b *broker) position(p geoloc.Position) {
 	b.mu.Lock()
-	if b.closed {
+	if b.closed || len(b.clients) == 0 {
 		b.mu.Unlock()
 		return
 	}

@@ -2,6 +2,7 @@ package geoloc
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -69,4 +70,15 @@ func FuzzPositionJSON(f *testing.F) {
 			t.Fatalf("wrote\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+// Trail keys are as %020d wrote them, so that keys already on disk keep
+// their order among new ones.
+func TestTrailKeyIsPadded(t *testing.T) {
+	for _, ns := range []int64{0, 1, 1_765_000_000_123_456_789, math.MaxInt64, -1, math.MinInt64} {
+		tm := time.Unix(0, ns)
+		if got, want := trailKey("car@localhost", tm), fmt.Sprintf("%scar@localhost:%020d", trailPrefix, ns); got != want {
+			t.Errorf("trailKey(%d) = %q, want %q", ns, got, want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geohub/geohub/internal/history"
+	"github.com/geohub/geohub/internal/jsonw"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/geohub/geohub/internal/xmlnode"
 	"github.com/tidwall/buntdb"
@@ -197,7 +198,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		}
 		s.mu.Unlock()
 		if keepTrail {
-			key, val := trailKey(p.Device, p.Time), string(pt.appendJSON(nil))
+			key, val := trailKey(p.Device, p.Time), jsonw.String(pt.appendJSON)
 			// With a history store the sealer moves the point out within
 			// seconds and the history keeps the retention: no TTL to index.
 			var opt *buntdb.SetOptions
@@ -213,11 +214,12 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		if !newer {
 			return nil
 		}
-		b, err := p.appendJSON(nil)
+		var err error
+		val := jsonw.String(func(b []byte) []byte { b, err = p.appendJSON(b); return b })
 		if err != nil {
 			return err
 		}
-		_, _, err = tx.Set(positionPrefix+p.Device, string(b), nil)
+		_, _, err = tx.Set(positionPrefix+p.Device, val, nil)
 		return err
 	}
 	then := func(err error) {

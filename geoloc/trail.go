@@ -29,9 +29,19 @@ func trailPointOf(p Position) TrailPoint {
 	return TrailPoint{Time: p.Time, Lat: p.Lat, Lon: p.Lon, Speed: g.Speed, Bearing: g.Bearing, Accuracy: g.Accuracy, Alt: g.Alt}
 }
 
-// trailKey orders a device's points by time.
+// trailKey orders a device's points by time: the nanoseconds are padded
+// to 20 digits (as %020d would), so that keys sort as times do.
 func trailKey(device string, t time.Time) string {
-	return fmt.Sprintf("%s%s:%020d", trailPrefix, device, t.UnixNano())
+	ns := t.UnixNano()
+	if ns < 0 {
+		return fmt.Sprintf("%s%s:%020d", trailPrefix, device, ns)
+	}
+	var digits [20]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	return trailPrefix + device + ":" + string(digits[:])
 }
 
 // appendJSON writes the point as a small JSON object; the time is in the key

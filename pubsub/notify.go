@@ -23,7 +23,8 @@ type event struct {
 
 // itemEvent is the notification of a published item. s.mu is held.
 func (s *Service) itemEvent(n *Node, it *Item) event {
-	b := []byte("<items")
+	b := make([]byte, 0, 96+len(n.Name)+len(it.ID)+len(it.Publisher)+len(it.Payload))
+	b = append(b, "<items"...)
 	b = xmlesc.Attr(b, "node", n.Name)
 	b = append(b, "><item"...)
 	b = xmlesc.Attr(b, "id", it.ID)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geohub/geohub/internal/jsonw"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/tidwall/buntdb"
 )
@@ -71,11 +72,12 @@ func saveItem(n *Node, it *Item, gone []*Item) store.Write {
 		if !persist {
 			return nil
 		}
-		b, err := rec.appendJSON(nil)
+		var err error
+		val := jsonw.String(func(b []byte) []byte { b, err = rec.appendJSON(b); return b })
 		if err != nil {
 			return err
 		}
-		_, _, err = tx.Set(key, string(b), nil)
+		_, _, err = tx.Set(key, val, nil)
 		return err
 	}
 }

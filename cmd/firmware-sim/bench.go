@@ -367,6 +367,11 @@ type benchResult struct {
 	// PublishesPerSync (GeoHub only): publishes acknowledged ÷ group-commit
 	// batches over the measurement; each batch is one disk sync.
 	PublishesPerSync float64 `json:"publishes_per_sync,omitempty"`
+	// AllocKiBPerPublish and GCsPerS (GeoHub only): the hub's heap
+	// allocation per acknowledged publish and its garbage collections per
+	// second over the measurement, from its /metrics.
+	AllocKiBPerPublish float64 `json:"alloc_kib_per_publish,omitempty"`
+	GCsPerS            float64 `json:"gcs_per_s,omitempty"`
 
 	IdleDevices     int     `json:"idle_devices"` // connected in the idle phase
 	IdleBeforeMiB   float64 `json:"idle_before_mib"`
@@ -482,6 +487,8 @@ func (r *benchReport) WriteText(w io.Writer) {
 	row("server CPU s (publish phase)", 2, func(b benchResult) float64 { return b.CPUSeconds })
 	row("server CPU µs per publish", 1, func(b benchResult) float64 { return b.CPUMicrosPerPublish })
 	row("publishes per disk sync (GeoHub)", 1, func(b benchResult) float64 { return b.PublishesPerSync })
+	row("heap KiB allocated per publish (GeoHub)", 1, func(b benchResult) float64 { return b.AllocKiBPerPublish })
+	row("garbage collections/s (GeoHub)", 1, func(b benchResult) float64 { return b.GCsPerS })
 	row("firmware-sim CPU s (publish phase)", 2, func(b benchResult) float64 { return b.LoadCPUSeconds })
 	row("firmware-sim share of the machine %", 0, func(b benchResult) float64 { return b.LoadSharePct })
 	row("other processes' CPU s (publish phase)", 2, func(b benchResult) float64 { return b.OtherCPUSeconds })

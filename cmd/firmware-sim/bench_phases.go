@@ -344,6 +344,10 @@ func publishPhase(ctx context.Context, c benchConfig, s benchServer, hub firmwar
 		return fmt.Errorf("reading the server's metrics: %w", err)
 	} else if metrics && m1.Batches > m0.Batches {
 		res.PublishesPerSync = round1(float64(s1.Acked-s0.Acked) / float64(m1.Batches-m0.Batches))
+		if acked := s1.Acked - s0.Acked; acked > 0 {
+			res.AllocKiBPerPublish = round1(float64(m1.Allocated-m0.Allocated) / 1024 / float64(acked))
+		}
+		res.GCsPerS = round1(float64(m1.GCs-m0.GCs) / c.duration.Seconds())
 	}
 	if ab != nil {
 		counts := ab.stop()

@@ -21,6 +21,9 @@ type pressureStats struct {
 	PendingPeak float64 // bytes
 	CutOff      uint64
 	Batches     uint64 // group-commit batches so far: one disk sync each
+	// The Go runtime's: bytes allocated on the heap and garbage
+	// collections so far. Allocation is what makes collections come.
+	Allocated, GCs uint64
 }
 
 // pressure scrapes GeoHub's /metrics.
@@ -57,6 +60,10 @@ func (g *geohubServer) pressure() (pressureStats, bool, error) {
 			p.CutOff += uint64(v)
 		case name == "geohub_ingest_batch_seconds_count":
 			p.Batches = uint64(v)
+		case name == "go_memstats_alloc_bytes_total":
+			p.Allocated = uint64(v)
+		case name == "go_gc_duration_seconds_count":
+			p.GCs = uint64(v)
 		}
 	}
 	return p, true, sc.Err()

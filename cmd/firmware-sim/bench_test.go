@@ -67,6 +67,8 @@ func checkSane(t *testing.T, r benchResult) {
 	l(r.LoadCPUSeconds > 0 && r.LoadSharePct > 0, "firmware-sim CPU", r.LoadCPUSeconds, r.LoadSharePct)
 	l(r.LoginCPUMicros > 0, "server CPU per login", r.LoginCPUMicros)
 	l((r.PublishesPerSync >= 1) == (r.Server == kindGeoHub), "publishes per disk sync", r.PublishesPerSync)
+	// A publish allocates a few KiB: its stanza, item, notification, ack.
+	l((r.AllocKiBPerPublish > 0.5 && r.AllocKiBPerPublish < 256) == (r.Server == kindGeoHub), "heap allocated per publish", r.AllocKiBPerPublish)
 	l(r.IdleDevices == 200 && r.IdleBeforeMiB > 1 && r.IdleAfterMiB > r.IdleBeforeMiB, "idle phase", r.IdleDevices, r.IdleBeforeMiB, r.IdleAfterMiB)
 	// A session costs something, and surely less than 1 MiB.
 	l(r.RSSPerDeviceKiB > 0 && r.RSSPerDeviceKiB < 1024, "RSS per idle device", r.RSSPerDeviceKiB)

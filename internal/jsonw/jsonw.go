@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -21,6 +22,23 @@ var ErrNotJSON = errors.New("a number or time JSON cannot hold")
 type Object struct {
 	B   []byte
 	Err error
+}
+
+// scratch holds buffers to build records in: a record appended to nil
+// grows its buffer several times before it is copied into a string.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// String returns what appendTo appends to an empty buffer, as a string:
+// the buffer is pooled, so the string is the one allocation.
+func String(appendTo func([]byte) []byte) string {
+	bp := scratch.Get().(*[]byte)
+	b := appendTo((*bp)[:0])
+	s := string(b)
+	if cap(b) <= 64<<10 { // a rare large record does not stay pooled
+		*bp = b
+		scratch.Put(bp)
+	}
+	return s
 }
 
 // Name starts a member.

@@ -2,6 +2,7 @@ package jsonw
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -24,5 +25,22 @@ func BenchmarkAppendString(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		buf = AppendString(buf[:0], payload)
+	}
+}
+
+// String gives what was appended, whether or not its pooled buffer was
+// big enough, and a string that later builds do not change.
+func TestStringCopiesWhatWasBuilt(t *testing.T) {
+	var kept []string
+	for _, n := range []int{0, 10, 1 << 10, 100 << 10, 3} {
+		want := strings.Repeat("x", n)
+		got := String(func(b []byte) []byte { return append(b, want...) })
+		if got != want {
+			t.Fatalf("String gave %d bytes, want %d", len(got), n)
+		}
+		kept = append(kept, got)
+	}
+	if kept[1] != strings.Repeat("x", 10) || kept[4] != "xxx" {
+		t.Fatal("a later build changed an earlier string")
 	}
 }

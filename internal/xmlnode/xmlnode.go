@@ -60,6 +60,9 @@ func (p *parser) newNode() *Node {
 // none, is defaultNS.
 func Parse(doc []byte, defaultNS string) (*Node, error) {
 	p := &parser{doc: doc, scope: []binding{{"", defaultNS}, xmlBinding: {"xml", NSXML}}}
+	// One slab for every element: there are no more than the tags that
+	// are not end tags.
+	p.slab = make([]Node, 0, max(1, bytes.Count(doc, []byte("<"))-bytes.Count(doc, []byte("</"))))
 	p.skipSpace()
 	n, err := p.element()
 	if err != nil {
