@@ -248,14 +248,14 @@ func (s *Store) scanRound(r *round, cutoff int64) {
 		return true
 	}
 	s.scanPrefix(trailPrefix, func(k, v string) bool {
-		if device, ns, ok := parseTrailKey(k); take(ns, ok) {
-			r.trails = append(r.trails, queued[string, history.Point]{k, v, ns, device, historyPoint(parseTrailPoint(v))})
+		if _, ns, ok := parseTrailKey(k); take(ns, ok) {
+			r.trails = append(r.trails, queued[history.Point]{k, sumOf(v), ns, historyPoint(parseTrailPoint(v))})
 		}
 		return !r.more
 	})
 	s.scanPrefix(seriesPrefix, func(k, v string) bool {
-		if sr, ns, ok := parseSeriesKey(k); take(ns, ok) {
-			r.series = append(r.series, queued[history.Series, history.Reading]{k, v, ns, sr, historyReading(v, ns)})
+		if _, ns, ok := parseSeriesKey(k); take(ns, ok) {
+			r.series = append(r.series, queued[history.Reading]{k, sumOf(v), ns, historyReading(v, ns)})
 		}
 		return !r.more
 	})
@@ -268,23 +268,27 @@ func (s *Store) scanRound(r *round, cutoff int64) {
 // without a TTL with a history store, so a replaced value goes back as
 // it was.
 func (s *Store) deleteSealed(r *round) error {
-	kvs := make([][2]string, 0, r.len())
+	type sealed struct {
+		key string
+		sum uint64 // of the value sealed (sumOf)
+	}
+	ks := make([]sealed, 0, r.len())
 	for _, e := range r.trails {
-		kvs = append(kvs, [2]string{e.key, e.val})
+		ks = append(ks, sealed{e.key, e.sum})
 	}
 	for _, e := range r.series {
-		kvs = append(kvs, [2]string{e.key, e.val})
+		ks = append(ks, sealed{e.key, e.sum})
 	}
 	// In key order, here rather than in the commit: each delete then
 	// walks the tree where the one before did.
-	slices.SortFunc(kvs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	slices.SortFunc(ks, func(a, b sealed) int { return strings.Compare(a.key, b.key) })
 	var pending []store.Pending
-	for i := 0; i < len(kvs); i += deleteChunk {
-		chunk := kvs[i:min(i+deleteChunk, len(kvs))]
+	for i := 0; i < len(ks); i += deleteChunk {
+		chunk := ks[i:min(i+deleteChunk, len(ks))]
 		pending = append(pending, s.commit.Later(func(tx *buntdb.Tx) error {
-			for _, kv := range chunk {
-				if v, err := tx.Delete(kv[0]); err == nil && v != kv[1] {
-					if _, _, err := tx.Set(kv[0], v, nil); err != nil {
+			for _, k := range chunk {
+				if v, err := tx.Delete(k.key); err == nil && sumOf(v) != k.sum {
+					if _, _, err := tx.Set(k.key, v, nil); err != nil {
 						return err
 					}
 				}

@@ -1,6 +1,7 @@
 package geoloc
 
 import (
+	"hash/maphash"
 	"sync"
 
 	"github.com/geohub/geohub/internal/history"
@@ -10,8 +11,7 @@ import (
 // readings the group commit wrote to BuntDB since the rounds took the
 // last ones, in commit order, as the history store keeps them. A round
 // takes its points from here instead of reading them back from BuntDB:
-// no scan under BuntDB's lock, no parsing. Each entry's key and value are
-// the strings BuntDB holds, so the queue costs a few words a point.
+// no scan under BuntDB's lock, no parsing of values.
 //
 // Keys already in BuntDB when the store opened (a crash before their
 // round, or a data folder from before the history store) are not queued:
@@ -20,27 +20,37 @@ import (
 //
 // The queue is kept in chunks: a push never copies what is queued, and a
 // round takes the whole queue under the lock at once and sorts it out
-// without holding up the group commit's pushes.
+// without holding up the group commit's pushes. At a few thousand fixes
+// a second it holds a hundred thousand points and more, which the garbage
+// collector scans at every cycle: an entry holds one pointer (its key,
+// the string BuntDB holds too), not the value or the device.
 type sealQueue struct {
 	mu     sync.Mutex
-	trails chunked[queued[string, history.Point]]
-	series chunked[queued[history.Series, history.Reading]]
+	trails chunked[queued[history.Point]]
+	series chunked[queued[history.Reading]]
 }
 
-// queued is one unsealed point: its BuntDB key and value (to delete it
-// once sealed, unless rewritten since), its time in nanoseconds, whose
-// (device or series) it is, and the point as the history store keeps it.
-type queued[K comparable, P any] struct {
-	key, val string
-	ns       int64
-	of       K
-	p        P
+// queued is one unsealed point: its BuntDB key (which names the device or
+// series), a hash of its value (to delete it once sealed, unless rewritten
+// since), its time in nanoseconds, and the point as the history store
+// keeps it.
+type queued[P any] struct {
+	key string
+	sum uint64
+	ns  int64
+	p   P
 }
+
+// valueSeed keys the hashes of queued values; they never leave the process.
+var valueSeed = maphash.MakeSeed()
+
+// sumOf is the hash a queued entry keeps of its value.
+func sumOf(val string) uint64 { return maphash.String(valueSeed, val) }
 
 // round is what one round moves, in commit order.
 type round struct {
-	trails []queued[string, history.Point]
-	series []queued[history.Series, history.Reading]
+	trails []queued[history.Point]
+	series []queued[history.Reading]
 	more   bool // points older than the cutoff were left for the next round
 }
 
@@ -50,23 +60,25 @@ func (r *round) len() int { return len(r.trails) + len(r.series) }
 func (r *round) byDevice() (map[string][]history.Point, map[history.Series][]history.Reading) {
 	trails, series := map[string][]history.Point{}, map[history.Series][]history.Reading{}
 	for _, e := range r.trails {
-		trails[e.of] = append(trails[e.of], e.p)
+		device, _, _ := parseTrailKey(e.key)
+		trails[device] = append(trails[device], e.p)
 	}
 	for _, e := range r.series {
-		series[e.of] = append(series[e.of], e.p)
+		sr, _, _ := parseSeriesKey(e.key)
+		series[sr] = append(series[sr], e.p)
 	}
 	return trails, series
 }
 
 // pushTrail and pushReadings queue points whose commit is durable. They
 // run on the committer's goroutine, in commit order.
-func (q *sealQueue) pushTrail(e queued[string, history.Point]) {
+func (q *sealQueue) pushTrail(e queued[history.Point]) {
 	q.mu.Lock()
 	q.trails.push(e)
 	q.mu.Unlock()
 }
 
-func (q *sealQueue) pushReadings(es []queued[history.Series, history.Reading]) {
+func (q *sealQueue) pushReadings(es []queued[history.Reading]) {
 	q.mu.Lock()
 	q.series.push(es...)
 	q.mu.Unlock()
@@ -78,7 +90,7 @@ func (q *sealQueue) pushReadings(es []queued[history.Series, history.Reading]) {
 func (q *sealQueue) take(r *round, cutoff int64, limit int) {
 	q.mu.Lock()
 	trails, series := q.trails, q.series
-	q.trails, q.series = chunked[queued[string, history.Point]]{}, chunked[queued[history.Series, history.Reading]]{}
+	q.trails, q.series = chunked[queued[history.Point]]{}, chunked[queued[history.Reading]]{}
 	q.mu.Unlock()
 	trails = takeOlder(trails, &r.trails, cutoff, limit-r.len(), &r.more)
 	series = takeOlder(series, &r.series, cutoff, limit-r.len(), &r.more)
@@ -90,8 +102,8 @@ func (q *sealQueue) take(r *round, cutoff int64, limit int) {
 
 // takeOlder moves up to limit entries older than cutoff from es to dst
 // and returns the rest. Chunks with nothing to take stay as they are.
-func takeOlder[K comparable, P any](es chunked[queued[K, P]], dst *[]queued[K, P], cutoff int64, limit int, more *bool) chunked[queued[K, P]] {
-	var rest chunked[queued[K, P]]
+func takeOlder[P any](es chunked[queued[P]], dst *[]queued[P], cutoff int64, limit int, more *bool) chunked[queued[P]] {
+	var rest chunked[queued[P]]
 	for _, ch := range es.chunks {
 		older := 0
 		for i := range ch {
@@ -120,8 +132,8 @@ func takeOlder[K comparable, P any](es chunked[queued[K, P]], dst *[]queued[K, P
 // putBack returns a round whose history commit failed to the front of the
 // queue: its entries are older commits than any queued since.
 func (q *sealQueue) putBack(r *round) {
-	var trails chunked[queued[string, history.Point]]
-	var series chunked[queued[history.Series, history.Reading]]
+	var trails chunked[queued[history.Point]]
+	var series chunked[queued[history.Reading]]
 	trails.push(r.trails...)
 	series.push(r.series...)
 	q.mu.Lock()
@@ -136,8 +148,8 @@ func (q *sealQueue) putBack(r *round) {
 func (q *sealQueue) dropTakenByScan(n, m int, cutoff int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.trails.filter(func(i int, e *queued[string, history.Point]) bool { return i >= n || e.ns >= cutoff })
-	q.series.filter(func(i int, e *queued[history.Series, history.Reading]) bool { return i >= m || e.ns >= cutoff })
+	q.trails.filter(func(i int, e *queued[history.Point]) bool { return i >= n || e.ns >= cutoff })
+	q.series.filter(func(i int, e *queued[history.Reading]) bool { return i >= m || e.ns >= cutoff })
 }
 
 // lengths is how many entries are queued.
@@ -151,8 +163,14 @@ func (q *sealQueue) lengths() (trails, series int) {
 func (q *sealQueue) forget(device string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.trails.filter(func(_ int, e *queued[string, history.Point]) bool { return e.of != device })
-	q.series.filter(func(_ int, e *queued[history.Series, history.Reading]) bool { return e.of.Device != device })
+	q.trails.filter(func(_ int, e *queued[history.Point]) bool {
+		d, _, _ := parseTrailKey(e.key)
+		return d != device
+	})
+	q.series.filter(func(_ int, e *queued[history.Reading]) bool {
+		sr, _, _ := parseSeriesKey(e.key)
+		return sr.Device != device
+	})
 }
 
 // chunked is a queue in chunks of chunkLen entries.

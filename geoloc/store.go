@@ -160,7 +160,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 	var events []Event
 	var sink func([]Event)
 	var watch func(Position)
-	var unsealed queued[string, history.Point] // the trail point, for the sealer (key set)
+	var unsealed queued[history.Point] // the trail point, for the sealer (key set)
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		unsealed.key = ""
@@ -205,7 +205,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 			if s.opt.History == nil {
 				opt = &buntdb.SetOptions{Expires: true, TTL: retention - time.Since(p.Time)}
 			} else {
-				unsealed = queued[string, history.Point]{key, val, p.Time.UnixNano(), p.Device, historyPoint(pt)}
+				unsealed = queued[history.Point]{key, sumOf(val), p.Time.UnixNano(), historyPoint(pt)}
 			}
 			if _, _, err := tx.Set(key, val, opt); err != nil {
 				return err

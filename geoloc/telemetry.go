@@ -210,7 +210,7 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 	var changed bool
 	var events []Event
 	var sink func([]Event)
-	var unsealed []queued[history.Series, history.Reading] // for the sealer
+	var unsealed []queued[history.Reading] // for the sealer
 	write := func(tx *buntdb.Tx) error {
 		// Runs on the committer's goroutine, in commit order.
 		s.mu.Lock()
@@ -269,7 +269,7 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 			if s.opt.History != nil {
 				opt = nil
 				hr := history.Reading{Time: r.Time.UnixMilli(), Value: r.Value, Unit: r.Unit, Node: r.Node}
-				unsealed = append(unsealed, queued[history.Series, history.Reading]{key, val, r.Time.UnixNano(), history.Series{Device: device, Sensor: r.Sensor}, hr})
+				unsealed = append(unsealed, queued[history.Reading]{key, sumOf(val), r.Time.UnixNano(), hr})
 			}
 			if _, _, err := tx.Set(key, val, opt); err != nil {
 				return err
