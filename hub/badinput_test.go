@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,4 +290,25 @@ func TestLockoutAppliesToConnectionsAlreadyOpen(t *testing.T) {
 	if out := early.AuthPlain("car", pw); !strings.Contains(out, "<not-authorized") {
 		t.Errorf("the right password on a connection opened before the lockout: %q", out)
 	}
+}
+
+// Many refused at once each get their stream error: nothing left over from
+// negotiation (mellium once moved the connection's deadline into the past
+// as it ended) may destroy it.
+func TestGarbageRefusedUnderLoadGetsStreamErrors(t *testing.T) {
+	h := hubtest.Start(t, func(c *hub.Config) { c.Limits.MaxConnsPerIP, c.Limits.ConnRate = 0, 0 })
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 40 {
+				r := xmpptest.DialRaw(t, h.Addr)
+				r.Send("GET / HTTP/1.1\r\n\r\n")
+				if out := r.ReadToEOF(); !strings.Contains(out, "<not-well-formed") {
+					t.Errorf("got %q", out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

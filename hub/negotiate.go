@@ -118,8 +118,11 @@ func (n *negotiation) run(raw net.Conn) (err error) {
 		n.conn = newNegConn(tc, s.cfg.Limits.MaxStanzaSize, true)
 		state = xmpp.Secure
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// Nor is this context ever cancelled: mellium watches it from a
+	// goroutine and, when it ends, sets the connection's deadline in the
+	// past, at a moment of its own. Cancelled as negotiation returns, that
+	// raced the stream error written next and sometimes destroyed it.
+	ctx := context.Background()
 	defer func() {
 		// sasl panics on some inputs (mellium trap 4); one connection's
 		// panic must not take the hub down.
