@@ -258,23 +258,23 @@ func (w *wire) validate(now time.Time) (Geoloc, error) {
 		t = t.UTC()
 		g.Timestamp = &t
 	}
-	for _, f := range []struct {
-		name string
-		src  string
-		dst  *string
-	}{
-		{"area", w.Area, &g.Area}, {"building", w.Building, &g.Building}, {"country", w.Country, &g.Country},
-		{"countrycode", w.CountryCode, &g.CountryCode}, {"datum", w.Datum, &g.Datum},
-		{"description", w.Description, &g.Description}, {"floor", w.Floor, &g.Floor},
-		{"locality", w.Locality, &g.Locality}, {"postalcode", w.PostalCode, &g.PostalCode},
-		{"region", w.Region, &g.Region}, {"room", w.Room, &g.Room}, {"street", w.Street, &g.Street},
-		{"text", w.Text, &g.Text}, {"tzo", w.TZO, &g.TZO}, {"uri", w.URI, &g.URI},
+	// Checked by name and value, then copied: pointers into g would move
+	// it to the heap, once a fix.
+	for _, f := range [...]struct{ name, src string }{
+		{"area", w.Area}, {"building", w.Building}, {"country", w.Country},
+		{"countrycode", w.CountryCode}, {"datum", w.Datum},
+		{"description", w.Description}, {"floor", w.Floor},
+		{"locality", w.Locality}, {"postalcode", w.PostalCode},
+		{"region", w.Region}, {"room", w.Room}, {"street", w.Street},
+		{"text", w.Text}, {"tzo", w.TZO}, {"uri", w.URI},
 	} {
 		if utf8.RuneCountInString(f.src) > maxText {
 			return Geoloc{}, &FieldError{f.name, fmt.Sprintf("longer than %d characters", maxText)}
 		}
-		*f.dst = f.src
 	}
+	g.Area, g.Building, g.Country, g.CountryCode, g.Datum = w.Area, w.Building, w.Country, w.CountryCode, w.Datum
+	g.Description, g.Floor, g.Locality, g.PostalCode = w.Description, w.Floor, w.Locality, w.PostalCode
+	g.Region, g.Room, g.Street, g.Text, g.TZO, g.URI = w.Region, w.Room, w.Street, w.Text, w.TZO, w.URI
 	return g, nil
 }
 

@@ -124,3 +124,18 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A text element over maxText characters is refused by name; one at the
+// limit is kept.
+func TestTextElementsAreBounded(t *testing.T) {
+	doc := func(street string) []byte {
+		return []byte(`<geoloc xmlns='http://jabber.org/protocol/geoloc'><lat>1</lat><lon>2</lon><street>` + street + `</street></geoloc>`)
+	}
+	var fe *FieldError
+	if _, err := Decode(doc(strings.Repeat("ü", maxText+1)), now); !errors.As(err, &fe) || fe.Field != "street" {
+		t.Errorf("a street of %d characters: %v", maxText+1, err)
+	}
+	if g, err := Decode(doc(strings.Repeat("ü", maxText)), now); err != nil || len([]rune(g.Street)) != maxText {
+		t.Errorf("a street of %d characters: %v", maxText, err)
+	}
+}
