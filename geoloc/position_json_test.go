@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/geohub/geohub/internal/jsonw"
 )
 
 // The position's hand-written JSON is json.Marshal's, byte for byte,
@@ -22,16 +24,16 @@ func TestPositionJSONIsMarshals(t *testing.T) {
 		{Device: "car-2@localhost", Lat: -0.0000001, Lon: 180, Source: "mqtt"},
 		{Device: "odd\"\\\n\t\x01@localhost", Source: "é ü 漢字 \u2028 \u2029 \xff\xfe", Geoloc: Geoloc{Text: "</script>", Lat: f(0)}},
 	} {
-		got, err := p.appendJSON([]byte("x"))
+		got, err := jsonw.Record(p.jsonMembers)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want, _ := json.Marshal(p); string(got[1:]) != string(want) {
-			t.Errorf("wrote\n%s\nwant\n%s", got[1:], want)
+		if want, _ := json.Marshal(p); got != string(want) {
+			t.Errorf("wrote\n%s\nwant\n%s", got, want)
 		}
 	}
 	for _, p := range []Position{{Lat: math.NaN()}, {Lon: math.Inf(1)}, {Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}} {
-		if _, err := p.appendJSON(nil); err == nil {
+		if _, err := jsonw.Record(p.jsonMembers); err == nil {
 			t.Errorf("%+v: no error", p)
 		}
 	}
@@ -42,10 +44,9 @@ func BenchmarkPositionJSON(b *testing.B) {
 	ts := time.Now()
 	p := Position{Device: "car-17@localhost", Lat: 52.5, Lon: 13.4, Time: ts, Received: ts, Source: "pep",
 		Geoloc: Geoloc{Lat: f(52.5), Lon: f(13.4), Speed: f(13.9), Bearing: f(90), Accuracy: f(5), Timestamp: &ts}}
-	b.Run("appendJSON", func(b *testing.B) {
-		var buf []byte
+	b.Run("Record", func(b *testing.B) {
 		for b.Loop() {
-			buf, _ = p.appendJSON(buf[:0])
+			jsonw.Record(p.jsonMembers)
 		}
 	})
 	b.Run("json.Marshal", func(b *testing.B) {
@@ -61,24 +62,27 @@ func FuzzPositionJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, device, source, text string, lat, speed float64, nanos int64) {
 		ts := time.Unix(0, nanos)
 		p := Position{Device: device, Source: source, Lat: lat, Time: ts, Received: ts, Geoloc: Geoloc{Text: text, Speed: &speed}}
-		got, err := p.appendJSON(nil)
+		got, err := jsonw.Record(p.jsonMembers)
 		want, werr := json.Marshal(p)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("error %v, json.Marshal's %v", err, werr)
 		}
-		if err == nil && string(got) != string(want) {
+		if err == nil && got != string(want) {
 			t.Fatalf("wrote\n%s\nwant\n%s", got, want)
 		}
 	})
 }
 
-// Trail keys are as %020d wrote them, so that keys already on disk keep
-// their order among new ones.
+// Trail and series keys are as %020d wrote them (series clamped at 0),
+// so that keys already on disk keep their order among new ones.
 func TestTrailKeyIsPadded(t *testing.T) {
 	for _, ns := range []int64{0, 1, 1_765_000_000_123_456_789, math.MaxInt64, -1, math.MinInt64} {
 		tm := time.Unix(0, ns)
 		if got, want := trailKey("car@localhost", tm), fmt.Sprintf("%scar@localhost:%020d", trailPrefix, ns); got != want {
 			t.Errorf("trailKey(%d) = %q, want %q", ns, got, want)
+		}
+		if want := fmt.Sprintf("%020d", max(ns, 0)); nsKey(tm) != want {
+			t.Errorf("nsKey(%d) = %q, want %q", ns, nsKey(tm), want)
 		}
 	}
 }

@@ -214,8 +214,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		if !newer {
 			return nil
 		}
-		var err error
-		val := jsonw.String(func(b []byte) []byte { b, err = p.appendJSON(b); return b })
+		val, err := jsonw.Record(p.jsonMembers)
 		if err != nil {
 			return err
 		}

@@ -62,11 +62,22 @@ func escapeSensor(name string) string {
 func nsKey(t time.Time) string {
 	switch {
 	case t.Before(time.Unix(0, 0)):
-		return fmt.Sprintf("%020d", 0)
+		return digits20(0)
 	case t.After(time.Unix(0, math.MaxInt64)):
-		return fmt.Sprintf("%020d", int64(math.MaxInt64))
+		return digits20(math.MaxInt64)
 	}
-	return fmt.Sprintf("%020d", t.UnixNano())
+	return digits20(t.UnixNano())
+}
+
+// digits20 writes n ≥ 0 padded to 20 digits, as %020d does, so that keys
+// sort as numbers do; without fmt, as every fix and reading has a key.
+func digits20(n int64) string {
+	var d [20]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(d[:])
 }
 
 func seriesKey(device, sensor string, t time.Time) string {
@@ -262,7 +273,7 @@ func (s *Store) StageReadings(device string, rs []Reading, received time.Time) (
 			if ttl <= 0 {
 				continue
 			}
-			key, val := seriesKey(device, r.Sensor, r.Time), string(point{V: r.Value, U: r.Unit, N: r.Node}.appendJSON(nil))
+			key, val := seriesKey(device, r.Sensor, r.Time), jsonw.String(point{V: r.Value, U: r.Unit, N: r.Node}.appendJSON)
 			// With a history store the sealer moves the reading out
 			// within seconds: no TTL, as for trail points (Stage).
 			opt := &buntdb.SetOptions{Expires: true, TTL: ttl}

@@ -29,19 +29,12 @@ func trailPointOf(p Position) TrailPoint {
 	return TrailPoint{Time: p.Time, Lat: p.Lat, Lon: p.Lon, Speed: g.Speed, Bearing: g.Bearing, Accuracy: g.Accuracy, Alt: g.Alt}
 }
 
-// trailKey orders a device's points by time: the nanoseconds are padded
-// to 20 digits (as %020d would), so that keys sort as times do.
+// trailKey orders a device's points by time.
 func trailKey(device string, t time.Time) string {
-	ns := t.UnixNano()
-	if ns < 0 {
-		return fmt.Sprintf("%s%s:%020d", trailPrefix, device, ns)
+	if ns := t.UnixNano(); ns >= 0 {
+		return trailPrefix + device + ":" + digits20(ns)
 	}
-	var digits [20]byte
-	for i := len(digits) - 1; i >= 0; i-- {
-		digits[i] = byte('0' + ns%10)
-		ns /= 10
-	}
-	return trailPrefix + device + ":" + string(digits[:])
+	return fmt.Sprintf("%s%s:%020d", trailPrefix, device, t.UnixNano()) // before 1970: as it always was
 }
 
 // appendJSON writes the point as a small JSON object; the time is in the key

@@ -72,8 +72,7 @@ func saveItem(n *Node, it *Item, gone []*Item) store.Write {
 		if !persist {
 			return nil
 		}
-		var err error
-		val := jsonw.String(func(b []byte) []byte { b, err = rec.appendJSON(b); return b })
+		val, err := jsonw.Record(rec.jsonMembers)
 		if err != nil {
 			return err
 		}

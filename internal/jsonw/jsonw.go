@@ -24,21 +24,37 @@ type Object struct {
 	Err error
 }
 
-// scratch holds buffers to build records in: a record appended to nil
+// scratch holds objects to build records in: a record appended to nil
 // grows its buffer several times before it is copied into a string.
-var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+var scratch = sync.Pool{New: func() any { return &Object{B: make([]byte, 0, 1024)} }}
 
 // String returns what appendTo appends to an empty buffer, as a string:
 // the buffer is pooled, so the string is the one allocation.
 func String(appendTo func([]byte) []byte) string {
-	bp := scratch.Get().(*[]byte)
-	b := appendTo((*bp)[:0])
-	s := string(b)
-	if cap(b) <= 64<<10 { // a rare large record does not stay pooled
-		*bp = b
-		scratch.Put(bp)
-	}
+	w := scratch.Get().(*Object)
+	w.B = appendTo(w.B[:0])
+	s := string(w.B)
+	release(w)
 	return s
+}
+
+// Record returns the object whose members fill writes, as a string, built
+// as String builds it, and the first value JSON could not hold.
+func Record(fill func(*Object)) (string, error) {
+	w := scratch.Get().(*Object)
+	w.B, w.Err = append(w.B[:0], '{'), nil
+	fill(w)
+	w.B = append(w.B, '}')
+	s, err := string(w.B), w.Err
+	release(w)
+	return s, err
+}
+
+// release pools w again, unless a rare large record grew it.
+func release(w *Object) {
+	if cap(w.B) <= 64<<10 {
+		scratch.Put(w)
+	}
 }
 
 // Name starts a member.
