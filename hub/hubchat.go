@@ -85,7 +85,7 @@ func (s *Server) sendAsServer(to string, stanza []byte, startEnd int, store bool
 	if !store || !s.accounts.Exists(local) {
 		return false
 	}
-	if err := s.storeOffline(local, m.in, startEnd, false); err != nil {
+	if err := s.storeOffline(local, m.in, startEnd, false, false); err != nil {
 		s.log.Info("chat not stored for an offline account", "to", to, "err", err)
 		return false
 	}

@@ -131,10 +131,16 @@ func (o *offline) take(local string) ([]storedMessage, error) {
 // has become available since the caller looked (then that one gets it
 // now). A resource's first presence takes the same lock to become available
 // and receive what was stored, so nothing is stored after that flush and an
-// operator reads messages in the order they came.
-func (s *Server) storeOffline(local string, stanza []byte, startEnd int, empty bool) error {
+// operator reads messages in the order they came. A message that already
+// waited (unacknowledged by a session that ended) carries a delay stamp
+// when a resource gets it now, as it would from storage.
+func (s *Server) storeOffline(local string, stanza []byte, startEnd int, empty, waited bool) error {
 	unlock := s.offline.lock(local)
-	if s.toAvailable([]byte(local), stanza) {
+	live := stanza
+	if waited {
+		live = wire.AppendWithChild(nil, stanza, startEnd, empty, s.delayStamp(time.Now(), "Unacknowledged"))
+	}
+	if s.toAvailable([]byte(local), live) {
 		unlock()
 		return nil
 	}
@@ -156,15 +162,20 @@ func (s *Server) deliverOffline(ss *session) {
 	}
 	var batch []byte
 	for _, m := range msgs {
-		delay := []byte("<delay xmlns='" + nsDelay + "'")
-		delay = xmlesc.Attr(delay, "from", s.domain)
-		delay = xmlesc.Attr(delay, "stamp", m.At.Format("2006-01-02T15:04:05.000Z"))
-		delay = append(delay, ">Offline Storage</delay>"...)
-		batch = wire.AppendWithChild(batch, []byte(m.Raw), m.StartEnd, m.Empty, delay)
+		batch = wire.AppendWithChild(batch, []byte(m.Raw), m.StartEnd, m.Empty, s.delayStamp(m.At, "Offline Storage"))
 	}
 	// The store is bounded by --offline-bytes, which may be as large as
 	// --max-pending: the batch does not count against the slow-reader
 	// limit as it is queued, or a full store would cut the client off and
 	// lose it.
 	ss.sendAllowing(batch, len(batch), len(msgs))
+}
+
+// delayStamp is the XEP-0203 stamp of a message the hub kept since at, for
+// the reason given.
+func (s *Server) delayStamp(at time.Time, reason string) []byte {
+	delay := []byte("<delay xmlns='" + nsDelay + "'")
+	delay = xmlesc.Attr(delay, "from", s.domain)
+	delay = xmlesc.Attr(delay, "stamp", at.UTC().Format("2006-01-02T15:04:05.000Z"))
+	return append(append(append(delay, '>'), reason...), "</delay>"...)
 }

@@ -121,7 +121,7 @@ func (s *Server) messageToBare(ss *session, el *wire.Element, local, typ []byte)
 		stamped, startEnd = m.in, m.startEnd
 		defer s.imDelivered(m, ss, name)
 	}
-	switch err := s.storeOffline(name, stamped, startEnd, el.Empty); err {
+	switch err := s.storeOffline(name, stamped, startEnd, el.Empty, false); err {
 	case nil:
 	case errStorageFull:
 		s.replyError(ss, el, errOfflineFull)

@@ -238,7 +238,7 @@ func (s *Server) smEnd(ss *session) {
 		if el.Kind != wire.KindMessage || !keepMessage(el) {
 			continue
 		}
-		if err := s.storeOffline(ss.local, el.Raw, el.StartEnd, el.Empty); err != nil {
+		if err := s.storeOffline(ss.local, el.Raw, el.StartEnd, el.Empty, true); err != nil {
 			s.log.Warn("unacknowledged message not kept", "to", ss.local, "err", err)
 			continue
 		}

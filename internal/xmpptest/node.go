@@ -97,6 +97,9 @@ func (n *Node) String() string {
 		b.WriteString(" xmlns='" + n.XMLName.Space + "'")
 	}
 	for _, a := range n.Attrs {
+		if a.Name.Local == "xmlns" && a.Name.Space == "" {
+			continue // written above
+		}
 		b.WriteString(" " + a.Name.Local + "='" + a.Value + "'")
 	}
 	b.WriteString(">")
