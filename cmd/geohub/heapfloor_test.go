@@ -125,3 +125,25 @@ func without(env []string, names ...string) []string {
 	}
 	return kept
 }
+
+// The default floor follows the memory the hub may use: the machine's, or
+// a container's lower limit.
+func TestDefaultHeapFloor(t *testing.T) {
+	meminfo := []byte("MemTotal:       24576000 kB\nMemFree:        1000 kB\n")
+	for _, c := range []struct {
+		meminfo, cgroup string
+		want            int
+	}{
+		{string(meminfo), "max\n", 256},               // 24 GiB machine, no container limit
+		{string(meminfo), "", 256},                    // no cgroup v2
+		{string(meminfo), "1073741824\n", 128},        // a 1 GiB container
+		{"MemTotal: 524288 kB\n", "max\n", 64},        // a 512 MiB board
+		{"MemTotal: 524288 kB\n", "4294967296\n", 64}, // a container limit above the machine's memory
+		{"", "", 128},             // nothing to read: the old default
+		{"", "2147483648\n", 256}, // only the container's limit
+	} {
+		if got := heapFloorFor(memoryLimit([]byte(c.meminfo), []byte(c.cgroup))); got != c.want {
+			t.Errorf("meminfo %q, memory.max %q: floor %d MiB, want %d", c.meminfo, c.cgroup, got, c.want)
+		}
+	}
+}

@@ -154,8 +154,8 @@ func serveFlagSet() (*serveConfig, *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.checkConfig, "check-config", false, "check the configuration and exit")
 	fs.DurationVar(&c.commitWindow, "commit-window", store.DefaultWindow, "while writes keep coming, how long one may wait for others to share its disk sync (0: a batch holds only what came during the previous sync)")
-	fs.IntVar(&c.gcHeapFloorMiB, "gc-heap-floor", defaultHeapFloorMiB, "MiB the heap may grow to before the garbage collector runs; once half of it is in use (live heap and goroutine stacks), collection is as GOGC=100 "+
-		"(0: as GOGC=100 always; ignored when GOGC or GOMEMLIMIT is set). A small hub collects less often and spends less CPU per fix")
+	fs.IntVar(&c.gcHeapFloorMiB, "gc-heap-floor", defaultHeapFloorMiB(), "MiB the heap may grow to before the garbage collector runs; once half of it is in use (live heap and goroutine stacks), collection is as GOGC=100 "+
+		"(0: as GOGC=100 always; ignored when GOGC or GOMEMLIMIT is set). A small hub collects less often and spends less CPU per fix. The default is an eighth of the machine's or container's memory, at most 256")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile (go tool pprof) of the whole run to this file, for finding where the time goes")
 	fs.IntVar(&c.demo, "demo", 0, "run this many simulated vehicles (demo accounts, group demo) for a first look")
 	mqttFlags(fs, &c.mqtt)
