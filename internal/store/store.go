@@ -85,10 +85,12 @@ func (d *Dir) Open() (*buntdb.DB, error) {
 		return nil, err
 	}
 	cfg.SyncPolicy = buntdb.Always
+	cfg.AutoShrinkDisabled = true // keepShrunk does it
 	if err := db.SetConfig(cfg); err != nil {
 		db.Close()
 		return nil, err
 	}
+	go keepShrunk(db, d.File(DBFile))
 	return db, nil
 }
 
