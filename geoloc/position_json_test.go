@@ -86,3 +86,20 @@ func TestTrailKeyIsPadded(t *testing.T) {
 		}
 	}
 }
+
+// A trail point's key and value are what trailKey and appendJSON write,
+// in one allocation (BuntDB holds both until the point is sealed).
+func TestTrailRecordIsKeyAndValue(t *testing.T) {
+	speed := 12.5
+	pt := TrailPoint{Time: time.Unix(0, 1_765_000_000_123_456_789), Lat: 52.1, Lon: 4.3, Speed: &speed}
+	key, val := trailRecord("car@localhost", pt)
+	if want := trailKey("car@localhost", pt.Time); key != want {
+		t.Errorf("key %q, want %q", key, want)
+	}
+	if want := string(pt.appendJSON(nil)); val != want {
+		t.Errorf("value %q, want %q", val, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { trailRecord("car@localhost", pt) }); n != 1 {
+		t.Errorf("%v allocations for a trail record, want 1", n)
+	}
+}

@@ -198,7 +198,7 @@ func (s *Store) Stage(p Position) (store.Write, func(error), error) {
 		}
 		s.mu.Unlock()
 		if keepTrail {
-			key, val := trailKey(p.Device, p.Time), jsonw.String(pt.appendJSON)
+			key, val := trailRecord(p.Device, pt)
 			// With a history store the sealer moves the point out within
 			// seconds and the history keeps the retention: no TTL to index.
 			var opt *buntdb.SetOptions

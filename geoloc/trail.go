@@ -2,6 +2,7 @@ package geoloc
 
 import (
 	"fmt"
+	"github.com/geohub/geohub/internal/jsonw"
 	"strconv"
 	"time"
 
@@ -30,11 +31,27 @@ func trailPointOf(p Position) TrailPoint {
 }
 
 // trailKey orders a device's points by time.
-func trailKey(device string, t time.Time) string {
+func trailKey(device string, t time.Time) string { return string(appendTrailKey(nil, device, t)) }
+
+func appendTrailKey(b []byte, device string, t time.Time) []byte {
 	if ns := t.UnixNano(); ns >= 0 {
-		return trailPrefix + device + ":" + digits20(ns)
+		return appendDigits20(append(append(append(b, trailPrefix...), device...), ':'), ns)
 	}
-	return fmt.Sprintf("%s%s:%020d", trailPrefix, device, t.UnixNano()) // before 1970: as it always was
+	return fmt.Appendf(b, "%s%s:%020d", trailPrefix, device, t.UnixNano()) // before 1970: as it always was
+}
+
+// trailRecord is a point's key and value in one allocation: BuntDB holds
+// both until the point is sealed, hundreds of thousands at a few thousand
+// fixes a second, and the garbage collector then marks one object for
+// each, not two.
+func trailRecord(device string, pt TrailPoint) (key, value string) {
+	var k int
+	rec := jsonw.String(func(b []byte) []byte {
+		b = appendTrailKey(b, device, pt.Time)
+		k = len(b)
+		return pt.appendJSON(b)
+	})
+	return rec[:k], rec[k:]
 }
 
 // appendJSON writes the point as a small JSON object; the time is in the key
