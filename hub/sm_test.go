@@ -224,12 +224,10 @@ func TestSMHibernatedSessionsAreBounded(t *testing.T) {
 	}
 }
 
-// When the window ends, messages the client never acknowledged go to
-// offline storage, with a delay stamp, and reach its next session once.
-func TestSMWindowEndKeepsMessagesOffline(t *testing.T) {
-	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.SM.ResumeWindow = 300 * time.Millisecond })
-	pw := h.Account(t, "alice", devices.RoleOperator)
-	bob := h.Login(t, "bob", devices.RoleOperator)
+// lostWithTwoMessages binds alice's resumable resource phone, has bob send
+// it m1 and m2, which it reads and never acknowledges, and cuts its link.
+func lostWithTwoMessages(t *testing.T, h *hubtest.Hub, pw string, bob *xmpptest.Client) {
+	t.Helper()
 	a := bindSM(t, h.Addr, h.ClientTLS, "alice", pw, "phone")
 	a.send("<presence/>")
 	a.mute = true
@@ -237,6 +235,15 @@ func TestSMWindowEndKeepsMessagesOffline(t *testing.T) {
 	chat(bob, "alice@localhost/phone", "m1", "m2")
 	waitFor(t, "two messages", hasBodies(a, []string{"m1", "m2"}))
 	a.cut()
+}
+
+// When the window ends, messages the client never acknowledged go to
+// offline storage, with a delay stamp, and reach its next session once.
+func TestSMWindowEndKeepsMessagesOffline(t *testing.T) {
+	h := hubtest.Start(t, unlimited, func(c *hub.Config) { c.SM.ResumeWindow = 300 * time.Millisecond })
+	pw := h.Account(t, "alice", devices.RoleOperator)
+	bob := h.Login(t, "bob", devices.RoleOperator)
+	lostWithTwoMessages(t, h, pw, bob)
 	chat(bob, "alice@localhost/phone", "m3")
 	// The hub reads bob's stanzas in order: once the ping is answered, m3
 	// has gone to the hibernated session or, past its window, to storage.
@@ -278,13 +285,7 @@ func TestSMWindowEndResendsToAnotherResourceStamped(t *testing.T) {
 	bob := h.Login(t, "bob", devices.RoleOperator)
 	desk := xmpptest.Dial(t, xmpptest.Options{Addr: h.Addr, TLS: h.ClientTLS, Resource: "desk"}, "alice", pw)
 	desk.Send("<presence/>")
-	a := bindSM(t, h.Addr, h.ClientTLS, "alice", pw, "phone")
-	a.send("<presence/>")
-	a.mute = true
-	a.enable(true)
-	chat(bob, "alice@localhost/phone", "m1", "m2")
-	waitFor(t, "two messages", hasBodies(a, []string{"m1", "m2"}))
-	a.cut()
+	lostWithTwoMessages(t, h, pw, bob)
 	var got []string
 	for len(got) < 2 {
 		n := desk.WaitFor("the phone's messages", func(n *xmpptest.Node) bool { return n.Child("", "body") != nil })
