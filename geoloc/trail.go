@@ -2,11 +2,11 @@ package geoloc
 
 import (
 	"fmt"
-	"github.com/geohub/geohub/internal/jsonw"
 	"strconv"
 	"time"
 
 	"github.com/geohub/geohub/internal/history"
+	"github.com/geohub/geohub/internal/jsonw"
 	"github.com/geohub/geohub/internal/store"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
