@@ -71,16 +71,7 @@ func nsKey(t time.Time) string {
 
 // digits20 writes n ≥ 0 padded to 20 digits, as %020d does, so that keys
 // sort as numbers do; without fmt, as every fix and reading has a key.
-func digits20(n int64) string { return string(appendDigits20(make([]byte, 0, 20), n)) }
-
-func appendDigits20(b []byte, n int64) []byte {
-	var d [20]byte
-	for i := len(d) - 1; i >= 0; i-- {
-		d[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return append(b, d[:]...)
-}
+func digits20(n int64) string { return string(store.AppendPadded(make([]byte, 0, 20), uint64(n), 20)) }
 
 func seriesKey(device, sensor string, t time.Time) string {
 	return seriesPrefix + device + ":" + escapeSensor(sensor) + ":" + nsKey(t)

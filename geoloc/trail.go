@@ -35,7 +35,7 @@ func trailKey(device string, t time.Time) string { return string(appendTrailKey(
 
 func appendTrailKey(b []byte, device string, t time.Time) []byte {
 	if ns := t.UnixNano(); ns >= 0 {
-		return appendDigits20(append(append(append(b, trailPrefix...), device...), ':'), ns)
+		return store.AppendPadded(append(append(append(b, trailPrefix...), device...), ':'), uint64(ns), 20)
 	}
 	return fmt.Appendf(b, "%s%s:%020d", trailPrefix, device, t.UnixNano()) // before 1970: as it always was
 }

@@ -108,14 +108,7 @@ func (a *archive) nextID() int64 {
 func formatID(id int64) string { return string(appendID(nil, id)) }
 
 // appendID appends id as 19 digits, so that ids sort as strings.
-func appendID(b []byte, id int64) []byte {
-	var d [19]byte
-	for i := len(d) - 1; i >= 0; i-- {
-		d[i] = byte('0' + id%10)
-		id /= 10
-	}
-	return append(b, d[:]...)
-}
+func appendID(b []byte, id int64) []byte { return store.AppendPadded(b, uint64(id), 19) }
 
 // parseID reads an archive id; ok is false for anything else.
 func parseID(s string) (int64, bool) {

@@ -52,7 +52,8 @@ func saveNode(n *Node) store.Write {
 }
 
 func itemKey(n *Node, it *Item) string {
-	return fmt.Sprintf("%s%s:%020d", itemPrefix, nodeSuffix(n.Service, n.Name), it.seq)
+	b := append(append([]byte(itemPrefix), nodeSuffix(n.Service, n.Name)...), ':')
+	return string(store.AppendPadded(b, it.seq, 20))
 }
 
 // saveItem stores an item and removes the ones it replaced or pushed out.
