@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,4 +20,15 @@ func FuzzItemJSONAsJSONMarshal(f *testing.F) {
 			t.Fatalf("%+v:\n got %s (%v)\nwant %s (%v)", it, got, err, want, werr)
 		}
 	})
+}
+
+// Item keys are written byte for byte as they were with fmt, so that keys
+// already stored keep their order.
+func TestItemKeyIsPadded(t *testing.T) {
+	n := &Node{Service: "pubsub.localhost", Name: "fleet/a b"}
+	for _, seq := range []uint64{0, 12345, 1<<64 - 1} {
+		if got, want := itemKey(n, &Item{seq: seq}), fmt.Sprintf("%s%s:%020d", itemPrefix, nodeSuffix(n.Service, n.Name), seq); got != want {
+			t.Errorf("itemKey(%d) = %q, want %q", seq, got, want)
+		}
+	}
 }

@@ -52,8 +52,8 @@ func saveNode(n *Node) store.Write {
 }
 
 func itemKey(n *Node, it *Item) string {
-	b := append(append([]byte(itemPrefix), nodeSuffix(n.Service, n.Name)...), ':')
-	return string(store.AppendPadded(b, it.seq, 20))
+	var seq [20]byte // a conversion inside a concatenation is not kept: one allocation in all
+	return itemPrefix + nodeSuffix(n.Service, n.Name) + ":" + string(store.AppendPadded(seq[:0], it.seq, 20))
 }
 
 // saveItem stores an item and removes the ones it replaced or pushed out.
